@@ -1,0 +1,121 @@
+"""MedMNIST v2 (Yang et al., Scientific Data 2023): 2D tasks by name and size → shards.
+
+Downloads are verified against the MD5 that the ``medmnist`` package lists; a local ``.npz``
+(often re-saved, so its MD5 differs) is checked for its keys, shapes and dtypes instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from medmnist import INFO
+from tqdm import tqdm
+
+from medft.data.preprocess import Preprocess
+from medft.data.shards import DatasetMeta, DatasetWriter
+
+SIZES = (28, 64, 128, 224)
+_TASKS = {"binary-class": "binary", "multi-class": "multiclass", "ordinal-regression": "multiclass",
+          "multi-label, binary-class": "multilabel"}
+_SPLITS = {"train": "train", "val": "val", "test": "test"}
+
+
+def flags_2d() -> list[str]:
+    """The 2D MedMNIST task names (``INFO`` also lists the 3D ones)."""
+    return sorted(flag for flag in INFO if not flag.endswith("3d"))
+
+
+def _info(flag: str) -> dict:
+    if flag not in flags_2d():
+        raise ValueError(f"unknown MedMNIST task {flag!r}; choose one of: {', '.join(flags_2d())}")
+    return INFO[flag]
+
+
+def _suffix(size: int) -> str:
+    if size not in SIZES:
+        raise ValueError(f"MedMNIST size must be one of {SIZES}, got {size}")
+    return "" if size == 28 else f"_{size}"
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(flag: str, size: int, dest_dir: str | Path) -> Path:
+    """Fetch ``{flag}{_size}.npz`` into ``dest_dir`` and verify its MD5; a good copy is reused."""
+    info, suffix = _info(flag), _suffix(size)
+    dest = Path(dest_dir) / f"{flag}{suffix}.npz"
+    expected = info[f"MD5{suffix}"]
+    if dest.exists() and md5sum(dest) == expected:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_suffix(".npz.partial")
+    with urllib.request.urlopen(info[f"url{suffix}"]) as response, open(partial, "wb") as out:
+        total = int(response.headers.get("Content-Length", 0)) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+    actual = md5sum(partial)
+    if actual != expected:
+        partial.unlink()
+        raise OSError(f"{dest.name}: MD5 {actual} does not match the published {expected}")
+    partial.rename(dest)
+    return dest
+
+
+def load_npz(path: str | Path, flag: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (images, labels)}`` after checking keys, shapes and dtypes of a local file."""
+    path = Path(path)
+    info = _info(flag)
+    n_labels = len(info["label"]) if _TASKS[info["task"]] == "multilabel" else 1
+    with np.load(path) as npz:
+        missing = [f"{s}_{k}" for s in _SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz]
+        if missing:
+            raise ValueError(f"{path}: missing arrays {missing}; is it a MedMNIST .npz?")
+        splits = {}
+        for split in _SPLITS:
+            images, labels = npz[f"{split}_images"], npz[f"{split}_labels"]
+            channels_ok = images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3)
+            if images.dtype != np.uint8 or not channels_ok:
+                raise ValueError(
+                    f"{path}: {split}_images is {images.shape} {images.dtype}; "
+                    "expected (N, H, W) or (N, H, W, 3) uint8"
+                )
+            # Some re-saved copies store single labels as (N,), upstream as (N, 1).
+            labels = labels.reshape(len(labels), -1)
+            if len(labels) != len(images) or labels.shape[1] != n_labels:
+                raise ValueError(
+                    f"{path}: {split}_labels is {labels.shape}; expected ({len(images)}, {n_labels})"
+                )
+            splits[_SPLITS[split]] = (images, labels if n_labels > 1 else labels[:, 0])
+    return splits
+
+
+def prepare(npz: str | Path, flag: str, preprocess: Preprocess, out_dir: str | Path) -> Path:
+    """Write a MedMNIST ``.npz`` as a medft dataset (official train/val/test split)."""
+    info = _info(flag)
+    splits = load_npz(npz, flag)
+    classes = [info["label"][str(i)] for i in range(len(info["label"]))]
+    meta = DatasetMeta(
+        name=flag,
+        task=_TASKS[info["task"]],
+        classes=classes,
+        image_size=preprocess.crop,
+        channels=info["n_channels"],
+        source={"kind": "medmnist", "npz": str(npz), "resize": preprocess.resize},
+    )
+    total = sum(len(images) for images, _ in splits.values())
+    with DatasetWriter(out_dir, meta) as writer, tqdm(total=total, desc=f"prepare {flag}") as bar:
+        for split, (images, labels) in splits.items():
+            for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+                writer.add(preprocess(image), id=f"{split}-{i}", split=split, label=label)
+                bar.update()
+    return Path(out_dir)

@@ -1,0 +1,195 @@
+"""The on-disk dataset format every data source writes, and its memory-mapped reader.
+
+A prepared dataset is a folder::
+
+    meta.json           task type, class names, image size, split counts, how it was made
+    manifest.parquet    one row per image: id, split, group, label (or labels), shard, offset
+    shards/00000.npy    uint8 arrays of shape (n, H, W, C), C = 1 (grey) or 3 (RGB)
+
+``DatasetWriter`` builds the folder beside its destination and renames it into place when it
+closes cleanly, so an interrupted or failed preparation never leaves a half-written dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medft.metrics import TASK_TYPES
+
+SPLITS = ("train", "val", "test")
+SHARD_SIZE = 2048
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    name: str
+    task: str
+    classes: list[str]
+    image_size: int
+    channels: int
+    source: dict = field(default_factory=dict)
+    split_counts: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_TYPES:
+            raise ValueError(f"task must be one of {TASK_TYPES}, got {self.task!r}")
+        if self.task == "binary" and len(self.classes) != 2:
+            raise ValueError(f"a binary task needs 2 class names, got {self.classes}")
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
+
+
+class DatasetWriter:
+    """Append preprocessed images, then ``close()``; use as a context manager."""
+
+    def __init__(self, out_dir: str | Path, meta: DatasetMeta, shard_size: int = SHARD_SIZE):
+        self.out_dir = Path(out_dir)
+        self.meta = meta
+        self.shard_size = shard_size
+        self._tmp = self.out_dir.with_name(self.out_dir.name + ".partial")
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        (self._tmp / "shards").mkdir(parents=True)
+        self._rows: list[dict] = []
+        self._buffer: list[np.ndarray] = []
+        self._shard = 0
+
+    def add(self, image: np.ndarray, *, id: str, split: str, label, group: str = "") -> None:
+        """One (image_size, image_size, channels) uint8 image with its label(s)."""
+        if split not in SPLITS:
+            raise ValueError(f"split of {id!r} must be one of {SPLITS}, got {split!r}")
+        expected = (self.meta.image_size, self.meta.image_size, self.meta.channels)
+        image = image.reshape(*image.shape[:2], -1)
+        if image.shape != expected or image.dtype != np.uint8:
+            raise ValueError(f"image {id!r} is {image.shape} {image.dtype}, expected {expected} uint8")
+        row = {"id": str(id), "split": split, "group": str(group)}
+        if self.meta.multilabel:
+            row["labels"] = [int(v) for v in label]
+        else:
+            row["label"] = int(label)
+        row.update(shard=self._shard, offset=len(self._buffer))
+        self._rows.append(row)
+        self._buffer.append(image)
+        if len(self._buffer) == self.shard_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            np.save(self._tmp / "shards" / f"{self._shard:05d}.npy", np.stack(self._buffer))
+            self._buffer = []
+            self._shard += 1
+
+    def close(self) -> Path:
+        self._flush()
+        manifest = pd.DataFrame(self._rows)
+        if manifest.empty:
+            raise ValueError(f"no images were written for dataset {self.meta.name!r}")
+        counts = manifest["split"].value_counts().to_dict()
+        meta = DatasetMeta(**{**asdict(self.meta), "split_counts": counts})
+        manifest.to_parquet(self._tmp / "manifest.parquet", index=False)
+        (self._tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        self._tmp.rename(self.out_dir)
+        return self.out_dir
+
+    def abort(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def read_meta(root: str | Path) -> DatasetMeta:
+    path = Path(root) / "meta.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: {root} is not a prepared medft dataset "
+            "(make one with `medft prepare ...`)"
+        )
+    return DatasetMeta(**json.loads(path.read_text()))
+
+
+class ShardDataset:
+    """One split of a prepared dataset; images stay memory-mapped until a batch asks for them."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        self.root = Path(root)
+        self.meta = read_meta(root)
+        manifest = pd.read_parquet(self.root / "manifest.parquet")
+        rows = manifest[manifest["split"] == split].reset_index(drop=True)
+        if rows.empty:
+            raise ValueError(f"{self.root}: split {split!r} has no images")
+        self.split = split
+        self.ids = rows["id"].tolist()
+        self._shard_of = rows["shard"].to_numpy()
+        self._offset_of = rows["offset"].to_numpy()
+        self._shards = {
+            int(s): np.load(self.root / "shards" / f"{int(s):05d}.npy", mmap_mode="r")
+            for s in np.unique(self._shard_of)
+        }
+        if self.meta.multilabel:
+            self.targets = torch.tensor(np.stack(rows["labels"].to_numpy()), dtype=torch.float32)
+        else:
+            self.targets = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
+        self._mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def images(self, indices: np.ndarray) -> torch.Tensor:
+        """Normalised float images (n, 3, H, W) for the given row indices."""
+        pixels = np.empty(
+            (len(indices), self.meta.image_size, self.meta.image_size, self.meta.channels),
+            dtype=np.uint8,
+        )
+        shard_of, offset_of = self._shard_of[indices], self._offset_of[indices]
+        for shard in np.unique(shard_of):
+            here = shard_of == shard
+            offsets = offset_of[here]
+            order = np.argsort(offsets)  # sorted reads are sequential on disk
+            taken = self._shards[int(shard)][offsets[order]]
+            pixels[np.flatnonzero(here)[order]] = taken
+        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).float()
+        if batch.shape[1] == 1:
+            batch = batch.expand(-1, 3, -1, -1)
+        return (batch - self._mean) / self._std
+
+    def batches(
+        self, batch_size: int, shuffle_seed: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (images, targets); the order depends only on ``shuffle_seed`` (None: in order)."""
+        if shuffle_seed is None:
+            order = np.arange(len(self))
+        else:
+            order = torch.randperm(len(self), generator=torch.Generator().manual_seed(shuffle_seed))
+            order = order.numpy()
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            yield self.images(indices), self.targets[indices]
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)

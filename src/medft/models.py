@@ -1,0 +1,202 @@
+"""Model registry: ImageNet backbones with a new head, and their parameter blocks.
+
+``create_model(name, num_classes, weights)`` returns a ``BuiltModel``: the module, its
+parameter blocks in ``named_parameters`` order (PROTOCOL.md: resnet50 6, densenet121 9,
+vgg19 6, timm models by ``group_matcher(coarse=True)``), the name of the new head, and the
+preprocessing its pretrained weights expect. The three paper models come from torchvision;
+any other name is looked up in timm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import timm
+import torch
+import torchvision
+from torch import nn
+
+from medft.data.preprocess import Preprocess
+from medft.data.shards import IMAGENET_MEAN, IMAGENET_STD
+from medft.registry import Registry
+from medft.weights import BUILTIN_SOURCES, load_weights_into
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    params: tuple[str, ...]
+
+
+@dataclass
+class BuiltModel:
+    module: nn.Module
+    blocks: list[Block]
+    head: str  # module path of the new, randomly initialised linear layer
+    preprocess: Preprocess
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def head_module(self) -> nn.Linear:
+        return self.module.get_submodule(self.head)
+
+    @property
+    def head_params(self) -> list[str]:
+        return [f"{self.head}.{n}" for n, _ in self.head_module.named_parameters()]
+
+
+@dataclass(frozen=True)
+class TorchvisionSpec:
+    """A torchvision model: its builder, the ImageNet weights enum, blocks as name patterns."""
+
+    builder: Callable[..., nn.Module]
+    imagenet_weights: str
+    head: str
+    block_patterns: tuple[tuple[str, str], ...]  # (block name, regex on the parameter name)
+    resize: int
+
+
+MODELS: Registry[TorchvisionSpec] = Registry("model")
+
+MODELS.register("resnet50")(
+    TorchvisionSpec(
+        torchvision.models.resnet50,
+        "ResNet50_Weights.IMAGENET1K_V2",
+        head="fc",
+        block_patterns=(
+            ("stem", r"^(conv1|bn1)\."),
+            *((f"layer{i}", rf"^layer{i}\.") for i in range(1, 5)),
+            ("fc", r"^fc\."),
+        ),
+        resize=232,
+    )
+)
+MODELS.register("densenet121")(
+    TorchvisionSpec(
+        torchvision.models.densenet121,
+        "DenseNet121_Weights.IMAGENET1K_V1",
+        head="classifier",
+        block_patterns=(
+            ("stem", r"^features\.(conv0|norm0)\."),
+            ("denseblock1", r"^features\.denseblock1\."),
+            ("transition1", r"^features\.transition1\."),
+            ("denseblock2", r"^features\.denseblock2\."),
+            ("transition2", r"^features\.transition2\."),
+            ("denseblock3", r"^features\.denseblock3\."),
+            ("transition3", r"^features\.transition3\."),
+            ("denseblock4", r"^features\.denseblock4\."),
+            ("norm5_classifier", r"^(features\.norm5|classifier)\."),
+        ),
+        resize=256,
+    )
+)
+# VGG-19's conv stages end at the max-pools: features indices 0-4, 5-9, 10-18, 19-27, 28-36.
+_VGG_STAGES = ((0, 4), (5, 9), (10, 18), (19, 27), (28, 36))
+MODELS.register("vgg19")(
+    TorchvisionSpec(
+        torchvision.models.vgg19,
+        "VGG19_Weights.IMAGENET1K_V1",
+        head="classifier.6",
+        block_patterns=(
+            *(
+                (f"conv{i + 1}", r"^features\.(" + "|".join(map(str, range(a, b + 1))) + r")\.")
+                for i, (a, b) in enumerate(_VGG_STAGES)
+            ),
+            ("classifier", r"^classifier\."),
+        ),
+        resize=256,
+    )
+)
+
+
+def model_names() -> list[str]:
+    """The registered models; any ``timm.list_models()`` name works as well."""
+    return MODELS.names()
+
+
+def _replace_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    parent_path, _, attr = path.rpartition(".")
+    setattr(model.get_submodule(parent_path) if parent_path else model, attr, new)
+
+
+def _blocks_from_patterns(model: nn.Module, patterns) -> list[Block]:
+    names = [n for n, _ in model.named_parameters()]
+    blocks = []
+    for block_name, pattern in patterns:
+        regex = re.compile(pattern)
+        blocks.append(Block(block_name, tuple(n for n in names if regex.search(n))))
+    return blocks
+
+
+def _blocks_from_timm(model: nn.Module) -> list[Block]:
+    from timm.models import group_parameters
+
+    groups = group_parameters(model, model.group_matcher(coarse=True))
+    return [Block(f"group{gid}", tuple(params)) for gid, params in sorted(groups.items())]
+
+
+def check_blocks(model: nn.Module, blocks: list[Block]) -> None:
+    """Every parameter in exactly one block, blocks in ``named_parameters`` order."""
+    names = [n for n, _ in model.named_parameters()]
+    flat = [p for block in blocks for p in block.params]
+    if flat != names:
+        missing = sorted(set(names) - set(flat))
+        doubled = sorted({p for p in flat if flat.count(p) > 1})
+        raise AssertionError(
+            f"bad block partition: missing {missing[:5]}, in two blocks {doubled[:5]}, "
+            "or out of named_parameters order"
+        )
+
+
+def _build_torchvision(name: str, weights: str, num_classes: int, seed: int):
+    spec = MODELS.get(name)
+    if weights.startswith("timm:"):
+        raise ValueError(f"timm tags do not apply to the torchvision model {name!r}")
+    module = spec.builder(weights=spec.imagenet_weights if weights == "imagenet" else None)
+    if weights not in BUILTIN_SOURCES:
+        load_weights_into(module, name, weights, spec.head)
+    in_features = module.get_submodule(spec.head).in_features
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        _replace_module(module, spec.head, nn.Linear(in_features, num_classes))
+    blocks = _blocks_from_patterns(module, spec.block_patterns)
+    return module, blocks, spec.head, Preprocess(spec.resize, 224), IMAGENET_MEAN, IMAGENET_STD
+
+
+def _build_timm(name: str, weights: str, num_classes: int, seed: int):
+    pretrained = weights == "imagenet" or weights.startswith("timm:")
+    arch = f"{name}.{weights[5:]}" if weights.startswith("timm:") else name
+    module = timm.create_model(arch, pretrained=pretrained)
+    head = next(n for n, m in module.named_modules() if m is module.get_classifier())
+    if not pretrained and weights != "none":
+        load_weights_into(module, name, weights, head)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        module.reset_classifier(num_classes)
+    cfg = module.pretrained_cfg
+    crop = cfg.get("input_size", (3, 224, 224))[-1]
+    preprocess = Preprocess(int(round(crop / cfg.get("crop_pct", 0.875))), crop)
+    return module, _blocks_from_timm(module), head, preprocess, tuple(cfg["mean"]), tuple(cfg["std"])
+
+
+def create_model(
+    name: str, num_classes: int, weights: str = "imagenet", seed: int = 0
+) -> BuiltModel:
+    """Build ``name`` with ``weights`` (see ``medft.weights``) and a new ``num_classes`` head.
+
+    The head is initialised under ``torch.manual_seed(seed)``, so the seed fixes it.
+    """
+    if name in MODELS:
+        built = _build_torchvision(name, weights, num_classes, seed)
+    elif name in timm.list_models():
+        built = _build_timm(name, weights, num_classes, seed)
+    else:
+        raise ValueError(
+            f"unknown model {name!r}; choose one of: {', '.join(model_names())} "
+            "or any name from timm.list_models()"
+        )
+    model = BuiltModel(*built)
+    check_blocks(model.module, model.blocks)
+    return model

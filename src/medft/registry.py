@@ -1,0 +1,50 @@
+"""A tiny name → object registry, so each strategy, model or data source is added in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps case-insensitive names to objects; unknown names raise ``ValueError`` listing the valid ones."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._display: dict[str, str] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            key = name.lower()
+            if key in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._entries[key] = obj
+            self._display[key] = name
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name.lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
+            ) from None
+
+    def canonical(self, name: str) -> str:
+        """The registered spelling of ``name`` (e.g. ``g-lf`` → ``G-LF``)."""
+        self.get(name)
+        return self._display[name.lower()]
+
+    def names(self) -> list[str]:
+        return list(self._display.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
