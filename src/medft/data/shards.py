@@ -182,14 +182,18 @@ class ShardDataset:
         self, batch_size: int, shuffle_seed: int | None = None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (images, targets); the order depends only on ``shuffle_seed`` (None: in order)."""
-        if shuffle_seed is None:
-            order = np.arange(len(self))
-        else:
-            order = torch.randperm(len(self), generator=torch.Generator().manual_seed(shuffle_seed))
-            order = order.numpy()
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
+        for indices in batch_indices(len(self), batch_size, shuffle_seed):
             yield self.images(indices), self.targets[indices]
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
+
+
+def batch_indices(n: int, batch_size: int, shuffle_seed: int | None) -> Iterator[np.ndarray]:
+    """Index batches; the order depends on ``shuffle_seed`` only, so a resumed epoch repeats it."""
+    if shuffle_seed is None:
+        order = np.arange(n)
+    else:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(shuffle_seed)).numpy()
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]

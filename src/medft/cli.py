@@ -1,0 +1,158 @@
+"""``medft`` command line: train one cell, prepare data, list what is registered."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import fields
+
+from medft.strategies import StrategyOptions
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_train(sub) -> None:
+    from medft.strategies import strategy_names
+
+    p = sub.add_parser("train", help="train one (dataset, model, strategy, lr, seed) cell")
+    p.add_argument("--data", required=True, help="a prepared dataset folder (medft prepare)")
+    p.add_argument("--model", required=True, help="resnet50, densenet121, vgg19 or a timm name")
+    p.add_argument("--weights", default="imagenet", help="see `medft list weights`")
+    p.add_argument("--strategy", required=True, type=str.upper, metavar="{" + ",".join(strategy_names()) + "}",
+                   choices=[s.upper() for s in strategy_names()])
+    p.add_argument("--lr", required=True, type=_positive_float)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--init", help="checkpoint to start from (LP-FT: the LP run's best.pt)")
+    p.add_argument("--main-metric", help="early-stopping metric (default: the dataset's)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--out", required=True)
+    for f in fields(StrategyOptions):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, type=_parse_bool, default=f.default, metavar="true|false")
+        else:
+            p.add_argument(flag, type=float if f.type in ("float", float) else int, default=f.default)
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="turn raw data into a medft dataset (shards + manifest)")
+    kinds = p.add_subparsers(dest="source", required=True)
+    m = kinds.add_parser("medmnist", help="a MedMNIST task from a local .npz or downloaded")
+    m.add_argument("--npz", help="local .npz (default: download --flag at --npz-size)")
+    m.add_argument("--flag", help="MedMNIST task name (default: from the .npz file name)")
+    m.add_argument("--npz-size", type=int, default=28, help="MedMNIST image size to download")
+    m.add_argument("--size", type=int, required=True, help="crop size of the prepared images")
+    m.add_argument("--resize", type=int, help="shorter side before the crop (default: size)")
+    m.add_argument("--out", required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medft", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_prepare(sub)
+    lister = sub.add_parser("list", help="list registered strategies, models or weights")
+    lister.add_argument("what", choices=["strategies", "models", "weights"])
+    blocks = sub.add_parser("blocks", help="print a model's parameter blocks")
+    blocks.add_argument("model")
+    blocks.add_argument("--num-classes", type=int, default=2)
+    return parser
+
+
+def run_train(args) -> None:
+    import torch
+
+    from medft.engine import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    options = StrategyOptions(**{f.name: getattr(args, f.name) for f in fields(StrategyOptions)})
+    config = TrainConfig(
+        data=args.data, model=args.model, weights=args.weights, strategy=args.strategy,
+        lr=args.lr, seed=args.seed, epochs=args.epochs, patience=args.patience,
+        batch_size=args.batch_size, init=args.init, main_metric=args.main_metric,
+        out=args.out, options=options,
+    )
+    summary = train(config)
+    test = summary["metrics"]["test"]
+    print(
+        f"{summary['dataset']} {config.model} {config.strategy} lr={config.lr:g} seed={config.seed}: "
+        f"best epoch {summary['best_epoch']}, test "
+        + " ".join(f"{k}={v:.4f}" for k, v in test.items())
+    )
+
+
+def run_prepare(args) -> None:
+    from pathlib import Path
+
+    from medft.data import medmnist
+    from medft.data.preprocess import Preprocess
+
+    npz = args.npz
+    flag = args.flag or (Path(npz).stem.split("_")[0] if npz else None)
+    if flag is None:
+        raise ValueError("give --npz FILE or --flag NAME")
+    if npz is None:
+        npz = medmnist.download(flag, args.npz_size, Path(args.out).parent / "raw")
+    out = medmnist.prepare(npz, flag, Preprocess(args.resize or args.size, args.size), args.out)
+    print(f"wrote {out}")
+
+
+def run_list(args) -> None:
+    from medft.models import model_names
+    from medft.strategies import strategy_names
+    from medft.weights import weights_names
+
+    names = {"strategies": strategy_names, "models": model_names, "weights": weights_names}
+    for name in names[args.what]():
+        print(name)
+    if args.what == "models":
+        print("(and any timm model: timm.list_models())")
+
+
+def run_blocks(args) -> None:
+    from medft.models import create_model
+
+    model = create_model(args.model, args.num_classes, weights="none")
+    named = dict(model.module.named_parameters())
+    for i, block in enumerate(model.blocks):
+        count = sum(named[p].numel() for p in block.params)
+        print(f"{i:2d} {block.name:<20s} {len(block.params):4d} tensors {count:>12,d} parameters")
+    print(f"head: {model.head} ({', '.join(model.head_params)})")
+
+
+COMMANDS = {"train": run_train, "prepare": run_prepare, "list": run_list, "blocks": run_blocks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"medft {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Train one cell of the benchmark: (dataset, model, strategy, lr, seed).
+
+The loop reads top to bottom: strategy hook → train one epoch → evaluate → early stopping →
+checkpoint. Every epoch ends with an atomically written checkpoint, so a killed job re-run
+with the same ``out`` directory continues after its last finished epoch; a finished one
+returns its metrics without training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from medft.data.shards import ShardDataset, batch_indices, read_meta
+from medft.metrics import METRICS, compute_metrics
+from medft.models import BuiltModel, create_model
+from medft.strategies import STRATEGIES, EpochContext, Strategy, StrategyOptions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAIN_METRIC = {"multilabel": "map", "binary": "auroc", "multiclass": "accuracy"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one run; written into ``metrics.json``."""
+
+    data: str
+    model: str
+    strategy: str
+    lr: float
+    seed: int
+    out: str
+    weights: str = "imagenet"
+    epochs: int = 50
+    patience: int = 5
+    batch_size: int = 64
+    init: str | None = None
+    main_metric: str | None = None  # None: the dataset's own (meta.json), else by task type
+    options: StrategyOptions = field(default_factory=StrategyOptions)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strategy", STRATEGIES.canonical(self.strategy))
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("epochs", "patience", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.main_metric is not None and self.main_metric not in METRICS:
+            raise ValueError(f"main_metric must be one of {METRICS}, got {self.main_metric!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class FeatureSet:
+    """Cached head inputs of one split, batched like ``ShardDataset``."""
+
+    def __init__(self, features: torch.Tensor, targets: torch.Tensor, ids: list[str]) -> None:
+        self.features, self.targets, self.ids = features, targets, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batches(self, batch_size: int, shuffle_seed: int | None = None):
+        for indices in batch_indices(len(self), batch_size, shuffle_seed):
+            yield self.features[indices], self.targets[indices]
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+
+@torch.inference_mode()
+def cache_head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device) -> FeatureSet:
+    """Run the frozen backbone once and keep what enters the head."""
+    captured: list[torch.Tensor] = []
+    hook = model.head_module.register_forward_hook(
+        lambda module, inputs, output: captured.append(inputs[0].float().cpu())
+    )
+    model.module.eval()
+    try:
+        for images, _ in tqdm(split.batches(batch_size), total=split.num_batches(batch_size),
+                              desc=f"features {split.split}", leave=False):
+            model.module(images.to(device))
+    finally:
+        hook.remove()
+    return FeatureSet(torch.cat(captured), split.targets, split.ids)
+
+
+class Cell:
+    """One training run; ``run()`` trains (or resumes) and returns the final metrics."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.out = Path(config.out)
+        self.meta = read_meta(config.data)
+        self.main_metric = (
+            config.main_metric
+            or self.meta.source.get("main_metric")
+            or DEFAULT_MAIN_METRIC[self.meta.task]
+        )
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.loss_fn = nn.BCEWithLogitsLoss() if self.meta.multilabel else nn.CrossEntropyLoss()
+
+    # -- setup ---------------------------------------------------------------------------
+    def build(self) -> None:
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.model = create_model(cfg.model, len(self.meta.classes), cfg.weights, seed=cfg.seed)
+        if self.model.preprocess.crop != self.meta.image_size:
+            log.warning(
+                "%s expects %d px images, the dataset has %d px",
+                cfg.model, self.model.preprocess.crop, self.meta.image_size,
+            )
+        self.strategy_cls = STRATEGIES.get(cfg.strategy)
+        if self.strategy_cls.requires_init:
+            init = cfg.init or self.run_first_stage()
+            self.model.module.load_state_dict(torch.load(init, map_location="cpu")["model"])
+        self.model.module.to(self.device)
+        self.strategy: Strategy = self.strategy_cls(self.model, cfg.lr, cfg.options)
+        self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
+        splits = {s: ShardDataset(cfg.data, s, self.model.mean, self.model.std)
+                  for s in ("train", "val", "test")}
+        self.forward = self.model.module
+        if self.strategy.feature_cache and cfg.options.lp_feature_cache:
+            splits = {s: cache_head_inputs(self.model, d, cfg.batch_size, self.device)
+                      for s, d in splits.items()}
+            self.forward = self.model.head_module
+        self.splits = splits
+
+    def run_first_stage(self) -> str:
+        """LP-FT without ``init``: train its LP stage into ``out/stage1-LP`` first."""
+        first = TrainConfig(**{**self.config.to_dict(), "strategy": "LP", "init": None,
+                               "out": str(self.out / "stage1-LP"),
+                               "options": self.config.options})
+        Cell(first).run()
+        return str(Path(first.out) / "best.pt")
+
+    # -- one epoch -------------------------------------------------------------------------
+    def autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            logits = self.forward(inputs.to(self.device, non_blocking=True))
+        return self.loss_fn(logits.float(), targets.to(self.device))
+
+    def probe_gradients(self, epoch: int):
+        def probe(n: int) -> Iterator[None]:
+            self.strategy.train_mode()
+            batches = self.splits["train"].batches(self.config.batch_size, self.shuffle_seed(epoch))
+            for i, (inputs, targets) in enumerate(batches):
+                if i == n:
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                self.loss(inputs, targets).backward()
+                yield
+            self.optimizer.zero_grad(set_to_none=True)
+
+        return probe
+
+    def shuffle_seed(self, epoch: int) -> int:
+        return self.config.seed * 100_003 + epoch
+
+    def train_one_epoch(self, epoch: int) -> float:
+        train = self.splits["train"]
+        self.strategy.train_mode()
+        total, seen = 0.0, 0
+        bar = tqdm(train.batches(self.config.batch_size, self.shuffle_seed(epoch)),
+                   total=train.num_batches(self.config.batch_size),
+                   desc=f"epoch {epoch}", leave=False)
+        for inputs, targets in bar:
+            loss = self.loss(inputs, targets)
+            extra = self.strategy.extra_loss()
+            objective = loss if extra is None else loss + extra
+            self.optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            self.optimizer.step()
+            total += loss.item() * len(targets)
+            seen += len(targets)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        return total / seen
+
+    @torch.inference_mode()
+    def predict(self, split: str) -> tuple[float, np.ndarray]:
+        """Mean task loss and class probabilities on ``split``."""
+        data = self.splits[split]
+        self.model.module.eval()
+        losses, scores = [], []
+        for inputs, targets in data.batches(self.config.batch_size):
+            with self.autocast():
+                logits = self.forward(inputs.to(self.device)).float()
+            losses.append(self.loss_fn(logits, targets.to(self.device)).item() * len(targets))
+            probs = logits.sigmoid() if self.meta.multilabel else logits.softmax(dim=1)
+            scores.append(probs.cpu().numpy())
+        return sum(losses) / len(data), np.concatenate(scores)
+
+    def evaluate(self, split: str) -> tuple[float, dict[str, float], np.ndarray]:
+        loss, scores = self.predict(split)
+        targets = self.splits[split].targets.numpy()
+        return loss, compute_metrics(self.meta.task, targets, scores, self.meta.classes), scores
+
+    def block_lrs(self) -> dict[str, float]:
+        """Per block: the mean lr of its trainable parameters (0 when the block is frozen)."""
+        lr_of = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
+        named = dict(self.model.module.named_parameters())
+        lrs = {}
+        for block in self.model.blocks:
+            values = [lr_of[id(named[p])] for p in block.params if named[p].requires_grad]
+            lrs[f"lr_{block.name}"] = float(np.mean(values)) if values else 0.0
+        return lrs
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.config
+        metrics_path = self.out / "metrics.json"
+        if metrics_path.exists():
+            done = json.loads(metrics_path.read_text())
+            self.check_same_config(done["config"])
+            log.info("%s is finished; nothing to do", self.out)
+            return done
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.build()
+        state = self.resume()
+        for epoch in range(state["epoch"] + 1, cfg.epochs):
+            started = time.perf_counter()
+            self.strategy.on_epoch_start(
+                EpochContext(epoch, self.optimizer, self.probe_gradients(epoch))
+            )
+            train_loss = self.train_one_epoch(epoch)
+            val_loss, val_metrics, _ = self.evaluate("val")
+            score = val_metrics[self.main_metric]
+            improved = state["best_epoch"] < 0 or score > state["best_score"]
+            if improved:
+                state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+                atomic_save({"model": self.model.module.state_dict(), "epoch": epoch},
+                            self.out / "best.pt")
+            else:
+                state["bad_epochs"] += 1
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                   **{f"val_{k}": v for k, v in val_metrics.items()},
+                   "trainable_params": sum(p.numel() for p in self.model.module.parameters()
+                                           if p.requires_grad),
+                   **self.block_lrs(), "seconds": time.perf_counter() - started}
+            state["rows"].append(row)
+            state["epoch"] = epoch
+            self.checkpoint(state)
+            tqdm.write(
+                f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}: "
+                f"train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
+                f"val_{self.main_metric} {score:.4f}{' *' if improved else ''} "
+                f"({row['seconds']:.1f}s)"
+            )
+            if state["bad_epochs"] >= cfg.patience and self.strategy.may_stop(epoch):
+                log.info("early stopping after epoch %d (best %d)", epoch, state["best_epoch"])
+                break
+        return self.finish(state)
+
+    def check_same_config(self, saved: dict) -> None:
+        mine = json.loads(json.dumps(self.config.to_dict()))
+        if saved != mine:
+            changed = sorted(k for k in mine if saved.get(k) != mine[k])
+            raise ValueError(
+                f"{self.out} holds a run with a different config ({', '.join(changed)}); "
+                "use another --out or delete it"
+            )
+
+    def resume(self) -> dict:
+        path = self.out / "last.pt"
+        if not path.exists():
+            return {"epoch": -1, "best_epoch": -1, "best_score": -np.inf, "bad_epochs": 0,
+                    "rows": []}
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        self.check_same_config(checkpoint["config"])
+        self.model.module.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["rng"])
+        log.info("resuming %s after epoch %d", self.out, checkpoint["state"]["epoch"])
+        return checkpoint["state"]
+
+    def checkpoint(self, state: dict) -> None:
+        atomic_save({"model": self.model.module.state_dict(),
+                     "optimizer": self.optimizer.state_dict(),
+                     "rng": torch.get_rng_state(), "state": state,
+                     "config": json.loads(json.dumps(self.config.to_dict()))},
+                    self.out / "last.pt")
+        tmp = self.out / "epochs.csv.tmp"
+        pd.DataFrame(state["rows"]).to_csv(tmp, index=False)
+        os.replace(tmp, self.out / "epochs.csv")
+
+    def finish(self, state: dict) -> dict:
+        best = torch.load(self.out / "best.pt", map_location="cpu")
+        self.model.module.load_state_dict(best["model"])
+        results, predictions = {}, []
+        for split in ("val", "test"):
+            loss, metrics, scores = self.evaluate(split)
+            results[split] = {"loss": loss, **metrics}
+            predictions.append(self.prediction_frame(split, scores))
+        pd.concat(predictions).to_parquet(self.out / "predictions.parquet", index=False)
+        summary = {"config": json.loads(json.dumps(self.config.to_dict())),
+                   "dataset": self.meta.name, "task": self.meta.task,
+                   "main_metric": self.main_metric, "best_epoch": state["best_epoch"],
+                   "epochs_trained": state["epoch"] + 1, "metrics": results}
+        atomic_write_text(json.dumps(summary, indent=2), self.out / "metrics.json")
+        (self.out / "last.pt").unlink(missing_ok=True)  # best.pt and the log are what is kept
+        return summary
+
+    def prediction_frame(self, split: str, scores: np.ndarray) -> pd.DataFrame:
+        data = self.splits[split]
+        frame = pd.DataFrame(scores, columns=[f"prob_{c}" for c in self.meta.classes])
+        targets = data.targets.numpy()
+        if self.meta.multilabel:
+            for j, c in enumerate(self.meta.classes):
+                frame.insert(j, f"target_{c}", targets[:, j].astype(int))
+        else:
+            frame.insert(0, "target", targets)
+        frame.insert(0, "split", split)
+        frame.insert(0, "id", data.ids)
+        return frame
+
+
+def train(config: TrainConfig) -> dict:
+    """Train (or resume, or skip when finished) one cell; returns the ``metrics.json`` dict."""
+    return Cell(config).run()
