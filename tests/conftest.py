@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from medft.data import synthetic
+from medft.data.preprocess import Preprocess
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_datasets(tmp_path_factory) -> dict[str, Path]:
+    """One small 32 px synthetic dataset per task type, keyed by task type."""
+    root = tmp_path_factory.mktemp("datasets")
+    out = {}
+    for name in synthetic.SYNTHETIC.names():
+        task = synthetic.SYNTHETIC.get(name).task
+        out[task] = synthetic.prepare(name, Preprocess(32, 32), root / name, n_images=60)
+    return out
+
+
+@pytest.fixture
+def breastmnist() -> Path:
+    if not BREASTMNIST.exists():
+        pytest.skip(f"real test data not found at {BREASTMNIST} (see ../shared/data/README.md)")
+    return BREASTMNIST
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> str:
+    """A 'pretrained' state dict for timm's test_resnet: random, but without the zero-initialised
+    residual BatchNorm scales of a fresh model, whose relative gradient norm is undefined."""
+    from torch import nn
+
+    from medft.models import create_model
+
+    module = create_model("test_resnet", 1000, weights="none", seed=123).module
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(1.0)
+    path = tmp_path_factory.mktemp("weights") / "test_resnet.pth"
+    torch.save(module.state_dict(), path)
+    return str(path)

@@ -1,0 +1,111 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from medft.engine import Cell, TrainConfig, train
+from medft.strategies import StrategyOptions
+
+
+def config(data, out, **overrides) -> TrainConfig:
+    settings = dict(model="test_resnet", weights="none", strategy="FT", lr=1e-3, seed=0,
+                    epochs=4, patience=10, batch_size=16)
+    return TrainConfig(data=str(data), out=str(out), **{**settings, **overrides})
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_same_result(tiny_datasets, tmp_path, monkeypatch):
+    data = tiny_datasets["multilabel"]
+    straight = train(config(data, tmp_path / "straight"))
+
+    real_checkpoint = Cell.checkpoint
+
+    def die_after_second_epoch(self, state):
+        real_checkpoint(self, state)
+        if state["epoch"] == 1:
+            raise Killed
+
+    monkeypatch.setattr(Cell, "checkpoint", die_after_second_epoch)
+    with pytest.raises(Killed):
+        train(config(data, tmp_path / "resumed"))
+    assert len(pd.read_csv(tmp_path / "resumed" / "epochs.csv")) == 2
+    monkeypatch.setattr(Cell, "checkpoint", real_checkpoint)
+    resumed = train(config(data, tmp_path / "resumed"))
+
+    for split in ("val", "test"):
+        assert resumed["metrics"][split] == pytest.approx(straight["metrics"][split])
+    log = pd.read_csv(tmp_path / "resumed" / "epochs.csv")
+    assert log["epoch"].tolist() == [0, 1, 2, 3]
+    reference = pd.read_csv(tmp_path / "straight" / "epochs.csv")
+    pd.testing.assert_frame_equal(log.drop(columns="seconds"), reference.drop(columns="seconds"))
+
+
+def test_epoch_log_and_outputs(tiny_datasets, tmp_path):
+    summary = train(config(tiny_datasets["binary"], tmp_path, strategy="G-FL", epochs=2))
+    log = pd.read_csv(tmp_path / "epochs.csv")
+    metric_columns = [f"val_{m}" for m in ("map", "accuracy", "balanced_accuracy", "auroc",
+                                           "kappa", "f1")]
+    assert list(log.columns[:3]) == ["epoch", "train_loss", "val_loss"]
+    assert set(metric_columns) <= set(log.columns) and "seconds" in log.columns
+    lr_columns = [c for c in log.columns if c.startswith("lr_")]
+    assert len(lr_columns) == 6
+    # G-FL: epoch 0 trains only the head block, epoch 1 adds the first block
+    assert (log.loc[0, lr_columns] > 0).tolist() == [False] * 5 + [True]
+    assert (log.loc[1, lr_columns] > 0).tolist() == [True] + [False] * 4 + [True]
+    assert log.loc[0, "trainable_params"] < log.loc[1, "trainable_params"]
+    assert set(summary["metrics"]) == {"val", "test"}
+    assert summary["main_metric"] == "auroc"
+    predictions = pd.read_parquet(tmp_path / "predictions.parquet")
+    assert set(predictions["split"]) == {"val", "test"}
+    assert {"prob_no nodule", "prob_nodule", "target"} <= set(predictions.columns)
+    assert (tmp_path / "best.pt").exists() and not (tmp_path / "last.pt").exists()
+
+
+def test_finished_run_is_not_trained_again(tiny_datasets, tmp_path, monkeypatch):
+    cfg = config(tiny_datasets["binary"], tmp_path, epochs=1)
+    first = train(cfg)
+    monkeypatch.setattr(Cell, "build", lambda self: pytest.fail("trained again"))
+    assert train(cfg) == first
+    with pytest.raises(ValueError, match="different config .*lr"):
+        train(config(tiny_datasets["binary"], tmp_path, epochs=1, lr=1e-2))
+
+
+def test_early_stopping_keeps_the_best_epoch(tiny_datasets, tmp_path):
+    summary = train(config(tiny_datasets["binary"], tmp_path, epochs=30, patience=1, lr=1e-1))
+    log = pd.read_csv(tmp_path / "epochs.csv")
+    assert summary["epochs_trained"] == len(log) < 30
+    best = log["val_auroc"].idxmax()
+    assert summary["best_epoch"] == log.loc[best, "epoch"]
+    assert summary["metrics"]["val"]["auroc"] == pytest.approx(log.loc[best, "val_auroc"])
+
+
+def test_lp_on_cached_features_matches_full_passes(tiny_datasets, tmp_path):
+    data = tiny_datasets["multiclass"]
+    cached = train(config(data, tmp_path / "cached", strategy="LP", epochs=3))
+    full = train(config(data, tmp_path / "full", strategy="LP", epochs=3,
+                        options=StrategyOptions(lp_feature_cache=False)))
+    for split in ("val", "test"):
+        assert cached["metrics"][split] == pytest.approx(full["metrics"][split], abs=1e-5)
+    a = torch.load(tmp_path / "cached" / "best.pt")["model"]["fc.weight"]
+    b = torch.load(tmp_path / "full" / "best.pt")["model"]["fc.weight"]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_lp_ft_without_init_trains_its_lp_stage_first(tiny_datasets, tmp_path):
+    summary = train(config(tiny_datasets["binary"], tmp_path, strategy="lp-ft", epochs=2))
+    stage1 = json.loads((tmp_path / "stage1-LP" / "metrics.json").read_text())
+    assert stage1["config"]["strategy"] == "LP"
+    assert summary["config"]["strategy"] == "LP-FT"
+
+
+def test_bad_config_values_are_rejected(tiny_datasets, tmp_path):
+    with pytest.raises(ValueError, match="unknown strategy 'SGD'.*Auto-RGN"):
+        config(tiny_datasets["binary"], tmp_path, strategy="SGD")
+    with pytest.raises(ValueError, match="lr must be positive"):
+        config(tiny_datasets["binary"], tmp_path, lr=-1e-3)
+    with pytest.raises(FileNotFoundError, match="not a prepared medft dataset"):
+        train(config(tmp_path / "nothing", tmp_path / "out"))

@@ -1,0 +1,205 @@
+"""Each registered strategy, one epoch at a time: which parameters move and which do not."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from medft.data.preprocess import Preprocess
+from medft.engine import Cell, TrainConfig
+from medft.models import Block, BuiltModel
+from medft.strategies import (
+    L1SP,
+    L2SP,
+    AutoRGN,
+    EpochContext,
+    StrategyOptions,
+    strategy_names,
+)
+
+# What a strategy trains in epochs 0 and 1, as block indices of test_resnet's backbone
+# (blocks 0..4; block 5 is the head). "all" = every parameter.
+EXPECTED_TRAINABLE = {
+    "FT": ("all", "all"),
+    "LP": ((), ()),
+    "G-LF": ((), (4,)),
+    "G-FL": ((), (0,)),
+    "LP-FT": ("all", "all"),
+    "L1-SP": ("all", "all"),
+    "L2-SP": ("all", "all"),
+    "Auto-RGN": ("all", "all"),
+}
+
+
+def make_cell(data, out, strategy, weights="none", **overrides) -> Cell:
+    settings = dict(model="test_resnet", weights=weights, lr=1e-2, seed=0, epochs=2, batch_size=16)
+    config = TrainConfig(data=str(data), strategy=strategy, out=str(out), **{**settings, **overrides})
+    return Cell(config)
+
+
+def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_every_registered_strategy_has_an_expectation():
+    assert set(strategy_names()) == set(EXPECTED_TRAINABLE)
+
+
+@pytest.mark.parametrize("name", strategy_names())
+def test_which_parameters_move_each_epoch(name, tiny_datasets, tiny_weights, tmp_path):
+    data = tiny_datasets["binary"]
+    init = None
+    if name == "LP-FT":
+        init = tmp_path / "init.pt"
+        seed_model = make_cell(data, tmp_path / "seed", "FT", tiny_weights)
+        seed_model.build()
+        torch.save({"model": seed_model.model.module.state_dict()}, init)
+    cell = make_cell(data, tmp_path / "run", name, tiny_weights, init=str(init) if init else None,
+                     options=StrategyOptions(lp_feature_cache=False))
+    cell.build()
+    blocks, head = cell.model.blocks, set(cell.model.head_params)
+    for epoch, expected in enumerate(EXPECTED_TRAINABLE[name]):
+        before = snapshot(cell.model.module)
+        cell.strategy.on_epoch_start(EpochContext(epoch, cell.optimizer, cell.probe_gradients(epoch)))
+        cell.train_one_epoch(epoch)
+        after = cell.model.module.state_dict()
+        params = [n for n, _ in cell.model.module.named_parameters()]
+        moved = {n for n in params if not torch.equal(before[n], after[n])}
+        if expected == "all":
+            want = set(params)
+        else:
+            want = head | {p for i in expected for p in blocks[i].params}
+        trainable = {n for n, p in cell.model.module.named_parameters() if p.requires_grad}
+        assert trainable == want, f"{name} epoch {epoch}: {sorted(trainable ^ want)[:4]}"
+        if name == "Auto-RGN":
+            # layers whose RGN is tiny next to the largest get a step too small to register
+            fast = {n for g in cell.optimizer.param_groups if g["lr"] >= 1e-2 * cell.strategy.lr
+                    for n, p in cell.model.module.named_parameters()
+                    if any(p is q for q in g["params"])}
+            assert fast <= moved <= want and head <= moved
+        else:
+            assert moved == want, f"{name} epoch {epoch}: unexpected {sorted(moved ^ want)[:4]}"
+        if name == "LP":
+            buffers = [n for n, _ in cell.model.module.named_buffers()]
+            assert all(torch.equal(before[b], after[b]) for b in buffers), "BN stats moved"
+
+
+@pytest.mark.parametrize("name, order", [("G-LF", [4, 3, 2, 1, 0]), ("G-FL", [0, 1, 2, 3, 4])])
+def test_gradual_unfreezing_adds_one_block_per_epoch(name, order, tiny_datasets, tmp_path):
+    cell = make_cell(tiny_datasets["binary"], tmp_path, name)
+    cell.build()
+    backbone = cell.model.blocks[:-1]
+    for epoch in range(len(backbone) + 1):
+        cell.strategy.on_epoch_start(EpochContext(epoch, cell.optimizer, None))
+        lrs = cell.block_lrs()
+        trainable = [i for i, b in enumerate(backbone) if lrs[f"lr_{b.name}"] > 0]
+        assert sorted(trainable) == sorted(order[:epoch])
+        assert lrs[f"lr_{cell.model.blocks[-1].name}"] == 1e-2  # the head always trains
+        assert cell.strategy.may_stop(epoch) == (epoch == len(backbone))
+
+
+def test_lp_ft_starts_from_the_lp_checkpoint_head(tiny_datasets, tmp_path):
+    data = tiny_datasets["multiclass"]
+    lp = make_cell(data, tmp_path / "lp", "LP", epochs=2)
+    lp.run()
+    best_head = torch.load(tmp_path / "lp" / "best.pt")["model"]["fc.weight"]
+    lpft = make_cell(data, tmp_path / "lpft", "LP-FT", init=str(tmp_path / "lp" / "best.pt"))
+    lpft.build()
+    assert torch.equal(lpft.model.head_module.weight.detach(), best_head)
+    untrained = make_cell(data, tmp_path / "ft", "FT")
+    untrained.build()
+    assert not torch.equal(untrained.model.head_module.weight.detach(), best_head)
+    assert lpft.optimizer.state == {}  # a fresh Adam
+    lpft.strategy.on_epoch_start(EpochContext(0, lpft.optimizer, None))
+    assert all(p.requires_grad for p in lpft.model.module.parameters())
+
+
+def tiny_model() -> BuiltModel:
+    module = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2, 2))
+    blocks = [Block("conv", ("0.weight", "0.bias", "1.weight", "1.bias")),
+              Block("head", ("3.weight", "3.bias"))]
+    return BuiltModel(module, blocks, "3", Preprocess(1, 1), (0, 0, 0), (1, 1, 1))
+
+
+def move_weights(model: BuiltModel) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        conv, head = model.module[0].weight, model.module[3].weight
+        conv += torch.tensor([0.5, -2.0]).view(2, 1, 1, 1)
+        head.copy_(torch.tensor([[1.0, -3.0], [0.0, 2.0]]))
+    return conv, head
+
+
+@pytest.mark.parametrize("cls", [L1SP, L2SP])
+def test_sp_penalties_are_zero_at_the_starting_point(cls):
+    model = tiny_model()
+    with torch.no_grad():
+        model.module[3].weight.zero_()
+    strategy = cls(model, 1e-3, StrategyOptions())
+    assert strategy.extra_loss().item() == 0.0
+
+
+def test_l2_sp_equals_its_formula_and_pulls_back_to_the_start():
+    model = tiny_model()
+    start = model.module[0].weight.detach().clone()
+    options = StrategyOptions(l2sp_alpha=0.3, l2sp_beta=0.1)
+    strategy = L2SP(model, 1e-3, options)
+    conv, head = move_weights(model)
+    # α/2 (0.5² + 2²) + β/2 (1 + 9 + 0 + 4); biases and BatchNorm are not penalised
+    expected = 0.3 / 2 * (0.25 + 4.0) + 0.1 / 2 * 14.0
+    loss = strategy.extra_loss()
+    assert loss.item() == pytest.approx(expected)
+    loss.backward()
+    assert torch.allclose(conv.grad, 0.3 * (conv.detach() - start))
+    assert torch.allclose(head.grad, 0.1 * head.detach())
+    assert model.module[1].weight.grad is None and model.module[0].bias.grad is None
+
+
+def test_l1_sp_equals_its_formula_and_pulls_back_to_the_start():
+    model = tiny_model()
+    start = model.module[0].weight.detach().clone()
+    strategy = L1SP(model, 1e-3, StrategyOptions(l1sp_alpha=0.3, l1sp_beta=0.1))
+    conv, head = move_weights(model)
+    expected = 0.3 * (0.5 + 2.0) + 0.1 * (1 + 3 + 0 + 2)
+    loss = strategy.extra_loss()
+    assert loss.item() == pytest.approx(expected)
+    loss.backward()
+    assert torch.allclose(conv.grad, 0.3 * torch.sign(conv.detach() - start))
+
+
+def test_sp_include_norm_adds_batchnorm_affine_parameters():
+    model = tiny_model()
+    with torch.no_grad():
+        model.module[3].weight.zero_()
+    strategy = L2SP(model, 1e-3, StrategyOptions(sp_include_norm=True, l2sp_alpha=2.0))
+    with torch.no_grad():
+        model.module[1].weight += 1.0  # two BN scales moved by 1
+    assert strategy.extra_loss().item() == pytest.approx(2.0 / 2 * 2)
+
+
+def test_auto_rgn_sets_each_layer_lr_from_its_relative_gradient_norm():
+    torch.manual_seed(0)
+    model = tiny_model()
+    lr = 1e-3
+    strategy = AutoRGN(model, lr, replace(StrategyOptions(), rgn_batches=3))
+    optimizer = torch.optim.Adam(strategy.param_groups(), lr=lr)
+    assert [g["name"] for g in optimizer.param_groups] == ["0", "1", "3"]  # conv, norm, linear
+    batches = [(torch.randn(4, 1, 1, 1), torch.randint(0, 2, (4,))) for _ in range(3)]
+    layers = [model.module[0], model.module[1], model.module[3]]
+    by_hand = torch.zeros(3)
+
+    def probe(n):
+        for x, y in batches[:n]:
+            model.module.zero_grad()
+            nn.functional.cross_entropy(model.module(x), y).backward()
+            for i, layer in enumerate(layers):
+                g = torch.cat([p.grad.flatten() for p in layer.parameters()])
+                w = torch.cat([p.detach().flatten() for p in layer.parameters()])
+                by_hand[i] += g.norm() / w.norm() / n
+            yield
+
+    strategy.on_epoch_start(EpochContext(0, optimizer, probe))
+    expected = lr * by_hand / by_hand.max()
+    got = torch.tensor([g["lr"] for g in optimizer.param_groups])
+    assert torch.allclose(got, expected, rtol=1e-5)
+    assert got.max().item() == pytest.approx(lr)
