@@ -150,6 +150,23 @@ def check_blocks(model: nn.Module, blocks: list[Block]) -> None:
         )
 
 
+def _timm_preprocess(cfg: dict) -> Preprocess:
+    crop = cfg["input_size"][-1]
+    return Preprocess(int(round(crop / (cfg.get("crop_pct") or 0.875))), crop)
+
+
+def model_preprocess(name: str) -> Preprocess:
+    """The resize/crop a model's pretrained weights expect, without building the model."""
+    if name in MODELS:
+        return Preprocess(MODELS.get(name).resize, 224)
+    if name in timm.list_models():
+        return _timm_preprocess(timm.models.get_pretrained_cfg(name).to_dict())
+    raise ValueError(
+        f"unknown model {name!r}; choose one of: {', '.join(model_names())} "
+        "or any name from timm.list_models()"
+    )
+
+
 def _build_torchvision(name: str, weights: str, num_classes: int, seed: int):
     spec = MODELS.get(name)
     if weights.startswith("timm:"):
@@ -176,9 +193,8 @@ def _build_timm(name: str, weights: str, num_classes: int, seed: int):
         torch.manual_seed(seed)
         module.reset_classifier(num_classes)
     cfg = module.pretrained_cfg
-    crop = cfg.get("input_size", (3, 224, 224))[-1]
-    preprocess = Preprocess(int(round(crop / cfg.get("crop_pct", 0.875))), crop)
-    return module, _blocks_from_timm(module), head, preprocess, tuple(cfg["mean"]), tuple(cfg["std"])
+    return (module, _blocks_from_timm(module), head, _timm_preprocess(cfg), tuple(cfg["mean"]),
+            tuple(cfg["std"]))
 
 
 def create_model(
@@ -188,15 +204,8 @@ def create_model(
 
     The head is initialised under ``torch.manual_seed(seed)``, so the seed fixes it.
     """
-    if name in MODELS:
-        built = _build_torchvision(name, weights, num_classes, seed)
-    elif name in timm.list_models():
-        built = _build_timm(name, weights, num_classes, seed)
-    else:
-        raise ValueError(
-            f"unknown model {name!r}; choose one of: {', '.join(model_names())} "
-            "or any name from timm.list_models()"
-        )
-    model = BuiltModel(*built)
+    model_preprocess(name)  # rejects unknown names, listing the choices
+    build = _build_torchvision if name in MODELS else _build_timm
+    model = BuiltModel(*build(name, weights, num_classes, seed))
     check_blocks(model.module, model.blocks)
     return model

@@ -1,0 +1,168 @@
+"""What the Snakemake rules need from the package: the job grid and the per-job entry points.
+
+``Grid`` turns a validated config into paths and parameters; the ``*_job`` functions are what
+``workflow/scripts/*.py`` call with values read from the ``snakemake`` object.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from medft.data.preprocess import Preprocess
+
+
+def lr_tag(lr: float) -> str:
+    return f"{lr:g}"
+
+
+@dataclass(frozen=True)
+class Grid:
+    config: dict
+
+    @property
+    def results(self) -> str:
+        return self.config["results"]
+
+    @property
+    def datasets(self) -> dict[str, dict]:
+        return {entry["name"]: entry for entry in self.config["datasets"]}
+
+    def preprocess(self, model: str) -> Preprocess:
+        size = self.config.get("image_size")
+        if size:
+            return Preprocess(size["resize"], size["crop"])
+        from medft.models import model_preprocess
+
+        return model_preprocess(model)
+
+    def raw_inputs(self, dataset: str) -> list[str]:
+        from medft.data.sources import SOURCES
+
+        entry = self.datasets[dataset]
+        return SOURCES.get(entry["source"]).inputs(entry)
+
+    def train_inputs(self, wildcards) -> list[str]:
+        """LP-FT's stage 2 starts from the LP cell of the same dataset, model, lr and seed."""
+        if wildcards.strategy != "LP-FT":
+            return []
+        w = wildcards
+        return [f"{self.run_dir(w.dataset, w.model, 'LP', w.lr, w.seed)}/metrics.json"]
+
+    def prepared(self, dataset: str, model: str) -> str:
+        """The meta.json of ``dataset`` preprocessed for ``model``'s input size."""
+        return f"{self.config['data']}/{dataset}/{self.preprocess(model).tag}/meta.json"
+
+    def run_dir(self, dataset, model, strategy, lr, seed) -> str:
+        return f"{self.results}/{dataset}/{model}/{strategy}/lr{lr}/seed{seed}"
+
+    def cells(self, dataset: str | None = None) -> list[tuple]:
+        c = self.config
+        names = [dataset] if dataset else list(self.datasets)
+        return [(d, m, s, lr_tag(lr), seed) for d in names for m in c["models"]
+                for s in c["strategies"] for lr in c["lrs"] for seed in c["seeds"]]
+
+    def metrics_files(self, dataset: str | None = None) -> list[str]:
+        return [f"{self.run_dir(*cell)}/metrics.json" for cell in self.cells(dataset)]
+
+    def dataset_reports(self) -> list[str]:
+        return [f"{self.results}/{d}/{name}" for d in self.datasets
+                for name in ("table.md", "table.csv", "relative_improvement.png")]
+
+    def summaries(self) -> list[str]:
+        return [f"{self.results}/summary/{name}.{ext}"
+                for name in ("best_combination", "effectiveness") for ext in ("md", "csv")]
+
+    def train_params(self, dataset, model, strategy, lr, seed) -> dict:
+        """Keyword arguments of ``medft.engine.TrainConfig`` for one cell."""
+        c = self.config
+        entry = self.datasets[dataset]
+        run = {"data": str(Path(self.prepared(dataset, model)).parent), "model": model,
+               "weights": c["weights"], "strategy": strategy, "lr": float(lr),
+               "seed": int(seed), "out": self.run_dir(dataset, model, strategy, lr, seed),
+               "epochs": c["epochs"], "patience": c["patience"], "batch_size": c["batch_size"],
+               "main_metric": entry.get("main_metric"), "options": c["strategy_options"]}
+        if strategy == "LP-FT":
+            run["init"] = f"{self.run_dir(dataset, model, 'LP', lr, seed)}/best.pt"
+        return run
+
+
+@contextmanager
+def log_to(path: str | Path):
+    """Send logging and stderr (tqdm's progress included) to a job's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as log:
+        old_stderr, sys.stderr = sys.stderr, log
+        handler = logging.StreamHandler(log)
+        logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+        try:
+            yield
+        finally:
+            sys.stderr = old_stderr
+            logging.getLogger().removeHandler(handler)
+
+
+def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: str) -> None:
+    from medft.data.sources import prepare_dataset
+
+    prepare_dataset(dataset, options, Preprocess(resize, crop), out_dir)
+
+
+def train_job(run: dict, threads: int) -> None:
+    import torch
+
+    from medft.engine import TrainConfig, train
+    from medft.strategies import StrategyOptions
+
+    torch.set_num_threads(threads)
+    train(TrainConfig(**{**run, "options": StrategyOptions(**run["options"])}))
+
+
+def aggregate_job(metrics_files: list[str], runs_out: str, epochs_out: str) -> None:
+    from medft.report import collect_epochs, collect_runs
+
+    collect_runs(metrics_files).to_parquet(runs_out, index=False)
+    collect_epochs(metrics_files).to_parquet(epochs_out, index=False)
+
+
+def concat_job(inputs: list[str], output: str) -> None:
+    import pandas as pd
+
+    pd.concat([pd.read_parquet(p) for p in inputs], ignore_index=True).to_parquet(output,
+                                                                                  index=False)
+
+
+def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from medft.report import dataset_table, plot_relative_improvement, relative_improvement, summarise
+
+    summary = summarise(pd.read_parquet(runs), select_on)
+    dataset = summary["dataset"].iloc[0]
+    summary.to_csv(csv, index=False)
+    table = dataset_table(summary)
+    metric = summary["main_metric"].iloc[0]
+    Path(md).write_text(
+        f"# {dataset}\n\nTest-split metrics in percent, mean ± standard error over "
+        f"{int(summary['n_seeds'].max())} seed(s), at the lr chosen on the {select_on} "
+        f"{metric}. Bold: best strategy per model.\n\n" + table.to_markdown(index=False) + "\n")
+    figure = plot_relative_improvement(relative_improvement(summary),
+                                       f"{dataset}: relative improvement over FT")
+    figure.savefig(png, dpi=120)
+    plt.close(figure)
+
+
+def summary_job(runs: str, select_on: str, outputs: dict[str, str]) -> None:
+    import pandas as pd
+
+    from medft.report import best_combination, effectiveness, summarise
+
+    summary = summarise(pd.read_parquet(runs), select_on)
+    for name, frame in (("best_combination", best_combination(summary)),
+                        ("effectiveness", effectiveness(summary))):
+        frame.to_csv(outputs[f"{name}_csv"], index=False)
+        Path(outputs[f"{name}_md"]).write_text(frame.to_markdown(index=False, floatfmt=".2f") + "\n")

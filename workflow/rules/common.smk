@@ -1,0 +1,23 @@
+import os
+
+from snakemake.utils import validate
+
+from medft.workflow import Grid
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+grid = Grid(config)
+RESULTS = config["results"]
+DATA = config["data"]
+LOGS = f"{RESULTS}/logs"
+
+
+wildcard_constraints:
+    dataset="[^/]+",
+    model="[^/]+",
+    strategy="[^/]+",
+    lr="[^/]+",
+    seed=r"\d+",
+    resize=r"\d+",
+    crop=r"\d+",

@@ -1,0 +1,19 @@
+rule prepare:
+    """Raw data → preprocessed uint8 shards + Parquet manifest, once per dataset × input size."""
+    input:
+        lambda w: grid.raw_inputs(w.dataset),
+    output:
+        f"{DATA}/{{dataset}}/r{{resize}}_c{{crop}}/meta.json",
+    log:
+        f"{LOGS}/prepare/{{dataset}}_r{{resize}}_c{{crop}}.log",
+    params:
+        options=lambda w: grid.datasets[w.dataset],
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/medft.yaml"
+    script:
+        "../scripts/prepare.py"

@@ -1,0 +1,82 @@
+rule aggregate_dataset:
+    """Every run of one dataset: final metrics and per-epoch logs, one Parquet each."""
+    input:
+        lambda w: grid.metrics_files(w.dataset),
+    output:
+        runs=f"{RESULTS}/{{dataset}}/runs.parquet",
+        epochs=f"{RESULTS}/{{dataset}}/epochs.parquet",
+    log:
+        f"{LOGS}/aggregate/{{dataset}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/medft.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule dataset_table:
+    """Mean ± SE per model × strategy (best per model bold) and relative improvement over FT."""
+    input:
+        f"{RESULTS}/{{dataset}}/runs.parquet",
+    output:
+        md=f"{RESULTS}/{{dataset}}/table.md",
+        csv=f"{RESULTS}/{{dataset}}/table.csv",
+        png=f"{RESULTS}/{{dataset}}/relative_improvement.png",
+    log:
+        f"{LOGS}/table/{{dataset}}.log",
+    params:
+        select_on=config["select_lr_on"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/medft.yaml"
+    script:
+        "../scripts/table.py"
+
+
+rule all_runs:
+    """All datasets' runs and epoch logs in one Parquet each."""
+    input:
+        runs=expand(f"{RESULTS}/{{dataset}}/runs.parquet", dataset=grid.datasets),
+        epochs=expand(f"{RESULTS}/{{dataset}}/epochs.parquet", dataset=grid.datasets),
+    output:
+        runs=f"{RESULTS}/runs.parquet",
+        epochs=f"{RESULTS}/epochs.parquet",
+    log:
+        f"{LOGS}/all_runs.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/medft.yaml"
+    script:
+        "../scripts/concat.py"
+
+
+rule summary:
+    """Best combination per dataset and effectiveness counts (PROTOCOL's rule)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        best_combination_md=f"{RESULTS}/summary/best_combination.md",
+        best_combination_csv=f"{RESULTS}/summary/best_combination.csv",
+        effectiveness_md=f"{RESULTS}/summary/effectiveness.md",
+        effectiveness_csv=f"{RESULTS}/summary/effectiveness.csv",
+    log:
+        f"{LOGS}/summary.log",
+    params:
+        select_on=config["select_lr_on"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/medft.yaml"
+    script:
+        "../scripts/summary.py"

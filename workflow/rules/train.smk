@@ -1,0 +1,21 @@
+rule train:
+    """One cell: (dataset, model, strategy, lr, seed). LP-FT waits for the LP cell's checkpoint.
+    A killed job resumes from its last epoch checkpoint when the workflow is re-run."""
+    input:
+        data=lambda w: grid.prepared(w.dataset, w.model),
+        init=lambda w: grid.train_inputs(w),
+    output:
+        f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/metrics.json",
+    log:
+        f"{LOGS}/train/{{dataset}}/{{model}}/{{strategy}}_lr{{lr}}_seed{{seed}}.log",
+    params:
+        run=lambda w: grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
+    threads: config["train_threads"]
+    resources:
+        gpu=config["gpus_per_job"],
+        mem_mb=config["train_mem_mb"],
+        runtime=config["train_runtime_min"],
+    conda:
+        "../../envs/medft.yaml"
+    script:
+        "../scripts/train.py"
