@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -101,6 +102,11 @@ class FeatureSet:
         return -(-len(self) // batch_size)
 
 
+def progress_interval() -> float:
+    """Seconds between progress-bar updates: live on a terminal, sparse in a job's log file."""
+    return 0.5 if sys.stderr.isatty() else 30.0
+
+
 @torch.inference_mode()
 def cache_head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device) -> FeatureSet:
     """Run the frozen backbone once and keep what enters the head."""
@@ -111,7 +117,8 @@ def cache_head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, d
     model.module.eval()
     try:
         for images, _ in tqdm(split.batches(batch_size), total=split.num_batches(batch_size),
-                              desc=f"features {split.split}", leave=False):
+                              desc=f"features {split.split}", leave=False,
+                              mininterval=progress_interval()):
             model.module(images.to(device))
     finally:
         hook.remove()
@@ -201,7 +208,7 @@ class Cell:
         total, seen = 0.0, 0
         bar = tqdm(train.batches(self.config.batch_size, self.shuffle_seed(epoch)),
                    total=train.num_batches(self.config.batch_size),
-                   desc=f"epoch {epoch}", leave=False)
+                   desc=f"epoch {epoch}", leave=False, mininterval=progress_interval())
         for inputs, targets in bar:
             loss = self.loss(inputs, targets)
             extra = self.strategy.extra_loss()
@@ -282,7 +289,8 @@ class Cell:
                 f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}: "
                 f"train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
                 f"val_{self.main_metric} {score:.4f}{' *' if improved else ''} "
-                f"({row['seconds']:.1f}s)"
+                f"({row['seconds']:.1f}s)",
+                file=sys.stderr,
             )
             if state["bad_epochs"] >= cfg.patience and self.strategy.may_stop(epoch):
                 log.info("early stopping after epoch %d (best %d)", epoch, state["best_epoch"])

@@ -6,14 +6,13 @@ Downloads are verified against the MD5 that the ``medmnist`` package lists; a lo
 
 from __future__ import annotations
 
-import hashlib
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from medmnist import INFO
 from tqdm import tqdm
 
+from medft.data.download import fetch
 from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter
 
@@ -40,35 +39,11 @@ def _suffix(size: int) -> str:
     return "" if size == 28 else f"_{size}"
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download(flag: str, size: int, dest_dir: str | Path) -> Path:
-    """Fetch ``{flag}{_size}.npz`` into ``dest_dir`` and verify its MD5; a good copy is reused."""
+    """Fetch ``{flag}{_size}.npz`` into ``dest_dir``, verified against the published MD5."""
     info, suffix = _info(flag), _suffix(size)
     dest = Path(dest_dir) / f"{flag}{suffix}.npz"
-    expected = info[f"MD5{suffix}"]
-    if dest.exists() and md5sum(dest) == expected:
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_suffix(".npz.partial")
-    with urllib.request.urlopen(info[f"url{suffix}"]) as response, open(partial, "wb") as out:
-        total = int(response.headers.get("Content-Length", 0)) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                out.write(chunk)
-                bar.update(len(chunk))
-    actual = md5sum(partial)
-    if actual != expected:
-        partial.unlink()
-        raise OSError(f"{dest.name}: MD5 {actual} does not match the published {expected}")
-    partial.rename(dest)
-    return dest
+    return fetch(info[f"url{suffix}"], dest, md5=info[f"MD5{suffix}"])
 
 
 def load_npz(path: str | Path, flag: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -1,0 +1,144 @@
+"""The Snakemake workflow, run for real on a tiny config (timm's test_resnet, random weights)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args],
+        capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(result.stdout[-3000:] + result.stderr[-3000:])
+    return result
+
+
+def write_config(workdir: Path, **overrides) -> None:
+    config = {
+        "results": "results", "data": "data",
+        "datasets": [{"name": "nodule", "source": "synthetic", "task": "synth-nodule",
+                      "n_images": 40},
+                     {"name": "findings", "source": "synthetic", "task": "synth-findings",
+                      "n_images": 40}],
+        "models": ["test_resnet"], "weights": "none", "image_size": {"resize": 32, "crop": 32},
+        "strategies": ["FT", "LP", "LP-FT"], "lrs": [1e-3], "seeds": [0],
+        "batch_size": 16, "epochs": 1, "patience": 1,
+        "train_threads": 1, "gpus_per_job": 0, "train_mem_mb": 1000, "train_runtime_min": 5,
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump({**config, **overrides}))
+
+
+def planned_jobs(workdir: Path) -> dict[str, int]:
+    out = snakemake(workdir, "--dry-run", "--quiet", "rules").stdout
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_demo_dry_run_plans_exactly_the_grid():
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--configfile", "config/demo.yaml", "--dry-run", "--quiet", "rules"],
+        cwd=REPO, capture_output=True, text=True, check=True)
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    expected = (len(demo["datasets"]) * len(demo["models"]) * len(demo["strategies"])
+                * len(demo["lrs"]) * len(demo["seeds"]))
+    assert f"train{' ' * 5}" in result.stdout or "train" in result.stdout
+    counts = {p[0]: int(p[1]) for p in map(str.split, result.stdout.splitlines())
+              if len(p) == 2 and p[1].isdigit()}
+    assert counts["train"] == expected == 96
+
+
+@pytest.mark.parametrize("override, key, value", [
+    ({"strategies": ["FT", "SGD"]}, "strategies", "'SGD' is not one of"),
+    ({"lrs": [1e-3, -1e-4]}, "lrs", "-0.0001 is less than or equal to the minimum of 0"),
+])
+def test_schema_rejects_bad_values_naming_the_key(tmp_path, override, key, value):
+    write_config(tmp_path, **override)
+    result = snakemake(tmp_path, "--dry-run", check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert value in message and f"['{key}']" in message
+
+
+@pytest.fixture(scope="module")
+def finished_workflow(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    write_config(workdir)
+    snakemake(workdir)
+    return workdir
+
+
+def test_workflow_runs_to_tables_and_figures(finished_workflow):
+    results = finished_workflow / "results"
+    for dataset in ("nodule", "findings"):
+        table = (results / dataset / "table.md").read_text()
+        assert all(s in table for s in ("| FT", "| LP", "| LP-FT"))
+        assert (results / dataset / "relative_improvement.png").stat().st_size > 1000
+    runs = pd.read_parquet(results / "runs.parquet")
+    assert len(runs) == 6 and set(runs["strategy"]) == {"FT", "LP", "LP-FT"}
+    assert len(pd.read_parquet(results / "epochs.parquet")) == 6
+    effectiveness = pd.read_csv(results / "summary" / "effectiveness.csv")
+    assert set(effectiveness["strategy"]) == {"LP", "LP-FT"}
+    assert (results / "summary" / "best_combination.md").exists()
+
+
+def test_deleted_table_is_remade_alone(finished_workflow):
+    (finished_workflow / "results" / "nodule" / "table.md").unlink()
+    assert planned_jobs(finished_workflow) == {"dataset_table": 1, "all": 1}
+
+
+def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
+    lp = finished_workflow / "results" / "nodule" / "test_resnet" / "LP" / "lr0.001" / "seed0"
+    os.utime(lp / "metrics.json")  # as if the LP cell had been re-trained
+    assert planned_jobs(finished_workflow) == {
+        "train": 1, "aggregate_dataset": 1, "dataset_table": 1, "all_runs": 1, "summary": 1,
+        "all": 1}
+    plan = snakemake(finished_workflow, "--dry-run").stdout
+    assert "LP-FT/lr0.001/seed0/metrics.json" in plan and "findings/test_resnet" not in plan
+
+
+def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path):
+    write_config(tmp_path, datasets=[{"name": "nodule", "source": "synthetic",
+                                      "task": "synth-nodule", "n_images": 400}],
+                 strategies=["FT"], epochs=30, patience=30)
+    run_dir = tmp_path / "results" / "nodule" / "test_resnet" / "FT" / "lr0.001" / "seed0"
+    process = subprocess.Popen(
+        [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
+         str(run_dir / "metrics.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        log = run_dir / "epochs.csv"
+        if log.exists() and len(pd.read_csv(log)) >= 2:
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("training never reached epoch 2")
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    trained_before = len(pd.read_csv(run_dir / "epochs.csv"))
+    assert not (run_dir / "metrics.json").exists()
+
+    snakemake(tmp_path, "--rerun-incomplete", str(run_dir / "metrics.json"))
+    epochs = pd.read_csv(run_dir / "epochs.csv")["epoch"].tolist()
+    assert epochs == list(range(len(epochs))) and len(epochs) > trained_before
+    log = next((tmp_path / "results" / "logs" / "train").rglob("*.log")).read_text()
+    assert f"resuming {run_dir.relative_to(tmp_path)} after epoch" in log
