@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint dry-run demo-ci bench clean
+.PHONY: demo test lint demo-ci bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,15 +26,13 @@ lint: $(VENV)/.installed
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/ruff check src tests bench workflow/scripts
 
-dry-run: $(VENV)/.installed
-	$(BIN)/snakemake --dry-run --quiet rules
-
+# The demo at a further-reduced size (one lr, one seed, one epoch) for CI.
 demo-ci: $(VENV)/.installed
-	$(BIN)/snakemake --configfile config/demo.yaml --config demo_size=ci --cores $(CORES) \
-		--directory $(or $(DEMO_DIR),.) --forceall
+	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) --quiet
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/strategy_overhead.py
+	$(BIN)/python bench/loader_throughput.py
 
 clean:
 	rm -rf results/demo .snakemake

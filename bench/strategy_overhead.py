@@ -25,8 +25,19 @@ STEPS, WARMUP = 12, 3
 
 
 def make_cell(data: Path, out: Path, strategy: str, **overrides) -> Cell:
-    return Cell(TrainConfig(data=str(data), model=MODEL, weights=WEIGHTS, strategy=strategy,
-                            lr=1e-4, seed=0, out=str(out), batch_size=BATCH, **overrides))
+    return Cell(
+        TrainConfig(
+            data=str(data),
+            model=MODEL,
+            weights=WEIGHTS,
+            strategy=strategy,
+            lr=1e-4,
+            seed=0,
+            out=str(out),
+            batch_size=BATCH,
+            **overrides,
+        )
+    )
 
 
 def step_times(cell: Cell) -> tuple[list[float], float]:
@@ -58,16 +69,20 @@ def step_times(cell: Cell) -> tuple[list[float], float]:
 def main() -> None:
     torch.manual_seed(0)
     work = Path(tempfile.mkdtemp(prefix="medft-bench-"))
-    data = synthetic.prepare("synth-histology", Preprocess(SIZE, SIZE), work / "data",
-                             n_images=400)
+    data = synthetic.prepare("synth-histology", Preprocess(SIZE, SIZE), work / "data", n_images=400)
     lp_init = make_cell(data, work / "lp", "LP", epochs=1)
     lp_init.run()
-    lines = [f"# Benchmarks ({platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-             f"device {'cuda' if torch.cuda.is_available() else 'cpu'})", "",
-             f"## Per-step time relative to FT ({MODEL}, {SIZE} px, batch {BATCH}, "
-             f"median of {STEPS} steps)", "",
-             "| strategy | s/step | vs FT | epoch-start hook (s) |", "|---|---|---|---|"]
+    lines = [
+        f"# Benchmarks ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"device {'cuda' if torch.cuda.is_available() else 'cpu'})",
+        "",
+        f"## Per-step time relative to FT ({MODEL}, {SIZE} px, batch {BATCH}, "
+        f"median of {STEPS} steps)",
+        "",
+        "| strategy | s/step | vs FT | epoch-start hook (s) |",
+        "|---|---|---|---|",
+    ]
     medians = {}
     for name in strategy_names():
         overrides = {"init": str(work / "lp" / "best.pt")} if name == "LP-FT" else {}
@@ -79,21 +94,36 @@ def main() -> None:
         lines.append(f"| {name} | {medians[name]:.3f} | {ratio - 1:+.1%} | {hook:.2f} |")
         print(lines[-1], flush=True)
 
-    lines += ["", "## LP over 10 epochs: cached features vs full forward passes", "",
-              "| LP variant | seconds (10 epochs, incl. feature extraction) |", "|---|---|"]
+    lines += [
+        "",
+        "## LP over 10 epochs: cached features vs full forward passes",
+        "",
+        "| LP variant | seconds (10 epochs, incl. feature extraction) |",
+        "|---|---|",
+    ]
     seconds = {}
     for label, cache in (("cached features", True), ("full passes", False)):
-        cell = make_cell(data, work / f"lp10-{cache}", "LP", epochs=10, patience=100,
-                         options=StrategyOptions(lp_feature_cache=cache))
+        cell = make_cell(
+            data,
+            work / f"lp10-{cache}",
+            "LP",
+            epochs=10,
+            patience=100,
+            options=StrategyOptions(lp_feature_cache=cache),
+        )
         started = time.perf_counter()
         cell.run()
         seconds[label] = time.perf_counter() - started
         lines.append(f"| {label} | {seconds[label]:.1f} |")
         print(lines[-1], flush=True)
     speedup = seconds["full passes"] / seconds["cached features"]
-    lines += ["", f"Speed-up of cached features: {speedup:.1f}x", "",
-              "Auto-RGN's epoch-start hook runs forward/backward on 5 extra batches per epoch "
-              "(no step); relative to an epoch of N batches that is 5/N of an epoch."]
+    lines += [
+        "",
+        f"Speed-up of cached features: {speedup:.1f}x",
+        "",
+        "Auto-RGN's epoch-start hook runs forward/backward on 5 extra batches per epoch "
+        "(no step); relative to an epoch of N batches that is 5/N of an epoch.",
+    ]
     out = Path(__file__).with_name("results.md")
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")

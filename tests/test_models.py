@@ -6,8 +6,17 @@ from medft.weights import OFFLINE
 
 PAPER_BLOCKS = {
     "resnet50": ["stem", "layer1", "layer2", "layer3", "layer4", "fc"],
-    "densenet121": ["stem", "denseblock1", "transition1", "denseblock2", "transition2",
-                    "denseblock3", "transition3", "denseblock4", "norm5_classifier"],
+    "densenet121": [
+        "stem",
+        "denseblock1",
+        "transition1",
+        "denseblock2",
+        "transition2",
+        "denseblock3",
+        "transition3",
+        "denseblock4",
+        "norm5_classifier",
+    ],
     "vgg19": ["conv1", "conv2", "conv3", "conv4", "conv5", "classifier"],
 }
 
@@ -26,11 +35,21 @@ def test_block_boundaries_fall_where_protocol_says():
     vgg = create_model("vgg19", 2, weights="none")
     # stages end at the max-pools (features.4, .9, .18, .27, .36)
     firsts = [b.params[0] for b in vgg.blocks]
-    assert firsts == ["features.0.weight", "features.5.weight", "features.10.weight",
-                      "features.19.weight", "features.28.weight", "classifier.0.weight"]
+    assert firsts == [
+        "features.0.weight",
+        "features.5.weight",
+        "features.10.weight",
+        "features.19.weight",
+        "features.28.weight",
+        "classifier.0.weight",
+    ]
     dense = create_model("densenet121", 2, weights="none")
-    assert dense.blocks[-1].params == ("features.norm5.weight", "features.norm5.bias",
-                                       "classifier.weight", "classifier.bias")
+    assert dense.blocks[-1].params == (
+        "features.norm5.weight",
+        "features.norm5.bias",
+        "classifier.weight",
+        "classifier.bias",
+    )
 
 
 def test_check_blocks_rejects_gaps_and_overlaps():

@@ -20,10 +20,22 @@ def make_runs() -> pd.DataFrame:
         good_lr = 1e-4 if strategy == "LP" else 1e-3
         val = base + (0.02 if lr == good_lr else -0.02)
         test = base + (0.0 if lr == good_lr else -0.1) + 0.01 * seed
-        rows.append({"dataset": "toy", "model": model, "strategy": strategy, "lr": lr,
-                     "seed": seed, "main_metric": "auroc", "val_auroc": val, "test_auroc": test,
-                     **{f"test_{m}": test for m in ("map", "accuracy", "balanced_accuracy",
-                                                     "kappa", "f1")}})
+        rows.append(
+            {
+                "dataset": "toy",
+                "model": model,
+                "strategy": strategy,
+                "lr": lr,
+                "seed": seed,
+                "main_metric": "auroc",
+                "val_auroc": val,
+                "test_auroc": test,
+                **{
+                    f"test_{m}": test
+                    for m in ("map", "accuracy", "balanced_accuracy", "kappa", "f1")
+                },
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -48,7 +60,8 @@ def test_relative_improvement_and_effectiveness():
     summary = report.summarise(make_runs())
     improvement = report.relative_improvement(summary).set_index(["model", "strategy"])
     assert improvement.loc[("resnet50", "Auto-RGN"), "improvement"] == pytest.approx(
-        (83 / 81 - 1) * 100)
+        (83 / 81 - 1) * 100
+    )
     assert improvement.loc[("resnet50", "FT"), "improvement"] == pytest.approx(0)
     counts = report.effectiveness(summary).set_index("strategy")
     assert counts.loc["Auto-RGN", ["resnet50", "vgg19", "Total"]].tolist() == [1, 1, 2]
@@ -58,9 +71,16 @@ def test_relative_improvement_and_effectiveness():
 
 
 def test_effectiveness_needs_more_than_a_tenth_of_a_percent():
-    summary = pd.DataFrame({
-        "dataset": "d", "model": "m", "strategy": ["FT", "LP", "Auto-RGN"], "lr": 1e-3,
-        "main_metric": "auroc", "auroc_mean": [80.0, 80.08, 80.09]})
+    summary = pd.DataFrame(
+        {
+            "dataset": "d",
+            "model": "m",
+            "strategy": ["FT", "LP", "Auto-RGN"],
+            "lr": 1e-3,
+            "main_metric": "auroc",
+            "auroc_mean": [80.0, 80.08, 80.09],
+        }
+    )
     summary.loc[2, "auroc_mean"] = 80.0 * 1.0011
     counts = report.effectiveness(summary).set_index("strategy")
     assert counts.loc["LP", "Total"] == 0 and counts.loc["Auto-RGN", "Total"] == 1
@@ -69,8 +89,10 @@ def test_effectiveness_needs_more_than_a_tenth_of_a_percent():
 def test_dataset_table_marks_the_best_strategy_per_model():
     table = report.dataset_table(report.summarise(make_runs()), metrics=["auroc"])
     bold = table[table["AUROC"].str.startswith("**")]
-    assert bold[["model", "strategy"]].values.tolist() == [["resnet50", "Auto-RGN"],
-                                                          ["vgg19", "Auto-RGN"]]
+    assert bold[["model", "strategy"]].values.tolist() == [
+        ["resnet50", "Auto-RGN"],
+        ["vgg19", "Auto-RGN"],
+    ]
     assert table.loc[0, "AUROC"] == "81.00 ± 0.58"
 
 
@@ -91,11 +113,21 @@ def test_relative_improvement_figure_is_labelled():
 
 
 def test_collect_runs_reads_metrics_files(tmp_path):
-    summary = {"config": {"model": "m", "strategy": "FT", "lr": 1e-3, "seed": 1},
-               "dataset": "d", "main_metric": "auroc", "best_epoch": 2, "epochs_trained": 5,
-               "metrics": {"val": {"auroc": 0.7}, "test": {"auroc": 0.6}}}
+    summary = {
+        "config": {"model": "m", "strategy": "FT", "lr": 1e-3, "seed": 1},
+        "dataset": "d",
+        "main_metric": "auroc",
+        "best_epoch": 2,
+        "epochs_trained": 5,
+        "metrics": {"val": {"auroc": 0.7}, "test": {"auroc": 0.6}},
+    }
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(summary))
     runs = report.collect_runs([path])
     assert runs.loc[0, ["dataset", "model", "lr", "val_auroc", "test_auroc"]].tolist() == [
-        "d", "m", 1e-3, 0.7, 0.6]
+        "d",
+        "m",
+        1e-3,
+        0.7,
+        0.6,
+    ]

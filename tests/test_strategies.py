@@ -34,7 +34,9 @@ EXPECTED_TRAINABLE = {
 
 def make_cell(data, out, strategy, weights="none", **overrides) -> Cell:
     settings = dict(model="test_resnet", weights=weights, lr=1e-2, seed=0, epochs=2, batch_size=16)
-    config = TrainConfig(data=str(data), strategy=strategy, out=str(out), **{**settings, **overrides})
+    config = TrainConfig(
+        data=str(data), strategy=strategy, out=str(out), **{**settings, **overrides}
+    )
     return Cell(config)
 
 
@@ -55,13 +57,21 @@ def test_which_parameters_move_each_epoch(name, tiny_datasets, tiny_weights, tmp
         seed_model = make_cell(data, tmp_path / "seed", "FT", tiny_weights)
         seed_model.build()
         torch.save({"model": seed_model.model.module.state_dict()}, init)
-    cell = make_cell(data, tmp_path / "run", name, tiny_weights, init=str(init) if init else None,
-                     options=StrategyOptions(lp_feature_cache=False))
+    cell = make_cell(
+        data,
+        tmp_path / "run",
+        name,
+        tiny_weights,
+        init=str(init) if init else None,
+        options=StrategyOptions(lp_feature_cache=False),
+    )
     cell.build()
     blocks, head = cell.model.blocks, set(cell.model.head_params)
     for epoch, expected in enumerate(EXPECTED_TRAINABLE[name]):
         before = snapshot(cell.model.module)
-        cell.strategy.on_epoch_start(EpochContext(epoch, cell.optimizer, cell.probe_gradients(epoch)))
+        cell.strategy.on_epoch_start(
+            EpochContext(epoch, cell.optimizer, cell.probe_gradients(epoch))
+        )
         cell.train_one_epoch(epoch)
         after = cell.model.module.state_dict()
         params = [n for n, _ in cell.model.module.named_parameters()]
@@ -74,9 +84,13 @@ def test_which_parameters_move_each_epoch(name, tiny_datasets, tiny_weights, tmp
         assert trainable == want, f"{name} epoch {epoch}: {sorted(trainable ^ want)[:4]}"
         if name == "Auto-RGN":
             # layers whose RGN is tiny next to the largest get a step too small to register
-            fast = {n for g in cell.optimizer.param_groups if g["lr"] >= 1e-2 * cell.strategy.lr
-                    for n, p in cell.model.module.named_parameters()
-                    if any(p is q for q in g["params"])}
+            fast = {
+                n
+                for g in cell.optimizer.param_groups
+                if g["lr"] >= 1e-2 * cell.strategy.lr
+                for n, p in cell.model.module.named_parameters()
+                if any(p is q for q in g["params"])
+            }
             assert fast <= moved <= want and head <= moved
         else:
             assert moved == want, f"{name} epoch {epoch}: unexpected {sorted(moved ^ want)[:4]}"
@@ -117,8 +131,10 @@ def test_lp_ft_starts_from_the_lp_checkpoint_head(tiny_datasets, tmp_path):
 
 def tiny_model() -> BuiltModel:
     module = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2, 2))
-    blocks = [Block("conv", ("0.weight", "0.bias", "1.weight", "1.bias")),
-              Block("head", ("3.weight", "3.bias"))]
+    blocks = [
+        Block("conv", ("0.weight", "0.bias", "1.weight", "1.bias")),
+        Block("head", ("3.weight", "3.bias")),
+    ]
     return BuiltModel(module, blocks, "3", Preprocess(1, 1), (0, 0, 0), (1, 1, 1))
 
 

@@ -17,25 +17,87 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args],
-        capture_output=True, text=True)
+        [
+            str(SNAKEMAKE),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if check and result.returncode != 0:
         raise AssertionError(result.stdout[-3000:] + result.stderr[-3000:])
     return result
 
 
+def write_user_data(workdir: Path) -> list[dict]:
+    """Users' data as they bring it: an ImageFolder tree and a CSV table of PNG files."""
+    from PIL import Image
+
+    from medft.data import synthetic
+
+    rows = []
+    for i, (image, label, _, _) in enumerate(synthetic.generate("synth-nodule", 40, 48)):
+        Image.fromarray(image).save(
+            _mkdir(workdir / "folder" / ["clear", "nodule"][label]) / f"{i}.png"
+        )
+    for i, (image, labels, patient, _) in enumerate(synthetic.generate("synth-findings", 40, 48)):
+        Image.fromarray(image).save(_mkdir(workdir / "table" / "png") / f"{i}.png")
+        rows.append(
+            {
+                "file": f"png/{i}.png",
+                "patient": patient,
+                **dict(zip(["nodule", "streak", "cavity"], labels, strict=True)),
+            }
+        )
+    pd.DataFrame(rows).to_csv(workdir / "table" / "labels.csv", index=False)
+    return [
+        {"name": "nodule", "source": "imagefolder", "root": "folder", "val_fraction": 0.2},
+        {
+            "name": "findings",
+            "source": "table",
+            "table": "table/labels.csv",
+            "path_column": "file",
+            "label_columns": ["nodule", "streak", "cavity"],
+            "group_column": "patient",
+            "val_fraction": 0.2,
+        },
+    ]
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_config(workdir: Path, **overrides) -> None:
     config = {
-        "results": "results", "data": "data",
-        "datasets": [{"name": "nodule", "source": "synthetic", "task": "synth-nodule",
-                      "n_images": 40},
-                     {"name": "findings", "source": "synthetic", "task": "synth-findings",
-                      "n_images": 40}],
-        "models": ["test_resnet"], "weights": "none", "image_size": {"resize": 32, "crop": 32},
-        "strategies": ["FT", "LP", "LP-FT"], "lrs": [1e-3], "seeds": [0],
-        "batch_size": 16, "epochs": 1, "patience": 1,
-        "train_threads": 1, "gpus_per_job": 0, "train_mem_mb": 1000, "train_runtime_min": 5,
+        "results": "results",
+        "data": "data",
+        "datasets": [
+            {"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 40},
+            {"name": "findings", "source": "synthetic", "task": "synth-findings", "n_images": 40},
+        ],
+        "models": ["test_resnet"],
+        "weights": "none",
+        "image_size": {"resize": 32, "crop": 32},
+        "strategies": ["FT", "LP", "LP-FT"],
+        "lrs": [1e-3],
+        "seeds": [0],
+        "batch_size": 16,
+        "epochs": 1,
+        "patience": 1,
+        "train_threads": 1,
+        "gpus_per_job": 0,
+        "train_mem_mb": 1000,
+        "train_runtime_min": 5,
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump({**config, **overrides}))
@@ -54,20 +116,35 @@ def planned_jobs(workdir: Path) -> dict[str, int]:
 def test_demo_dry_run_plans_exactly_the_grid():
     result = subprocess.run(
         [str(SNAKEMAKE), "--configfile", "config/demo.yaml", "--dry-run", "--quiet", "rules"],
-        cwd=REPO, capture_output=True, text=True, check=True)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    expected = (len(demo["datasets"]) * len(demo["models"]) * len(demo["strategies"])
-                * len(demo["lrs"]) * len(demo["seeds"]))
+    expected = (
+        len(demo["datasets"])
+        * len(demo["models"])
+        * len(demo["strategies"])
+        * len(demo["lrs"])
+        * len(demo["seeds"])
+    )
     assert f"train{' ' * 5}" in result.stdout or "train" in result.stdout
-    counts = {p[0]: int(p[1]) for p in map(str.split, result.stdout.splitlines())
-              if len(p) == 2 and p[1].isdigit()}
+    counts = {
+        p[0]: int(p[1])
+        for p in map(str.split, result.stdout.splitlines())
+        if len(p) == 2 and p[1].isdigit()
+    }
     assert counts["train"] == expected == 96
 
 
-@pytest.mark.parametrize("override, key, value", [
-    ({"strategies": ["FT", "SGD"]}, "strategies", "'SGD' is not one of"),
-    ({"lrs": [1e-3, -1e-4]}, "lrs", "-0.0001 is less than or equal to the minimum of 0"),
-])
+@pytest.mark.parametrize(
+    "override, key, value",
+    [
+        ({"strategies": ["FT", "SGD"]}, "strategies", "'SGD' is not one of"),
+        ({"lrs": [1e-3, -1e-4]}, "lrs", "-0.0001 is less than or equal to the minimum of 0"),
+    ],
+)
 def test_schema_rejects_bad_values_naming_the_key(tmp_path, override, key, value):
     write_config(tmp_path, **override)
     result = snakemake(tmp_path, "--dry-run", check=False)
@@ -79,12 +156,12 @@ def test_schema_rejects_bad_values_naming_the_key(tmp_path, override, key, value
 @pytest.fixture(scope="module")
 def finished_workflow(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
-    write_config(workdir)
+    write_config(workdir, datasets=write_user_data(workdir))
     snakemake(workdir)
     return workdir
 
 
-def test_workflow_runs_to_tables_and_figures(finished_workflow):
+def test_imagefolder_and_table_run_to_tables_and_figures(finished_workflow):
     results = finished_workflow / "results"
     for dataset in ("nodule", "findings"):
         table = (results / dataset / "table.md").read_text()
@@ -107,22 +184,44 @@ def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
     lp = finished_workflow / "results" / "nodule" / "test_resnet" / "LP" / "lr0.001" / "seed0"
     os.utime(lp / "metrics.json")  # as if the LP cell had been re-trained
     assert planned_jobs(finished_workflow) == {
-        "train": 1, "aggregate_dataset": 1, "dataset_table": 1, "all_runs": 1, "summary": 1,
-        "all": 1}
+        "train": 1,
+        "aggregate_dataset": 1,
+        "dataset_table": 1,
+        "all_runs": 1,
+        "summary": 1,
+        "all": 1,
+    }
     plan = snakemake(finished_workflow, "--dry-run").stdout
     assert "LP-FT/lr0.001/seed0/metrics.json" in plan and "findings/test_resnet" not in plan
 
 
 def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path):
-    write_config(tmp_path, datasets=[{"name": "nodule", "source": "synthetic",
-                                      "task": "synth-nodule", "n_images": 400}],
-                 strategies=["FT"], epochs=30, patience=30)
+    write_config(
+        tmp_path,
+        datasets=[
+            {"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 400}
+        ],
+        strategies=["FT"],
+        epochs=30,
+        patience=30,
+    )
     run_dir = tmp_path / "results" / "nodule" / "test_resnet" / "FT" / "lr0.001" / "seed0"
     process = subprocess.Popen(
-        [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
-         str(run_dir / "metrics.json")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(SNAKEMAKE),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            "--cores",
+            "1",
+            str(run_dir / "metrics.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         log = run_dir / "epochs.csv"

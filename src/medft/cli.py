@@ -24,8 +24,13 @@ def _add_train(sub) -> None:
     p.add_argument("--data", required=True, help="a prepared dataset folder (medft prepare)")
     p.add_argument("--model", required=True, help="resnet50, densenet121, vgg19 or a timm name")
     p.add_argument("--weights", default="imagenet", help="see `medft list weights`")
-    p.add_argument("--strategy", required=True, type=str.upper, metavar="{" + ",".join(strategy_names()) + "}",
-                   choices=[s.upper() for s in strategy_names()])
+    p.add_argument(
+        "--strategy",
+        required=True,
+        type=str.upper,
+        metavar="{" + ",".join(strategy_names()) + "}",
+        choices=[s.upper() for s in strategy_names()],
+    )
     p.add_argument("--lr", required=True, type=_positive_float)
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--epochs", type=int, default=50)
@@ -40,7 +45,9 @@ def _add_train(sub) -> None:
         if f.type in ("bool", bool):
             p.add_argument(flag, type=_parse_bool, default=f.default, metavar="true|false")
         else:
-            p.add_argument(flag, type=float if f.type in ("float", float) else int, default=f.default)
+            p.add_argument(
+                flag, type=float if f.type in ("float", float) else int, default=f.default
+            )
 
 
 def _parse_bool(text: str) -> bool:
@@ -86,15 +93,25 @@ def run_train(args) -> None:
         torch.set_num_threads(args.threads)
     options = StrategyOptions(**{f.name: getattr(args, f.name) for f in fields(StrategyOptions)})
     config = TrainConfig(
-        data=args.data, model=args.model, weights=args.weights, strategy=args.strategy,
-        lr=args.lr, seed=args.seed, epochs=args.epochs, patience=args.patience,
-        batch_size=args.batch_size, init=args.init, main_metric=args.main_metric,
-        out=args.out, options=options,
+        data=args.data,
+        model=args.model,
+        weights=args.weights,
+        strategy=args.strategy,
+        lr=args.lr,
+        seed=args.seed,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        init=args.init,
+        main_metric=args.main_metric,
+        out=args.out,
+        options=options,
     )
     summary = train(config)
     test = summary["metrics"]["test"]
     print(
-        f"{summary['dataset']} {config.model} {config.strategy} lr={config.lr:g} seed={config.seed}: "
+        f"{summary['dataset']} {config.model} {config.strategy} lr={config.lr:g} "
+        f"seed={config.seed}: "
         f"best epoch {summary['best_epoch']}, test "
         + " ".join(f"{k}={v:.4f}" for k, v in test.items())
     )
@@ -144,8 +161,10 @@ COMMANDS = {"train": run_train, "prepare": run_prepare, "list": run_list, "block
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError) as error:

@@ -108,7 +108,9 @@ def progress_interval() -> float:
 
 
 @torch.inference_mode()
-def cache_head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device) -> FeatureSet:
+def cache_head_inputs(
+    model: BuiltModel, split: ShardDataset, batch_size: int, device
+) -> FeatureSet:
     """Run the frozen backbone once and keep what enters the head."""
     captured: list[torch.Tensor] = []
     hook = model.head_module.register_forward_hook(
@@ -116,9 +118,13 @@ def cache_head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, d
     )
     model.module.eval()
     try:
-        for images, _ in tqdm(split.batches(batch_size), total=split.num_batches(batch_size),
-                              desc=f"features {split.split}", leave=False,
-                              mininterval=progress_interval()):
+        for images, _ in tqdm(
+            split.batches(batch_size),
+            total=split.num_batches(batch_size),
+            desc=f"features {split.split}",
+            leave=False,
+            mininterval=progress_interval(),
+        ):
             model.module(images.to(device))
     finally:
         hook.remove()
@@ -148,7 +154,9 @@ class Cell:
         if self.model.preprocess.crop != self.meta.image_size:
             log.warning(
                 "%s expects %d px images, the dataset has %d px",
-                cfg.model, self.model.preprocess.crop, self.meta.image_size,
+                cfg.model,
+                self.model.preprocess.crop,
+                self.meta.image_size,
             )
         self.strategy_cls = STRATEGIES.get(cfg.strategy)
         if self.strategy_cls.requires_init:
@@ -157,20 +165,30 @@ class Cell:
         self.model.module.to(self.device)
         self.strategy: Strategy = self.strategy_cls(self.model, cfg.lr, cfg.options)
         self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
-        splits = {s: ShardDataset(cfg.data, s, self.model.mean, self.model.std)
-                  for s in ("train", "val", "test")}
+        splits = {
+            s: ShardDataset(cfg.data, s, self.model.mean, self.model.std)
+            for s in ("train", "val", "test")
+        }
         self.forward = self.model.module
         if self.strategy.feature_cache and cfg.options.lp_feature_cache:
-            splits = {s: cache_head_inputs(self.model, d, cfg.batch_size, self.device)
-                      for s, d in splits.items()}
+            splits = {
+                s: cache_head_inputs(self.model, d, cfg.batch_size, self.device)
+                for s, d in splits.items()
+            }
             self.forward = self.model.head_module
         self.splits = splits
 
     def run_first_stage(self) -> str:
         """LP-FT without ``init``: train its LP stage into ``out/stage1-LP`` first."""
-        first = TrainConfig(**{**self.config.to_dict(), "strategy": "LP", "init": None,
-                               "out": str(self.out / "stage1-LP"),
-                               "options": self.config.options})
+        first = TrainConfig(
+            **{
+                **self.config.to_dict(),
+                "strategy": "LP",
+                "init": None,
+                "out": str(self.out / "stage1-LP"),
+                "options": self.config.options,
+            }
+        )
         Cell(first).run()
         return str(Path(first.out) / "best.pt")
 
@@ -206,9 +224,13 @@ class Cell:
         train = self.splits["train"]
         self.strategy.train_mode()
         total, seen = 0.0, 0
-        bar = tqdm(train.batches(self.config.batch_size, self.shuffle_seed(epoch)),
-                   total=train.num_batches(self.config.batch_size),
-                   desc=f"epoch {epoch}", leave=False, mininterval=progress_interval())
+        bar = tqdm(
+            train.batches(self.config.batch_size, self.shuffle_seed(epoch)),
+            total=train.num_batches(self.config.batch_size),
+            desc=f"epoch {epoch}",
+            leave=False,
+            mininterval=progress_interval(),
+        )
         for inputs, targets in bar:
             loss = self.loss(inputs, targets)
             extra = self.strategy.extra_loss()
@@ -273,15 +295,22 @@ class Cell:
             improved = state["best_epoch"] < 0 or score > state["best_score"]
             if improved:
                 state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
-                atomic_save({"model": self.model.module.state_dict(), "epoch": epoch},
-                            self.out / "best.pt")
+                atomic_save(
+                    {"model": self.model.module.state_dict(), "epoch": epoch}, self.out / "best.pt"
+                )
             else:
                 state["bad_epochs"] += 1
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                   **{f"val_{k}": v for k, v in val_metrics.items()},
-                   "trainable_params": sum(p.numel() for p in self.model.module.parameters()
-                                           if p.requires_grad),
-                   **self.block_lrs(), "seconds": time.perf_counter() - started}
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                **{f"val_{k}": v for k, v in val_metrics.items()},
+                "trainable_params": sum(
+                    p.numel() for p in self.model.module.parameters() if p.requires_grad
+                ),
+                **self.block_lrs(),
+                "seconds": time.perf_counter() - started,
+            }
             state["rows"].append(row)
             state["epoch"] = epoch
             self.checkpoint(state)
@@ -309,8 +338,13 @@ class Cell:
     def resume(self) -> dict:
         path = self.out / "last.pt"
         if not path.exists():
-            return {"epoch": -1, "best_epoch": -1, "best_score": -np.inf, "bad_epochs": 0,
-                    "rows": []}
+            return {
+                "epoch": -1,
+                "best_epoch": -1,
+                "best_score": -np.inf,
+                "bad_epochs": 0,
+                "rows": [],
+            }
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         self.check_same_config(checkpoint["config"])
         self.model.module.load_state_dict(checkpoint["model"])
@@ -320,11 +354,16 @@ class Cell:
         return checkpoint["state"]
 
     def checkpoint(self, state: dict) -> None:
-        atomic_save({"model": self.model.module.state_dict(),
-                     "optimizer": self.optimizer.state_dict(),
-                     "rng": torch.get_rng_state(), "state": state,
-                     "config": json.loads(json.dumps(self.config.to_dict()))},
-                    self.out / "last.pt")
+        atomic_save(
+            {
+                "model": self.model.module.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": torch.get_rng_state(),
+                "state": state,
+                "config": json.loads(json.dumps(self.config.to_dict())),
+            },
+            self.out / "last.pt",
+        )
         tmp = self.out / "epochs.csv.tmp"
         pd.DataFrame(state["rows"]).to_csv(tmp, index=False)
         os.replace(tmp, self.out / "epochs.csv")
@@ -338,10 +377,15 @@ class Cell:
             results[split] = {"loss": loss, **metrics}
             predictions.append(self.prediction_frame(split, scores))
         pd.concat(predictions).to_parquet(self.out / "predictions.parquet", index=False)
-        summary = {"config": json.loads(json.dumps(self.config.to_dict())),
-                   "dataset": self.meta.name, "task": self.meta.task,
-                   "main_metric": self.main_metric, "best_epoch": state["best_epoch"],
-                   "epochs_trained": state["epoch"] + 1, "metrics": results}
+        summary = {
+            "config": json.loads(json.dumps(self.config.to_dict())),
+            "dataset": self.meta.name,
+            "task": self.meta.task,
+            "main_metric": self.main_metric,
+            "best_epoch": state["best_epoch"],
+            "epochs_trained": state["epoch"] + 1,
+            "metrics": results,
+        }
         atomic_write_text(json.dumps(summary, indent=2), self.out / "metrics.json")
         (self.out / "last.pt").unlink(missing_ok=True)  # best.pt and the log are what is kept
         return summary

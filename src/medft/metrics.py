@@ -107,4 +107,3 @@ def compute_metrics(
         "kappa": _kappa("kappa", "all classes", y, pred),
         "f1": float(skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
     }
-

@@ -23,6 +23,7 @@ from medft.data.shards import IMAGENET_MEAN, IMAGENET_STD
 from medft.registry import Registry
 from medft.weights import BUILTIN_SOURCES, load_weights_into
 
+
 @dataclass(frozen=True)
 class Block:
     name: str
@@ -193,8 +194,14 @@ def _build_timm(name: str, weights: str, num_classes: int, seed: int):
         torch.manual_seed(seed)
         module.reset_classifier(num_classes)
     cfg = module.pretrained_cfg
-    return (module, _blocks_from_timm(module), head, _timm_preprocess(cfg), tuple(cfg["mean"]),
-            tuple(cfg["std"]))
+    return (
+        module,
+        _blocks_from_timm(module),
+        head,
+        _timm_preprocess(cfg),
+        tuple(cfg["mean"]),
+        tuple(cfg["std"]),
+    )
 
 
 def create_model(

@@ -9,7 +9,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps case-insensitive names to objects; unknown names raise ``ValueError`` listing the valid ones."""
+    """Case-insensitive names → objects; an unknown name raises ``ValueError`` listing all."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

@@ -22,8 +22,14 @@ import seaborn as sns  # noqa: E402
 
 from medft.metrics import METRICS  # noqa: E402
 
-METRIC_LABELS = {"map": "mAP", "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.",
-                 "auroc": "AUROC", "kappa": "Kappa", "f1": "F1-Score"}
+METRIC_LABELS = {
+    "map": "mAP",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced acc.",
+    "auroc": "AUROC",
+    "kappa": "Kappa",
+    "f1": "F1-Score",
+}
 EFFECTIVE_OVER_FT = 0.1  # percent: PROTOCOL.md's "beats FT by more than 0.1 %"
 KEYS = ["dataset", "model", "strategy"]
 
@@ -34,10 +40,17 @@ def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
     for path in metrics_files:
         summary = json.loads(Path(path).read_text())
         cfg = summary["config"]
-        row = {"dataset": summary["dataset"], "model": cfg["model"], "strategy": cfg["strategy"],
-               "lr": cfg["lr"], "seed": cfg["seed"], "main_metric": summary["main_metric"],
-               "best_epoch": summary["best_epoch"], "epochs_trained": summary["epochs_trained"],
-               "run_dir": str(Path(path).parent)}
+        row = {
+            "dataset": summary["dataset"],
+            "model": cfg["model"],
+            "strategy": cfg["strategy"],
+            "lr": cfg["lr"],
+            "seed": cfg["seed"],
+            "main_metric": summary["main_metric"],
+            "best_epoch": summary["best_epoch"],
+            "epochs_trained": summary["epochs_trained"],
+            "run_dir": str(Path(path).parent),
+        }
         for split, values in summary["metrics"].items():
             row.update({f"{split}_{k}": v for k, v in values.items()})
         rows.append(row)
@@ -89,8 +102,9 @@ def relative_improvement(summary: pd.DataFrame, metric: str | None = None) -> pd
     frame["metric"] = metric or frame["main_metric"]
     frame["value"] = [row[f"{row['metric']}_mean"] for _, row in frame.iterrows()]
     ft = frame[frame["strategy"] == "FT"][["dataset", "model", "value"]]
-    frame = frame.merge(ft.rename(columns={"value": "ft_value"}), on=["dataset", "model"],
-                        how="left")
+    frame = frame.merge(
+        ft.rename(columns={"value": "ft_value"}), on=["dataset", "model"], how="left"
+    )
     frame["improvement"] = (frame["value"] / frame["ft_value"] - 1) * 100
     return frame[[*KEYS, "metric", "value", "ft_value", "improvement"]]
 
@@ -126,8 +140,9 @@ def effectiveness(summary: pd.DataFrame) -> pd.DataFrame:
     improvement = relative_improvement(summary)
     others = improvement[improvement["strategy"] != "FT"]
     others = others.assign(effective=others["improvement"] > EFFECTIVE_OVER_FT)
-    counts = others.pivot_table(index="strategy", columns="model", values="effective",
-                                aggfunc="sum", sort=False).astype(int)
+    counts = others.pivot_table(
+        index="strategy", columns="model", values="effective", aggfunc="sum", sort=False
+    ).astype(int)
     counts["Total"] = counts.sum(axis=1)
     comparisons = others.groupby("strategy", sort=False).size()
     counts["Effectiveness (%)"] = (counts["Total"] / comparisons * 100).round(1)

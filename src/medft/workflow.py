@@ -62,29 +62,50 @@ class Grid:
     def cells(self, dataset: str | None = None) -> list[tuple]:
         c = self.config
         names = [dataset] if dataset else list(self.datasets)
-        return [(d, m, s, lr_tag(lr), seed) for d in names for m in c["models"]
-                for s in c["strategies"] for lr in c["lrs"] for seed in c["seeds"]]
+        return [
+            (d, m, s, lr_tag(lr), seed)
+            for d in names
+            for m in c["models"]
+            for s in c["strategies"]
+            for lr in c["lrs"]
+            for seed in c["seeds"]
+        ]
 
     def metrics_files(self, dataset: str | None = None) -> list[str]:
         return [f"{self.run_dir(*cell)}/metrics.json" for cell in self.cells(dataset)]
 
     def dataset_reports(self) -> list[str]:
-        return [f"{self.results}/{d}/{name}" for d in self.datasets
-                for name in ("table.md", "table.csv", "relative_improvement.png")]
+        return [
+            f"{self.results}/{d}/{name}"
+            for d in self.datasets
+            for name in ("table.md", "table.csv", "relative_improvement.png")
+        ]
 
     def summaries(self) -> list[str]:
-        return [f"{self.results}/summary/{name}.{ext}"
-                for name in ("best_combination", "effectiveness") for ext in ("md", "csv")]
+        return [
+            f"{self.results}/summary/{name}.{ext}"
+            for name in ("best_combination", "effectiveness")
+            for ext in ("md", "csv")
+        ]
 
     def train_params(self, dataset, model, strategy, lr, seed) -> dict:
         """Keyword arguments of ``medft.engine.TrainConfig`` for one cell."""
         c = self.config
         entry = self.datasets[dataset]
-        run = {"data": str(Path(self.prepared(dataset, model)).parent), "model": model,
-               "weights": c["weights"], "strategy": strategy, "lr": float(lr),
-               "seed": int(seed), "out": self.run_dir(dataset, model, strategy, lr, seed),
-               "epochs": c["epochs"], "patience": c["patience"], "batch_size": c["batch_size"],
-               "main_metric": entry.get("main_metric"), "options": c["strategy_options"]}
+        run = {
+            "data": str(Path(self.prepared(dataset, model)).parent),
+            "model": model,
+            "weights": c["weights"],
+            "strategy": strategy,
+            "lr": float(lr),
+            "seed": int(seed),
+            "out": self.run_dir(dataset, model, strategy, lr, seed),
+            "epochs": c["epochs"],
+            "patience": c["patience"],
+            "batch_size": c["batch_size"],
+            "main_metric": entry.get("main_metric"),
+            "options": c["strategy_options"],
+        }
         if strategy == "LP-FT":
             run["init"] = f"{self.run_dir(dataset, model, 'LP', lr, seed)}/best.pt"
         return run
@@ -131,15 +152,21 @@ def aggregate_job(metrics_files: list[str], runs_out: str, epochs_out: str) -> N
 def concat_job(inputs: list[str], output: str) -> None:
     import pandas as pd
 
-    pd.concat([pd.read_parquet(p) for p in inputs], ignore_index=True).to_parquet(output,
-                                                                                  index=False)
+    pd.concat([pd.read_parquet(p) for p in inputs], ignore_index=True).to_parquet(
+        output, index=False
+    )
 
 
 def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from medft.report import dataset_table, plot_relative_improvement, relative_improvement, summarise
+    from medft.report import (
+        dataset_table,
+        plot_relative_improvement,
+        relative_improvement,
+        summarise,
+    )
 
     summary = summarise(pd.read_parquet(runs), select_on)
     dataset = summary["dataset"].iloc[0]
@@ -149,9 +176,11 @@ def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
     Path(md).write_text(
         f"# {dataset}\n\nTest-split metrics in percent, mean ± standard error over "
         f"{int(summary['n_seeds'].max())} seed(s), at the lr chosen on the {select_on} "
-        f"{metric}. Bold: best strategy per model.\n\n" + table.to_markdown(index=False) + "\n")
-    figure = plot_relative_improvement(relative_improvement(summary),
-                                       f"{dataset}: relative improvement over FT")
+        f"{metric}. Bold: best strategy per model.\n\n" + table.to_markdown(index=False) + "\n"
+    )
+    figure = plot_relative_improvement(
+        relative_improvement(summary), f"{dataset}: relative improvement over FT"
+    )
     figure.savefig(png, dpi=120)
     plt.close(figure)
 
@@ -162,7 +191,11 @@ def summary_job(runs: str, select_on: str, outputs: dict[str, str]) -> None:
     from medft.report import best_combination, effectiveness, summarise
 
     summary = summarise(pd.read_parquet(runs), select_on)
-    for name, frame in (("best_combination", best_combination(summary)),
-                        ("effectiveness", effectiveness(summary))):
+    for name, frame in (
+        ("best_combination", best_combination(summary)),
+        ("effectiveness", effectiveness(summary)),
+    ):
         frame.to_csv(outputs[f"{name}_csv"], index=False)
-        Path(outputs[f"{name}_md"]).write_text(frame.to_markdown(index=False, floatfmt=".2f") + "\n")
+        Path(outputs[f"{name}_md"]).write_text(
+            frame.to_markdown(index=False, floatfmt=".2f") + "\n"
+        )

@@ -4,7 +4,6 @@ from snakemake.utils import validate
 
 from medft.workflow import Grid
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 grid = Grid(config)

@@ -6,14 +6,14 @@ rule prepare:
         f"{DATA}/{{dataset}}/r{{resize}}_c{{crop}}/meta.json",
     log:
         f"{LOGS}/prepare/{{dataset}}_r{{resize}}_c{{crop}}.log",
-    params:
-        options=lambda w: grid.datasets[w.dataset],
-        out_dir=lambda w, output: os.path.dirname(output[0]),
+    conda:
+        "../../envs/medft.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../../envs/medft.yaml"
+    params:
+        options=lambda w: grid.datasets[w.dataset],
+        out_dir=lambda w, output: os.path.dirname(output[0]),
     script:
         "../scripts/prepare.py"

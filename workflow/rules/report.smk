@@ -7,12 +7,12 @@ rule aggregate_dataset:
         epochs=f"{RESULTS}/{{dataset}}/epochs.parquet",
     log:
         f"{LOGS}/aggregate/{{dataset}}.log",
+    conda:
+        "../../envs/medft.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/medft.yaml"
     script:
         "../scripts/aggregate.py"
 
@@ -27,14 +27,14 @@ rule dataset_table:
         png=f"{RESULTS}/{{dataset}}/relative_improvement.png",
     log:
         f"{LOGS}/table/{{dataset}}.log",
-    params:
-        select_on=config["select_lr_on"],
+    conda:
+        "../../envs/medft.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/medft.yaml"
+    params:
+        select_on=config["select_lr_on"],
     script:
         "../scripts/table.py"
 
@@ -49,12 +49,12 @@ rule all_runs:
         epochs=f"{RESULTS}/epochs.parquet",
     log:
         f"{LOGS}/all_runs.log",
+    conda:
+        "../../envs/medft.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/medft.yaml"
     script:
         "../scripts/concat.py"
 
@@ -70,13 +70,13 @@ rule summary:
         effectiveness_csv=f"{RESULTS}/summary/effectiveness.csv",
     log:
         f"{LOGS}/summary.log",
-    params:
-        select_on=config["select_lr_on"],
+    conda:
+        "../../envs/medft.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/medft.yaml"
+    params:
+        select_on=config["select_lr_on"],
     script:
         "../scripts/summary.py"

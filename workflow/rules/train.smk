@@ -8,14 +8,14 @@ rule train:
         f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/metrics.json",
     log:
         f"{LOGS}/train/{{dataset}}/{{model}}/{{strategy}}_lr{{lr}}_seed{{seed}}.log",
-    params:
-        run=lambda w: grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
+    conda:
+        "../../envs/medft.yaml"
     threads: config["train_threads"]
     resources:
         gpu=config["gpus_per_job"],
         mem_mb=config["train_mem_mb"],
         runtime=config["train_runtime_min"],
-    conda:
-        "../../envs/medft.yaml"
+    params:
+        run=lambda w: grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
     script:
         "../scripts/train.py"

@@ -1,6 +1,10 @@
 from medft.workflow import log_to, prepare_job
 
 with log_to(snakemake.log[0]):
-    prepare_job(snakemake.wildcards.dataset, dict(snakemake.params.options),
-                int(snakemake.wildcards.resize), int(snakemake.wildcards.crop),
-                snakemake.params.out_dir)
+    prepare_job(
+        snakemake.wildcards.dataset,
+        dict(snakemake.params.options),
+        int(snakemake.wildcards.resize),
+        int(snakemake.wildcards.crop),
+        snakemake.params.out_dir,
+    )

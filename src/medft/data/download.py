@@ -37,8 +37,10 @@ def fetch(url: str, dest: str | Path, md5: str | None = None) -> Path:
                 bar.update(len(chunk))
     if md5 is not None and (actual := file_md5(partial)) != md5:
         partial.unlink()
-        raise OSError(f"{dest.name}: MD5 {actual} does not match the published {md5}; "
-                      "the download is corrupt, run again")
+        raise OSError(
+            f"{dest.name}: MD5 {actual} does not match the published {md5}; "
+            "the download is corrupt, run again"
+        )
     partial.rename(dest)
     return dest
 

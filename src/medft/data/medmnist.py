@@ -17,8 +17,12 @@ from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter
 
 SIZES = (28, 64, 128, 224)
-_TASKS = {"binary-class": "binary", "multi-class": "multiclass", "ordinal-regression": "multiclass",
-          "multi-label, binary-class": "multilabel"}
+_TASKS = {
+    "binary-class": "binary",
+    "multi-class": "multiclass",
+    "ordinal-regression": "multiclass",
+    "multi-label, binary-class": "multilabel",
+}
 _SPLITS = {"train": "train", "val": "val", "test": "test"}
 
 
@@ -52,7 +56,9 @@ def load_npz(path: str | Path, flag: str) -> dict[str, tuple[np.ndarray, np.ndar
     info = _info(flag)
     n_labels = len(info["label"]) if _TASKS[info["task"]] == "multilabel" else 1
     with np.load(path) as npz:
-        missing = [f"{s}_{k}" for s in _SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz]
+        missing = [
+            f"{s}_{k}" for s in _SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz
+        ]
         if missing:
             raise ValueError(f"{path}: missing arrays {missing}; is it a MedMNIST .npz?")
         splits = {}
@@ -68,7 +74,8 @@ def load_npz(path: str | Path, flag: str) -> dict[str, tuple[np.ndarray, np.ndar
             labels = labels.reshape(len(labels), -1)
             if len(labels) != len(images) or labels.shape[1] != n_labels:
                 raise ValueError(
-                    f"{path}: {split}_labels is {labels.shape}; expected ({len(images)}, {n_labels})"
+                    f"{path}: {split}_labels is {labels.shape}; "
+                    f"expected ({len(images)}, {n_labels})"
                 )
             splits[_SPLITS[split]] = (images, labels if n_labels > 1 else labels[:, 0])
     return splits

@@ -23,8 +23,13 @@ from medft.data.records import DataError, SplitPlan
 
 CHEXPERT_LABELS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
 # U-Ones for Atelectasis and Edema, U-Zeros for the rest (Irvin et al. 2019's best policies).
-CHEXPERT_UNCERTAIN = {"Atelectasis": 1, "Cardiomegaly": 0, "Consolidation": 0, "Edema": 1,
-                      "Pleural Effusion": 0}
+CHEXPERT_UNCERTAIN = {
+    "Atelectasis": 1,
+    "Cardiomegaly": 0,
+    "Consolidation": 0,
+    "Edema": 1,
+    "Pleural Effusion": 0,
+}
 CHOLECT50_INSTRUMENTS = ["grasper", "bipolar", "hook", "scissors", "clipper", "irrigator"]
 # Nwoye & Padoy 2022, the "cholect50" split: evaluation and validation videos.
 CHOLECT50_TEST = [6, 51, 10, 73, 14, 74, 32, 80, 42, 111]
@@ -64,12 +69,19 @@ def chexpert(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
         table["_lateral"] = table["Frontal/Lateral"].eq("Lateral")
         table = table.sort_values(["split", "patient", "_lateral", "Path"], kind="stable")
         table = table.drop_duplicates(["split", "patient"]).sort_index()
-    labels = np.stack([table[c].fillna(0).replace(-1, policy[c]).astype(int).to_numpy()
-                       for c in CHEXPERT_LABELS], axis=1)
+    labels = np.stack(
+        [table[c].fillna(0).replace(-1, policy[c]).astype(int).to_numpy() for c in CHEXPERT_LABELS],
+        axis=1,
+    )
     # Paths in the CSVs start with the dataset folder name (e.g. CheXpert-v1.0-small/train/...).
-    records = pd.DataFrame({"path": [str(root.parent / p) for p in table["Path"]],
-                            "labels": list(labels), "group": table["patient"].to_numpy(),
-                            "split": table["split"].to_numpy()})
+    records = pd.DataFrame(
+        {
+            "path": [str(root.parent / p) for p in table["Path"]],
+            "labels": list(labels),
+            "group": table["patient"].to_numpy(),
+            "split": table["split"].to_numpy(),
+        }
+    )
     return records, CHEXPERT_LABELS, "multilabel", SplitPlan(options.get("val_fraction", 0.1))
 
 
@@ -81,18 +93,31 @@ def mura(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
     part = MURA_PARTS[options["part"].lower()]
     rows = []
     for csv, split in (("train_image_paths.csv", ""), ("valid_image_paths.csv", "test")):
-        listed = pd.read_csv(_require(root / csv, "MURA", "https://stanfordmlgroup.github.io/"
-                                      "competitions/mura/"), header=None)[0]
+        listed = pd.read_csv(
+            _require(root / csv, "MURA", "https://stanfordmlgroup.github.io/competitions/mura/"),
+            header=None,
+        )[0]
         for relative in listed[listed.str.contains(f"/{part}/")]:
             parts = Path(relative).parts
             study = parts[-2]
-            rows.append({"path": str(root.parent / relative), "label": int(study.endswith(
-                "_positive")), "group": parts[-3], "study": f"{parts[-3]}/{study}", "split": split})
+            rows.append(
+                {
+                    "path": str(root.parent / relative),
+                    "label": int(study.endswith("_positive")),
+                    "group": parts[-3],
+                    "study": f"{parts[-3]}/{study}",
+                    "split": split,
+                }
+            )
     records = pd.DataFrame(rows)
     if options.get("one_image_per_study", False):
         records = records.drop_duplicates(["split", "study"])
-    return (records.drop(columns="study"), ["normal", "abnormal"], "binary",
-            SplitPlan(options.get("val_fraction", 0.1)))
+    return (
+        records.drop(columns="study"),
+        ["normal", "abnormal"],
+        "binary",
+        SplitPlan(options.get("val_fraction", 0.1)),
+    )
 
 
 def _unzip_all(folder: Path) -> None:
@@ -112,12 +137,15 @@ def _read_mat_v73(path: Path) -> dict:
     try:
         with h5py.File(path, "r") as f:
             data = f["cjdata"]
-            return {"label": int(np.asarray(data["label"]).ravel()[0]),
-                    "pid": "".join(map(chr, np.asarray(data["PID"]).ravel())),
-                    "image": np.asarray(data["image"]).T}
+            return {
+                "label": int(np.asarray(data["label"]).ravel()[0]),
+                "pid": "".join(map(chr, np.asarray(data["PID"]).ravel())),
+                "image": np.asarray(data["image"]).T,
+            }
     except (OSError, KeyError) as error:
-        raise DataError(f"{path}: not a brain-tumour .mat file with struct cjdata ({error}); "
-                        "re-download it") from None
+        raise DataError(
+            f"{path}: not a brain-tumour .mat file with struct cjdata ({error}); re-download it"
+        ) from None
 
 
 def t1w_mri(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
@@ -131,17 +159,21 @@ def t1w_mri(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
         _unzip_all(root)
     files = sorted((p for p in root.rglob("*.mat") if p.stem.isdigit()), key=lambda p: int(p.stem))
     if not files:
-        raise DataError(f"{root}: no <n>.mat files; download figshare article 1512427 and unzip "
-                        "its four brainTumorDataPublic_*.zip there")
+        raise DataError(
+            f"{root}: no <n>.mat files; download figshare article 1512427 and unzip "
+            "its four brainTumorDataPublic_*.zip there"
+        )
     rows = []
     for path in files:
         mat = _read_mat_v73(path)
-        rows.append({"path": str(path), "label": mat["label"] - 1, "group": mat["pid"],
-                     "split": ""})
+        rows.append(
+            {"path": str(path), "label": mat["label"] - 1, "group": mat["pid"], "split": ""}
+        )
     records = pd.DataFrame(rows)
     fraction = options.get("test_fraction", 542 / 3064)
-    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction,
-                                 random_state=options.get("split_seed", 0))
+    splitter = GroupShuffleSplit(
+        n_splits=1, test_size=fraction, random_state=options.get("split_seed", 0)
+    )
     _, test = next(splitter.split(records, groups=records["group"]))
     records.loc[test, "split"] = "test"
     return records, T1W_CLASSES, "multiclass", SplitPlan(options.get("val_fraction", 0.1))
@@ -163,13 +195,22 @@ def bach(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
                 fetch(url, root / name, md5)
         _unzip_all(root)
     if not photos.exists():
-        raise DataError(f"{photos} not found; download ICIAR2018_BACH_Challenge.zip from "
-                        "https://zenodo.org/records/3632035 and unzip it into {root}")
-    rows = [{"path": str(p), "label": i, "split": ""}
-            for i, cls in enumerate(BACH_CLASSES) for p in sorted((photos / cls).glob("*.tif"))]
+        raise DataError(
+            f"{photos} not found; download ICIAR2018_BACH_Challenge.zip from "
+            "https://zenodo.org/records/3632035 and unzip it into {root}"
+        )
+    rows = [
+        {"path": str(p), "label": i, "split": ""}
+        for i, cls in enumerate(BACH_CLASSES)
+        for p in sorted((photos / cls).glob("*.tif"))
+    ]
     records = pd.DataFrame(rows)
-    _, test = train_test_split(records.index, test_size=options.get("test_size", 40),
-                               stratify=records["label"], random_state=options.get("split_seed", 0))
+    _, test = train_test_split(
+        records.index,
+        test_size=options.get("test_size", 40),
+        stratify=records["label"],
+        random_state=options.get("split_seed", 0),
+    )
     records.loc[test, "split"] = "test"
     return records, BACH_CLASSES, "multiclass", SplitPlan(options.get("val_fraction", 0.1))
 
@@ -192,17 +233,29 @@ def isic2020(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
             _unzip_all(root)
     truth = pd.read_csv(root / ISIC_FILES[0])
     duplicates = pd.read_csv(root / ISIC_FILES[1])
-    for table, columns, name in ((truth, {"image_name", "patient_id", "target"}, ISIC_FILES[0]),
-                                 (duplicates, {"image_name_2"}, ISIC_FILES[1])):
+    for table, columns, name in (
+        (truth, {"image_name", "patient_id", "target"}, ISIC_FILES[0]),
+        (duplicates, {"image_name_2"}, ISIC_FILES[1]),
+    ):
         if not columns <= set(table.columns):
-            raise DataError(f"{root / name}: expected columns {sorted(columns)}, found "
-                            f"{list(table.columns)}; re-download it")
+            raise DataError(
+                f"{root / name}: expected columns {sorted(columns)}, found "
+                f"{list(table.columns)}; re-download it"
+            )
     truth = truth[~truth["image_name"].isin(duplicates["image_name_2"])].reset_index(drop=True)
-    records = pd.DataFrame({"path": [str(root / "train" / f"{n}.jpg") for n in truth["image_name"]],
-                            "label": truth["target"].astype(int), "group": truth["patient_id"],
-                            "split": ""})
-    splitter = GroupShuffleSplit(n_splits=1, test_size=options.get("test_fraction", 0.2),
-                                 random_state=options.get("split_seed", 0))
+    records = pd.DataFrame(
+        {
+            "path": [str(root / "train" / f"{n}.jpg") for n in truth["image_name"]],
+            "label": truth["target"].astype(int),
+            "group": truth["patient_id"],
+            "split": "",
+        }
+    )
+    splitter = GroupShuffleSplit(
+        n_splits=1,
+        test_size=options.get("test_fraction", 0.2),
+        random_state=options.get("split_seed", 0),
+    )
     _, test = next(splitter.split(records, groups=records["group"]))
     records.loc[test, "split"] = "test"
     return records, ["benign", "malignant"], "binary", SplitPlan(options.get("val_fraction", 0.1))
@@ -214,11 +267,14 @@ def cholect50(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
     none). Six instrument-presence labels; every ``stride``-th frame (10: 6 per minute); split
     by video (Nwoye & Padoy 2022: 10 evaluation videos, 5 validation videos)."""
     root = Path(options["root"])
-    labels_dir = _require(root / "labels", "CholecT50",
-                          "https://github.com/CAMMA-public/cholect50 (request form)")
+    labels_dir = _require(
+        root / "labels", "CholecT50", "https://github.com/CAMMA-public/cholect50 (request form)"
+    )
     stride = options.get("stride", 10)
-    test, val = set(options.get("test_videos", CHOLECT50_TEST)), set(
-        options.get("val_videos", CHOLECT50_VAL))
+    test, val = (
+        set(options.get("test_videos", CHOLECT50_TEST)),
+        set(options.get("val_videos", CHOLECT50_VAL)),
+    )
     rows = []
     for label_file in sorted(labels_dir.glob("VID*.json")):
         video = int(label_file.stem[3:])
@@ -229,6 +285,12 @@ def cholect50(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
             for instance in annotations[str(frame)]:
                 if 0 <= instance[1] < len(present):
                     present[int(instance[1])] = 1
-            rows.append({"path": str(root / "videos" / label_file.stem / f"{frame:06d}.png"),
-                         "labels": present, "group": label_file.stem, "split": split})
+            rows.append(
+                {
+                    "path": str(root / "videos" / label_file.stem / f"{frame:06d}.png"),
+                    "labels": present,
+                    "group": label_file.stem,
+                    "split": split,
+                }
+            )
     return pd.DataFrame(rows), CHOLECT50_INSTRUMENTS, "multilabel", SplitPlan()

@@ -46,27 +46,38 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
         raise DataError(f"{where}: {first} is listed twice (rows {rows}); remove the duplicate")
     for row, path in records["path"].items():
         if not Path(path).is_file():
-            raise DataError(f"{where}, row {row}: image file {path} does not exist; fix the path "
-                            "or remove the row")
+            raise DataError(
+                f"{where}, row {row}: image file {path} does not exist; fix the path "
+                "or remove the row"
+            )
     bad_split = records[~records["split"].isin([*SPLITS, ""])]
     if not bad_split.empty:
         row = bad_split.index[0]
-        raise DataError(f"{where}, row {row}: split {bad_split.loc[row, 'split']!r} is not one of "
-                        f"{SPLITS} (or empty, to be carved)")
-    counts = (np.stack(records["labels"].to_numpy()).sum(0) if multilabel
-              else np.bincount(records["label"], minlength=len(classes)))
+        raise DataError(
+            f"{where}, row {row}: split {bad_split.loc[row, 'split']!r} is not one of "
+            f"{SPLITS} (or empty, to be carved)"
+        )
+    counts = (
+        np.stack(records["labels"].to_numpy()).sum(0)
+        if multilabel
+        else np.bincount(records["label"], minlength=len(classes))
+    )
     empty = [c for c, n in zip(classes, counts, strict=True) if n == 0]
     if empty:
-        raise DataError(f"{where}: class {empty[0]!r} has no images; remove it from the class list "
-                        "or add images for it")
+        raise DataError(
+            f"{where}: class {empty[0]!r} has no images; remove it from the class list "
+            "or add images for it"
+        )
     grouped = records[(records["group"] != "") & (records["split"] != "")]
     spread = grouped.groupby("group")["split"].nunique()
     if (spread > 1).any():
         group = spread[spread > 1].index[0]
         rows = grouped.index[grouped["group"] == group].tolist()
         splits = sorted(grouped.loc[grouped["group"] == group, "split"].unique())
-        raise DataError(f"{where}: patient/group {group!r} is in splits {splits} (rows {rows}); "
-                        "a patient's images must all be in one split")
+        raise DataError(
+            f"{where}: patient/group {group!r} is in splits {splits} (rows {rows}); "
+            "a patient's images must all be in one split"
+        )
 
 
 def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) -> pd.Index:
@@ -75,10 +86,16 @@ def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) ->
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         _, taken = next(splitter.split(frame, groups=frame["group"]))
         return frame.index[taken]
-    strata = (frame["labels"].map(tuple) if multilabel else frame["label"])
-    stratify = strata if strata.value_counts().min() >= 2 else None
-    _, taken = train_test_split(frame.index, test_size=fraction, random_state=seed,
-                                stratify=stratify)
+    strata = frame["labels"].map(tuple) if multilabel else frame["label"]
+    # Stratify when every stratum can give one row to each side; tiny sets fall back to random.
+    n_taken = int(np.ceil(fraction * len(frame)))
+    feasible = strata.value_counts().min() >= 2 and strata.nunique() <= min(
+        n_taken, len(frame) - n_taken
+    )
+    stratify = strata if feasible else None
+    _, taken = train_test_split(
+        frame.index, test_size=fraction, random_state=seed, stratify=stratify
+    )
     return pd.Index(taken)
 
 
@@ -87,8 +104,9 @@ def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd
     records = records.copy()
     unassigned = records["split"] == ""
     if not (records["split"] == "test").any():
-        records.loc[_carve(records[unassigned], plan.test_fraction, plan.seed, multilabel),
-                    "split"] = "test"
+        records.loc[
+            _carve(records[unassigned], plan.test_fraction, plan.seed, multilabel), "split"
+        ] = "test"
     records.loc[records["split"] == "", "split"] = "train"
     if not (records["split"] == "val").any():
         train = records[records["split"] == "train"]
@@ -102,8 +120,9 @@ def read_image(path: str, where: str) -> Image.Image:
             image.load()
             return image.copy()
     except Exception as error:  # PIL raises many types for broken files
-        raise DataError(f"{where}: cannot read image {path} ({error}); re-export the file or "
-                        "remove its row") from None
+        raise DataError(
+            f"{where}: cannot read image {path} ({error}); re-export the file or remove its row"
+        ) from None
 
 
 def write_records(
@@ -131,16 +150,31 @@ def write_records(
     check_records(records, classes, multilabel, where)
     records = carve_splits(records, plan, multilabel)
     first = preprocess(read(records["path"].iloc[0], f"{where}, row {records.index[0]}"))
-    meta = DatasetMeta(name=name, task=task, classes=list(classes), image_size=preprocess.crop,
-                       channels=first.shape[2], source={**source, "resize": preprocess.resize})
+    meta = DatasetMeta(
+        name=name,
+        task=task,
+        classes=list(classes),
+        image_size=preprocess.crop,
+        channels=first.shape[2],
+        source={**source, "resize": preprocess.resize},
+    )
     with DatasetWriter(out_dir, meta) as writer:
-        for row in tqdm(records.itertuples(), total=len(records), desc=f"prepare {name}",
-                        mininterval=5):
+        for row in tqdm(
+            records.itertuples(), total=len(records), desc=f"prepare {name}", mininterval=5
+        ):
             image = preprocess(read(row.path, f"{where}, row {row.Index}"))
             if image.shape[2] != meta.channels:  # a grey image in a colour set, or vice versa
-                image = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image.mean(
-                    axis=2, keepdims=True).astype(np.uint8)
+                image = (
+                    np.repeat(image, 3, axis=2)
+                    if image.shape[2] == 1
+                    else image.mean(axis=2, keepdims=True).astype(np.uint8)
+                )
             label = row.labels if multilabel else row.label
-            writer.add(image, id=row.id if "id" in records else row.path, split=row.split,
-                       label=label, group=row.group)
+            writer.add(
+                image,
+                id=row.id if "id" in records else row.path,
+                split=row.split,
+                label=label,
+                group=row.group,
+            )
     return Path(out_dir)

@@ -72,7 +72,9 @@ class DatasetWriter:
         expected = (self.meta.image_size, self.meta.image_size, self.meta.channels)
         image = image.reshape(*image.shape[:2], -1)
         if image.shape != expected or image.dtype != np.uint8:
-            raise ValueError(f"image {id!r} is {image.shape} {image.dtype}, expected {expected} uint8")
+            raise ValueError(
+                f"image {id!r} is {image.shape} {image.dtype}, expected {expected} uint8"
+            )
         row = {"id": str(id), "split": split, "group": str(group)}
         if self.meta.multilabel:
             row["labels"] = [int(v) for v in label]

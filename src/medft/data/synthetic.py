@@ -124,11 +124,14 @@ def _histology(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
 
 
 SYNTHETIC.register("synth-nodule")(
-    SyntheticTask("binary", ("no nodule", "nodule"), 1, "auroc", _nodule))
+    SyntheticTask("binary", ("no nodule", "nodule"), 1, "auroc", _nodule)
+)
 SYNTHETIC.register("synth-histology")(
-    SyntheticTask("multiclass", ("normal", "benign", "invasive"), 3, "accuracy", _histology))
+    SyntheticTask("multiclass", ("normal", "benign", "invasive"), 3, "accuracy", _histology)
+)
 SYNTHETIC.register("synth-findings")(
-    SyntheticTask("multilabel", ("nodule", "streak", "cavity"), 1, "map", _findings))
+    SyntheticTask("multilabel", ("nodule", "streak", "cavity"), 1, "map", _findings)
+)
 
 
 def generate(name: str, n_images: int, size: int = 64, seed: int = 0):
@@ -152,14 +155,25 @@ def prepare(
     """Write synthetic task ``name`` as a medft dataset."""
     spec = SYNTHETIC.get(name)
     meta = DatasetMeta(
-        name=name, task=spec.task, classes=list(spec.classes), image_size=preprocess.crop,
+        name=name,
+        task=spec.task,
+        classes=list(spec.classes),
+        image_size=preprocess.crop,
         channels=spec.channels,
-        source={"kind": "synthetic", "n_images": n_images, "seed": seed,
-                "resize": preprocess.resize, "main_metric": spec.main_metric},
+        source={
+            "kind": "synthetic",
+            "n_images": n_images,
+            "seed": seed,
+            "resize": preprocess.resize,
+            "main_metric": spec.main_metric,
+        },
     )
     raw_size = max(64, preprocess.resize)
     with DatasetWriter(out_dir, meta) as writer:
-        for i, (image, label, patient, split) in enumerate(generate(name, n_images, raw_size, seed)):
-            writer.add(preprocess(image), id=f"{name}-{i:05d}", split=split, label=label,
-                       group=patient)
+        for i, (image, label, patient, split) in enumerate(
+            generate(name, n_images, raw_size, seed)
+        ):
+            writer.add(
+                preprocess(image), id=f"{name}-{i:05d}", split=split, label=label, group=patient
+            )
     return Path(out_dir)

@@ -15,9 +15,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
 
 
 def _plan(options: dict) -> SplitPlan:
-    return SplitPlan(val_fraction=options.get("val_fraction", 0.1),
-                     test_fraction=options.get("test_fraction", 0.2),
-                     seed=options.get("split_seed", 0))
+    return SplitPlan(
+        val_fraction=options.get("val_fraction", 0.1),
+        test_fraction=options.get("test_fraction", 0.2),
+        seed=options.get("split_seed", 0),
+    )
 
 
 def imagefolder_records(root: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -34,8 +36,11 @@ def imagefolder_records(root: str | Path) -> tuple[pd.DataFrame, list[str]]:
     for tree, split in trees:
         for index, cls in enumerate(classes):
             folder = tree / cls
-            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) \
-                if folder.is_dir() else []
+            files = (
+                sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+                if folder.is_dir()
+                else []
+            )
             rows += [{"path": str(p), "label": index, "split": split} for p in files]
     return pd.DataFrame(rows, columns=["path", "label", "split"]), classes
 
@@ -43,9 +48,17 @@ def imagefolder_records(root: str | Path) -> tuple[pd.DataFrame, list[str]]:
 def prepare_imagefolder(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
     records, classes = imagefolder_records(options["root"])
     task = "binary" if len(classes) == 2 else "multiclass"
-    return write_records(records, name=name, task=task, classes=classes, preprocess=preprocess,
-                         out_dir=out, where=str(options["root"]),
-                         source={"kind": "imagefolder", **options}, plan=_plan(options))
+    return write_records(
+        records,
+        name=name,
+        task=task,
+        classes=classes,
+        preprocess=preprocess,
+        out_dir=out,
+        where=str(options["root"]),
+        source={"kind": "imagefolder", **options},
+        plan=_plan(options),
+    )
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -66,8 +79,8 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
     where = str(table_path)
     root = Path(options.get("image_root", table_path.parent))
     path_column = options.get("path_column", "path")
-    wanted = [path_column, *options.get("label_columns", []), options.get("label_column"),
-              options.get("group_column"), options.get("split_column")]
+    labels = options.get("label_columns") or [options.get("label_column", "label")]
+    wanted = [path_column, *labels, options.get("group_column"), options.get("split_column")]
     missing = [c for c in wanted if c and c not in table.columns]
     if missing:
         raise DataError(f"{where}: column(s) {missing} not found; it has {list(table.columns)}")
@@ -80,8 +93,10 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
         bad = ~values.isin(["0", "1", "0.0", "1.0"])
         if bad.any().any():
             row, column = bad.stack()[bad.stack()].index[0]
-            raise DataError(f"{where}, row {row + 2}: {column} is {values.loc[row, column]!r}; "
-                            "multi-label columns hold 0 or 1")
+            raise DataError(
+                f"{where}, row {row + 2}: {column} is {values.loc[row, column]!r}; "
+                "multi-label columns hold 0 or 1"
+            )
         records["labels"] = list(values.astype(float).astype(int).to_numpy())
         classes, task = list(columns), "multilabel"
     else:
@@ -91,8 +106,10 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
         unknown = ~labels.isin(classes)
         if unknown.any():
             row = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise DataError(f"{where}, row {row + 2}: label {labels.iloc[row]!r} is not one of "
-                            f"the classes {classes}; fix the label or add it to `classes`")
+            raise DataError(
+                f"{where}, row {row + 2}: label {labels.iloc[row]!r} is not one of "
+                f"the classes {classes}; fix the label or add it to `classes`"
+            )
         records["label"] = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
         task = "binary" if len(classes) == 2 else "multiclass"
     if options.get("group_column"):
@@ -104,6 +121,14 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
 
 def prepare_table(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
     records, classes, task = table_records(options)
-    return write_records(records, name=name, task=task, classes=classes, preprocess=preprocess,
-                         out_dir=out, where=str(options["table"]),
-                         source={"kind": "table", **options}, plan=_plan(options))
+    return write_records(
+        records,
+        name=name,
+        task=task,
+        classes=classes,
+        preprocess=preprocess,
+        out_dir=out,
+        where=str(options["table"]),
+        source={"kind": "table", **options},
+        plan=_plan(options),
+    )

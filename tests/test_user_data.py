@@ -1,0 +1,154 @@
+"""Users' own data: ImageFolder trees and CSV tables, and one clear error per kind of bad input."""
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from medft.data.preprocess import Preprocess
+from medft.data.records import DataError
+from medft.data.shards import read_meta
+from medft.data.sources import prepare_dataset
+
+PRE = Preprocess(16, 16)
+
+
+def save_image(path, value=100):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (20, 24), value).save(path)
+
+
+def make_table(tmp_path, rows, name="labels.csv"):
+    for row in rows:
+        if not row.get("_skip_image"):
+            save_image(tmp_path / "images" / row["path"])
+    frame = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
+    frame.to_csv(tmp_path / name, index=False)
+    return tmp_path / name
+
+
+def table_rows(n=24, **extra):
+    return [
+        {
+            "path": f"img{i:03d}.png",
+            "diagnosis": ["benign", "malignant"][i % 2],
+            "patient": f"P{i // 2}",
+            **extra,
+        }
+        for i in range(n)
+    ]
+
+
+def prepare(tmp_path, **options):
+    return prepare_dataset(
+        "mine",
+        {"source": "table", "image_root": str(tmp_path / "images"), **options},
+        PRE,
+        tmp_path / "out",
+    )
+
+
+def test_imagefolder_without_split_folders_is_carved_stratified(tmp_path):
+    for cls in ("glioma", "meningioma", "pituitary"):
+        for k in range(10):
+            save_image(tmp_path / "root" / cls / f"{k}.png")
+    out = prepare_dataset(
+        "mri", {"source": "imagefolder", "root": str(tmp_path / "root")}, PRE, tmp_path / "out"
+    )
+    meta = read_meta(out)
+    assert meta.task == "multiclass" and meta.classes == ["glioma", "meningioma", "pituitary"]
+    rows = pd.read_parquet(out / "manifest.parquet")
+    assert rows[rows["split"] == "test"]["label"].value_counts().tolist() == [2, 2, 2]
+    assert meta.split_counts["val"] >= 2
+
+
+def test_imagefolder_with_split_folders_keeps_them(tmp_path):
+    for split, n in (("train", 6), ("test", 2)):
+        for cls in ("normal", "abnormal"):
+            for k in range(n):
+                save_image(tmp_path / "root" / split / cls / f"{k}.png")
+    out = prepare_dataset(
+        "x", {"source": "imagefolder", "root": str(tmp_path / "root")}, PRE, tmp_path / "out"
+    )
+    counts = read_meta(out).split_counts
+    assert counts["test"] == 4 and counts["train"] + counts["val"] == 12
+    assert read_meta(out).task == "binary"
+
+
+def test_table_with_groups_carves_validation_by_patient(tmp_path):
+    table = make_table(tmp_path, table_rows())
+    out = prepare(tmp_path, table=str(table), label_column="diagnosis", group_column="patient")
+    rows = pd.read_parquet(out / "manifest.parquet")
+    assert (rows.groupby("group")["split"].nunique() == 1).all()
+    assert set(rows["split"]) == {"train", "val", "test"}
+    assert read_meta(out).classes == ["benign", "malignant"]
+
+
+def test_multilabel_table_with_split_column(tmp_path):
+    rows = [
+        {
+            "path": f"f{i}.png",
+            "edema": i % 2,
+            "effusion": int(i % 3 == 0),
+            "split": "test" if i >= 16 else "train",
+        }
+        for i in range(20)
+    ]
+    out = prepare(
+        tmp_path,
+        table=str(make_table(tmp_path, rows)),
+        label_columns=["edema", "effusion"],
+        split_column="split",
+    )
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert read_meta(out).task == "multilabel"
+    assert manifest.set_index("id").loc[str(tmp_path / "images" / "f3.png"), "labels"].tolist() == [
+        1,
+        1,
+    ]
+    assert read_meta(out).split_counts["test"] == 4
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", r"labels.csv, row 5: image file .*img003.png does not exist"),
+        ("unknown_label", r"labels.csv, row 4: label 'benigm' is not one of the classes"),
+        ("empty_class", r"class 'borderline' has no images"),
+        ("duplicate", r"img001.png is listed twice \(rows \[3, 4\]\)"),
+        ("two_splits", r"patient/group 'P0' is in splits \['test', 'train'\]"),
+        ("truncated", r"labels.csv, row 7: cannot read image .*img005.png"),
+        ("not_an_image", r"labels.csv, row 8: cannot read image .*img006.png"),
+    ],
+)
+def test_bad_input_names_the_file_or_row_and_leaves_nothing(tmp_path, case, message):
+    rows = table_rows()
+    options = {"label_column": "diagnosis", "group_column": "patient"}
+    if case == "missing":
+        rows[3]["_skip_image"] = True
+    if case == "unknown_label":
+        rows[2]["diagnosis"] = "benigm"
+        options["classes"] = ["benign", "malignant"]
+    if case == "empty_class":
+        options["classes"] = ["benign", "borderline", "malignant"]
+    if case == "duplicate":
+        rows[2]["path"] = rows[1]["path"]
+    if case == "two_splits":
+        options["split_column"] = "split"
+        for i, row in enumerate(rows):
+            row["split"] = "test" if i == 0 else "train"
+    table = make_table(tmp_path, rows)
+    if case == "truncated":
+        path = tmp_path / "images" / "img005.png"
+        Image.new("L", (64, 64), 7).save(path)
+        path.write_bytes(path.read_bytes()[:60])
+    if case == "not_an_image":
+        (tmp_path / "images" / "img006.png").write_text("this is not a PNG")
+    with pytest.raises(DataError, match=message):
+        prepare(tmp_path, table=str(table), **options)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_table_with_missing_column_lists_what_it_has(tmp_path):
+    table = make_table(tmp_path, table_rows())
+    with pytest.raises(DataError, match=r"column\(s\) \['label'\] not found; it has \['path'"):
+        prepare(tmp_path, table=str(table))
