@@ -18,7 +18,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 demo: $(VENV)/.installed
-	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --printshellcmds
+	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --scheduler greedy --quiet
 
 # What CI adds to the tests: static checks, a dry run of the paper's grid, a smaller demo.
 lint: $(VENV)/.installed
@@ -28,7 +28,8 @@ lint: $(VENV)/.installed
 
 # The demo at a further-reduced size (one lr, one seed, one epoch) for CI.
 demo-ci: $(VENV)/.installed
-	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) --quiet
+	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) \
+		--scheduler greedy --quiet
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/strategy_overhead.py

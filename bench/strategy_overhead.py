@@ -21,7 +21,7 @@ from medft.engine import Cell, TrainConfig
 from medft.strategies import EpochContext, StrategyOptions, strategy_names
 
 MODEL, WEIGHTS, SIZE, BATCH = "efficientnet_lite0", "efficientnet-lite0-offline", 64, 64
-STEPS, WARMUP = 12, 3
+STEPS, WARMUP = 15, 2
 
 
 def make_cell(data: Path, out: Path, strategy: str, **overrides) -> Cell:
@@ -40,30 +40,21 @@ def make_cell(data: Path, out: Path, strategy: str, **overrides) -> Cell:
     )
 
 
-def step_times(cell: Cell) -> tuple[list[float], float]:
-    """Seconds per optimizer step once every block a strategy will train is trainable, and the
-    seconds its epoch-start hook takes (Auto-RGN's gradient probe)."""
+def prepared_cell(cell: Cell) -> tuple[Cell, float]:
+    """Build a cell and put it where every block its strategy will train is trainable; also
+    time its epoch-start hook (Auto-RGN's gradient probe)."""
     cell.build()
     epoch = 100  # past the last unfreezing epoch of G-LF / G-FL
     started = time.perf_counter()
     cell.strategy.on_epoch_start(EpochContext(epoch, cell.optimizer, cell.probe_gradients(epoch)))
-    hook_seconds = time.perf_counter() - started
+    return cell, time.perf_counter() - started
+
+
+def one_step(cell: Cell, inputs, targets) -> float:
     cell.strategy.train_mode()
-    train = cell.splits["train"]
-    batches = list(train.batches(BATCH, shuffle_seed=0))
-    times = []
-    for i in range(WARMUP + STEPS):
-        inputs, targets = batches[i % len(batches)]
-        started = time.perf_counter()
-        loss = cell.loss(inputs, targets)
-        extra = cell.strategy.extra_loss()
-        objective = loss if extra is None else loss + extra
-        cell.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        cell.optimizer.step()
-        if i >= WARMUP:
-            times.append(time.perf_counter() - started)
-    return times, hook_seconds
+    started = time.perf_counter()
+    cell.train_step(inputs, targets)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -83,15 +74,28 @@ def main() -> None:
         "| strategy | s/step | vs FT | epoch-start hook (s) |",
         "|---|---|---|---|",
     ]
-    medians = {}
+    cells, hooks, times = {}, {}, {}
     for name in strategy_names():
         overrides = {"init": str(work / "lp" / "best.pt")} if name == "LP-FT" else {}
         # LP is timed by full passes here; the cached-feature path is the next table.
         options = StrategyOptions(lp_feature_cache=False)
-        times, hook = step_times(make_cell(data, work / name, name, options=options, **overrides))
-        medians[name] = statistics.median(times)
-        ratio = medians[name] / medians["FT"]
-        lines.append(f"| {name} | {medians[name]:.3f} | {ratio - 1:+.1%} | {hook:.2f} |")
+        cells[name], hooks[name] = prepared_cell(
+            make_cell(data, work / name, name, options=options, **overrides)
+        )
+        times[name] = []
+    batches = list(cells["FT"].splits["train"].batches(BATCH, shuffle_seed=0))
+    # Interleaved rounds, so that drifts in machine speed hit every strategy alike.
+    for round_ in range(WARMUP + STEPS):
+        inputs, targets = batches[round_ % len(batches)]
+        for name, cell in cells.items():
+            seconds = one_step(cell, inputs, targets)
+            if round_ >= WARMUP:
+                times[name].append(seconds)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, median in medians.items():
+        lines.append(
+            f"| {name} | {median:.3f} | {median / medians['FT'] - 1:+.1%} | {hooks[name]:.2f} |"
+        )
         print(lines[-1], flush=True)
 
     lines += [

@@ -232,16 +232,21 @@ class Cell:
             mininterval=progress_interval(),
         )
         for inputs, targets in bar:
-            loss = self.loss(inputs, targets)
-            extra = self.strategy.extra_loss()
-            objective = loss if extra is None else loss + extra
-            self.optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            self.optimizer.step()
-            total += loss.item() * len(targets)
+            loss = self.train_step(inputs, targets)
+            total += loss * len(targets)
             seen += len(targets)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{loss:.4f}")
         return total / seen
+
+    def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+        """One optimizer step on task loss + the strategy's extra term; returns the task loss."""
+        loss = self.loss(inputs, targets)
+        extra = self.strategy.extra_loss()
+        objective = loss if extra is None else loss + extra
+        self.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        self.optimizer.step()
+        return loss.item()
 
     @torch.inference_mode()
     def predict(self, split: str) -> tuple[float, np.ndarray]:

@@ -132,6 +132,19 @@ def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: st
     prepare_dataset(dataset, options, Preprocess(resize, crop), out_dir)
 
 
+def run_train_job(run: dict, threads: int, log: str, warm: bool = False) -> None:
+    """The train rule's entry point: in this process, or forked from the warm worker."""
+    if warm:
+        from medft.warm import train_in_worker
+
+        status = train_in_worker(run, threads, log)
+        if status:
+            raise SystemExit(f"training failed (exit status {status}); see {log}")
+        return
+    with log_to(log):
+        train_job(run, threads)
+
+
 def train_job(run: dict, threads: int) -> None:
     import torch
 

@@ -17,5 +17,6 @@ rule train:
         runtime=config["train_runtime_min"],
     params:
         run=lambda w: grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
+        warm=config["warm_worker"],
     script:
         "../scripts/train.py"

@@ -1,4 +1,8 @@
-from medft.workflow import log_to, train_job
+from medft.workflow import run_train_job
 
-with log_to(snakemake.log[0]):
-    train_job(dict(snakemake.params.run), snakemake.threads)
+run_train_job(
+    dict(snakemake.params.run),
+    snakemake.threads,
+    snakemake.log[0],
+    warm=snakemake.params.warm,
+)

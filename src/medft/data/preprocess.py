@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.transforms.v2 import functional as F
 
 
 @dataclass(frozen=True)
@@ -32,6 +30,10 @@ class Preprocess:
 
     def __call__(self, image: Image.Image | np.ndarray) -> np.ndarray:
         """An (H, W) grey or (H, W, 3) RGB uint8 image → (crop, crop, channels) uint8."""
+        # Imported here so that planning a workflow (which names sizes) does not load torch.
+        import torch
+        from torchvision.transforms.v2 import functional as F
+
         pixels = as_uint8_array(image)
         chw = torch.from_numpy(np.ascontiguousarray(pixels.reshape(*pixels.shape[:2], -1)))
         chw = chw.permute(2, 0, 1)

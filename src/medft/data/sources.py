@@ -57,13 +57,20 @@ SOURCES.register("medmnist")(
 )
 
 
-def _from_records(parser, read=None):
-    """A source whose parser returns (records, classes, task, split plan)."""
+def _records_source(
+    module: str, parser: str, description: str, read: str | None = None, inputs=lambda options: []
+) -> Source:
+    """A source whose parser, ``medft.data.<module>.<parser>(options)``, returns
+    (records, classes, task, split plan) for ``write_records``; ``read`` names a custom image
+    reader in the same module. Imported on use, so listing sources stays cheap."""
 
     def prepare(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
+        from importlib import import_module
+
         from medft.data.records import read_image, write_records
 
-        records, classes, task, plan = parser(options)
+        parsers = import_module(f"medft.data.{module}")
+        records, classes, task, plan = getattr(parsers, parser)(options)
         return write_records(
             records,
             name=name,
@@ -71,58 +78,41 @@ def _from_records(parser, read=None):
             classes=classes,
             preprocess=preprocess,
             out_dir=out,
-            where=str(options["root"]),
+            where=str(options.get("table") or options["root"]),
             source={"kind": options["source"], **options},
             plan=plan,
-            read=read or read_image,
+            read=getattr(parsers, read) if read else read_image,
         )
 
-    return prepare
-
-
-def _user(kind: str):
-    def prepare(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
-        from medft.data import user
-
-        prepare_fn = user.prepare_imagefolder if kind == "imagefolder" else user.prepare_table
-        return prepare_fn(name, options, preprocess, out)
-
-    return prepare
-
-
-def _paper(parser_name: str, description: str, read_name: str | None = None) -> Source:
-    def parser(options):
-        from medft.data import paper
-
-        return getattr(paper, parser_name)(options)
-
-    def read(path, where):
-        from medft.data import paper
-
-        return getattr(paper, read_name)(path, where)
-
-    return Source(_from_records(parser, read if read_name else None), description=description)
+    return Source(prepare, inputs=inputs, description=description)
 
 
 SOURCES.register("imagefolder")(
-    Source(
-        _user("imagefolder"), description="root/<class>/<image>, optionally under train/val/test"
-    )
+    _records_source("user", "imagefolder", "root/<class>/<image>, optionally under train/val/test")
 )
 SOURCES.register("table")(
-    Source(
-        _user("table"),
-        inputs=lambda o: [o["table"]],
-        description="CSV/Parquet: path, label or label columns, optional group and split",
+    _records_source(
+        "user",
+        "table",
+        "CSV/Parquet: path, label(s), optional group and split columns",
+        inputs=lambda options: [options["table"]],
     )
 )
-SOURCES.register("chexpert")(_paper("chexpert", "CheXpert v1.0, 5 labels (agreement needed)"))
-SOURCES.register("mura")(_paper("mura", "MURA v1.1, one body part (agreement needed)"))
-SOURCES.register("t1w_mri")(_paper("t1w_mri", "figshare brain tumour T1w CE-MRI", "read_t1w"))
-SOURCES.register("bach")(_paper("bach", "BACH / ICIAR 2018 microscopy photos"))
-SOURCES.register("isic2020")(_paper("isic2020", "ISIC 2020 melanoma, duplicates removed"))
+SOURCES.register("chexpert")(
+    _records_source("paper", "chexpert", "CheXpert v1.0, 5 labels (agreement needed)")
+)
+SOURCES.register("mura")(
+    _records_source("paper", "mura", "MURA v1.1, one body part (agreement needed)")
+)
+SOURCES.register("t1w_mri")(
+    _records_source("paper", "t1w_mri", "figshare brain-tumour T1w CE-MRI", read="read_t1w")
+)
+SOURCES.register("bach")(_records_source("paper", "bach", "BACH / ICIAR 2018 microscopy"))
+SOURCES.register("isic2020")(
+    _records_source("paper", "isic2020", "ISIC 2020 melanoma, listed duplicates removed")
+)
 SOURCES.register("cholect50")(
-    _paper("cholect50", "CholecT50 instrument presence (agreement needed)")
+    _records_source("paper", "cholect50", "CholecT50 instrument presence (agreement needed)")
 )
 
 

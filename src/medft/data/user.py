@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medft.data.preprocess import Preprocess
-from medft.data.records import DataError, SplitPlan, write_records
+from medft.data.records import DataError, SplitPlan
 from medft.data.shards import SPLITS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
@@ -45,20 +44,10 @@ def imagefolder_records(root: str | Path) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows, columns=["path", "label", "split"]), classes
 
 
-def prepare_imagefolder(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
+def imagefolder(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+    """The ``imagefolder`` source's parser (see ``imagefolder_records``)."""
     records, classes = imagefolder_records(options["root"])
-    task = "binary" if len(classes) == 2 else "multiclass"
-    return write_records(
-        records,
-        name=name,
-        task=task,
-        classes=classes,
-        preprocess=preprocess,
-        out_dir=out,
-        where=str(options["root"]),
-        source={"kind": "imagefolder", **options},
-        plan=_plan(options),
-    )
+    return records, classes, "binary" if len(classes) == 2 else "multiclass", _plan(options)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -119,16 +108,6 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
     return records, classes, task
 
 
-def prepare_table(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
-    records, classes, task = table_records(options)
-    return write_records(
-        records,
-        name=name,
-        task=task,
-        classes=classes,
-        preprocess=preprocess,
-        out_dir=out,
-        where=str(options["table"]),
-        source={"kind": "table", **options},
-        plan=_plan(options),
-    )
+def table(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+    """The ``table`` source's parser (see ``table_records``)."""
+    return (*table_records(options), _plan(options))

@@ -1,0 +1,149 @@
+"""A warm worker for many short training jobs on one machine (``warm_worker: true``).
+
+Every training job of the workflow is a new Python process, and on a CPU machine importing
+torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell. With the
+warm worker, a job script hands its work to one long-lived process that imported all of that
+once and forks a child per job. The job script waits for the child, returns its exit status,
+and on SIGTERM kills the child at once, so an interrupted job still resumes from its last
+epoch checkpoint. The worker exits after ``IDLE_SECONDS`` without work; its socket name
+includes a fingerprint of the installed code, so edited code gets a fresh worker.
+
+Off by default: on a cluster each job runs on its own node and would gain nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+IDLE_SECONDS = 120
+START_TIMEOUT = 300
+
+
+def socket_path() -> Path:
+    package = Path(__file__).parent
+    stamp = max(p.stat().st_mtime_ns for p in package.rglob("*.py"))
+    key = hashlib.sha1(f"{sys.executable}|{package}|{stamp}".encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"medft-warm-{os.getuid()}-{key}.sock"
+
+
+def _send(conn, message: dict) -> None:
+    conn.sendall((json.dumps(message) + "\n").encode())
+
+
+class _Job(socketserver.StreamRequestHandler):
+    """Runs in a forked child of the worker: one training job, output to the job's log."""
+
+    def handle(self) -> None:
+        from medft.workflow import log_to, train_job
+
+        request = json.loads(self.rfile.readline())
+        os.chdir(request["cwd"])  # the job's relative paths are the job's, not the worker's
+        _send(self.connection, {"pid": os.getpid()})
+        status = 0
+        with log_to(request["log"]):
+            try:
+                train_job(request["run"], request["threads"])
+            except BaseException:  # the job's failure is reported; the worker lives on
+                traceback.print_exc()
+                status = 1
+        _send(self.connection, {"status": status})
+
+
+class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
+    block_on_close = False
+    last_work = 0.0
+
+    def process_request(self, request, client_address) -> None:
+        self.last_work = time.monotonic()
+        super().process_request(request, client_address)
+
+
+def serve(path: Path) -> None:
+    """The worker: import the heavy modules once, then fork a child per job until idle."""
+    import medft.engine  # noqa: F401  (importing these once is the point of the worker)
+    import medft.workflow  # noqa: F401
+
+    with _Server(str(path), _Job) as server:
+        server.timeout = 5
+        server.last_work = time.monotonic()
+        try:
+            while True:
+                server.handle_request()
+                server.collect_children()
+                if server.active_children:
+                    server.last_work = time.monotonic()
+                elif time.monotonic() - server.last_work > IDLE_SECONDS:
+                    break
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _connect(path: Path) -> socket.socket | None:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(str(path))
+        return client
+    except (FileNotFoundError, ConnectionRefusedError):
+        client.close()
+        return None
+
+
+def _start_worker(path: Path) -> socket.socket:
+    lock = open(f"{path}.lock", "w")
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one job starts the worker, the others wait for it
+        client = _connect(path)
+        if client:
+            return client
+        path.unlink(missing_ok=True)  # left by a worker that died
+        subprocess.Popen(
+            [sys.executable, "-m", "medft.warm", str(path)],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            client = _connect(path)
+            if client:
+                return client
+            time.sleep(0.2)
+    raise RuntimeError(f"the medft warm worker did not start within {START_TIMEOUT} s")
+
+
+def train_in_worker(run: dict, threads: int, log: str) -> int:
+    """Run one training job in the warm worker; returns its exit status."""
+    path = socket_path()
+    client = _connect(path) or _start_worker(path)
+    with client, client.makefile("r") as replies:
+        _send(
+            client,
+            {"run": run, "threads": threads, "log": str(Path(log).resolve()), "cwd": os.getcwd()},
+        )
+        child = json.loads(replies.readline())["pid"]
+
+        def stop(signum, frame):
+            os.kill(child, signal.SIGTERM)
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        reply = replies.readline()
+    return json.loads(reply)["status"] if reply else 1
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
