@@ -1,6 +1,7 @@
 """The Snakemake workflow, run for real on a tiny config (timm's test_resnet, random weights)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,8 +104,8 @@ def write_config(workdir: Path, **overrides) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump({**config, **overrides}))
 
 
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    out = snakemake(workdir, "--dry-run", "--quiet", "rules").stdout
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    out = snakemake(workdir, "--dry-run", "--quiet", "rules", *args).stdout
     counts = {}
     for line in out.splitlines():
         parts = line.split()
@@ -115,7 +116,16 @@ def planned_jobs(workdir: Path) -> dict[str, int]:
 
 def test_demo_dry_run_plans_exactly_the_grid():
     result = subprocess.run(
-        [str(SNAKEMAKE), "--configfile", "config/demo.yaml", "--dry-run", "--quiet", "rules"],
+        [
+            str(SNAKEMAKE),
+            "--configfile",
+            "config/demo.yaml",
+            "--dry-run",
+            "--forceall",
+            "--nolock",
+            "--quiet",
+            "rules",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -129,7 +139,6 @@ def test_demo_dry_run_plans_exactly_the_grid():
         * len(demo["lrs"])
         * len(demo["seeds"])
     )
-    assert f"train{' ' * 5}" in result.stdout or "train" in result.stdout
     counts = {
         p[0]: int(p[1])
         for p in map(str.split, result.stdout.splitlines())
@@ -176,26 +185,43 @@ def test_imagefolder_and_table_run_to_tables_and_figures(finished_workflow):
 
 
 def test_deleted_table_is_remade_alone(finished_workflow):
-    (finished_workflow / "results" / "nodule" / "table.md").unlink()
+    results = finished_workflow / "results"
+    table = results / "nodule" / "table.md"
+    table.unlink()
     assert planned_jobs(finished_workflow) == {"dataset_table": 1, "all": 1}
+    others = [
+        p
+        for p in results.rglob("*")
+        if p.is_file() and "logs" not in p.parts and p.parent != table.parent
+    ]
+    before = {p: p.stat().st_mtime_ns for p in others}
+    snakemake(finished_workflow)
+    assert table.exists()
+    assert {p: p.stat().st_mtime_ns for p in others} == before
 
 
 def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
-    lp = finished_workflow / "results" / "nodule" / "test_resnet" / "LP" / "lr0.001" / "seed0"
-    os.utime(lp / "metrics.json")  # as if the LP cell had been re-trained
-    assert planned_jobs(finished_workflow) == {
-        "train": 1,
+    """Re-training the LP cell changes the LP-FT cell's input: that cell and the reports of
+    its dataset re-run, nothing of the other dataset does."""
+    forcerun = ("--forcerun", "results/nodule/test_resnet/LP/lr0.001/seed0/metrics.json")
+    assert planned_jobs(finished_workflow, *forcerun) == {
+        "train": 2,
         "aggregate_dataset": 1,
         "dataset_table": 1,
         "all_runs": 1,
         "summary": 1,
         "all": 1,
     }
-    plan = snakemake(finished_workflow, "--dry-run").stdout
-    assert "LP-FT/lr0.001/seed0/metrics.json" in plan and "findings/test_resnet" not in plan
+    plan = snakemake(finished_workflow, "--dry-run", *forcerun).stdout
+    trained = re.findall(r"rule train:\n(?:    .*\n)*?    output: (\S+)", plan)
+    assert sorted(trained) == [
+        "results/nodule/test_resnet/LP-FT/lr0.001/seed0/metrics.json",
+        "results/nodule/test_resnet/LP/lr0.001/seed0/metrics.json",
+    ]
 
 
-def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path):
+@pytest.mark.parametrize("warm_worker", [False, True])
+def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path, warm_worker):
     write_config(
         tmp_path,
         datasets=[
@@ -204,8 +230,10 @@ def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path):
         strategies=["FT"],
         epochs=30,
         patience=30,
+        warm_worker=warm_worker,
     )
     run_dir = tmp_path / "results" / "nodule" / "test_resnet" / "FT" / "lr0.001" / "seed0"
+    TARGET = "results/nodule/test_resnet/FT/lr0.001/seed0/metrics.json"  # noqa: N806
     process = subprocess.Popen(
         [
             str(SNAKEMAKE),
@@ -217,9 +245,10 @@ def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path):
             str(tmp_path / "config.yaml"),
             "--cores",
             "1",
-            str(run_dir / "metrics.json"),
+            TARGET,
         ],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
@@ -231,12 +260,13 @@ def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path):
     else:
         process.kill()
         pytest.fail("training never reached epoch 2")
-    process.send_signal(signal.SIGTERM)
+    # As a cluster does on pre-emption: SIGTERM to every process of the job.
+    os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=60)
     trained_before = len(pd.read_csv(run_dir / "epochs.csv"))
     assert not (run_dir / "metrics.json").exists()
 
-    snakemake(tmp_path, "--rerun-incomplete", str(run_dir / "metrics.json"))
+    snakemake(tmp_path, "--rerun-incomplete", TARGET)
     epochs = pd.read_csv(run_dir / "epochs.csv")["epoch"].tolist()
     assert epochs == list(range(len(epochs))) and len(epochs) > trained_before
     log = next((tmp_path / "results" / "logs" / "train").rglob("*.log")).read_text()
