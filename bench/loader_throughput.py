@@ -23,16 +23,19 @@ from medft.data.preprocess import Preprocess
 from medft.data.shards import ShardDataset
 from medft.data.sources import prepare_dataset
 
-N_IMAGES, RAW_SIZE, BATCH = 384, 512, 64
+N_IMAGES, DRAWN_SIZE, RAW_SIZE, BATCH = 192, 512, 1024, 64
 
 
 def write_jpegs(root: Path) -> None:
     for i, (image, label, _, _) in enumerate(
-        synthetic.generate("synth-histology", N_IMAGES, RAW_SIZE, seed=1)
+        synthetic.generate("synth-histology", N_IMAGES, DRAWN_SIZE, seed=1)
     ):
         folder = root / f"class{label}"
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / f"{i:04d}.jpg", quality=90)
+        # Drawn at 512 px (drawing is slow), saved at the 1024 px of a small dermoscopy or
+        # microscopy photo (ISIC 2020: 640x480 to 6000x4000; BACH: 2048x1536).
+        photo = Image.fromarray(image).resize((RAW_SIZE, RAW_SIZE), Image.BICUBIC)
+        photo.save(folder / f"{i:04d}.jpg", quality=90)
 
 
 def images_per_second(batches) -> float:

@@ -74,6 +74,16 @@ def test_imagefolder_with_split_folders_keeps_them(tmp_path):
     assert read_meta(out).task == "binary"
 
 
+def test_imagefolder_with_only_a_train_folder_gets_test_and_val_carved(tmp_path):
+    for cls in ("normal", "abnormal"):
+        for k in range(10):
+            save_image(tmp_path / "root" / "train" / cls / f"{k}.png")
+    out = prepare_dataset(
+        "x", {"source": "imagefolder", "root": str(tmp_path / "root")}, PRE, tmp_path / "out"
+    )
+    assert read_meta(out).split_counts == {"train": 14, "test": 4, "val": 2}
+
+
 def test_table_with_groups_carves_validation_by_patient(tmp_path):
     table = make_table(tmp_path, table_rows())
     out = prepare(tmp_path, table=str(table), label_column="diagnosis", group_column="patient")

@@ -102,11 +102,9 @@ def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) ->
 def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd.DataFrame:
     """Fill empty splits: test (when no row has one) then val from the training rows."""
     records = records.copy()
-    unassigned = records["split"] == ""
     if not (records["split"] == "test").any():
-        records.loc[
-            _carve(records[unassigned], plan.test_fraction, plan.seed, multilabel), "split"
-        ] = "test"
+        pool = records[records["split"].isin(["", "train"])]
+        records.loc[_carve(pool, plan.test_fraction, plan.seed, multilabel), "split"] = "test"
     records.loc[records["split"] == "", "split"] = "train"
     if not (records["split"] == "val").any():
         train = records[records["split"] == "train"]

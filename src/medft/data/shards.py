@@ -156,8 +156,10 @@ class ShardDataset:
             self.targets = torch.tensor(np.stack(rows["labels"].to_numpy()), dtype=torch.float32)
         else:
             self.targets = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
-        self._mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
+        mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self._scale = 1 / (255 * std)
+        self._shift = -mean / std
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -175,10 +177,13 @@ class ShardDataset:
             order = np.argsort(offsets)  # sorted reads are sequential on disk
             taken = self._shards[int(shard)][offsets[order]]
             pixels[np.flatnonzero(here)[order]] = taken
-        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).float()
+        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2)
         if batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
-        return (batch - self._mean) / self._std
+        # One strided uint8→float copy, then in-place scale and shift: (x/255 − mean) / std.
+        out = torch.empty(batch.shape, dtype=torch.float32)
+        out.copy_(batch)
+        return out.mul_(self._scale).add_(self._shift)
 
     def batches(
         self, batch_size: int, shuffle_seed: int | None = None
