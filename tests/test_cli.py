@@ -27,16 +27,16 @@ def test_list_and_blocks(capsys):
 
 
 def test_bad_arguments_name_the_valid_choices(tiny_datasets, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        main(
+    def train(data, model, strategy):
+        return main(
             [
                 "train",
                 "--data",
-                "x",
+                str(data),
                 "--model",
-                "resnet50",
+                model,
                 "--strategy",
-                "sgd",
+                strategy,
                 "--lr",
                 "1e-3",
                 "--seed",
@@ -45,24 +45,11 @@ def test_bad_arguments_name_the_valid_choices(tiny_datasets, tmp_path, capsys):
                 str(tmp_path),
             ]
         )
+
+    with pytest.raises(SystemExit):
+        train("x", "resnet50", "sgd")
     assert "invalid choice: 'SGD'" in capsys.readouterr().err
-    code = main(
-        [
-            "train",
-            "--data",
-            str(tiny_datasets["binary"]),
-            "--model",
-            "resnet5",
-            "--strategy",
-            "ft",
-            "--lr",
-            "1e-3",
-            "--seed",
-            "0",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    code = train(tiny_datasets["binary"], "resnet5", "ft")
     assert code == 2
     assert "unknown model 'resnet5'; choose one of: resnet50" in capsys.readouterr().err
 

@@ -93,18 +93,7 @@ def run_train(args) -> None:
         torch.set_num_threads(args.threads)
     options = StrategyOptions(**{f.name: getattr(args, f.name) for f in fields(StrategyOptions)})
     config = TrainConfig(
-        data=args.data,
-        model=args.model,
-        weights=args.weights,
-        strategy=args.strategy,
-        lr=args.lr,
-        seed=args.seed,
-        epochs=args.epochs,
-        patience=args.patience,
-        batch_size=args.batch_size,
-        init=args.init,
-        main_metric=args.main_metric,
-        out=args.out,
+        **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "options"},
         options=options,
     )
     summary = train(config)

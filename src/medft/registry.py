@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -45,6 +45,3 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())

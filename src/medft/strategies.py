@@ -251,9 +251,3 @@ def relative_gradient_norm(params: list[nn.Parameter]) -> torch.Tensor:
 
 def strategy_names() -> list[str]:
     return STRATEGIES.names()
-
-
-def create_strategy(
-    name: str, model: BuiltModel, lr: float, options: StrategyOptions | None = None
-) -> Strategy:
-    return STRATEGIES.get(name)(model, lr, options or StrategyOptions())
