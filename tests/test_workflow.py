@@ -1,5 +1,6 @@
 """The Snakemake workflow, run for real on a tiny config (timm's test_resnet, random weights)."""
 
+import json
 import os
 import re
 import signal
@@ -145,6 +146,22 @@ def test_demo_dry_run_plans_exactly_the_grid():
         if len(p) == 2 and p[1].isdigit()
     }
     assert counts["train"] == expected == 96
+    assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
+
+
+def test_lp_cells_share_features_unless_the_backbone_is_random():
+    from medft.workflow import Grid
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    grid = Grid(config)
+    shared = f"{config['results']}/isic2020/vgg19/features.pt"
+    assert grid.features_file("isic2020", "vgg19", "LP") == shared
+    assert grid.train_params("isic2020", "vgg19", "LP", "0.001", 2)["features"] == shared
+    assert grid.features_file("isic2020", "vgg19", "LP-FT") is None  # it starts from LP's
+    assert grid.features_file("isic2020", "vgg19", "FT") is None
+    assert Grid({**config, "weights": "none"}).features_file("isic2020", "vgg19", "LP") is None
+    no_cache = {**config, "strategy_options": {"lp_feature_cache": False}}
+    assert Grid(no_cache).features_file("isic2020", "vgg19", "LP") is None
 
 
 @pytest.mark.parametrize(
@@ -163,9 +180,10 @@ def test_schema_rejects_bad_values_naming_the_key(tmp_path, override, key, value
 
 
 @pytest.fixture(scope="module")
-def finished_workflow(tmp_path_factory) -> Path:
+def finished_workflow(tmp_path_factory, tiny_weights) -> Path:
+    """Pretrained (local state-dict) weights, so LP cells read features the workflow shares."""
     workdir = tmp_path_factory.mktemp("workflow")
-    write_config(workdir, datasets=write_user_data(workdir))
+    write_config(workdir, datasets=write_user_data(workdir), weights=tiny_weights)
     snakemake(workdir)
     return workdir
 
@@ -182,6 +200,9 @@ def test_imagefolder_and_table_run_to_tables_and_figures(finished_workflow):
     effectiveness = pd.read_csv(results / "summary" / "effectiveness.csv")
     assert set(effectiveness["strategy"]) == {"LP", "LP-FT"}
     assert (results / "summary" / "best_combination.md").exists()
+    lp = json.loads((results / "nodule/test_resnet/LP/lr0.001/seed0/metrics.json").read_text())
+    assert lp["config"]["features"] == "results/nodule/test_resnet/features.pt"
+    assert (results / "nodule/test_resnet/features.pt").stat().st_size > 0
 
 
 def test_deleted_table_is_remade_alone(finished_workflow):
@@ -218,6 +239,19 @@ def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
         "results/nodule/test_resnet/LP-FT/lr0.001/seed0/metrics.json",
         "results/nodule/test_resnet/LP/lr0.001/seed0/metrics.json",
     ]
+
+
+def test_new_features_rerun_the_lp_cells_that_read_them(finished_workflow):
+    forcerun = ("--forcerun", "results/findings/test_resnet/features.pt")
+    assert planned_jobs(finished_workflow, *forcerun) == {
+        "features": 1,
+        "train": 2,  # LP reads the features, LP-FT starts from LP
+        "aggregate_dataset": 1,
+        "dataset_table": 1,
+        "all_runs": 1,
+        "summary": 1,
+        "all": 1,
+    }
 
 
 @pytest.mark.parametrize("warm_worker", [False, True])

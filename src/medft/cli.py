@@ -37,6 +37,9 @@ def _add_train(sub) -> None:
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--init", help="checkpoint to start from (LP-FT: the LP run's best.pt)")
+    p.add_argument(
+        "--features", help="frozen-backbone features from `medft features`, for LP to share"
+    )
     p.add_argument("--main-metric", help="early-stopping metric (default: the dataset's)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--out", required=True)
@@ -70,12 +73,26 @@ def _add_prepare(sub) -> None:
     m.add_argument("--out", required=True)
 
 
+def _add_features(sub) -> None:
+    p = sub.add_parser(
+        "features", help="compute LP's frozen-backbone features once, for its runs to share"
+    )
+    p.add_argument("--data", required=True, help="a prepared dataset folder (medft prepare)")
+    p.add_argument("--model", required=True, help="resnet50, densenet121, vgg19 or a timm name")
+    p.add_argument("--weights", default="imagenet", help="see `medft list weights`")
+    p.add_argument("--seed", type=int, default=0, help="matters only with --weights none")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--out", required=True, help="the features file to write (.pt)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medft", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_prepare(sub)
+    _add_features(sub)
     lister = sub.add_parser("list", help="list registered strategies, models or weights")
     lister.add_argument("what", choices=["strategies", "models", "weights"])
     blocks = sub.add_parser("blocks", help="print a model's parameter blocks")
@@ -104,6 +121,19 @@ def run_train(args) -> None:
         f"best epoch {summary['best_epoch']}, test "
         + " ".join(f"{k}={v:.4f}" for k, v in test.items())
     )
+
+
+def run_features(args) -> None:
+    import torch
+
+    from medft import features
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = features.extract(
+        args.data, args.model, args.weights, args.out, batch_size=args.batch_size, seed=args.seed
+    )
+    print(f"wrote {out}")
 
 
 def run_prepare(args) -> None:
@@ -145,7 +175,13 @@ def run_blocks(args) -> None:
     print(f"head: {model.head} ({', '.join(model.head_params)})")
 
 
-COMMANDS = {"train": run_train, "prepare": run_prepare, "list": run_list, "blocks": run_blocks}
+COMMANDS = {
+    "train": run_train,
+    "prepare": run_prepare,
+    "features": run_features,
+    "list": run_list,
+    "blocks": run_blocks,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

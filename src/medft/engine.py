@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import sys
 import time
 from collections.abc import Iterator
@@ -25,9 +24,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from medft.data.shards import ShardDataset, batch_indices, read_meta
+from medft import features
+from medft.data.shards import ShardDataset, read_meta
 from medft.metrics import METRICS, compute_metrics
-from medft.models import BuiltModel, create_model
+from medft.models import create_model
+from medft.runtime import (
+    atomic_save,
+    atomic_write_text,
+    default_device,
+    progress_interval,
+    seed_everything,
+)
 from medft.strategies import STRATEGIES, EpochContext, Strategy, StrategyOptions
 
 log = logging.getLogger(__name__)
@@ -50,11 +57,15 @@ class TrainConfig:
     patience: int = 5
     batch_size: int = 64
     init: str | None = None
+    features: str | None = None  # a `medft features` file; None: LP extracts its own
     main_metric: str | None = None  # None: the dataset's own (meta.json), else by task type
     options: StrategyOptions = field(default_factory=StrategyOptions)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", STRATEGIES.canonical(self.strategy))
+        for name in ("data", "out", "init", "features"):  # metrics.json stores them as text
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         for name in ("epochs", "patience", "batch_size"):
@@ -65,70 +76,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-class FeatureSet:
-    """Cached head inputs of one split, batched like ``ShardDataset``."""
-
-    def __init__(self, features: torch.Tensor, targets: torch.Tensor, ids: list[str]) -> None:
-        self.features, self.targets, self.ids = features, targets, ids
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def batches(self, batch_size: int, shuffle_seed: int | None = None):
-        for indices in batch_indices(len(self), batch_size, shuffle_seed):
-            yield self.features[indices], self.targets[indices]
-
-    def num_batches(self, batch_size: int) -> int:
-        return -(-len(self) // batch_size)
-
-
-def progress_interval() -> float:
-    """Seconds between progress-bar updates: live on a terminal, sparse in a job's log file."""
-    return 0.5 if sys.stderr.isatty() else 30.0
-
-
-@torch.inference_mode()
-def cache_head_inputs(
-    model: BuiltModel, split: ShardDataset, batch_size: int, device
-) -> FeatureSet:
-    """Run the frozen backbone once and keep what enters the head."""
-    captured: list[torch.Tensor] = []
-    hook = model.head_module.register_forward_hook(
-        lambda module, inputs, output: captured.append(inputs[0].float().cpu())
-    )
-    model.module.eval()
-    try:
-        for images, _ in tqdm(
-            split.batches(batch_size),
-            total=split.num_batches(batch_size),
-            desc=f"features {split.split}",
-            leave=False,
-            mininterval=progress_interval(),
-        ):
-            model.module(images.to(device))
-    finally:
-        hook.remove()
-    return FeatureSet(torch.cat(captured), split.targets, split.ids)
 
 
 class Cell:
@@ -143,7 +90,7 @@ class Cell:
             or self.meta.source.get("main_metric")
             or DEFAULT_MAIN_METRIC[self.meta.task]
         )
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device()
         self.loss_fn = nn.BCEWithLogitsLoss() if self.meta.multilabel else nn.CrossEntropyLoss()
 
     # -- setup ---------------------------------------------------------------------------
@@ -171,10 +118,14 @@ class Cell:
         }
         self.forward = self.model.module
         if self.strategy.feature_cache and cfg.options.lp_feature_cache:
-            splits = {
-                s: cache_head_inputs(self.model, d, cfg.batch_size, self.device)
-                for s, d in splits.items()
-            }
+            if cfg.features:
+                expected = features.provenance(cfg.data, cfg.model, cfg.weights, cfg.seed)
+                splits = features.load(cfg.features, expected, splits)
+            else:
+                splits = {
+                    s: features.head_inputs(self.model, d, cfg.batch_size, self.device)
+                    for s, d in splits.items()
+                }
             self.forward = self.model.head_module
         self.splits = splits
 

@@ -1,6 +1,6 @@
-"""A warm worker for many short training jobs on one machine (``warm_worker: true``).
+"""A warm worker for many short torch jobs on one machine (``warm_worker: true``).
 
-Every training job of the workflow is a new Python process, and on a CPU machine importing
+Every training (or feature) job of the workflow is a new Python process, and on a CPU machine importing
 torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell. With the
 warm worker, a job script hands its work to one long-lived process that imported all of that
 once and forks a child per job. The job script waits for the child, returns its exit status,
@@ -43,10 +43,10 @@ def _send(conn, message: dict) -> None:
 
 
 class _Job(socketserver.StreamRequestHandler):
-    """Runs in a forked child of the worker: one training job, output to the job's log."""
+    """Runs in a forked child of the worker: one job, output to the job's log."""
 
     def handle(self) -> None:
-        from medft.workflow import log_to, train_job
+        from medft.workflow import log_to, run_torch_job_here
 
         request = json.loads(self.rfile.readline())
         os.chdir(request["cwd"])  # the job's relative paths are the job's, not the worker's
@@ -54,7 +54,7 @@ class _Job(socketserver.StreamRequestHandler):
         status = 0
         with log_to(request["log"]):
             try:
-                train_job(request["run"], request["threads"])
+                run_torch_job_here(request["job"], request["kwargs"], request["threads"])
             except BaseException:  # the job's failure is reported; the worker lives on
                 traceback.print_exc()
                 status = 1
@@ -124,14 +124,21 @@ def _start_worker(path: Path) -> socket.socket:
     raise RuntimeError(f"the medft warm worker did not start within {START_TIMEOUT} s")
 
 
-def train_in_worker(run: dict, threads: int, log: str) -> int:
-    """Run one training job in the warm worker; returns its exit status."""
+def run_in_worker(job: str, kwargs: dict, threads: int, log: str) -> int:
+    """Run one job of ``medft.workflow.TORCH_JOBS`` in the warm worker; returns its exit
+    status."""
     path = socket_path()
     client = _connect(path) or _start_worker(path)
     with client, client.makefile("r") as replies:
         _send(
             client,
-            {"run": run, "threads": threads, "log": str(Path(log).resolve()), "cwd": os.getcwd()},
+            {
+                "job": job,
+                "kwargs": kwargs,
+                "threads": threads,
+                "log": str(Path(log).resolve()),
+                "cwd": os.getcwd(),
+            },
         )
         child = json.loads(replies.readline())["pid"]
 

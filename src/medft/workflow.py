@@ -46,11 +46,24 @@ class Grid:
         return SOURCES.get(entry["source"]).inputs(entry)
 
     def train_inputs(self, wildcards) -> list[str]:
-        """LP-FT's stage 2 starts from the LP cell of the same dataset, model, lr and seed."""
-        if wildcards.strategy != "LP-FT":
-            return []
+        """LP-FT's stage 2 starts from the LP cell of the same dataset, model, lr and seed;
+        LP cells read the features their (dataset, model) shares."""
         w = wildcards
-        return [f"{self.run_dir(w.dataset, w.model, 'LP', w.lr, w.seed)}/metrics.json"]
+        if w.strategy == "LP-FT":
+            return [f"{self.run_dir(w.dataset, w.model, 'LP', w.lr, w.seed)}/metrics.json"]
+        shared = self.features_file(w.dataset, w.model, w.strategy)
+        return [shared] if shared else []
+
+    def features_file(self, dataset: str, model: str, strategy: str) -> str | None:
+        """The features file ``strategy``'s cells read, if any. LP's frozen backbone gives the
+        same features at every lr and seed, so they are computed once per (dataset, model) —
+        except for a randomly initialised backbone, which differs per seed."""
+        c = self.config
+        if strategy != "LP" or not c["strategy_options"].get("lp_feature_cache", True):
+            return None
+        if c["weights"] == "none":
+            return None
+        return f"{self.results}/{dataset}/{model}/features.pt"
 
     def prepared(self, dataset: str, model: str) -> str:
         """The meta.json of ``dataset`` preprocessed for ``model``'s input size."""
@@ -88,6 +101,16 @@ class Grid:
             for ext in ("md", "csv")
         ]
 
+    def features_params(self, dataset: str, model: str) -> dict:
+        """Keyword arguments of ``features_job`` for one (dataset, model)."""
+        return {
+            "data": str(Path(self.prepared(dataset, model)).parent),
+            "model": model,
+            "weights": self.config["weights"],
+            "batch_size": self.config["batch_size"],
+            "out": f"{self.results}/{dataset}/{model}/features.pt",
+        }
+
     def train_params(self, dataset, model, strategy, lr, seed) -> dict:
         """Keyword arguments of ``medft.engine.TrainConfig`` for one cell."""
         c = self.config
@@ -106,6 +129,7 @@ class Grid:
             "main_metric": entry.get("main_metric"),
             "options": c["strategy_options"],
         }
+        run["features"] = self.features_file(dataset, model, strategy)
         if strategy == "LP-FT":
             run["init"] = f"{self.run_dir(dataset, model, 'LP', lr, seed)}/best.pt"
         return run
@@ -132,27 +156,41 @@ def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: st
     prepare_dataset(dataset, options, Preprocess(resize, crop), out_dir)
 
 
-def run_train_job(run: dict, threads: int, log: str, warm: bool = False) -> None:
-    """The train rule's entry point: in this process, or forked from the warm worker."""
+def run_torch_job(job: str, kwargs: dict, threads: int, log: str, warm: bool = False) -> None:
+    """Entry point of the rules that run torch (``TORCH_JOBS``): in this process, or forked
+    from the warm worker."""
     if warm:
-        from medft.warm import train_in_worker
+        from medft.warm import run_in_worker
 
-        status = train_in_worker(run, threads, log)
+        status = run_in_worker(job, kwargs, threads, log)
         if status:
-            raise SystemExit(f"training failed (exit status {status}); see {log}")
+            raise SystemExit(f"{job} failed (exit status {status}); see {log}")
         return
     with log_to(log):
-        train_job(run, threads)
+        run_torch_job_here(job, kwargs, threads)
 
 
-def train_job(run: dict, threads: int) -> None:
+def run_torch_job_here(job: str, kwargs: dict, threads: int) -> None:
     import torch
 
+    torch.set_num_threads(threads)
+    TORCH_JOBS[job](**kwargs)
+
+
+def train_job(run: dict) -> None:
     from medft.engine import TrainConfig, train
     from medft.strategies import StrategyOptions
 
-    torch.set_num_threads(threads)
     train(TrainConfig(**{**run, "options": StrategyOptions(**run["options"])}))
+
+
+def features_job(data: str, model: str, weights: str, batch_size: int, out: str) -> None:
+    from medft import features
+
+    features.extract(data, model, weights, out, batch_size=batch_size)
+
+
+TORCH_JOBS = {"train": train_job, "features": features_job}
 
 
 def aggregate_job(metrics_files: list[str], runs_out: str, epochs_out: str) -> None:

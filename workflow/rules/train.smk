@@ -1,6 +1,28 @@
+rule features:
+    """LP's frozen-backbone features, once per (dataset, model), for all its LP cells."""
+    input:
+        lambda w: grid.prepared(w.dataset, w.model),
+    output:
+        f"{RESULTS}/{{dataset}}/{{model}}/features.pt",
+    log:
+        f"{LOGS}/features/{{dataset}}/{{model}}.log",
+    conda:
+        "../../envs/medft.yaml"
+    threads: config["train_threads"]
+    resources:
+        gpu=config["gpus_per_job"],
+        mem_mb=config["train_mem_mb"],
+        runtime=config["train_runtime_min"],
+    params:
+        job=lambda w: grid.features_params(w.dataset, w.model),
+        warm=config["warm_worker"],
+    script:
+        "../scripts/features.py"
+
+
 rule train:
-    """One cell: (dataset, model, strategy, lr, seed). LP-FT waits for the LP cell's checkpoint.
-    A killed job resumes from its last epoch checkpoint when the workflow is re-run."""
+    """One cell: (dataset, model, strategy, lr, seed). LP-FT waits for the LP cell's checkpoint,
+    LP for its shared features. A killed job resumes from its last epoch checkpoint when the workflow is re-run."""
     input:
         data=lambda w: grid.prepared(w.dataset, w.model),
         init=lambda w: grid.train_inputs(w),

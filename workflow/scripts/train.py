@@ -1,7 +1,8 @@
-from medft.workflow import run_train_job
+from medft.workflow import run_torch_job
 
-run_train_job(
-    dict(snakemake.params.run),
+run_torch_job(
+    "train",
+    {"run": dict(snakemake.params.run)},
     snakemake.threads,
     snakemake.log[0],
     warm=snakemake.params.warm,

@@ -1,0 +1,9 @@
+from medft.workflow import run_torch_job
+
+run_torch_job(
+    "features",
+    dict(snakemake.params.job),
+    snakemake.threads,
+    snakemake.log[0],
+    warm=snakemake.params.warm,
+)
