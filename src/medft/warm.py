@@ -1,7 +1,7 @@
 """A warm worker for many short torch jobs on one machine (``warm_worker: true``).
 
-Every training (or feature) job of the workflow is a new Python process, and on a CPU machine importing
-torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell. With the
+Every training (or feature) job of the workflow is a new Python process, and on a CPU machine
+importing torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell. With the
 warm worker, a job script hands its work to one long-lived process that imported all of that
 once and forks a child per job. The job script waits for the child, returns its exit status,
 and on SIGTERM kills the child at once, so an interrupted job still resumes from its last

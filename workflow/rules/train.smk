@@ -22,7 +22,9 @@ rule features:
 
 rule train:
     """One cell: (dataset, model, strategy, lr, seed). LP-FT waits for the LP cell's checkpoint,
-    LP for its shared features. A killed job resumes from its last epoch checkpoint when the workflow is re-run."""
+    LP for its shared features. A killed job resumes from its last epoch checkpoint when the
+    workflow is re-run.
+    """
     input:
         data=lambda w: grid.prepared(w.dataset, w.model),
         init=lambda w: grid.train_inputs(w),
