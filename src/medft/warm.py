@@ -1,11 +1,11 @@
 """A warm worker for many short torch jobs on one machine (``warm_worker: true``).
 
 Every training (or feature) job of the workflow is a new Python process, and on a CPU machine
-importing torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell. With the
-warm worker, a job script hands its work to one long-lived process that imported all of that
-once and forks a child per job. The job script waits for the child, returns its exit status,
-and on SIGTERM kills the child at once, so an interrupted job still resumes from its last
-epoch checkpoint. The worker exits after ``IDLE_SECONDS`` without work; its socket name
+importing torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell.
+With the warm worker, a job script hands its work to one long-lived process that imported all
+of that once and forks a child per job. The job script waits for the child, returns its exit
+status, and on SIGTERM kills the child at once, so an interrupted job still resumes from its
+last epoch checkpoint. The worker exits after ``IDLE_SECONDS`` without work; its socket name
 includes a fingerprint of the installed code, so edited code gets a fresh worker.
 
 Off by default: on a cluster each job runs on its own node and would gain nothing.
