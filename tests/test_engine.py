@@ -145,6 +145,9 @@ def test_features_of_something_else_are_refused(tiny_datasets, tmp_path):
         train(
             config(tiny_datasets["multilabel"], tmp_path / "other", strategy="LP", features=shared)
         )
+    torch.save({"model": {}}, tmp_path / "best.pt")
+    with pytest.raises(ValueError, match="best.pt is not a features file"):
+        train(config(data, tmp_path / "ckpt", strategy="LP", features=tmp_path / "best.pt"))
     again = synthetic.prepare("synth-nodule", Preprocess(32, 32), tmp_path / "again", n_images=50)
     with pytest.raises(ValueError, match="train images are not those of.*prepared again"):
         train(config(again, tmp_path / "again-run", strategy="LP", features=shared))

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from medft.models import create_model
 from medft.runtime import (
     atomic_save,
     atomic_write_text,
+    autocast,
     default_device,
     progress_interval,
     seed_everything,
@@ -144,13 +144,8 @@ class Cell:
         return str(Path(first.out) / "best.pt")
 
     # -- one epoch -------------------------------------------------------------------------
-    def autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
-
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        with self.autocast():
+        with autocast(self.device):
             logits = self.forward(inputs.to(self.device, non_blocking=True))
         return self.loss_fn(logits.float(), targets.to(self.device))
 
@@ -206,7 +201,7 @@ class Cell:
         self.model.module.eval()
         losses, scores = [], []
         for inputs, targets in data.batches(self.config.batch_size):
-            with self.autocast():
+            with autocast(self.device):
                 logits = self.forward(inputs.to(self.device)).float()
             losses.append(self.loss_fn(logits, targets.to(self.device)).item() * len(targets))
             probs = logits.sigmoid() if self.meta.multilabel else logits.softmax(dim=1)

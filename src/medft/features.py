@@ -17,7 +17,13 @@ from tqdm import tqdm
 
 from medft.data.shards import ShardDataset, batch_indices, read_meta
 from medft.models import BuiltModel, create_model
-from medft.runtime import atomic_save, default_device, progress_interval, seed_everything
+from medft.runtime import (
+    atomic_save,
+    autocast,
+    default_device,
+    progress_interval,
+    seed_everything,
+)
 
 SPLITS = ("train", "val", "test")
 
@@ -41,7 +47,8 @@ class FeatureSet:
 
 @torch.inference_mode()
 def head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device) -> FeatureSet:
-    """Run the frozen backbone once over ``split`` and keep what enters the head."""
+    """Run the frozen backbone once over ``split`` and keep what enters the head, under the
+    same precision as training's forward passes, so that both ways of LP compute the same."""
     captured: list[torch.Tensor] = []
     hook = model.head_module.register_forward_hook(
         lambda module, inputs, output: captured.append(inputs[0].float().cpu())
@@ -55,7 +62,8 @@ def head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device)
             leave=False,
             mininterval=progress_interval(),
         ):
-            model.module(images.to(device))
+            with autocast(device):
+                model.module(images.to(device))
     finally:
         hook.remove()
     return FeatureSet(torch.cat(captured), split.targets, split.ids)
@@ -105,7 +113,10 @@ def load(path: str | Path, expected: dict, images: dict[str, ShardDataset]) -> d
     data = next(iter(images.values())).root
     if not path.exists():
         raise FileNotFoundError(f"features file {path} not found (make it with `medft features`)")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    # Memory-mapped: the LP cells on one node share the file's pages instead of copies.
+    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(saved, dict) or "provenance" not in saved:
+        raise ValueError(f"{path} is not a features file (make one with `medft features`)")
     seed = "" if expected["backbone_seed"] is None else f" --seed {expected['backbone_seed']}"
     remake = (
         f"make it again with `medft features --data {data} "

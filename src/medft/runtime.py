@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,13 @@ def seed_everything(seed: int) -> None:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    """Mixed precision on CUDA (bf16: no loss scaling needed), full precision on the CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def atomic_save(obj, path: Path) -> None:
