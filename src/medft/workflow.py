@@ -63,6 +63,9 @@ class Grid:
             return None
         if c["weights"] == "none":
             return None
+        return self.features_path(dataset, model)
+
+    def features_path(self, dataset: str, model: str) -> str:
         return f"{self.results}/{dataset}/{model}/features.pt"
 
     def prepared(self, dataset: str, model: str) -> str:
@@ -108,7 +111,7 @@ class Grid:
             "model": model,
             "weights": self.config["weights"],
             "batch_size": self.config["batch_size"],
-            "out": f"{self.results}/{dataset}/{model}/features.pt",
+            "out": self.features_path(dataset, model),
         }
 
     def train_params(self, dataset, model, strategy, lr, seed) -> dict:

@@ -3,7 +3,7 @@ rule features:
     input:
         lambda w: grid.prepared(w.dataset, w.model),
     output:
-        f"{RESULTS}/{{dataset}}/{{model}}/features.pt",
+        grid.features_path("{dataset}", "{model}"),
     log:
         f"{LOGS}/features/{{dataset}}/{{model}}.log",
     conda:
