@@ -61,11 +61,11 @@ def collect_epochs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
     """Every run's per-epoch log, with the run's cell as leading columns."""
     frames = []
     for path in metrics_files:
-        cfg = json.loads(Path(path).read_text())["config"]
+        summary = json.loads(Path(path).read_text())
         log = pd.read_csv(Path(path).parent / "epochs.csv")
         for key in ("seed", "lr", "strategy", "model"):
-            log.insert(0, key, cfg[key])
-        log.insert(0, "dataset", json.loads(Path(path).read_text())["dataset"])
+            log.insert(0, key, summary["config"][key])
+        log.insert(0, "dataset", summary["dataset"])
         frames.append(log)
     return pd.concat(frames, ignore_index=True)
 

@@ -138,8 +138,8 @@ def write_records(
 ) -> Path:
     """Check, split, preprocess and write ``records`` (see the module docstring)."""
     multilabel = task == "multilabel"
-    if not records.index.is_unique:
-        records = records.reset_index(drop=True)
+    # A copy, so that the caller's table is left as it was.
+    records = records.copy() if records.index.is_unique else records.reset_index(drop=True)
     for column, default in (("group", ""), ("split", "")):
         if column not in records:
             records[column] = default
