@@ -15,11 +15,8 @@ from tqdm import tqdm
 
 
 def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def fetch(url: str, dest: str | Path, md5: str | None = None) -> Path:
