@@ -321,3 +321,23 @@ def test_cholect50_instrument_presence_sampled_and_split_by_video(tmp_path):
         "clipper",
         "irrigator",
     ]
+
+
+def test_fetch_checks_the_md5_and_leaves_nothing_half_written(tmp_path):
+    import hashlib
+
+    from medft.data.download import fetch
+
+    payload = b"raw medical data" * 1000
+    (tmp_path / "host.bin").write_bytes(payload)
+    url = (tmp_path / "host.bin").as_uri()
+    dest = tmp_path / "raw" / "data.bin"
+
+    with pytest.raises(OSError, match="does not match the published 0+"):
+        fetch(url, dest, md5="0" * 32)
+    assert list((tmp_path / "raw").iterdir()) == []  # neither the file nor a .partial
+
+    good = hashlib.md5(payload).hexdigest()
+    assert fetch(url, dest, md5=good).read_bytes() == payload
+    (tmp_path / "host.bin").unlink()  # a file that is already there and matches is kept
+    assert fetch(url, dest, md5=good) == dest
