@@ -12,6 +12,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     input:
         grid.dataset_reports(),

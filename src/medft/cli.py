@@ -42,6 +42,7 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--main-metric", help="early-stopping metric (default: the dataset's)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--workers", type=int, default=2, help="processes reading the shards")
     p.add_argument("--out", required=True)
     for f in fields(StrategyOptions):
         flag = "--" + f.name.replace("_", "-")
@@ -83,6 +84,7 @@ def _add_features(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="matters only with --weights none")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--workers", type=int, default=2, help="processes reading the shards")
     p.add_argument("--out", required=True, help="the features file to write (.pt)")
 
 
@@ -131,7 +133,13 @@ def run_features(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = features.extract(
-        args.data, args.model, args.weights, args.out, batch_size=args.batch_size, seed=args.seed
+        args.data,
+        args.model,
+        args.weights,
+        args.out,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        workers=args.workers,
     )
     print(f"wrote {out}")
 

@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from medft import features
-from medft.data.shards import ShardDataset, read_meta
+from medft.data.shards import ShardDataset, memory_format, read_meta
 from medft.metrics import METRICS, compute_metrics
 from medft.models import create_model
 from medft.runtime import (
@@ -56,6 +56,7 @@ class TrainConfig:
     epochs: int = 50
     patience: int = 5
     batch_size: int = 64
+    workers: int = 2  # torch.utils.data processes reading the shards; 0: in this process
     init: str | None = None
     features: str | None = None  # a `medft features` file; None: LP extracts its own
     main_metric: str | None = None  # None: the dataset's own (meta.json), else by task type
@@ -71,6 +72,8 @@ class TrainConfig:
         for name in ("epochs", "patience", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 or more, got {self.workers}")
         if self.main_metric is not None and self.main_metric not in METRICS:
             raise ValueError(f"main_metric must be one of {METRICS}, got {self.main_metric!r}")
 
@@ -109,11 +112,11 @@ class Cell:
         if self.strategy_cls.requires_init:
             init = cfg.init or self.run_first_stage()
             self.model.module.load_state_dict(torch.load(init, map_location="cpu")["model"])
-        self.model.module.to(self.device)
+        self.model.module.to(self.device, memory_format=memory_format(self.device))
         self.strategy: Strategy = self.strategy_cls(self.model, cfg.lr, cfg.options)
         self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
         splits = {
-            s: ShardDataset(cfg.data, s, self.model.mean, self.model.std)
+            s: ShardDataset(cfg.data, s, self.model.mean, self.model.std, workers=cfg.workers)
             for s in ("train", "val", "test")
         }
         self.forward = self.model.module
@@ -145,15 +148,18 @@ class Cell:
 
     # -- one epoch -------------------------------------------------------------------------
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Task loss of a batch already on the device."""
         with autocast(self.device):
-            logits = self.forward(inputs.to(self.device, non_blocking=True))
-        return self.loss_fn(logits.float(), targets.to(self.device))
+            logits = self.forward(inputs)
+        return self.loss_fn(logits.float(), targets)
+
+    def batches(self, split: str, shuffle_seed: int | None = None):
+        return self.splits[split].batches(self.config.batch_size, shuffle_seed, self.device)
 
     def probe_gradients(self, epoch: int):
         def probe(n: int) -> Iterator[None]:
             self.strategy.train_mode()
-            batches = self.splits["train"].batches(self.config.batch_size, self.shuffle_seed(epoch))
-            for i, (inputs, targets) in enumerate(batches):
+            for i, (inputs, targets) in enumerate(self.batches("train", self.shuffle_seed(epoch))):
                 if i == n:
                     break
                 self.optimizer.zero_grad(set_to_none=True)
@@ -169,44 +175,42 @@ class Cell:
     def train_one_epoch(self, epoch: int) -> float:
         train = self.splits["train"]
         self.strategy.train_mode()
-        total, seen = 0.0, 0
-        bar = tqdm(
-            train.batches(self.config.batch_size, self.shuffle_seed(epoch)),
+        # Summed on the device: reading the loss every step would make the CPU wait for the
+        # GPU each step instead of queueing the next one.
+        total = torch.zeros((), device=self.device)
+        for inputs, targets in tqdm(
+            self.batches("train", self.shuffle_seed(epoch)),
             total=train.num_batches(self.config.batch_size),
             desc=f"epoch {epoch}",
             leave=False,
             mininterval=progress_interval(),
-        )
-        for inputs, targets in bar:
-            loss = self.train_step(inputs, targets)
-            total += loss * len(targets)
-            seen += len(targets)
-            bar.set_postfix(loss=f"{loss:.4f}")
-        return total / seen
+        ):
+            total += self.train_step(inputs, targets) * len(targets)
+        return total.item() / len(train)
 
-    def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-        """One optimizer step on task loss + the strategy's extra term; returns the task loss."""
+    def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on task loss + the strategy's extra term; returns the task loss
+        (a detached device tensor: reading it waits for the step)."""
         loss = self.loss(inputs, targets)
         extra = self.strategy.extra_loss()
         objective = loss if extra is None else loss + extra
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         self.optimizer.step()
-        return loss.item()
+        return loss.detach()
 
     @torch.inference_mode()
     def predict(self, split: str) -> tuple[float, np.ndarray]:
         """Mean task loss and class probabilities on ``split``."""
-        data = self.splits[split]
         self.model.module.eval()
-        losses, scores = [], []
-        for inputs, targets in data.batches(self.config.batch_size):
+        total, scores = torch.zeros((), device=self.device), []
+        for inputs, targets in self.batches(split):
             with autocast(self.device):
-                logits = self.forward(inputs.to(self.device)).float()
-            losses.append(self.loss_fn(logits, targets.to(self.device)).item() * len(targets))
+                logits = self.forward(inputs).float()
+            total += self.loss_fn(logits, targets) * len(targets)
             probs = logits.sigmoid() if self.meta.multilabel else logits.softmax(dim=1)
             scores.append(probs.cpu().numpy())
-        return sum(losses) / len(data), np.concatenate(scores)
+        return total.item() / len(self.splits[split]), np.concatenate(scores)
 
     def evaluate(self, split: str) -> tuple[float, dict[str, float], np.ndarray]:
         loss, scores = self.predict(split)

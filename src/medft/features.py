@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from medft.data.shards import ShardDataset, batch_indices, read_meta
+from medft.data.shards import CPU, ShardDataset, batch_indices, memory_format, read_meta
 from medft.models import BuiltModel, create_model
 from medft.runtime import (
     atomic_save,
@@ -37,9 +37,12 @@ class FeatureSet:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def batches(self, batch_size: int, shuffle_seed: int | None = None):
+    def batches(self, batch_size: int, shuffle_seed: int | None = None, device=CPU):
         for indices in batch_indices(len(self), batch_size, shuffle_seed):
-            yield self.features[indices], self.targets[indices]
+            yield (
+                self.features[indices].to(device, non_blocking=True),
+                self.targets[indices].to(device, non_blocking=True),
+            )
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -56,14 +59,14 @@ def head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device)
     model.module.eval()
     try:
         for images, _ in tqdm(
-            split.batches(batch_size),
+            split.batches(batch_size, device=device),
             total=split.num_batches(batch_size),
             desc=f"features {split.split}",
             leave=False,
             mininterval=progress_interval(),
         ):
             with autocast(device):
-                model.module(images.to(device))
+                model.module(images)
     finally:
         hook.remove()
     return FeatureSet(torch.cat(captured), split.targets, split.ids)
@@ -89,16 +92,17 @@ def extract(
     out: str | Path,
     batch_size: int = 64,
     seed: int = 0,
+    workers: int = 0,
 ) -> Path:
     """Write every split's features of ``data`` under ``model``/``weights`` to ``out``."""
     meta = read_meta(data)
     seed_everything(seed)  # as a training run does, so that weights 'none' give its backbone
     built = create_model(model, len(meta.classes), weights, seed=seed)
     device = default_device()
-    built.module.to(device)
+    built.module.to(device, memory_format=memory_format(device))
     splits = {}
     for split in SPLITS:
-        images = ShardDataset(data, split, built.mean, built.std)
+        images = ShardDataset(data, split, built.mean, built.std, workers=workers)
         cached = head_inputs(built, images, batch_size, device)
         splits[split] = {"ids": cached.ids, "features": cached.features}
     out = Path(out)

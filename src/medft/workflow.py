@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from medft.data.preprocess import Preprocess
@@ -30,6 +32,27 @@ class Grid:
     @property
     def datasets(self) -> dict[str, dict]:
         return {entry["name"]: entry for entry in self.config["datasets"]}
+
+    @cached_property
+    def cost(self):
+        from medft.cost import CostModel
+
+        return CostModel(self)
+
+    def job_cost(self, rule: str, wildcards):
+        """The ``medft.cost.JobCost`` of one ``train`` or ``features`` job."""
+        w = wildcards
+        if rule == "features":
+            return self.cost.features(w.dataset, w.model)
+        return self.cost.train(w.dataset, w.model, w.strategy)
+
+    def mem_mb(self, rule: str, wildcards, attempt: int) -> int:
+        from medft.cost import mem_for_attempt
+
+        return mem_for_attempt(self.job_cost(rule, wildcards).mem_mb, attempt)
+
+    def runtime_min(self, rule: str, wildcards) -> int:
+        return self.cost.runtime_min(self.job_cost(rule, wildcards))
 
     def preprocess(self, model: str) -> Preprocess:
         size = self.config.get("image_size")
@@ -111,6 +134,7 @@ class Grid:
             "model": model,
             "weights": self.config["weights"],
             "batch_size": self.config["batch_size"],
+            "workers": self.config["loader_workers"],
             "out": self.features_path(dataset, model),
         }
 
@@ -129,6 +153,7 @@ class Grid:
             "epochs": c["epochs"],
             "patience": c["patience"],
             "batch_size": c["batch_size"],
+            "workers": c["loader_workers"],
             "main_metric": entry.get("main_metric"),
             "options": c["strategy_options"],
         }
@@ -159,9 +184,31 @@ def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: st
     prepare_dataset(dataset, options, Preprocess(resize, crop), out_dir)
 
 
+# Set inside a batch scheduler's job: SLURM, PBS/Torque, LSF, Flux, SGE.
+SCHEDULER_JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID", "SGE_TASK_ID")
+
+
+def scheduler_job() -> str | None:
+    """``NAME=value`` of the scheduler job this process runs in, if any."""
+    for name in SCHEDULER_JOB_VARIABLES:
+        if os.environ.get(name):
+            return f"{name}={os.environ[name]}"
+    return None
+
+
 def run_torch_job(job: str, kwargs: dict, threads: int, log: str, warm: bool = False) -> None:
     """Entry point of the rules that run torch (``TORCH_JOBS``): in this process, or forked
-    from the warm worker."""
+    from the warm worker — never inside a scheduler's job, whose GPUs, CPUs and memory limits
+    a worker started by an earlier job would not have."""
+    allocation = scheduler_job() if warm else None
+    if allocation:
+        with log_to(log):
+            logging.getLogger(__name__).info(
+                "warm worker not used: this job runs in a scheduler allocation (%s), and a "
+                "worker outlives the job that starts it",
+                allocation,
+            )
+        warm = False
     if warm:
         from medft.warm import run_in_worker
 
@@ -187,10 +234,12 @@ def train_job(run: dict) -> None:
     train(TrainConfig(**{**run, "options": StrategyOptions(**run["options"])}))
 
 
-def features_job(data: str, model: str, weights: str, batch_size: int, out: str) -> None:
+def features_job(
+    data: str, model: str, weights: str, batch_size: int, workers: int, out: str
+) -> None:
     from medft import features
 
-    features.extract(data, model, weights, out, batch_size=batch_size)
+    features.extract(data, model, weights, out, batch_size=batch_size, workers=workers)
 
 
 TORCH_JOBS = {"train": train_job, "features": features_job}

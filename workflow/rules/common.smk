@@ -2,6 +2,7 @@ import os
 
 from snakemake.utils import validate
 
+from medft.cost import mem_for_attempt
 from medft.workflow import Grid
 
 validate(config, schema="../schemas/config.schema.yaml")

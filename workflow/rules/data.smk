@@ -10,7 +10,7 @@ rule prepare:
         "../../envs/medft.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=lambda w, attempt: mem_for_attempt(4000, attempt),
         runtime=120,
     params:
         options=lambda w: grid.datasets[w.dataset],

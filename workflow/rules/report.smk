@@ -1,3 +1,12 @@
+# Tables and figures take seconds: on a cluster they run on the submitting host (localrules),
+# not in a queue, and never hold a GPU node's slot.
+localrules:
+    aggregate_dataset,
+    dataset_table,
+    all_runs,
+    summary,
+
+
 rule aggregate_dataset:
     """Every run of one dataset: final metrics and per-epoch logs, one Parquet each."""
     input:

@@ -36,6 +36,17 @@ CHOLECT50_TEST = [6, 51, 10, 73, 14, 74, 32, 80, 42, 111]
 CHOLECT50_VAL = [8, 12, 29, 50, 78]
 BACH_CLASSES = ["Normal", "Benign", "InSitu", "Invasive"]
 T1W_CLASSES = ["meningioma", "glioma", "pituitary"]
+# The paper's Table 2: (training, evaluation) images per task; keys are source[-part].
+TABLE2 = {
+    "chexpert": (64540, 200),
+    "mura-shoulder": (2694, 173),
+    "mura-wrist": (3267, 207),
+    "mura-humerus": (587, 132),
+    "t1w_mri": (2522, 542),
+    "bach": (360, 40),
+    "isic2020": (26160, 6541),
+    "cholect50": (7980, 2129),
+}
 MURA_PARTS = {"shoulder": "XR_SHOULDER", "wrist": "XR_WRIST", "humerus": "XR_HUMERUS"}
 
 

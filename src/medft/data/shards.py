@@ -25,6 +25,7 @@ import torch
 from medft.metrics import TASK_TYPES
 
 SPLITS = ("train", "val", "test")
+CPU = torch.device("cpu")
 SHARD_SIZE = 2048
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -128,8 +129,13 @@ def read_meta(root: str | Path) -> DatasetMeta:
     return DatasetMeta(**json.loads(path.read_text()))
 
 
-class ShardDataset:
-    """One split of a prepared dataset; images stay memory-mapped until a batch asks for them."""
+class ShardDataset(torch.utils.data.Dataset):
+    """One split of a prepared dataset; images stay memory-mapped until a batch asks for them.
+
+    ``batches`` is the training loop's data path: ``torch.utils.data`` worker processes gather
+    each batch from the shards as uint8 (a quarter of float32's bytes), pinned when the device
+    is a GPU; the batch travels to the device without blocking and is normalised there.
+    """
 
     def __init__(
         self,
@@ -137,6 +143,7 @@ class ShardDataset:
         split: str,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        workers: int = 0,
     ) -> None:
         self.root = Path(root)
         self.meta = read_meta(root)
@@ -145,6 +152,7 @@ class ShardDataset:
         if rows.empty:
             raise ValueError(f"{self.root}: split {split!r} has no images")
         self.split = split
+        self.workers = workers
         self.ids = rows["id"].tolist()
         self._shard_of = rows["shard"].to_numpy()
         self._offset_of = rows["offset"].to_numpy()
@@ -156,16 +164,14 @@ class ShardDataset:
             self.targets = torch.tensor(np.stack(rows["labels"].to_numpy()), dtype=torch.float32)
         else:
             self.targets = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
-        mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-        self._scale = 1 / (255 * std)
-        self._shift = -mean / std
+        self.mean, self.std = tuple(mean), tuple(std)
+        self._loaders: dict[tuple, torch.utils.data.DataLoader] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def images(self, indices: np.ndarray) -> torch.Tensor:
-        """Normalised float images (n, 3, H, W) for the given row indices."""
+    def __getitem__(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch: uint8 images (n, C, H, W), stored channels-last, and their targets."""
         pixels = np.empty(
             (len(indices), self.meta.image_size, self.meta.image_size, self.meta.channels),
             dtype=np.uint8,
@@ -177,23 +183,69 @@ class ShardDataset:
             order = np.argsort(offsets)  # sorted reads are sequential on disk
             taken = self._shards[int(shard)][offsets[order]]
             pixels[np.flatnonzero(here)[order]] = taken
-        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2)
-        if batch.shape[1] == 1:
-            batch = batch.expand(-1, 3, -1, -1)
-        # One strided uint8→float copy, then in-place scale and shift: (x/255 − mean) / std.
-        out = torch.empty(batch.shape, dtype=torch.float32)
-        out.copy_(batch)
-        return out.mul_(self._scale).add_(self._shift)
+        return torch.from_numpy(pixels).permute(0, 3, 1, 2), self.targets[indices]
+
+    def images(self, indices: np.ndarray, device: torch.device = CPU) -> torch.Tensor:
+        """Normalised float images (n, 3, H, W) on ``device`` for the given row indices."""
+        return self.normalise(self[indices][0], device)
+
+    def normalise(self, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """uint8 → (x/255 − mean) / std as float32 on ``device``: one strided copy, then
+        in-place scale and shift; channels-last on a GPU, where convolutions prefer it."""
+        pixels = pixels.to(device, non_blocking=True)
+        if pixels.shape[1] == 1:
+            pixels = pixels.expand(-1, 3, -1, -1)
+        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        out = torch.empty(
+            pixels.shape, dtype=torch.float32, device=device, memory_format=memory_format(device)
+        )
+        out.copy_(pixels)
+        return out.mul_(1 / (255 * std)).add_(-mean / std)
 
     def batches(
-        self, batch_size: int, shuffle_seed: int | None = None
+        self, batch_size: int, shuffle_seed: int | None = None, device: torch.device = CPU
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (images, targets); the order depends only on ``shuffle_seed`` (None: in order)."""
-        for indices in batch_indices(len(self), batch_size, shuffle_seed):
-            yield self.images(indices), self.targets[indices]
+        """Yield (images, targets) on ``device``; the order depends only on ``shuffle_seed``
+        (None: in order), so a resumed epoch repeats it."""
+        loader = self._loader(batch_size, device)
+        loader.sampler.seed = shuffle_seed
+        for pixels, targets in loader:
+            yield self.normalise(pixels, device), targets.to(device, non_blocking=True)
+
+    def _loader(self, batch_size: int, device: torch.device) -> torch.utils.data.DataLoader:
+        key = (batch_size, device.type)
+        if key not in self._loaders:
+            self._loaders[key] = torch.utils.data.DataLoader(
+                self,
+                batch_size=None,  # the sampler yields whole batches of indices
+                sampler=BatchOrder(len(self), batch_size),
+                num_workers=self.workers,
+                pin_memory=device.type == "cuda",
+                persistent_workers=self.workers > 0,
+            )
+        return self._loaders[key]
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
+
+
+class BatchOrder(torch.utils.data.Sampler):
+    """The index batches of one epoch, shuffled by ``seed`` (set before each epoch)."""
+
+    def __init__(self, n: int, batch_size: int) -> None:
+        self.n, self.batch_size = n, batch_size
+        self.seed: int | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return batch_indices(self.n, self.batch_size, self.seed)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
 def batch_indices(n: int, batch_size: int, shuffle_seed: int | None) -> Iterator[np.ndarray]:

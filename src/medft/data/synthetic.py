@@ -149,6 +149,12 @@ def generate(name: str, n_images: int, size: int = 64, seed: int = 0):
         yield image, label, f"p{patient:05d}", str(split)
 
 
+def split_counts(n_images: int) -> dict[str, int]:
+    """The expected images per split of ``generate`` (60/20/20 by patient, so about)."""
+    train, val = round(0.6 * n_images), round(0.2 * n_images)
+    return {"train": train, "val": val, "test": n_images - train - val}
+
+
 def prepare(
     name: str, preprocess: Preprocess, out_dir: str | Path, n_images: int = 300, seed: int = 0
 ) -> Path:

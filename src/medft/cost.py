@@ -1,0 +1,191 @@
+"""What the grid costs before it runs: GPU-hours per (dataset, model), and each job's memory and
+time limit for the scheduler.
+
+Work is counted in images: an epoch trains on the training split (forward, backward, step) and
+evaluates the validation split (forward); a run ends with one evaluation of validation and test.
+The config's ``cost`` table gives each model's images per second on a reference GPU at 224 px
+(scaled by pixel count for other input sizes). LP's frozen backbone costs one forward pass per
+image when its features are shared (the ``features`` job) — its cells then only train a head —
+and one forward pass per image and epoch otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REFERENCE_PIXELS = 224 * 224
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """One model on the reference GPU, batch 64, bf16 autocast, 224 px."""
+
+    train_img_s: float  # training images per second (forward + backward + Adam step)
+    infer_img_s: float  # evaluation / feature-extraction images per second
+    mem_mb: int  # host memory of one job (CUDA context, model, loader workers, pinned batches)
+    feature_dim: int  # width of what enters the head (the features file's row size)
+
+    @classmethod
+    def from_config(cls, entry: dict) -> ModelCost:
+        unknown = set(entry) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"cost.models entry has unknown keys {sorted(unknown)}")
+        return cls(**entry)
+
+
+# Published figures for the reference GPU (NVIDIA A100 80GB, bf16/AMP, 224 px, batch 64) until
+# a GPU bench replaces them; config.yaml repeats this table with the sources (a test keeps the
+# two equal) and a config's ``cost.models`` overrides or extends it by model name.
+DEFAULT_MODELS = {
+    "resnet50": ModelCost(train_img_s=2470, infer_img_s=7400, mem_mb=12000, feature_dim=2048),
+    "densenet121": ModelCost(train_img_s=2180, infer_img_s=6500, mem_mb=12000, feature_dim=1024),
+    "vgg19": ModelCost(train_img_s=1050, infer_img_s=3150, mem_mb=16000, feature_dim=4096),
+    "default": ModelCost(train_img_s=1000, infer_img_s=3000, mem_mb=16000, feature_dim=4096),
+}
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """The config's ``cost`` section."""
+
+    models: dict[str, ModelCost] = field(default_factory=lambda: dict(DEFAULT_MODELS))
+    typical_epochs: int = 15  # a typical early stop: best epoch ~10, then patience 5
+    startup_s: float = 120  # per job: start-up, model load, checkpoints
+    runtime_margin: float = 2.0  # time limit = the epoch budget's time x this
+    max_runtime_min: int = 1440  # never ask for more than 24 h: a longer run resumes on retry
+
+    @classmethod
+    def from_config(cls, section: dict) -> CostSettings:
+        unknown = set(section) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"cost has unknown keys {sorted(unknown)}")
+        models = {
+            **DEFAULT_MODELS,
+            **{name: ModelCost.from_config(e) for name, e in section.get("models", {}).items()},
+        }
+        return cls(**{**section, "models": models})
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """One job: GPU seconds at the epoch budget and at a typical early stop, and memory."""
+
+    upper_s: float
+    typical_s: float
+    mem_mb: int
+
+
+def mem_for_attempt(mem_mb: int, attempt: int) -> int:
+    """Memory to ask for on the scheduler's ``attempt`` (1, 2, …): each retry asks for half as
+    much again, so a job killed for memory is not killed the same way twice."""
+    return math.ceil(mem_mb * (1 + 0.5 * (attempt - 1)))
+
+
+class CostModel:
+    """The config's ``cost`` section applied to a ``medft.workflow.Grid``."""
+
+    def __init__(self, grid) -> None:
+        self.grid = grid
+        self.settings = CostSettings.from_config(grid.config.get("cost", {}))
+
+    def model(self, name: str) -> ModelCost:
+        models = self.settings.models
+        return models.get(name, models["default"])
+
+    # -- images ---------------------------------------------------------------------------
+    def counts(self, dataset: str, model: str) -> tuple[dict[str, int], str]:
+        """Images per split, and where the numbers come from: the prepared dataset when it
+        exists, else the source's documented (or counted) numbers."""
+        meta = Path(self.grid.prepared(dataset, model))
+        if meta.exists():
+            return json.loads(meta.read_text())["split_counts"], "prepared"
+        from medft.data.sources import SOURCES
+
+        entry = self.grid.datasets[dataset]
+        return SOURCES.get(entry["source"]).counts(entry), "documented"
+
+    def _seconds(self, images: float, img_s: float, model: str) -> float:
+        crop = self.grid.preprocess(model).crop
+        return images / img_s * (crop * crop / REFERENCE_PIXELS)
+
+    # -- jobs -----------------------------------------------------------------------------
+    def train(self, dataset: str, model: str, strategy: str) -> JobCost:
+        from medft.strategies import STRATEGIES
+
+        n, _ = self.counts(dataset, model)
+        speed = self.model(model)
+        evaluate = self._seconds(n["val"], speed.infer_img_s, model)
+        frozen_backbone = STRATEGIES.get(strategy).feature_cache
+        if frozen_backbone and self.grid.features_file(dataset, model, strategy):
+            epoch, once = 0.0, 0.0  # the features job paid for the backbone
+        elif frozen_backbone:
+            epoch, once = 0.0, self._seconds(sum(n.values()), speed.infer_img_s, model)
+        else:
+            epoch, once = self._seconds(n["train"], speed.train_img_s, model) + evaluate, 0.0
+        final = evaluate + self._seconds(n["test"], speed.infer_img_s, model)
+        epochs = self.grid.config["epochs"]
+        fixed = once + final + self.settings.startup_s
+        mem = speed.mem_mb + (self._features_mb(n, speed) if frozen_backbone else 0)
+        return JobCost(
+            upper_s=epochs * epoch + fixed,
+            typical_s=min(epochs, self.settings.typical_epochs) * epoch + fixed,
+            mem_mb=mem,
+        )
+
+    def features(self, dataset: str, model: str) -> JobCost:
+        n, _ = self.counts(dataset, model)
+        speed = self.model(model)
+        seconds = self._seconds(sum(n.values()), speed.infer_img_s, model) + self.settings.startup_s
+        return JobCost(seconds, seconds, speed.mem_mb + self._features_mb(n, speed))
+
+    @staticmethod
+    def _features_mb(counts: dict[str, int], speed: ModelCost) -> int:
+        return math.ceil(sum(counts.values()) * speed.feature_dim * 4 / 2**20)
+
+    # -- scheduler requests -----------------------------------------------------------------
+    def runtime_min(self, job: JobCost) -> int:
+        """The time limit to ask for: the epoch budget's time with a margin, at most
+        ``max_runtime_min`` (a longer run is resumed from its checkpoint by a retry)."""
+        minutes = math.ceil(job.upper_s * self.settings.runtime_margin / 60)
+        return max(10, min(minutes, self.settings.max_runtime_min))
+
+    # -- the grid -------------------------------------------------------------------------
+    def plan(self):
+        """GPU-hours per (dataset, model): every job of the grid, at the epoch budget (upper
+        bound) and at a typical early stop, as a DataFrame with a total row."""
+        import pandas as pd
+
+        c = self.grid.config
+        runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
+        gpus = c["gpus_per_job"]
+        rows = []
+        for dataset in self.grid.datasets:
+            for model in c["models"]:
+                counts, origin = self.counts(dataset, model)
+                jobs = [(self.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
+                if any(self.grid.features_file(dataset, model, s) for s in c["strategies"]):
+                    jobs.append((self.features(dataset, model), 1))
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "images (train/val/test)": "/".join(
+                            str(counts[s]) for s in ("train", "val", "test")
+                        ),
+                        "counts from": origin,
+                        "jobs": sum(k for _, k in jobs),
+                        "GPU-h upper bound": sum(j.upper_s * k for j, k in jobs) * gpus / 3600,
+                        "GPU-h typical": sum(j.typical_s * k for j, k in jobs) * gpus / 3600,
+                    }
+                )
+        table = pd.DataFrame(rows)
+        total = {
+            "dataset": "total",
+            "jobs": table["jobs"].sum(),
+            "GPU-h upper bound": table["GPU-h upper bound"].sum(),
+            "GPU-h typical": table["GPU-h typical"].sum(),
+        }
+        return pd.concat([table, pd.DataFrame([total])], ignore_index=True).fillna("")
