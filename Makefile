@@ -11,7 +11,7 @@ $(BIN)/activate:
 
 # Re-install only when the project's requirements change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,slurm,test]"
 	touch $@
 
 test: $(VENV)/.installed
@@ -34,6 +34,7 @@ demo-ci: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/strategy_overhead.py
 	$(BIN)/python bench/loader_throughput.py
+	$(BIN)/python bench/training_loop.py
 
 clean:
 	rm -rf results/demo .snakemake

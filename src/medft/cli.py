@@ -88,6 +88,18 @@ def _add_features(sub) -> None:
     p.add_argument("--out", required=True, help="the features file to write (.pt)")
 
 
+def _add_plan(sub) -> None:
+    p = sub.add_parser(
+        "plan", help="GPU-hours of the workflow's grid per dataset and model, before running"
+    )
+    p.add_argument(
+        "--configfile",
+        nargs="*",
+        default=[],
+        help="configs layered over ./config.yaml, as `snakemake --configfile` does",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medft", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -95,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_prepare(sub)
     _add_features(sub)
+    _add_plan(sub)
     lister = sub.add_parser("list", help="list registered strategies, models or weights")
     lister.add_argument("what", choices=["strategies", "models", "weights"])
     blocks = sub.add_parser("blocks", help="print a model's parameter blocks")
@@ -144,6 +157,22 @@ def run_features(args) -> None:
     print(f"wrote {out}")
 
 
+def run_plan(args) -> None:
+    from medft.workflow import Grid, load_config
+
+    grid = Grid(load_config(args.configfile))
+    table = grid.cost.plan()
+    settings = grid.cost.settings
+    print(
+        table.to_markdown(index=False, floatfmt=".1f")
+        + f"\n\nUpper bound: every run trains all {grid.config['epochs']} epochs; typical: "
+        f"early stopping after {min(settings.typical_epochs, grid.config['epochs'])}. "
+        f"GPU speed: the `cost` table of the config ({grid.config['gpus_per_job']} GPU per "
+        "job). Image counts: the prepared dataset where it exists, else the source's "
+        "documented counts (the paper's Table 2 for its tasks)."
+    )
+
+
 def run_prepare(args) -> None:
     from pathlib import Path
 
@@ -187,6 +216,7 @@ COMMANDS = {
     "train": run_train,
     "prepare": run_prepare,
     "features": run_features,
+    "plan": run_plan,
     "list": run_list,
     "blocks": run_blocks,
 }

@@ -90,6 +90,7 @@ class CostModel:
     def __init__(self, grid) -> None:
         self.grid = grid
         self.settings = CostSettings.from_config(grid.config.get("cost", {}))
+        self._documented: dict[str, dict[str, int]] = {}
 
     def model(self, name: str) -> ModelCost:
         models = self.settings.models
@@ -102,10 +103,12 @@ class CostModel:
         meta = Path(self.grid.prepared(dataset, model))
         if meta.exists():
             return json.loads(meta.read_text())["split_counts"], "prepared"
-        from medft.data.sources import SOURCES
+        if dataset not in self._documented:  # a user's folder is listed once, not per job
+            from medft.data.sources import SOURCES
 
-        entry = self.grid.datasets[dataset]
-        return SOURCES.get(entry["source"]).counts(entry), "documented"
+            entry = self.grid.datasets[dataset]
+            self._documented[dataset] = SOURCES.get(entry["source"]).counts(entry)
+        return self._documented[dataset], "documented"
 
     def _seconds(self, images: float, img_s: float, model: str) -> float:
         crop = self.grid.preprocess(model).crop

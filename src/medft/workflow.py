@@ -17,6 +17,32 @@ from pathlib import Path
 from medft.data.preprocess import Preprocess
 
 
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
+
+
+def load_config(configfiles: list[str | Path], workdir: str | Path = ".") -> dict:
+    """The config the workflow would run with in ``workdir``: its ``config.yaml`` (the
+    Snakefile's ``configfile:``), then each of ``configfiles`` layered over it as
+    ``--configfile`` does, validated with the workflow's schema, which fills in defaults."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    workdir = Path(workdir)
+    schema = workdir / SCHEMA
+    if not schema.exists():
+        raise FileNotFoundError(
+            f"{schema} not found: run this in the medft checkout (where the Snakefile is)"
+        )
+    config: dict = {}
+    for path in [workdir / "config.yaml", *map(Path, configfiles)]:
+        if path.exists():
+            update_config(config, yaml.safe_load(path.read_text()) or {})
+        elif path != workdir / "config.yaml":
+            raise FileNotFoundError(f"config file {path} not found")
+    validate(config, str(schema))
+    return config
+
+
 def lr_tag(lr: float) -> str:
     return f"{lr:g}"
 

@@ -37,8 +37,9 @@ def _plan_counts(options: dict, records) -> dict[str, int]:
     from medft.data.user import _plan
 
     plan = _plan(options)
-    given = records["split"].value_counts().to_dict()
-    loose = given.pop("", 0)
+    given = records["split"].value_counts().to_dict() if "split" in records else {}
+    loose = len(records) - sum(n for split, n in given.items() if split)
+    given.pop("", None)
     test = given.get("test", 0) or round(loose * plan.test_fraction)
     pool = given.get("train", 0) + loose - (0 if given.get("test") else test)
     return carved_counts(pool, test, given.get("val", 0), plan.val_fraction)

@@ -1,0 +1,181 @@
+"""Running where users run: what each job asks the scheduler for, the grid's cost before it
+runs, the SLURM profile's requests, and the warm worker kept out of scheduler jobs."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from medft import cost
+from medft.data import synthetic
+from medft.data.preprocess import Preprocess
+from medft.workflow import Grid, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+@pytest.fixture(scope="module")
+def paper_grid() -> Grid:
+    return Grid(load_config([], workdir=REPO))
+
+
+def cell(dataset, model, strategy="FT"):
+    return SimpleNamespace(dataset=dataset, model=model, strategy=strategy)
+
+
+def test_config_yaml_repeats_the_packaged_cost_table():
+    table = yaml.safe_load((REPO / "config.yaml").read_text())["cost"]
+    assert {n: cost.ModelCost(**e) for n, e in table["models"].items()} == cost.DEFAULT_MODELS
+    defaults = cost.CostSettings()
+    assert {k: v for k, v in table.items() if k != "models"} == {
+        "typical_epochs": defaults.typical_epochs,
+        "startup_s": defaults.startup_s,
+        "runtime_margin": defaults.runtime_margin,
+        "max_runtime_min": defaults.max_runtime_min,
+    }
+
+
+def test_train_requests_grow_with_the_model_and_the_dataset(paper_grid):
+    vgg_chexpert = paper_grid.runtime_min("train", cell("chexpert", "vgg19"))
+    resnet_chexpert = paper_grid.runtime_min("train", cell("chexpert", "resnet50"))
+    resnet_isic = paper_grid.runtime_min("train", cell("isic2020", "resnet50"))
+    assert vgg_chexpert > resnet_chexpert > resnet_isic
+    # ResNet-50 on CheXpert: 58,086 training + 6,454 validation images per epoch at 2470 and
+    # 7400 img/s, 50 epochs, start-up 120 s, then 6,654 images evaluated; margin 2.
+    seconds = 50 * (58086 / 2470 + 6454 / 7400) + 120 + (6454 + 200) / 7400
+    assert resnet_chexpert == pytest.approx(seconds * 2 / 60, abs=1)
+    assert paper_grid.mem_mb("train", cell("chexpert", "vgg19"), 1) > paper_grid.mem_mb(
+        "train", cell("chexpert", "resnet50"), 1
+    )
+
+
+def test_time_limits_stay_within_a_day_and_memory_rises_on_retry(paper_grid):
+    huge = Grid({**paper_grid.config, "epochs": 5000})
+    assert huge.runtime_min("train", cell("chexpert", "vgg19")) == 1440
+    first = paper_grid.mem_mb("train", cell("bach", "resnet50"), 1)
+    assert paper_grid.mem_mb("train", cell("bach", "resnet50"), 2) == first * 1.5
+    assert paper_grid.mem_mb("train", cell("bach", "resnet50"), 3) == first * 2
+
+
+def test_lp_on_shared_features_costs_no_backbone_epochs(paper_grid):
+    lp = paper_grid.cost.train("chexpert", "resnet50", "LP")
+    ft = paper_grid.cost.train("chexpert", "resnet50", "FT")
+    features = paper_grid.cost.features("chexpert", "resnet50")
+    assert lp.upper_s == lp.typical_s < ft.typical_s < ft.upper_s
+    # One forward pass over every image, not a training run.
+    assert features.upper_s == pytest.approx((58086 + 6454 + 200) / 7400 + 120)
+    # The features file (64,740 x 2048 float32) is held in memory on top of the job's own.
+    assert features.mem_mb == 12000 + 506
+    no_cache = Grid({**paper_grid.config, "strategy_options": {"lp_feature_cache": False}})
+    assert no_cache.cost.train("chexpert", "resnet50", "LP").upper_s > lp.upper_s
+
+
+def test_counts_come_from_the_prepared_dataset_once_it_exists(tmp_path):
+    config = {
+        "results": str(tmp_path / "results"),
+        "data": str(tmp_path / "data"),
+        "datasets": [{"name": "nodule", "source": "synthetic", "task": "synth-nodule"}],
+        "models": ["test_resnet"],
+        "image_size": {"resize": 32, "crop": 32},
+        "epochs": 10,
+        "strategies": ["FT"],
+    }
+    grid = Grid(config)
+    assert grid.cost.counts("nodule", "test_resnet") == (
+        {"train": 180, "val": 60, "test": 60},
+        "documented",
+    )
+    prepared = Path(grid.prepared("nodule", "test_resnet")).parent
+    synthetic.prepare("synth-nodule", Preprocess(32, 32), prepared, n_images=300)
+    counts, origin = Grid(config).cost.counts("nodule", "test_resnet")
+    assert origin == "prepared" and sum(counts.values()) == 300
+    assert counts == yaml.safe_load((prepared / "meta.json").read_text())["split_counts"]
+
+
+def test_users_table_is_counted_before_preparation(tmp_path):
+    rows = ["path,label,split"] + [f"img{i}.png,a,{'test' if i < 5 else ''}" for i in range(40)]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    entry = {
+        "name": "mine",
+        "source": "table",
+        "table": str(tmp_path / "labels.csv"),
+        "split_column": "split",
+    }
+    from medft.data.sources import SOURCES
+
+    # 5 given test images; the other 35 lose 10 % to validation.
+    assert SOURCES.get("table").counts(entry) == {"train": 31, "val": 4, "test": 5}
+    # Without a split column, 20 % go to the test split first.
+    del entry["split_column"]
+    assert SOURCES.get("table").counts(entry) == {"train": 29, "val": 3, "test": 8}
+
+
+def test_plan_prints_the_paper_grids_gpu_hours():
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("medft")), "plan"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("|")]
+    total = next(r for r in rows if r[1].strip() == "total")
+    assert int(total[5]) == 1728 + 24  # the training cells and one features job per pair
+    upper, typical = float(total[6]), float(total[7])
+    assert 0 < typical < upper
+    per_pair = [r for r in rows[2:] if r[1].strip() not in ("total",)]
+    assert len(per_pair) == 24
+    assert sum(float(r[6]) for r in per_pair) == pytest.approx(upper, abs=0.1 * 24)
+
+
+def test_slurm_profile_requests_gpus_only_for_train_and_features():
+    """Acceptance: the paper's grid through profiles/slurm, as a dry run prints it."""
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--profile", "profiles/slurm", "--dry-run", "--forceall", "--nolock"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"^rule (\w+):\n((?:    .*\n)+)", result.stdout, re.MULTILINE)
+    requests = {}
+    for rule, body in jobs:
+        resources = dict(
+            item.split("=", 1)
+            for item in re.search(r"resources: (.*)", body).group(1).split(", ")
+        )
+        wildcards = re.search(r"wildcards: (.*)", body)
+        requests.setdefault(rule, []).append((resources, wildcards and wildcards.group(1)))
+    assert len(requests["train"]) == 1728 and len(requests["features"]) == 24
+    for rule, jobs_of_rule in requests.items():
+        for resources, _ in jobs_of_rule:
+            assert resources.get("gpu") == ("1" if rule in ("train", "features") else None), rule
+            assert int(resources["runtime"]) <= 24 * 60
+    ft = {
+        w: (int(r["mem_mb"]), int(r["runtime"]))
+        for r, w in requests["train"]
+        if "strategy=FT," in w and "seed=0" in w and "lr=0.001" in w
+    }
+    by_model = {w.split("model=")[1].split(",")[0]: v for w, v in ft.items() if "chexpert" in w}
+    by_dataset = {w.split(",")[0]: v[1] for w, v in ft.items() if "model=resnet50" in w}
+    assert len(set(by_model.values())) == 3
+    assert len(set(by_dataset.values())) > 1
+
+
+def test_warm_worker_is_not_used_inside_a_scheduler_job(tmp_path, monkeypatch):
+    from medft import warm, workflow
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setattr(warm, "run_in_worker", lambda *a: pytest.fail("warm worker used"))
+    ran = []
+    monkeypatch.setitem(workflow.TORCH_JOBS, "train", lambda **kwargs: ran.append(kwargs))
+    log = tmp_path / "job.log"
+    workflow.run_torch_job("train", {"run": {}}, 1, str(log), warm=True)
+    assert ran == [{"run": {}}]
+    assert "warm worker not used" in log.read_text() and "SLURM_JOB_ID=4242" in log.read_text()
