@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from medft.data import medmnist
@@ -83,3 +84,33 @@ def test_medmnist_npz_with_wrong_arrays_is_rejected(tmp_path):
         medmnist.load_npz(path, "breastmnist")
     with pytest.raises(ValueError, match="unknown MedMNIST task 'breastmnst'.*pathmnist"):
         medmnist.load_npz(path, "breastmnst")
+
+
+def test_loader_workers_give_the_in_process_batches_in_a_seeded_order(tiny_datasets):
+    data = tiny_datasets["multiclass"]
+    in_process = ShardDataset(data, "train")
+    with_workers = ShardDataset(data, "train", workers=2)
+    for seed in (3, 3, 4):
+        ours = list(in_process.batches(16, shuffle_seed=seed))
+        theirs = list(with_workers.batches(16, shuffle_seed=seed))
+        assert len(ours) == len(theirs) == in_process.num_batches(16)
+        for (a, ya), (b, yb) in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b) and torch.equal(ya, yb)
+        if seed == 3:
+            first_order = torch.cat([y for _, y in ours])
+    # The order is the seed's: the same seed repeats it, another seed shuffles differently.
+    assert torch.equal(torch.cat([y for _, y in in_process.batches(16, 3)]), first_order)
+    assert not torch.equal(torch.cat([y for _, y in ours]), first_order)
+    assert sorted(torch.cat([y for _, y in ours]).tolist()) == sorted(first_order.tolist())
+
+
+def test_batches_travel_as_uint8_and_are_normalised_on_arrival(tiny_datasets):
+    train = ShardDataset(tiny_datasets["binary"], "train")
+    pixels, _ = train[np.arange(4)]
+    assert pixels.dtype == torch.uint8 and pixels.shape[1] == train.meta.channels
+    images = next(train.batches(4))[0]
+    mean = torch.tensor(train.mean).view(1, 3, 1, 1)
+    std = torch.tensor(train.std).view(1, 3, 1, 1)
+    expected = (pixels.expand(-1, 3, -1, -1).float() / 255 - mean) / std
+    assert images.dtype == torch.float32 and images.is_contiguous()
+    assert torch.allclose(images, expected, atol=1e-5)
