@@ -147,8 +147,7 @@ def test_slurm_profile_requests_gpus_only_for_train_and_features():
     requests = {}
     for rule, body in jobs:
         resources = dict(
-            item.split("=", 1)
-            for item in re.search(r"resources: (.*)", body).group(1).split(", ")
+            item.split("=", 1) for item in re.search(r"resources: (.*)", body).group(1).split(", ")
         )
         wildcards = re.search(r"wildcards: (.*)", body)
         requests.setdefault(rule, []).append((resources, wildcards and wildcards.group(1)))

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from medft.data.preprocess import Preprocess
 
-
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
 

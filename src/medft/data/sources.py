@@ -135,9 +135,7 @@ def _records_source(
             read=getattr(parsers, read) if read else read_image,
         )
 
-    return Source(
-        prepare, inputs=inputs, description=description, counts=counts or parsed_counts
-    )
+    return Source(prepare, inputs=inputs, description=description, counts=counts or parsed_counts)
 
 
 def _paper_counts(options: dict) -> dict[str, int]:
