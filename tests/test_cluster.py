@@ -13,6 +13,7 @@ import yaml
 from medft import cost
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
+from medft.data.sources import SOURCES
 from medft.workflow import Grid, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,6 +98,11 @@ def test_counts_come_from_the_prepared_dataset_once_it_exists(tmp_path):
     assert counts == yaml.safe_load((prepared / "meta.json").read_text())["split_counts"]
 
 
+@pytest.mark.parametrize("name", SOURCES.names())
+def test_every_source_says_how_many_images_it_will_hold(name):
+    assert SOURCES.get(name).counts is not None
+
+
 def test_users_table_is_counted_before_preparation(tmp_path):
     rows = ["path,label,split"] + [f"img{i}.png,a,{'test' if i < 5 else ''}" for i in range(40)]
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
@@ -106,8 +112,6 @@ def test_users_table_is_counted_before_preparation(tmp_path):
         "table": str(tmp_path / "labels.csv"),
         "split_column": "split",
     }
-    from medft.data.sources import SOURCES
-
     # 5 given test images; the other 35 lose 10 % to validation.
     assert SOURCES.get("table").counts(entry) == {"train": 31, "val": 4, "test": 5}
     # Without a split column, 20 % go to the test split first.

@@ -107,7 +107,13 @@ class CostModel:
             from medft.data.sources import SOURCES
 
             entry = self.grid.datasets[dataset]
-            self._documented[dataset] = SOURCES.get(entry["source"]).counts(entry)
+            source = SOURCES.get(entry["source"])
+            if source.counts is None:
+                raise ValueError(
+                    f"source {entry['source']!r} of dataset {dataset!r} documents no image "
+                    "counts: prepare the dataset first (its `prepare` job), then plan again"
+                )
+            self._documented[dataset] = source.counts(entry)
         return self._documented[dataset], "documented"
 
     def _seconds(self, images: float, img_s: float, model: str) -> float:
