@@ -166,6 +166,7 @@ class ShardDataset(torch.utils.data.Dataset):
             self.targets = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
         self.mean, self.std = tuple(mean), tuple(std)
         self._loaders: dict[tuple, torch.utils.data.DataLoader] = {}
+        self._affines: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -195,13 +196,21 @@ class ShardDataset(torch.utils.data.Dataset):
         pixels = pixels.to(device, non_blocking=True)
         if pixels.shape[1] == 1:
             pixels = pixels.expand(-1, 3, -1, -1)
-        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        scale, shift = self._affine(device)
         out = torch.empty(
             pixels.shape, dtype=torch.float32, device=device, memory_format=memory_format(device)
         )
         out.copy_(pixels)
-        return out.mul_(1 / (255 * std)).add_(-mean / std)
+        return out.mul_(scale).add_(shift)
+
+    def _affine(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """1 / (255 std) and −mean / std on ``device``, made once: a copy from pageable memory
+        per batch would make the CPU wait for the GPU every step."""
+        if device not in self._affines:
+            mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+            std = torch.tensor(self.std).view(1, 3, 1, 1)
+            self._affines[device] = ((1 / (255 * std)).to(device), (-mean / std).to(device))
+        return self._affines[device]
 
     def batches(
         self, batch_size: int, shuffle_seed: int | None = None, device: torch.device = CPU
