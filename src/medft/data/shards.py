@@ -165,7 +165,6 @@ class ShardDataset(torch.utils.data.Dataset):
         else:
             self.targets = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
         self.mean, self.std = tuple(mean), tuple(std)
-        self._loaders: dict[tuple, torch.utils.data.DataLoader] = {}
         self._affines: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
@@ -223,17 +222,15 @@ class ShardDataset(torch.utils.data.Dataset):
             yield self.normalise(pixels, device), targets.to(device, non_blocking=True)
 
     def _loader(self, batch_size: int, device: torch.device) -> torch.utils.data.DataLoader:
-        key = (batch_size, device.type)
-        if key not in self._loaders:
-            self._loaders[key] = torch.utils.data.DataLoader(
-                self,
-                batch_size=None,  # the sampler yields whole batches of indices
-                sampler=BatchOrder(len(self), batch_size),
-                num_workers=self.workers,
-                pin_memory=device.type == "cuda",
-                persistent_workers=self.workers > 0,
-            )
-        return self._loaders[key]
+        # Workers live for one pass: persistent ones outlive the run they served and can hang
+        # the interpreter's exit.
+        return torch.utils.data.DataLoader(
+            self,
+            batch_size=None,  # the sampler yields whole batches of indices
+            sampler=BatchOrder(len(self), batch_size),
+            num_workers=self.workers,
+            pin_memory=device.type == "cuda",
+        )
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
