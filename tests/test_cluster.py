@@ -13,7 +13,7 @@ import yaml
 from medft import cost
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
-from medft.data.sources import SOURCES
+from medft.data.sources import SOURCES, parse_options
 from medft.workflow import Grid, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,13 +98,10 @@ def test_counts_come_from_the_prepared_dataset_once_it_exists(tmp_path):
     assert counts == yaml.safe_load((prepared / "meta.json").read_text())["split_counts"]
 
 
-@pytest.mark.parametrize("name", SOURCES.names())
-def test_every_source_says_how_many_images_it_will_hold(name):
-    assert SOURCES.get(name).counts is not None
-
-
 def test_users_table_is_counted_before_preparation(tmp_path):
-    rows = ["path,label,split"] + [f"img{i}.png,a,{'test' if i < 5 else ''}" for i in range(40)]
+    rows = ["path,label,split"] + [
+        f"img{i}.png,{'ab'[i % 2]},{'test' if i < 5 else ''}" for i in range(40)
+    ]
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     entry = {
         "name": "mine",
@@ -113,10 +110,10 @@ def test_users_table_is_counted_before_preparation(tmp_path):
         "split_column": "split",
     }
     # 5 given test images; the other 35 lose 10 % to validation.
-    assert SOURCES.get("table").counts(entry) == {"train": 31, "val": 4, "test": 5}
+    assert SOURCES.get("table").counts(parse_options(entry)) == {"train": 31, "val": 4, "test": 5}
     # Without a split column, 20 % go to the test split first.
     del entry["split_column"]
-    assert SOURCES.get("table").counts(entry) == {"train": 29, "val": 3, "test": 8}
+    assert SOURCES.get("table").counts(parse_options(entry)) == {"train": 29, "val": 3, "test": 8}
 
 
 def test_plan_prints_the_paper_grids_gpu_hours():

@@ -87,6 +87,9 @@ def chexpert_fixture(tmp_path):
     ]
     train += [row("train", p, 1, 1, True, Consolidation="1.0") for p in range(3, 12)]
     train.append(row("train", 12, 1, 1, True, Atelectasis="1.0", Edema="1.0"))
+    # Every label positive somewhere in training, wherever the validation carve falls.
+    every_label = dict.fromkeys(CHEXPERT_LABELS_ARGS, "1.0")
+    train += [row("train", p, 1, 1, True, **every_label) for p in range(13, 17)]
     valid = [
         row("valid", 64541, 1, 1, True, Cardiomegaly="1.0", Edema="0.0"),
         row("valid", 64541, 1, 2, False),
@@ -95,6 +98,9 @@ def chexpert_fixture(tmp_path):
     pd.DataFrame(train, columns=header).to_csv(root / "train.csv", index=False)
     pd.DataFrame(valid, columns=header).to_csv(root / "valid.csv", index=False)
     return root
+
+
+CHEXPERT_LABELS_ARGS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural_Effusion"]
 
 
 def test_chexpert_uncertainty_policy_and_one_image_per_patient(tmp_path):
@@ -112,7 +118,7 @@ def test_chexpert_uncertainty_policy_and_one_image_per_patient(tmp_path):
         "Pleural Effusion",
     ]
     assert meta.split_counts["test"] == 2  # the two validation patients, one image each
-    assert meta.split_counts["train"] + meta.split_counts["val"] == 12
+    assert meta.split_counts["train"] + meta.split_counts["val"] == 16
     first = rows.loc[[i for i in rows.index if "patient00001" in i]]
     assert len(first) == 1 and first.index[0].endswith("view2_frontal.jpg")  # frontal preferred
     # Edema -1 → 1 (U-Ones); Cardiomegaly -1 → 0 (U-Zeros)
@@ -156,6 +162,12 @@ def test_mura_labels_from_study_folders_and_official_split(tmp_path):
         ("train", "XR_SHOULDER", 3, 1, "negative", 1),
         ("train", "XR_SHOULDER", 4, 1, "positive", 1),
         ("train", "XR_WRIST", 5, 1, "positive", 1),
+        # Patients with a normal and an abnormal study: the carved val split holds both classes.
+        *[
+            ("train", "XR_SHOULDER", p, s, label, 1)
+            for p in range(11, 15)
+            for s, label in ((1, "negative"), (2, "positive"))
+        ],
         ("valid", "XR_SHOULDER", 9, 1, "negative", 2),
         ("valid", "XR_SHOULDER", 10, 2, "positive", 1),
     ]:
@@ -172,7 +184,7 @@ def test_mura_labels_from_study_folders_and_official_split(tmp_path):
         tmp_path / "out",
     )
     rows = manifest(out)
-    assert len(rows) == 8 and not rows["id"].str.contains("XR_WRIST").any()
+    assert len(rows) == 16 and not rows["id"].str.contains("XR_WRIST").any()
     assert (rows["split"] == "test").sum() == 3
     positive = rows["id"].str.contains("_positive")
     assert (rows.loc[positive, "label"] == 1).all() and (rows.loc[~positive, "label"] == 0).all()
@@ -182,7 +194,7 @@ def test_mura_labels_from_study_folders_and_official_split(tmp_path):
         PRE,
         tmp_path / "out2",
     )
-    assert len(manifest(per_study)) == 6
+    assert len(manifest(per_study)) == 14
 
 
 def write_mat(path, label, pid, image):

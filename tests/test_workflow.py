@@ -98,8 +98,6 @@ def write_config(workdir: Path, **overrides) -> None:
         "patience": 1,
         "train_threads": 1,
         "gpus_per_job": 0,
-        "train_mem_mb": 1000,
-        "train_runtime_min": 5,
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump({**config, **overrides}))
@@ -177,6 +175,29 @@ def test_schema_rejects_bad_values_naming_the_key(tmp_path, override, key, value
     assert result.returncode != 0
     message = result.stdout + result.stderr
     assert value in message and f"['{key}']" in message
+
+
+NODULE = {"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 40}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"epoch": 1}, "unknown key `epoch` (did you mean `epochs`?)"),
+        (
+            {"datasets": [{**NODULE, "group_colum": "patient"}]},
+            "dataset 'nodule' (source 'synthetic'): unknown key `group_colum`",
+        ),
+        ({"models": ["resnet5O"]}, "unknown model 'resnet5O' (did you mean resnet50"),
+        ({"datasets": [NODULE, NODULE]}, "the name 'nodule' is used by 2 entries"),
+    ],
+)
+def test_dry_run_names_a_misspelled_key_or_unknown_name(tmp_path, override, message):
+    """Acceptance: a user config layered over config.yaml fails `snakemake -n`, naming it."""
+    write_config(tmp_path, **override)
+    result = snakemake(tmp_path, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
+from medft.errors import USER_ERRORS
 from medft.strategies import StrategyOptions
 
 
@@ -63,15 +65,52 @@ def _parse_bool(text: str) -> bool:
 
 
 def _add_prepare(sub) -> None:
-    p = sub.add_parser("prepare", help="turn raw data into a medft dataset (shards + manifest)")
-    kinds = p.add_subparsers(dest="source", required=True)
-    m = kinds.add_parser("medmnist", help="a MedMNIST task from a local .npz or downloaded")
-    m.add_argument("--npz", help="local .npz (default: download --flag at --npz-size)")
-    m.add_argument("--flag", help="MedMNIST task name (default: from the .npz file name)")
-    m.add_argument("--npz-size", type=int, default=28, help="MedMNIST image size to download")
-    m.add_argument("--size", type=int, required=True, help="crop size of the prepared images")
-    m.add_argument("--resize", type=int, help="shorter side before the crop (default: size)")
-    m.add_argument("--out", required=True)
+    from medft.data.sources import SOURCES
+
+    p = sub.add_parser(
+        "prepare",
+        help="turn raw data into a medft dataset (shards + manifest)",
+        description="Each source takes the keys of its `datasets:` entry as options.",
+    )
+    kinds = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    for name in SOURCES.names():
+        source = SOURCES.get(name)
+        k = kinds.add_parser(name, help=source.description, description=source.description)
+        k.add_argument("--size", type=int, required=True, help="crop size of the prepared images")
+        k.add_argument("--resize", type=int, help="shorter side before the crop (default: size)")
+        k.add_argument("--out", required=True, help="the prepared dataset's folder")
+        k.add_argument("--name", help="the dataset's name (default: the --out folder's name)")
+        _add_option_flags(k, source.options)
+
+
+def _add_option_flags(parser, options_class) -> None:
+    """One flag per field of a source's options dataclass (``--group-column``, ...)."""
+    import typing
+
+    hints = typing.get_type_hints(options_class)
+    for f in fields(options_class):
+        if f.name in ("name", "source"):
+            continue
+        hint = hints[f.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        kind = args[0] if typing.get_origin(hint) is not list else hint
+        flag = "--" + f.name.replace("_", "-")
+        required = f.default is MISSING and f.default_factory is MISSING
+        default = None if required or f.default is MISSING else f.default
+        extra = {
+            "required": required,
+            "dest": f.name,
+            "help": "required" if required else f"default: {default}",
+        }
+        if typing.get_origin(kind) is list:
+            item = typing.get_args(kind)[0]
+            parser.add_argument(flag, nargs="+", type=item, **extra)
+        elif typing.get_origin(kind) is dict:
+            parser.add_argument(flag, type=json.loads, metavar="JSON", **extra)
+        elif kind is bool:
+            parser.add_argument(flag, type=_parse_bool, metavar="true|false", **extra)
+        else:
+            parser.add_argument(flag, type=kind, **extra)
 
 
 def _add_features(sub) -> None:
@@ -176,16 +215,20 @@ def run_plan(args) -> None:
 def run_prepare(args) -> None:
     from pathlib import Path
 
-    from medft.data import medmnist
     from medft.data.preprocess import Preprocess
+    from medft.data.sources import SOURCES, prepare_dataset
 
-    npz = args.npz
-    flag = args.flag or (Path(npz).stem.split("_")[0] if npz else None)
-    if flag is None:
-        raise ValueError("give --npz FILE or --flag NAME")
-    if npz is None:
-        npz = medmnist.download(flag, args.npz_size, Path(args.out).parent / "raw")
-    out = medmnist.prepare(npz, flag, Preprocess(args.resize or args.size, args.size), args.out)
+    option_names = {f.name for f in fields(SOURCES.get(args.source).options)}
+    entry = {
+        "source": args.source,
+        **{
+            name: value
+            for name, value in vars(args).items()
+            if name in option_names - {"name", "source"} and value is not None
+        },
+    }
+    name = args.name or Path(args.out).name
+    out = prepare_dataset(name, entry, Preprocess(args.resize or args.size, args.size), args.out)
     print(f"wrote {out}")
 
 
@@ -230,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, *USER_ERRORS) as error:
         print(f"medft {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

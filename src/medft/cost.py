@@ -106,14 +106,8 @@ class CostModel:
         if dataset not in self._documented:  # a user's folder is listed once, not per job
             from medft.data.sources import SOURCES
 
-            entry = self.grid.datasets[dataset]
-            source = SOURCES.get(entry["source"])
-            if source.counts is None:
-                raise ValueError(
-                    f"source {entry['source']!r} of dataset {dataset!r} documents no image "
-                    "counts: prepare the dataset first (its `prepare` job), then plan again"
-                )
-            self._documented[dataset] = source.counts(entry)
+            options = self.grid.dataset_options[dataset]
+            self._documented[dataset] = SOURCES.get(options.source).counts(options)
         return self._documented[dataset], "documented"
 
     def _seconds(self, images: float, img_s: float, model: str) -> float:

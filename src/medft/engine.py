@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,14 +27,16 @@ from tqdm import tqdm
 
 from medft import features
 from medft.data.shards import ShardDataset, memory_format, read_meta
-from medft.metrics import METRICS, compute_metrics
+from medft.errors import DataError, DivergedError
+from medft.metrics import METRICS, UndefinedMetricWarning, compute_metrics
 from medft.models import create_model
 from medft.runtime import (
     atomic_save,
     atomic_write_text,
     autocast,
     default_device,
-    progress_interval,
+    load_checkpoint,
+    progress,
     seed_everything,
 )
 from medft.strategies import STRATEGIES, EpochContext, Strategy, StrategyOptions
@@ -40,6 +44,9 @@ from medft.strategies import STRATEGIES, EpochContext, Strategy, StrategyOptions
 log = logging.getLogger(__name__)
 
 DEFAULT_MAIN_METRIC = {"multilabel": "map", "binary": "auroc", "multiclass": "accuracy"}
+# An epoch whose mean training loss exceeds this many times a uniform prediction's has
+# diverged: a model that trains cannot be that much worse than guessing.
+DIVERGED_OVER_CHANCE = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class Cell:
         )
         self.device = default_device()
         self.loss_fn = nn.BCEWithLogitsLoss() if self.meta.multilabel else nn.CrossEntropyLoss()
+        self.undefined_because = "no epoch evaluated in this session"
 
     # -- setup ---------------------------------------------------------------------------
     def build(self) -> None:
@@ -111,7 +119,7 @@ class Cell:
         self.strategy_cls = STRATEGIES.get(cfg.strategy)
         if self.strategy_cls.requires_init:
             init = cfg.init or self.run_first_stage()
-            self.model.module.load_state_dict(torch.load(init, map_location="cpu")["model"])
+            self.model.module.load_state_dict(load_checkpoint(init)["model"])
         self.model.module.to(self.device, memory_format=memory_format(self.device))
         self.strategy: Strategy = self.strategy_cls(self.model, cfg.lr, cfg.options)
         self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
@@ -178,12 +186,11 @@ class Cell:
         # Summed on the device: reading the loss every step would make the CPU wait for the
         # GPU each step instead of queueing the next one.
         total = torch.zeros((), device=self.device)
-        for inputs, targets in tqdm(
+        for inputs, targets in progress(
             self.batches("train", self.shuffle_seed(epoch)),
-            total=train.num_batches(self.config.batch_size),
-            desc=f"epoch {epoch}",
-            leave=False,
-            mininterval=progress_interval(),
+            train.num_batches(self.config.batch_size),
+            f"epoch {epoch}",
+            unit="batches",
         ):
             total += self.train_step(inputs, targets) * len(targets)
         return total.item() / len(train)
@@ -213,9 +220,36 @@ class Cell:
         return total.item() / len(self.splits[split]), np.concatenate(scores)
 
     def evaluate(self, split: str) -> tuple[float, dict[str, float], np.ndarray]:
+        """Loss, metrics and scores on ``split``; non-finite scores (a diverged model) give
+        NaN metrics, and why a metric is undefined is kept in ``undefined_because``."""
         loss, scores = self.predict(split)
         targets = self.splits[split].targets.numpy()
-        return loss, compute_metrics(self.meta.task, targets, scores, self.meta.classes), scores
+        if not np.isfinite(scores).all():
+            return loss, dict.fromkeys(METRICS, math.nan), scores
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UndefinedMetricWarning)
+            metrics = compute_metrics(self.meta.task, targets, scores, self.meta.classes)
+        undefined = [str(w.message) for w in caught if w.category is UndefinedMetricWarning]
+        self.undefined_because = "; ".join(dict.fromkeys(undefined)) or "no reason given"
+        return loss, metrics, scores
+
+    def divergence(self, train_loss: float) -> str | None:
+        """Why the epoch's training loss shows divergence, or None: not finite, or above
+        ``DIVERGED_OVER_CHANCE`` times the loss of a constant uniform prediction."""
+        if not math.isfinite(train_loss):
+            return f"train loss {train_loss}"
+        chance = math.log(2) if self.meta.multilabel else math.log(len(self.meta.classes))
+        if train_loss > DIVERGED_OVER_CHANCE * chance:
+            return (
+                f"train loss {train_loss:.4g}, over {DIVERGED_OVER_CHANCE}x the {chance:.3f} of "
+                "a uniform prediction"
+            )
+        return None
+
+    @property
+    def name(self) -> str:
+        cfg = self.config
+        return f"{self.meta.name} {cfg.model} {cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}"
 
     def block_lrs(self) -> dict[str, float]:
         """Per block: the mean lr of its trainable parameters (0 when the block is frozen)."""
@@ -245,11 +279,37 @@ class Cell:
                 EpochContext(epoch, self.optimizer, self.probe_gradients(epoch))
             )
             train_loss = self.train_one_epoch(epoch)
-            val_loss, val_metrics, _ = self.evaluate("val")
+            diverged = self.divergence(train_loss)
+            if diverged is None:
+                val_loss, val_metrics, scores = self.evaluate("val")
+                if not np.isfinite(scores).all():
+                    diverged = "the validation scores are not finite"
+            if diverged is not None:
+                state["diverged"] = {"epoch": epoch, "reason": diverged}
+                state["rows"].append({"epoch": epoch, "train_loss": train_loss})
+                state["epoch"] = epoch
+                self.write_epoch_log(state["rows"])
+                log.warning(
+                    "%s diverged at epoch %d (%s); training stops, the result is the best "
+                    "epoch before it",
+                    self.name,
+                    epoch,
+                    diverged,
+                )
+                break
             score = val_metrics[self.main_metric]
-            improved = state["best_epoch"] < 0 or score > state["best_score"]
+            if np.isnan(score):
+                log.warning(
+                    "%s epoch %d: the validation %s is undefined (%s); the epoch does not "
+                    "count as an improvement",
+                    self.name,
+                    epoch,
+                    self.main_metric,
+                    self.undefined_because,
+                )
+            improved = bool(score > state["best_score"])  # NaN never improves
             if improved:
-                state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+                state.update(best_score=float(score), best_epoch=epoch, bad_epochs=0)
                 atomic_save(
                     {"model": self.model.module.state_dict(), "epoch": epoch}, self.out / "best.pt"
                 )
@@ -300,7 +360,7 @@ class Cell:
                 "bad_epochs": 0,
                 "rows": [],
             }
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(path)
         self.check_same_config(checkpoint["config"])
         self.model.module.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -319,12 +379,26 @@ class Cell:
             },
             self.out / "last.pt",
         )
-        tmp = self.out / "epochs.csv.tmp"
-        pd.DataFrame(state["rows"]).to_csv(tmp, index=False)
-        os.replace(tmp, self.out / "epochs.csv")
+        self.write_epoch_log(state["rows"])
+
+    def write_epoch_log(self, rows: list[dict]) -> None:
+        atomic_write_text(pd.DataFrame(rows).to_csv(index=False), self.out / "epochs.csv")
 
     def finish(self, state: dict) -> dict:
-        best = torch.load(self.out / "best.pt", map_location="cpu")
+        cfg = self.config
+        if state["best_epoch"] < 0:
+            if state.get("diverged"):
+                d = state["diverged"]
+                raise DivergedError(
+                    f"{self.name} diverged at epoch {d['epoch']} ({d['reason']}) before any "
+                    f"epoch could be kept; try a lower lr than {cfg.lr:g}"
+                )
+            raise DataError(
+                f"{self.name}: the validation {self.main_metric} was undefined in every "
+                f"epoch ({self.undefined_because}); re-split so that the val split holds every "
+                "class, or choose another main_metric"
+            )
+        best = load_checkpoint(self.out / "best.pt")
         self.model.module.load_state_dict(best["model"])
         results, predictions = {}, []
         for split in ("val", "test"):
@@ -339,6 +413,9 @@ class Cell:
             "main_metric": self.main_metric,
             "best_epoch": state["best_epoch"],
             "epochs_trained": state["epoch"] + 1,
+            # {"epoch", "reason"} when training stopped on divergence; the metrics are the
+            # best epoch's before it.
+            "diverged": state.get("diverged"),
             "metrics": results,
         }
         atomic_write_text(json.dumps(summary, indent=2), self.out / "metrics.json")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from medft.data.shards import CPU, ShardDataset, batch_indices, memory_format, read_meta
 from medft.models import BuiltModel, create_model
@@ -21,7 +20,7 @@ from medft.runtime import (
     atomic_save,
     autocast,
     default_device,
-    progress_interval,
+    progress,
     seed_everything,
 )
 
@@ -58,12 +57,11 @@ def head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device)
     )
     model.module.eval()
     try:
-        for images, _ in tqdm(
+        for images, _ in progress(
             split.batches(batch_size, device=device),
-            total=split.num_batches(batch_size),
-            desc=f"features {split.split}",
-            leave=False,
-            mininterval=progress_interval(),
+            split.num_batches(batch_size),
+            f"features {split.split}",
+            unit="batches",
         ):
             with autocast(device):
                 model.module(images)

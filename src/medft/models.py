@@ -9,8 +9,10 @@ any other name is looked up in timm.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import timm
@@ -20,6 +22,7 @@ from torch import nn
 
 from medft.data.preprocess import Preprocess
 from medft.data.shards import IMAGENET_MEAN, IMAGENET_STD
+from medft.errors import DataError
 from medft.registry import Registry
 from medft.weights import BUILTIN_SOURCES, load_weights_into
 
@@ -156,23 +159,50 @@ def _timm_preprocess(cfg: dict) -> Preprocess:
     return Preprocess(int(round(crop / (cfg.get("crop_pct") or 0.875))), crop)
 
 
+def check_model_name(name: str) -> None:
+    """Raise ``ValueError`` for a name that is neither registered nor a timm model."""
+    if name in MODELS or name in timm.list_models():
+        return
+    close = difflib.get_close_matches(name, [*model_names(), *timm.list_models()], n=3)
+    raise ValueError(
+        f"unknown model {name!r}"
+        + (f" (did you mean {' or '.join(close)}?)" if close else "")
+        + f"; choose one of: {', '.join(model_names())} or any name from timm.list_models()"
+    )
+
+
 def model_preprocess(name: str) -> Preprocess:
     """The resize/crop a model's pretrained weights expect, without building the model."""
+    check_model_name(name)
     if name in MODELS:
         return Preprocess(MODELS.get(name).resize, 224)
-    if name in timm.list_models():
-        return _timm_preprocess(timm.models.get_pretrained_cfg(name).to_dict())
-    raise ValueError(
-        f"unknown model {name!r}; choose one of: {', '.join(model_names())} "
-        "or any name from timm.list_models()"
-    )
+    return _timm_preprocess(timm.models.get_pretrained_cfg(name).to_dict())
+
+
+@contextmanager
+def _downloading(model: str, weights: str):
+    """A failed weights download names the offline choices instead of the hub's error."""
+    try:
+        yield
+    except OSError as error:  # urllib, requests and huggingface_hub errors all are
+        from medft.weights import OFFLINE
+
+        offline = [n for n in OFFLINE.names() if OFFLINE.get(n).model == model]
+        raise DataError(
+            f"cannot download the {weights!r} weights of {model} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'no network?'}). Offline, use "
+            "`weights: PATH/TO/state_dict.pth` (a file downloaded elsewhere), "
+            + (f"`weights: {offline[0]}`, " if offline else "")
+            + "or `weights: none`; `medft list weights` lists every choice"
+        ) from None
 
 
 def _build_torchvision(name: str, weights: str, num_classes: int, seed: int):
     spec = MODELS.get(name)
     if weights.startswith("timm:"):
         raise ValueError(f"timm tags do not apply to the torchvision model {name!r}")
-    module = spec.builder(weights=spec.imagenet_weights if weights == "imagenet" else None)
+    with _downloading(name, weights):
+        module = spec.builder(weights=spec.imagenet_weights if weights == "imagenet" else None)
     if weights not in BUILTIN_SOURCES:
         load_weights_into(module, name, weights, spec.head)
     in_features = module.get_submodule(spec.head).in_features
@@ -186,7 +216,8 @@ def _build_torchvision(name: str, weights: str, num_classes: int, seed: int):
 def _build_timm(name: str, weights: str, num_classes: int, seed: int):
     pretrained = weights == "imagenet" or weights.startswith("timm:")
     arch = f"{name}.{weights[5:]}" if weights.startswith("timm:") else name
-    module = timm.create_model(arch, pretrained=pretrained)
+    with _downloading(name, weights):
+        module = timm.create_model(arch, pretrained=pretrained)
     head = next(n for n, m in module.named_modules() if m is module.get_classifier())
     if not pretrained and weights != "none":
         load_weights_into(module, name, weights, head)

@@ -9,6 +9,7 @@ relative improvement over FT, the best combination per dataset, and effectivenes
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +33,8 @@ METRIC_LABELS = {
 }
 EFFECTIVE_OVER_FT = 0.1  # percent: PROTOCOL.md's "beats FT by more than 0.1 %"
 KEYS = ["dataset", "model", "strategy"]
+DIVERGED_MARK = " †"  # tables: at least one seed of this cell diverged
+log = logging.getLogger(__name__)
 
 
 def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
@@ -49,6 +52,7 @@ def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
             "main_metric": summary["main_metric"],
             "best_epoch": summary["best_epoch"],
             "epochs_trained": summary["epochs_trained"],
+            "diverged_epoch": (summary.get("diverged") or {}).get("epoch"),
             "run_dir": str(Path(path).parent),
         }
         for split, values in summary["metrics"].items():
@@ -75,6 +79,19 @@ def select_lr(runs: pd.DataFrame, on: str = "val") -> pd.DataFrame:
     split ``on`` is best (``val`` by default; ``test`` replicates selecting on evaluation)."""
     runs = runs.copy()
     runs["_select"] = [row[f"{on}_{row['main_metric']}"] for _, row in runs.iterrows()]
+    undefined = runs[runs["_select"].isna()]
+    for _, row in undefined.iterrows():
+        log.warning(
+            "dropped %s %s %s lr=%g seed=%s: its %s %s is undefined (see its run's log)",
+            row["dataset"],
+            row["model"],
+            row["strategy"],
+            row["lr"],
+            row["seed"],
+            on,
+            row["main_metric"],
+        )
+    runs = runs.drop(undefined.index)
     means = runs.groupby([*KEYS, "lr"], as_index=False)["_select"].mean()
     best = means.loc[means.groupby(KEYS)["_select"].idxmax().dropna(), [*KEYS, "lr"]]
     return runs.merge(best, on=[*KEYS, "lr"]).drop(columns="_select")
@@ -89,6 +106,7 @@ def summarise(runs: pd.DataFrame, select_on: str = "val") -> pd.DataFrame:
     chosen = select_lr(runs, select_on)
     groups = chosen.groupby([*KEYS, "lr", "main_metric"], sort=False)
     table = groups.size().rename("n_seeds").to_frame()
+    table["n_diverged"] = groups["diverged_epoch"].count() if "diverged_epoch" in chosen else 0
     for metric in METRICS:
         values = groups[f"test_{metric}"]
         table[f"{metric}_mean"] = values.mean() * 100
@@ -111,13 +129,15 @@ def relative_improvement(summary: pd.DataFrame, metric: str | None = None) -> pd
 
 def dataset_table(summary: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
     """model × strategy rows of "mean ± SE" strings; the best strategy per model and metric
-    is wrapped in ``**`` (Markdown bold)."""
+    is wrapped in ``**`` (Markdown bold); a strategy with diverged seeds is marked
+    ``DIVERGED_MARK`` (its metrics are the best epochs before divergence)."""
     rows = []
     metrics = list(metrics)
     for model, block in summary.groupby("model", sort=False):
         best = {m: block[f"{m}_mean"].max() for m in metrics}
         for _, row in block.iterrows():
-            cells = {"model": model, "strategy": row["strategy"], "lr": f"{row['lr']:g}"}
+            mark = DIVERGED_MARK if row.get("n_diverged", 0) else ""
+            cells = {"model": model, "strategy": row["strategy"] + mark, "lr": f"{row['lr']:g}"}
             for m in metrics:
                 mean, se = row[f"{m}_mean"], row[f"{m}_se"]
                 text = "–" if np.isnan(mean) else f"{mean:.2f} ± {0 if np.isnan(se) else se:.2f}"

@@ -46,6 +46,7 @@ class _Job(socketserver.StreamRequestHandler):
     """Runs in a forked child of the worker: one job, output to the job's log."""
 
     def handle(self) -> None:
+        from medft.errors import USER_ERRORS
         from medft.workflow import log_to, run_torch_job_here
 
         request = json.loads(self.rfile.readline())
@@ -55,6 +56,9 @@ class _Job(socketserver.StreamRequestHandler):
         with log_to(request["log"]):
             try:
                 run_torch_job_here(request["job"], request["kwargs"], request["threads"])
+            except USER_ERRORS as error:  # a fixable input: one line, as in a cold job
+                print(f"error: {error}", file=sys.stderr)
+                status = 1
             except BaseException:  # the job's failure is reported; the worker lives on
                 traceback.print_exc()
                 status = 1

@@ -96,6 +96,15 @@ def validate_weights(weights: str, model: str) -> None:
         source = OFFLINE.get(weights)
         if source.model != model:
             raise ValueError(f"weights {weights!r} are for model {source.model!r}, not {model!r}")
+    elif weights.startswith("timm:"):
+        import timm
+
+        if f"{model}.{weights[5:]}" not in timm.list_pretrained(f"{model}.*"):
+            tags = [n.split(".", 1)[1] for n in timm.list_pretrained(f"{model}.*")]
+            raise ValueError(
+                f"weights {weights!r}: timm has no tag {weights[5:]!r} for {model!r}"
+                + (f"; its tags: {', '.join(tags)}" if tags else " (it is not a timm model)")
+            )
     elif is_local_file(weights) and not Path(weights).is_file():
         raise ValueError(
             f"weights {weights!r} is neither a file nor a known source; choose one of: "

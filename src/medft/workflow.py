@@ -24,7 +24,7 @@ def load_config(configfiles: list[str | Path], workdir: str | Path = ".") -> dic
     Snakefile's ``configfile:``), then each of ``configfiles`` layered over it as
     ``--configfile`` does, validated with the workflow's schema, which fills in defaults."""
     import yaml
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import update_config
 
     workdir = Path(workdir)
     schema = workdir / SCHEMA
@@ -38,8 +38,36 @@ def load_config(configfiles: list[str | Path], workdir: str | Path = ".") -> dic
             update_config(config, yaml.safe_load(path.read_text()) or {})
         elif path != workdir / "config.yaml":
             raise FileNotFoundError(f"config file {path} not found")
-    validate(config, str(schema))
+    validate_config(config, schema)
     return config
+
+
+def validate_config(config: dict, schema: str | Path) -> Grid:
+    """Check ``config`` the way the workflow does before any job runs, filling in the
+    schema's defaults: unknown top-level keys (named, with the likely spelling and the valid
+    keys), the schema, then ``Grid.check``. Returns the grid."""
+    import difflib
+
+    import yaml
+    from snakemake.utils import validate
+
+    from medft.errors import ConfigError
+
+    known = yaml.safe_load(Path(schema).read_text())["properties"]
+    for key in config:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            raise ConfigError(
+                f"config: unknown key `{key}`"
+                + (f" (did you mean `{close[0]}`?)" if close else "")
+                + f"; valid keys: {', '.join(known)}. A user config is layered over "
+                "config.yaml: its keys replace those of config.yaml, so a misspelled one "
+                "would silently leave the default in force"
+            )
+    validate(config, str(schema))
+    grid = Grid(config)
+    grid.check()
+    return grid
 
 
 def lr_tag(lr: float) -> str:
@@ -57,6 +85,37 @@ class Grid:
     @property
     def datasets(self) -> dict[str, dict]:
         return {entry["name"]: entry for entry in self.config["datasets"]}
+
+    @cached_property
+    def dataset_options(self) -> dict:
+        """Each dataset's typed source options (``medft.data.options``), by name."""
+        from medft.data.sources import parse_options
+
+        return {entry["name"]: parse_options(entry) for entry in self.config["datasets"]}
+
+    def check(self) -> None:
+        """What the schema cannot see, caught before any job runs: duplicate dataset names,
+        each entry's keys against its source's options, unknown models and weights."""
+        from collections import Counter
+
+        from medft.errors import ConfigError
+        from medft.models import check_model_name
+        from medft.weights import validate_weights
+
+        names = Counter(entry.get("name") for entry in self.config["datasets"])
+        doubled = [name for name, n in names.items() if n > 1]
+        if doubled:
+            raise ConfigError(
+                f"datasets: the name {doubled[0]!r} is used by {names[doubled[0]]} entries; "
+                "each dataset needs its own name (it names its folders)"
+            )
+        self.dataset_options  # noqa: B018 -- parsing is the check
+        for model in self.config["models"]:
+            try:
+                check_model_name(model)
+                validate_weights(self.config["weights"], model)
+            except ValueError as error:
+                raise ConfigError(f"config: {error}") from None
 
     @cached_property
     def cost(self):
@@ -90,8 +149,8 @@ class Grid:
     def raw_inputs(self, dataset: str) -> list[str]:
         from medft.data.sources import SOURCES
 
-        entry = self.datasets[dataset]
-        return SOURCES.get(entry["source"]).inputs(entry)
+        options = self.dataset_options[dataset]
+        return SOURCES.get(options.source).inputs(options)
 
     def train_inputs(self, wildcards) -> list[str]:
         """LP-FT's stage 2 starts from the LP cell of the same dataset, model, lr and seed;
@@ -190,17 +249,27 @@ class Grid:
 
 @contextmanager
 def log_to(path: str | Path):
-    """Send logging and stderr (tqdm's progress included) to a job's log file."""
+    """Send logging and stderr (progress included) to a job's log file. A known user error
+    (``medft.errors.USER_ERRORS``) ends the job as one line, in the log and on the terminal,
+    instead of a traceback."""
+    from medft.errors import USER_ERRORS
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    failure = None
     with open(path, "a") as log:
         old_stderr, sys.stderr = sys.stderr, log
         handler = logging.StreamHandler(log)
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
         try:
             yield
+        except USER_ERRORS as error:
+            log.write(f"error: {error}\n")
+            failure = error
         finally:
             sys.stderr = old_stderr
             logging.getLogger().removeHandler(handler)
+    if failure is not None:
+        raise SystemExit(f"medft: {failure} (log: {path})")
 
 
 def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: str) -> None:
@@ -285,6 +354,12 @@ def concat_job(inputs: list[str], output: str) -> None:
     )
 
 
+DIVERGED_NOTE = (
+    " †: at least one seed diverged; its metrics are from its best epoch before divergence "
+    "(`diverged` in its metrics.json)."
+)
+
+
 def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -304,7 +379,11 @@ def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
     Path(md).write_text(
         f"# {dataset}\n\nTest-split metrics in percent, mean ± standard error over "
         f"{int(summary['n_seeds'].max())} seed(s), at the lr chosen on the {select_on} "
-        f"{metric}. Bold: best strategy per model.\n\n" + table.to_markdown(index=False) + "\n"
+        f"{metric}. Bold: best strategy per model."
+        + (DIVERGED_NOTE if summary["n_diverged"].any() else "")
+        + "\n\n"
+        + table.to_markdown(index=False)
+        + "\n"
     )
     figure = plot_relative_improvement(
         relative_improvement(summary), f"{dataset}: relative improvement over FT"

@@ -1,13 +1,11 @@
 import os
 
-from snakemake.utils import validate
-
 from medft.cost import mem_for_attempt
-from medft.workflow import Grid
+from medft.workflow import validate_config
 
-validate(config, schema="../schemas/config.schema.yaml")
-
-grid = Grid(config)
+grid = validate_config(
+    config, os.path.join(workflow.current_basedir, "../schemas/config.schema.yaml")
+)
 RESULTS = config["results"]
 DATA = config["data"]
 LOGS = f"{RESULTS}/logs"

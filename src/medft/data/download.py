@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -28,7 +29,14 @@ def fetch(url: str, dest: str | Path, md5: str | None = None) -> Path:
     partial = dest.with_name(dest.name + ".partial")
     with urllib.request.urlopen(url) as response, open(partial, "wb") as out:
         total = int(response.headers.get("Content-Length", 0)) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, mininterval=2) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=dest.name,
+            mininterval=2,
+            disable=not sys.stderr.isatty(),  # redraws would fill a log file
+        ) as bar:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -9,12 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from medmnist import INFO
-from tqdm import tqdm
 
 from medft.data.download import fetch
+from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
+from medft.data.records import subsample
 from medft.data.shards import DatasetMeta, DatasetWriter
+from medft.runtime import progress
 
 SIZES = (28, 64, 128, 224)
 _TASKS = {
@@ -81,23 +84,46 @@ def load_npz(path: str | Path, flag: str) -> dict[str, tuple[np.ndarray, np.ndar
     return splits
 
 
-def prepare(npz: str | Path, flag: str, preprocess: Preprocess, out_dir: str | Path) -> Path:
-    """Write a MedMNIST ``.npz`` as a medft dataset (official train/val/test split)."""
+def prepare(
+    npz: str | Path,
+    flag: str,
+    preprocess: Preprocess,
+    out_dir: str | Path,
+    options: MedmnistOptions | None = None,
+) -> Path:
+    """Write a MedMNIST ``.npz`` as a medft dataset (official train/val/test split), subsampled
+    as ``options`` say."""
     info = _info(flag)
+    options = options or MedmnistOptions(name=flag, source="medmnist", flag=flag, npz=str(npz))
     splits = load_npz(npz, flag)
     classes = [info["label"][str(i)] for i in range(len(info["label"]))]
     meta = DatasetMeta(
-        name=flag,
+        name=options.name,
         task=_TASKS[info["task"]],
         classes=classes,
         image_size=preprocess.crop,
         channels=info["n_channels"],
-        source={"kind": "medmnist", "npz": str(npz), "resize": preprocess.resize},
+        source={**options.as_dict(), "npz": str(npz), "resize": preprocess.resize},
     )
-    total = sum(len(images) for images, _ in splits.values())
-    with DatasetWriter(out_dir, meta) as writer, tqdm(total=total, desc=f"prepare {flag}") as bar:
-        for split, (images, labels) in splits.items():
-            for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-                writer.add(preprocess(image), id=f"{split}-{i}", split=split, label=label)
-                bar.update()
+    rows = pd.DataFrame(
+        [
+            {"split": split, "index": i, "group": "", **_label_column(label, meta.multilabel)}
+            for split, (_, labels) in splits.items()
+            for i, label in enumerate(labels)
+        ]
+    )
+    rows = subsample(rows, options, meta.multilabel)
+    with DatasetWriter(out_dir, meta) as writer:
+        for row in progress(rows.itertuples(), len(rows), f"prepare {flag}", unit="images"):
+            images, labels = splits[row.split]
+            writer.add(
+                preprocess(images[row.index]),
+                id=f"{row.split}-{row.index}",
+                split=row.split,
+                label=labels[row.index],
+            )
     return Path(out_dir)
+
+
+def _label_column(label, multilabel: bool) -> dict:
+    return {"labels": tuple(int(v) for v in label)} if multilabel else {"label": int(label)}

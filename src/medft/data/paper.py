@@ -1,7 +1,7 @@
 """The paper's eight tasks (its Table 2): raw layouts → records → prepared datasets.
 
 Each parser reads the layout the data provider ships (folder names, CSV columns, ``.mat``
-structure) from ``options["root"]``. Data behind a signed agreement (CheXpert, MURA, CholecT50)
+structure) from ``options.root``. Data behind a signed agreement (CheXpert, MURA, CholecT50)
 cannot be downloaded for the user: a missing file fails with what to download, from where, and
 where to put it. BACH (Zenodo) and the T1w MRI set (figshare) are downloaded with the host's
 MD5; ISIC 2020's host publishes no checksum, so its files are checked for their expected names
@@ -19,7 +19,15 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from medft.data.download import fetch, figshare_files, zenodo_files
-from medft.data.records import DataError, SplitPlan
+from medft.data.options import (
+    BachOptions,
+    ChexpertOptions,
+    Cholect50Options,
+    Isic2020Options,
+    MuraOptions,
+    T1wMriOptions,
+)
+from medft.errors import DataError
 
 CHEXPERT_LABELS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
 # U-Ones for Atelectasis and Edema, U-Zeros for the rest (Irvin et al. 2019's best policies).
@@ -50,6 +58,12 @@ TABLE2 = {
 MURA_PARTS = {"shoulder": "XR_SHOULDER", "wrist": "XR_WRIST", "humerus": "XR_HUMERUS"}
 
 
+def _mura_part(part: str) -> str:
+    if part.lower() not in MURA_PARTS:
+        raise DataError(f"MURA `part: {part}` is not one of {', '.join(MURA_PARTS)}")
+    return MURA_PARTS[part.lower()]
+
+
 def _require(path: Path, what: str, where_from: str) -> Path:
     if not path.exists():
         raise DataError(
@@ -60,15 +74,15 @@ def _require(path: Path, what: str, where_from: str) -> Path:
     return path
 
 
-def chexpert(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def chexpert(options: ChexpertOptions) -> tuple[pd.DataFrame, list[str], str]:
     """CheXpert-v1.0(-small): train.csv / valid.csv with columns Path, Sex, Age, Frontal/Lateral,
     AP/PA, then the 14 observations (1 positive, 0 negative, -1 uncertain, blank unmentioned).
     Five labels; uncertain → ``uncertain`` policy (default U-Ones for Atelectasis and Edema,
     U-Zeros else), blank → 0. One image per patient (the first frontal view) in training and
     evaluation; the official validation patients are the evaluation set."""
-    root = Path(options["root"])
+    root = Path(options.root)
     url = "https://stanfordmlgroup.github.io/competitions/chexpert/"
-    policy = {**CHEXPERT_UNCERTAIN, **options.get("uncertain", {})}
+    policy = {**CHEXPERT_UNCERTAIN, **options.uncertain}
     frames = []
     for csv, split in (("train.csv", ""), ("valid.csv", "test")):
         table = pd.read_csv(_require(root / csv, "CheXpert", url))
@@ -76,7 +90,7 @@ def chexpert(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
         frames.append(table)
     table = pd.concat(frames, ignore_index=True)
     table["patient"] = table["Path"].str.extract(r"(patient\d+)", expand=False)
-    if options.get("one_image_per_patient", True):
+    if options.one_image_per_patient:
         table["_lateral"] = table["Frontal/Lateral"].eq("Lateral")
         table = table.sort_values(["split", "patient", "_lateral", "Path"], kind="stable")
         table = table.drop_duplicates(["split", "patient"]).sort_index()
@@ -93,15 +107,15 @@ def chexpert(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
             "split": table["split"].to_numpy(),
         }
     )
-    return records, CHEXPERT_LABELS, "multilabel", SplitPlan(options.get("val_fraction", 0.1))
+    return records, CHEXPERT_LABELS, "multilabel"
 
 
-def mura(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def mura(options: MuraOptions) -> tuple[pd.DataFrame, list[str], str]:
     """MURA-v1.1: {train,valid}_image_paths.csv (no header) list
     ``MURA-v1.1/{split}/XR_<PART>/patient<id>/study<n>_<positive|negative>/image<k>.png``; the
     label comes from the study folder name. Official train/valid split (valid = evaluation)."""
-    root = Path(options["root"])
-    part = MURA_PARTS[options["part"].lower()]
+    root = Path(options.root)
+    part = _mura_part(options.part)
     rows = []
     for csv, split in (("train_image_paths.csv", ""), ("valid_image_paths.csv", "test")):
         listed = pd.read_csv(
@@ -121,14 +135,9 @@ def mura(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
                 }
             )
     records = pd.DataFrame(rows)
-    if options.get("one_image_per_study", False):
+    if options.one_image_per_study:
         records = records.drop_duplicates(["split", "study"])
-    return (
-        records.drop(columns="study"),
-        ["normal", "abnormal"],
-        "binary",
-        SplitPlan(options.get("val_fraction", 0.1)),
-    )
+    return records.drop(columns="study"), ["normal", "abnormal"], "binary"
 
 
 def _unzip_all(folder: Path) -> None:
@@ -159,12 +168,12 @@ def _read_mat_v73(path: Path) -> dict:
         ) from None
 
 
-def t1w_mri(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def t1w_mri(options: T1wMriOptions) -> tuple[pd.DataFrame, list[str], str]:
     """Cheng et al.'s T1w CE-MRI brain tumours (figshare article 1512427): 3064 ``<n>.mat``
     files, labels 1 meningioma, 2 glioma, 3 pituitary. Patient-wise evaluation split of
     542/3064 images (``test_fraction``), or fold ``eval_fold`` of the shipped ``cvind.mat``."""
-    root = Path(options["root"])
-    if not any(root.glob("*.mat")) and options.get("download", True):
+    root = Path(options.root)
+    if not any(root.glob("*.mat")) and options.download:
         for name, (url, md5) in figshare_files(1512427).items():
             fetch(url, root / name, md5)
         _unzip_all(root)
@@ -181,13 +190,12 @@ def t1w_mri(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
             {"path": str(path), "label": mat["label"] - 1, "group": mat["pid"], "split": ""}
         )
     records = pd.DataFrame(rows)
-    fraction = options.get("test_fraction", 542 / 3064)
     splitter = GroupShuffleSplit(
-        n_splits=1, test_size=fraction, random_state=options.get("split_seed", 0)
+        n_splits=1, test_size=options.test_fraction, random_state=options.split_seed
     )
     _, test = next(splitter.split(records, groups=records["group"]))
     records.loc[test, "split"] = "test"
-    return records, T1W_CLASSES, "multiclass", SplitPlan(options.get("val_fraction", 0.1))
+    return records, T1W_CLASSES, "multiclass"
 
 
 def read_t1w(path: str, where: str):
@@ -195,12 +203,12 @@ def read_t1w(path: str, where: str):
     return _read_mat_v73(Path(path))["image"]
 
 
-def bach(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def bach(options: BachOptions) -> tuple[pd.DataFrame, list[str], str]:
     """BACH (ICIAR 2018) microscopy: ``ICIAR2018_BACH_Challenge/Photos/<Class>/*.tif``, 100 per
     class; 360/40 stratified split (``split_seed``). Downloaded from Zenodo record 3632035."""
-    root = Path(options["root"])
+    root = Path(options.root)
     photos = root / "ICIAR2018_BACH_Challenge" / "Photos"
-    if not photos.exists() and options.get("download", True):
+    if not photos.exists() and options.download:
         for name, (url, md5) in zenodo_files(3632035).items():
             if name.endswith(".zip"):
                 fetch(url, root / name, md5)
@@ -218,25 +226,25 @@ def bach(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
     records = pd.DataFrame(rows)
     _, test = train_test_split(
         records.index,
-        test_size=options.get("test_size", 40),
+        test_size=options.test_size,
         stratify=records["label"],
-        random_state=options.get("split_seed", 0),
+        random_state=options.split_seed,
     )
     records.loc[test, "split"] = "test"
-    return records, BACH_CLASSES, "multiclass", SplitPlan(options.get("val_fraction", 0.1))
+    return records, BACH_CLASSES, "multiclass"
 
 
 ISIC_URL = "https://isic-challenge-data.s3.amazonaws.com/2020/"
 ISIC_FILES = ("ISIC_2020_Training_GroundTruth_v2.csv", "ISIC_2020_Training_Duplicates.csv")
 
 
-def isic2020(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def isic2020(options: Isic2020Options) -> tuple[pd.DataFrame, list[str], str]:
     """ISIC 2020: ``ISIC_2020_Training_GroundTruth_v2.csv`` (image_name, patient_id, lesion_id,
     sex, age_approx, anatom_site_general_challenge, diagnosis, benign_malignant, target),
     ``ISIC_2020_Training_Duplicates.csv`` (image_name_1, image_name_2; the second of each pair is
     dropped) and ``train/<image_name>.jpg``. Evaluation: 20 % of patients."""
-    root = Path(options["root"])
-    if options.get("download", True):
+    root = Path(options.root)
+    if options.download:
         for name in ISIC_FILES:
             fetch(ISIC_URL + name, root / name)
         if not (root / "train").exists():
@@ -264,27 +272,27 @@ def isic2020(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
     )
     splitter = GroupShuffleSplit(
         n_splits=1,
-        test_size=options.get("test_fraction", 0.2),
-        random_state=options.get("split_seed", 0),
+        test_size=options.test_fraction,
+        random_state=options.split_seed,
     )
     _, test = next(splitter.split(records, groups=records["group"]))
     records.loc[test, "split"] = "test"
-    return records, ["benign", "malignant"], "binary", SplitPlan(options.get("val_fraction", 0.1))
+    return records, ["benign", "malignant"], "binary"
 
 
-def cholect50(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def cholect50(options: Cholect50Options) -> tuple[pd.DataFrame, list[str], str]:
     """CholecT50: ``videos/VIDnn/<frame:06d>.png`` at 1 fps and ``labels/VIDnn.json`` whose
     ``annotations`` map frame id → triplet instances (15 values; index 1 = instrument id, -1 for
     none). Six instrument-presence labels; every ``stride``-th frame (10: 6 per minute); split
     by video (Nwoye & Padoy 2022: 10 evaluation videos, 5 validation videos)."""
-    root = Path(options["root"])
+    root = Path(options.root)
     labels_dir = _require(
         root / "labels", "CholecT50", "https://github.com/CAMMA-public/cholect50 (request form)"
     )
-    stride = options.get("stride", 10)
+    stride = options.stride
     test, val = (
-        set(options.get("test_videos", CHOLECT50_TEST)),
-        set(options.get("val_videos", CHOLECT50_VAL)),
+        set(options.test_videos or CHOLECT50_TEST),
+        set(options.val_videos or CHOLECT50_VAL),
     )
     rows = []
     for label_file in sorted(labels_dir.glob("VID*.json")):
@@ -304,4 +312,4 @@ def cholect50(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
                     "split": split,
                 }
             )
-    return pd.DataFrame(rows), CHOLECT50_INSTRUMENTS, "multilabel", SplitPlan()
+    return pd.DataFrame(rows), CHOLECT50_INSTRUMENTS, "multilabel"

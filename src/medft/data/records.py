@@ -10,35 +10,29 @@ and leaves nothing behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
-from tqdm import tqdm
 
+from medft.data.options import SourceOptions, SplitPlan
 from medft.data.preprocess import Preprocess
 from medft.data.shards import SPLITS, DatasetMeta, DatasetWriter
+from medft.errors import DataError
+from medft.runtime import progress
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file or row and says what to do."""
-
-
-@dataclass(frozen=True)
-class SplitPlan:
-    """How to carve missing splits: fractions of the images (by group where groups exist)."""
-
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    seed: int = 0
+log = logging.getLogger(__name__)
 
 
 def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, where: str) -> None:
-    """Raise ``DataError`` for a duplicate path, a missing file, an unknown split, a class with no
-    images, or a group that appears in two splits."""
+    """Raise ``DataError`` for fewer than two classes, a duplicate path, a missing file, an
+    unknown split, a class with no images, or a group that appears in two splits."""
+    if len(classes) < 2:
+        raise DataError(f"{where}: classes {classes}: a task needs at least two classes")
     duplicated = records[records["path"].duplicated(keep=False)]
     if not duplicated.empty:
         first = duplicated.iloc[0]["path"]
@@ -47,8 +41,8 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
     for row, path in records["path"].items():
         if not Path(path).is_file():
             raise DataError(
-                f"{where}, row {row}: image file {path} does not exist; fix the path "
-                "or remove the row"
+                f"{where}, row {row}: image file {printable(path)} does not exist; fix the "
+                "path or remove the row"
             )
     bad_split = records[~records["split"].isin([*SPLITS, ""])]
     if not bad_split.empty:
@@ -80,6 +74,91 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
         )
 
 
+def check_splits(records: pd.DataFrame, classes: list[str], multilabel: bool, where: str) -> None:
+    """After carving: every split exists and can rank the classes. Single-label: at least two
+    classes per split. Multi-label: every label positive somewhere in training. A class or
+    label missing from validation or evaluation (its AUROC and AP are undefined there) is
+    warned about by name."""
+    fix = "add images, or change `val_fraction` / `test_fraction` / the split column"
+    for split in SPLITS:
+        rows = records[records["split"] == split]
+        if rows.empty:
+            raise DataError(
+                f"{where}: the {split} split is empty; the dataset is too small ({fix})"
+            )
+        present = (
+            np.stack(rows["labels"].to_numpy()).sum(0) > 0
+            if multilabel
+            else np.bincount(rows["label"], minlength=len(classes)) > 0
+        )
+        absent = [c for c, here in zip(classes, present, strict=True) if not here]
+        if multilabel and split == "train" and absent:
+            raise DataError(
+                f"{where}: label(s) {absent} are never positive in the train split; "
+                f"the model cannot learn them ({fix})"
+            )
+        if not multilabel and present.sum() < 2:
+            only = [c for c, here in zip(classes, present, strict=True) if here]
+            raise DataError(
+                f"{where}: the {split} split ({len(rows)} image(s)) holds only class {only}; "
+                f"every split needs at least two classes ({fix})"
+            )
+        if absent and split != "train":
+            log.warning(
+                "%s: %s %s never %s in the %s split: AUROC and mAP are undefined there",
+                where,
+                "label(s)" if multilabel else "class(es)",
+                absent,
+                "positive" if multilabel else "present",
+                split,
+            )
+
+
+def subsample(records: pd.DataFrame, options: SourceOptions, multilabel: bool) -> pd.DataFrame:
+    """``options.train_fraction`` of the training split, then at most
+    ``options.max_images_per_class`` per class in each split. Seeded; whole patients go
+    first (patients in a random order, a patient's images together); the fraction is
+    stratified where there are no groups."""
+    fraction, cap = options.train_fraction, options.max_images_per_class
+    if fraction is None and cap is None:
+        return records
+    rng = np.random.default_rng(options.subsample_seed)
+    strata = records["labels"].map(tuple) if multilabel else records["label"]
+    if fraction is not None and fraction < 1:
+        train = records[records["split"] == "train"]
+        dropped = _carve(train, 1 - fraction, options.subsample_seed, multilabel)
+        records, strata = records.drop(dropped), strata.drop(dropped)
+    if cap is not None:
+        groups = records["group"].where(records["group"] != "", records.index.astype(str))
+        rank = pd.Series(rng.permutation(groups.nunique()), index=groups.unique())
+        order = records.assign(_rank=groups.map(rank).to_numpy(), _stratum=strata)
+        order = order.sort_values(["_rank"], kind="stable")
+        kept = order.groupby(["split", "_stratum"], sort=False).head(cap).index
+        records = records.loc[records.index.isin(kept)]
+    return records
+
+
+def printable(path: str) -> str:
+    """A path that can be written to UTF-8 text (names in other encodings keep their bytes as
+    escapes)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def image_channels(path: str, where: str) -> int:
+    """3 for a colour image, 1 for grey (a palette of greys included), from the file header."""
+    try:
+        with Image.open(path) as image:
+            if image.mode == "P":
+                palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
+                return 1 if (palette == palette[:, :1]).all() else 3
+            return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "PA") else 1
+    except Exception as error:  # PIL raises many types for broken files
+        raise DataError(
+            f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
+            "remove its row"
+        ) from None
+
+
 def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) -> pd.Index:
     """Index of the rows to move out: whole groups when there are groups, else stratified."""
     if frame["group"].ne("").all():
@@ -87,14 +166,16 @@ def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) ->
         _, taken = next(splitter.split(frame, groups=frame["group"]))
         return frame.index[taken]
     strata = frame["labels"].map(tuple) if multilabel else frame["label"]
-    # Stratify when every stratum can give one row to each side; tiny sets fall back to random.
     n_taken = int(np.ceil(fraction * len(frame)))
+    if not multilabel:  # a small set still gives every class to the carved split
+        n_taken = max(n_taken, min(strata.nunique(), len(frame) - strata.nunique()))
+    # Stratify when every stratum can give one row to each side; tiny sets fall back to random.
     feasible = strata.value_counts().min() >= 2 and strata.nunique() <= min(
         n_taken, len(frame) - n_taken
     )
     stratify = strata if feasible else None
     _, taken = train_test_split(
-        frame.index, test_size=fraction, random_state=seed, stratify=stratify
+        frame.index, test_size=n_taken, random_state=seed, stratify=stratify
     )
     return pd.Index(taken)
 
@@ -119,25 +200,27 @@ def read_image(path: str, where: str) -> Image.Image:
             return image.copy()
     except Exception as error:  # PIL raises many types for broken files
         raise DataError(
-            f"{where}: cannot read image {path} ({error}); re-export the file or remove its row"
+            f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
+            "remove its row"
         ) from None
 
 
 def write_records(
     records: pd.DataFrame,
     *,
-    name: str,
+    options: SourceOptions,
     task: str,
     classes: list[str],
     preprocess: Preprocess,
     out_dir: str | Path,
-    where: str,
-    source: dict,
-    plan: SplitPlan = SplitPlan(),
     read=read_image,
 ) -> Path:
-    """Check, split, preprocess and write ``records`` (see the module docstring)."""
+    """Check, split, subsample, preprocess and write ``records`` (see the module docstring).
+    A set with any colour image is stored as RGB, grey images replicated; with a custom
+    ``read`` (arrays, not files PIL can inspect) the first image decides, and a colour image
+    in a grey set is an error rather than averaged to grey."""
     multilabel = task == "multilabel"
+    where = options.where
     # A copy, so that the caller's table is left as it was.
     records = records.copy() if records.index.is_unique else records.reset_index(drop=True)
     for column, default in (("group", ""), ("split", "")):
@@ -146,31 +229,37 @@ def write_records(
     records["group"] = records["group"].fillna("").astype(str)
     records["split"] = records["split"].fillna("").astype(str)
     check_records(records, classes, multilabel, where)
-    records = carve_splits(records, plan, multilabel)
-    first = preprocess(read(records["path"].iloc[0], f"{where}, row {records.index[0]}"))
+    records = carve_splits(records, options.plan, multilabel)
+    records = subsample(records, options, multilabel)
+    check_splits(records, classes, multilabel, where)
+    if read is read_image:
+        channels = max(image_channels(p, f"{where}, row {i}") for i, p in records["path"].items())
+    else:
+        channels = preprocess(read(records["path"].iloc[0], where)).shape[2]
     meta = DatasetMeta(
-        name=name,
+        name=options.name,
         task=task,
         classes=list(classes),
         image_size=preprocess.crop,
-        channels=first.shape[2],
-        source={**source, "resize": preprocess.resize},
+        channels=channels,
+        source={**options.as_dict(), "resize": preprocess.resize},
     )
     with DatasetWriter(out_dir, meta) as writer:
-        for row in tqdm(
-            records.itertuples(), total=len(records), desc=f"prepare {name}", mininterval=5
-        ):
-            image = preprocess(read(row.path, f"{where}, row {row.Index}"))
-            if image.shape[2] != meta.channels:  # a grey image in a colour set, or vice versa
-                image = (
-                    np.repeat(image, 3, axis=2)
-                    if image.shape[2] == 1
-                    else image.mean(axis=2, keepdims=True).astype(np.uint8)
-                )
+        rows = records.itertuples()
+        for row in progress(rows, len(records), f"prepare {options.name}", unit="images"):
+            at = f"{where}, row {row.Index}"
+            image = preprocess(read(row.path, at))
+            if image.shape[2] != channels:
+                if image.shape[2] == 3:
+                    raise DataError(
+                        f"{at}: {printable(row.path)} is a colour image in a set whose first "
+                        "image is grey; convert the set to one kind"
+                    )
+                image = np.repeat(image, 3, axis=2)
             label = row.labels if multilabel else row.label
             writer.add(
                 image,
-                id=row.id if "id" in records else row.path,
+                id=row.id if "id" in records else printable(row.path),
                 split=row.split,
                 label=label,
                 group=row.group,

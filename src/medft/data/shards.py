@@ -123,8 +123,9 @@ def read_meta(root: str | Path) -> DatasetMeta:
     path = Path(root) / "meta.json"
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} not found: {root} is not a prepared medft dataset "
-            "(make one with `medft prepare ...`)"
+            f"{path} not found: {root} is not a prepared medft dataset. Prepare it first, e.g. "
+            f"`medft prepare imagefolder --root {root} --size 224 --out data/{Path(root).name}`"
+            " (`medft prepare --help` lists every source)"
         )
     return DatasetMeta(**json.loads(path.read_text()))
 

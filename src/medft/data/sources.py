@@ -1,9 +1,10 @@
 """Dataset sources by name: how a ``datasets:`` entry of the config becomes a prepared dataset.
 
-Each source gets the entry's options, the preprocessing for one model input size and an output
-folder; ``inputs`` names the raw files the workflow should wait for (none for a source that
-downloads or generates its data); ``counts`` says how many images each split will hold, before
-anything is prepared or downloaded (what ``medft plan`` and the jobs' resources use).
+Each source has its typed options (``medft.data.options``: the entry's keys, defaults and
+types), a ``prepare`` from options, preprocessing and output folder, ``inputs`` naming the raw
+files the workflow should wait for (none for a source that downloads or generates its data),
+and ``counts``: how many images each split will hold, before anything is prepared or
+downloaded (what ``medft plan`` and the jobs' resources use).
 """
 
 from __future__ import annotations
@@ -12,16 +13,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft.data import options as opts
 from medft.data.preprocess import Preprocess
 from medft.registry import Registry
 
 
 @dataclass(frozen=True)
 class Source:
-    prepare: Callable[[str, dict, Preprocess, Path], Path]
-    inputs: Callable[[dict], list[str]] = lambda options: []
+    options: type[opts.SourceOptions]
+    prepare: Callable[[opts.SourceOptions, Preprocess, Path], Path]
+    counts: Callable[[opts.SourceOptions], dict[str, int]]
+    inputs: Callable[[opts.SourceOptions], list[str]] = lambda options: []
     description: str = ""
-    counts: Callable[[dict], dict[str, int]] | None = None
+
+
+SOURCES: Registry[Source] = Registry("dataset source")
+
+
+def parse_options(entry: dict) -> opts.SourceOptions:
+    """The typed options of a ``datasets:`` entry (its ``source`` picks the dataclass)."""
+    if "source" not in entry:
+        raise opts.ConfigError(f"dataset {entry.get('name', '?')!r}: missing key `source`")
+    try:
+        source = SOURCES.get(entry["source"])
+    except ValueError as error:
+        raise opts.ConfigError(f"dataset {entry.get('name', '?')!r}: {error}") from None
+    return source.options.parse(entry)
 
 
 def carved_counts(train: int, test: int, val: int = 0, val_fraction: float = 0.1) -> dict:
@@ -32,11 +49,9 @@ def carved_counts(train: int, test: int, val: int = 0, val_fraction: float = 0.1
     return {"train": train, "val": val, "test": test}
 
 
-def _plan_counts(options: dict, records) -> dict[str, int]:
-    """Counts of parsed records, the unsplit ones carved by the source's fractions."""
-    from medft.data.user import _plan
-
-    plan = _plan(options)
+def _records_counts(options: opts.SourceOptions, records) -> dict[str, int]:
+    """Counts of parsed records, the unsplit ones carved by the options' fractions."""
+    plan = options.plan
     given = records["split"].value_counts().to_dict() if "split" in records else {}
     loose = len(records) - sum(n for split, n in given.items() if split)
     given.pop("", None)
@@ -45,161 +60,166 @@ def _plan_counts(options: dict, records) -> dict[str, int]:
     return carved_counts(pool, test, given.get("val", 0), plan.val_fraction)
 
 
-SOURCES: Registry[Source] = Registry("dataset source")
-
-
-def _synthetic(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
+def _synthetic(options: opts.SyntheticOptions, preprocess: Preprocess, out: Path) -> Path:
     from medft.data import synthetic
 
     return synthetic.prepare(
-        options.get("task", name),
+        options.task or options.name,
         preprocess,
         out,
-        n_images=options.get("n_images", 300),
-        seed=options.get("seed", 0),
+        n_images=options.n_images,
+        seed=options.seed,
+        options=options,
     )
 
 
-def _medmnist(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
+def _medmnist(options: opts.MedmnistOptions, preprocess: Preprocess, out: Path) -> Path:
     from medft.data import medmnist
 
-    flag = options.get("flag", name)
-    npz = options.get("npz") or medmnist.download(
-        flag, options.get("size", 28), Path(out).parent.parent / "raw"
-    )
-    return medmnist.prepare(npz, flag, preprocess, out)
+    flag = medmnist_flag(options)
+    npz = options.npz or medmnist.download(flag, options.npz_size, Path(out).parent.parent / "raw")
+    return medmnist.prepare(npz, flag, preprocess, out, options)
 
 
-def _synthetic_counts(options: dict) -> dict[str, int]:
+def medmnist_flag(options: opts.MedmnistOptions) -> str:
+    """The task: ``flag``, else the local file's name (``breastmnist_64.npz``), else the
+    entry's name."""
+    if options.flag:
+        return options.flag
+    return Path(options.npz).stem.split("_")[0] if options.npz else options.name
+
+
+def _synthetic_counts(options: opts.SyntheticOptions) -> dict[str, int]:
     from medft.data import synthetic
 
-    return synthetic.split_counts(options.get("n_images", 300))
+    return synthetic.split_counts(options.n_images)
 
 
-def _medmnist_counts(options: dict) -> dict[str, int]:
+def _medmnist_counts(options: opts.MedmnistOptions) -> dict[str, int]:
     import medmnist
 
-    return dict(medmnist.INFO[options.get("flag", options["name"])]["n_samples"])
+    flag = medmnist_flag(options)
+    if flag not in medmnist.INFO:
+        raise opts.ConfigError(
+            f"dataset {options.name!r}: unknown MedMNIST task {flag!r}; set `flag` to one of "
+            + ", ".join(sorted(medmnist.INFO))
+        )
+    return dict(medmnist.INFO[flag]["n_samples"])
 
 
 SOURCES.register("synthetic")(
-    Source(_synthetic, description="medft's offline demo tasks", counts=_synthetic_counts)
+    Source(
+        opts.SyntheticOptions,
+        _synthetic,
+        _synthetic_counts,
+        description="medft's offline demo tasks",
+    )
 )
 SOURCES.register("medmnist")(
     Source(
+        opts.MedmnistOptions,
         _medmnist,
-        inputs=lambda o: [o["npz"]] if o.get("npz") else [],
+        _medmnist_counts,
+        inputs=lambda o: [o.npz] if o.npz else [],
         description="MedMNIST v2 2D tasks (local .npz or download)",
-        counts=_medmnist_counts,
     )
 )
 
 
 def _records_source(
+    options: type[opts.SourceOptions],
     module: str,
     parser: str,
     description: str,
     read: str | None = None,
     inputs=lambda options: [],
-    counts: Callable[[dict], dict[str, int]] | None = None,
+    counts: Callable[[opts.SourceOptions], dict[str, int]] | None = None,
 ) -> Source:
     """A source whose parser, ``medft.data.<module>.<parser>(options)``, returns
-    (records, classes, task, split plan) for ``write_records``; ``read`` names a custom image
-    reader in the same module. Imported on use, so listing sources stays cheap. Without
-    ``counts``, the split counts come from running the parser (users' data: a folder listing
-    or a table, never a download)."""
+    (records, classes, task) for ``write_records``; ``read`` names a custom image reader in
+    the same module. Imported on use, so listing sources stays cheap. Without ``counts``, the
+    split counts come from running the parser (users' data: a folder listing or a table,
+    never a download)."""
 
-    def parsed_counts(options: dict) -> dict[str, int]:
+    def parse(options: opts.SourceOptions):
         from importlib import import_module
 
-        records = getattr(import_module(f"medft.data.{module}"), parser)(options)[0]
-        return _plan_counts(options, records)
+        return getattr(import_module(f"medft.data.{module}"), parser)(options)
 
-    def prepare(name: str, options: dict, preprocess: Preprocess, out: Path) -> Path:
+    def parsed_counts(options: opts.SourceOptions) -> dict[str, int]:
+        return _records_counts(options, parse(options)[0])
+
+    def prepare(options: opts.SourceOptions, preprocess: Preprocess, out: Path) -> Path:
         from importlib import import_module
 
         from medft.data.records import read_image, write_records
 
-        parsers = import_module(f"medft.data.{module}")
-        records, classes, task, plan = getattr(parsers, parser)(options)
+        records, classes, task = parse(options)
         return write_records(
             records,
-            name=name,
+            options=options,
             task=task,
             classes=classes,
             preprocess=preprocess,
             out_dir=out,
-            where=str(options.get("table") or options["root"]),
-            source={"kind": options["source"], **options},
-            plan=plan,
-            read=getattr(parsers, read) if read else read_image,
+            read=getattr(import_module(f"medft.data.{module}"), read) if read else read_image,
         )
 
-    return Source(prepare, inputs=inputs, description=description, counts=counts or parsed_counts)
+    return Source(options, prepare, counts or parsed_counts, inputs=inputs, description=description)
 
 
-def _paper_counts(options: dict) -> dict[str, int]:
+def _paper_counts(options: opts.CarvedSplitOptions) -> dict[str, int]:
     """The paper's Table 2 (train / evaluation), validation carved from training; the real
     counts replace these once the dataset is prepared."""
     from medft.data.paper import TABLE2
 
-    key = options["source"] + (f"-{options['part']}" if options["source"] == "mura" else "")
+    key = options.source + (f"-{options.part.lower()}" if options.source == "mura" else "")
+    if key not in TABLE2:
+        raise opts.ConfigError(f"dataset {options.name!r}: the paper has no {key!r} task")
     train, test = TABLE2[key]
-    return carved_counts(train, test, val_fraction=options.get("val_fraction", 0.1))
+    return carved_counts(train, test, val_fraction=getattr(options, "val_fraction", 0.1))
+
+
+def _paper(options, parser: str, description: str, read: str | None = None) -> Source:
+    return _records_source(options, "paper", parser, description, read, counts=_paper_counts)
 
 
 SOURCES.register("imagefolder")(
-    _records_source("user", "imagefolder", "root/<class>/<image>, optionally under train/val/test")
+    _records_source(
+        opts.ImageFolderOptions,
+        "user",
+        "imagefolder",
+        "root/<class>/<image>, optionally under train/val/test",
+    )
 )
 SOURCES.register("table")(
     _records_source(
+        opts.TableOptions,
         "user",
         "table",
         "CSV/Parquet: path, label(s), optional group and split columns",
-        inputs=lambda options: [options["table"]],
+        inputs=lambda options: [options.table],
     )
 )
 SOURCES.register("chexpert")(
-    _records_source(
-        "paper", "chexpert", "CheXpert v1.0, 5 labels (agreement needed)", counts=_paper_counts
-    )
+    _paper(opts.ChexpertOptions, "chexpert", "CheXpert v1.0, 5 labels (agreement needed)")
 )
 SOURCES.register("mura")(
-    _records_source(
-        "paper", "mura", "MURA v1.1, one body part (agreement needed)", counts=_paper_counts
-    )
+    _paper(opts.MuraOptions, "mura", "MURA v1.1, one body part (agreement needed)")
 )
 SOURCES.register("t1w_mri")(
-    _records_source(
-        "paper",
-        "t1w_mri",
-        "figshare brain-tumour T1w CE-MRI",
-        read="read_t1w",
-        counts=_paper_counts,
-    )
+    _paper(opts.T1wMriOptions, "t1w_mri", "figshare brain-tumour T1w CE-MRI", read="read_t1w")
 )
-SOURCES.register("bach")(
-    _records_source("paper", "bach", "BACH / ICIAR 2018 microscopy", counts=_paper_counts)
-)
+SOURCES.register("bach")(_paper(opts.BachOptions, "bach", "BACH / ICIAR 2018 microscopy"))
 SOURCES.register("isic2020")(
-    _records_source(
-        "paper",
-        "isic2020",
-        "ISIC 2020 melanoma, listed duplicates removed",
-        counts=_paper_counts,
-    )
+    _paper(opts.Isic2020Options, "isic2020", "ISIC 2020 melanoma, listed duplicates removed")
 )
 SOURCES.register("cholect50")(
-    _records_source(
-        "paper",
-        "cholect50",
-        "CholecT50 instrument presence (agreement needed)",
-        counts=_paper_counts,
-    )
+    _paper(opts.Cholect50Options, "cholect50", "CholecT50 instrument presence (agreement needed)")
 )
 
 
 def prepare_dataset(name: str, options: dict, preprocess: Preprocess, out: str | Path) -> Path:
-    """Prepare config entry ``name`` (its ``source`` key picks the source) into ``out``."""
-    source = SOURCES.get(options["source"])
-    return source.prepare(name, options, preprocess, Path(out))
+    """Prepare config entry ``name`` (a ``datasets:`` entry; ``source`` picks the source)."""
+    parsed = parse_options({**options, "name": name})
+    return SOURCES.get(parsed.source).prepare(parsed, preprocess, Path(out))

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
+from medft.data.options import SyntheticOptions
 from medft.data.preprocess import Preprocess
+from medft.data.records import subsample
 from medft.data.shards import DatasetMeta, DatasetWriter
 from medft.registry import Registry
 
@@ -156,29 +159,50 @@ def split_counts(n_images: int) -> dict[str, int]:
 
 
 def prepare(
-    name: str, preprocess: Preprocess, out_dir: str | Path, n_images: int = 300, seed: int = 0
+    name: str,
+    preprocess: Preprocess,
+    out_dir: str | Path,
+    n_images: int = 300,
+    seed: int = 0,
+    options: SyntheticOptions | None = None,
 ) -> Path:
-    """Write synthetic task ``name`` as a medft dataset."""
+    """Write synthetic task ``name`` as a medft dataset, subsampled as ``options`` say."""
     spec = SYNTHETIC.get(name)
+    options = options or SyntheticOptions(
+        name=name, source="synthetic", n_images=n_images, seed=seed
+    )
     meta = DatasetMeta(
-        name=name,
+        name=options.name,
         task=spec.task,
         classes=list(spec.classes),
         image_size=preprocess.crop,
         channels=spec.channels,
         source={
-            "kind": "synthetic",
+            **options.as_dict(),
+            "task": name,
             "n_images": n_images,
             "seed": seed,
             "resize": preprocess.resize,
-            "main_metric": spec.main_metric,
+            "main_metric": options.main_metric or spec.main_metric,
         },
     )
     raw_size = max(64, preprocess.resize)
+    drawn = list(generate(name, n_images, raw_size, seed))
+    multilabel = spec.task == "multilabel"
+    rows = pd.DataFrame(
+        [
+            {
+                "split": split,
+                "group": patient,
+                **({"labels": tuple(label)} if multilabel else {"label": label}),
+            }
+            for _, label, patient, split in drawn
+        ]
+    )
+    kept = subsample(rows, options, multilabel).index
     with DatasetWriter(out_dir, meta) as writer:
-        for i, (image, label, patient, split) in enumerate(
-            generate(name, n_images, raw_size, seed)
-        ):
+        for i in kept:
+            image, label, patient, split = drawn[i]
             writer.add(
                 preprocess(image), id=f"{name}-{i:05d}", split=split, label=label, group=patient
             )

@@ -2,32 +2,70 @@
 
 from __future__ import annotations
 
+import difflib
+import glob
+import string
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from medft.data.records import DataError, SplitPlan
-from medft.data.shards import SPLITS
+from medft.data.options import ImageFolderOptions, TableOptions, UserDataOptions
+from medft.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
+# Split folder names as datasets ship them (Kaggle's Training/Testing included), any case.
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
-def _plan(options: dict) -> SplitPlan:
-    return SplitPlan(
-        val_fraction=options.get("val_fraction", 0.1),
-        test_fraction=options.get("test_fraction", 0.2),
-        seed=options.get("split_seed", 0),
-    )
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def imagefolder_records(root: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """``root/<class>/<image>`` or ``root/<split>/<class>/<image>`` (split: train, val, test)."""
-    root = Path(root)
+def _split_folders(root: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in sorted(d for d in root.iterdir() if d.is_dir()):
+        split = SPLIT_ALIASES.get(folder.name.lower())
+        if split is None:
+            continue
+        if split in found:
+            raise DataError(
+                f"{root}: {found[split].name}/ and {folder.name}/ are both the {split} split; "
+                "merge them or remove one"
+            )
+        found[split] = folder
+    return found
+
+
+def _check_class_folder(folder: Path, root: Path) -> None:
+    """A class folder holds images (in any sub-folders: patients, studies), never other classes'
+    folders: a folder of image folders is most likely a split or a parent folder."""
+    nested = [d.name for d in sorted(folder.iterdir()) if d.is_dir() and _images_in(d)]
+    loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if len(nested) >= 2 and not loose:
+        raise DataError(
+            f"{folder}: this 'class' folder holds image folders ({', '.join(nested[:5])}), so "
+            f"it looks like a split or a parent folder, not a class. Split folders are named "
+            f"{'/'.join(SPLIT_ALIASES)} (any case); otherwise set `root: {folder}`"
+        )
+
+
+def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list[str]]:
+    """``root/<class>/<image>`` or ``root/<split>/<class>/<image>``; split folders are named as
+    in ``SPLIT_ALIASES``. Images in sub-folders of a class folder belong to that class."""
+    root = Path(options.root)
     if not root.is_dir():
-        raise DataError(f"{root}: ImageFolder root does not exist")
-    split_dirs = [d for d in root.iterdir() if d.is_dir() and d.name in SPLITS]
-    trees = [(d, d.name) for d in split_dirs] if split_dirs else [(root, "")]
+        raise DataError(f"{root}: ImageFolder root does not exist; fix `root`")
+    splits = _split_folders(root)
+    trees = [(d, split) for split, d in splits.items()] if splits else [(root, "")]
     classes = sorted({c.name for tree, _ in trees for c in tree.iterdir() if c.is_dir()})
     if not classes:
         raise DataError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
@@ -35,49 +73,127 @@ def imagefolder_records(root: str | Path) -> tuple[pd.DataFrame, list[str]]:
     for tree, split in trees:
         for index, cls in enumerate(classes):
             folder = tree / cls
-            files = (
-                sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-                if folder.is_dir()
-                else []
-            )
-            rows += [{"path": str(p), "label": index, "split": split} for p in files]
-    return pd.DataFrame(rows, columns=["path", "label", "split"]), classes
+            if not folder.is_dir():
+                continue
+            _check_class_folder(folder, root)
+            rows += [{"path": str(p), "label": index, "split": split} for p in _images_in(folder)]
+    records = pd.DataFrame(
+        {
+            # object, not pandas' string dtype: file names in another encoding than UTF-8
+            # hold surrogate escapes, which Arrow strings refuse.
+            "path": pd.Series([r["path"] for r in rows], dtype=object),
+            "label": [r["label"] for r in rows],
+            "split": [r["split"] for r in rows],
+        }
+    )
+    counts = records["label"].value_counts().reindex(range(len(classes)), fill_value=0)
+    check_class_sizes(
+        {cls: counts[i] for i, cls in enumerate(classes)},
+        options,
+        lambda cls: [f"{tree / cls}/" for tree, _ in trees if (tree / cls).is_dir()],
+        "rename or merge the folder, or move its images",
+    )
+    return records, classes
 
 
-def imagefolder(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def check_class_sizes(sizes: dict[str, int], options: UserDataOptions, rows_of, fix: str) -> None:
+    """Classes read from the data: at least two, each with ``min_class_images`` images; a rare
+    one is named with where it is (``rows_of(label)``) and the classes it is a near miss of."""
+    where = options.where
+    if len(sizes) < 2:
+        raise DataError(
+            f"{where}: found only the class {list(sizes)}; a classification task needs at "
+            "least two classes"
+        )
+    for label, n in sizes.items():
+        if n >= options.min_class_images:
+            continue
+        others = [c for c in sizes if c != label]
+        near = difflib.get_close_matches(label.lower(), [c.lower() for c in others], n=3)
+        near = [c for c in others if c.lower() in near]
+        spelled = f"; a misspelling of {near}?" if near else ""
+        places = rows_of(label)
+        shown = ", ".join(map(str, places[:10])) + (" ..." if len(places) > 10 else "")
+        raise DataError(
+            f"{where}: class {label!r} has only {n} image(s) ({shown}){spelled} "
+            f"Fix it ({fix}), or list the classes with `classes:` to keep a rare class "
+            f"(or lower `min_class_images`, now {options.min_class_images})"
+        )
+
+
+def imagefolder(options: ImageFolderOptions) -> tuple[pd.DataFrame, list[str], str]:
     """The ``imagefolder`` source's parser (see ``imagefolder_records``)."""
-    records, classes = imagefolder_records(options["root"])
-    return records, classes, "binary" if len(classes) == 2 else "multiclass", _plan(options)
+    records, classes = imagefolder_records(options)
+    return records, classes, "binary" if len(classes) == 2 else "multiclass"
 
 
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise DataError(f"{path}: table not found")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+        raise DataError(f"{path}: table not found; fix `table`")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the table is empty (no header row)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+        raise DataError(f"{path}: cannot read the table ({error})") from None
 
 
-def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
-    """Options: ``table`` (CSV/Parquet), ``path_column`` (default ``path``), either
-    ``label_column`` (single label; ``classes`` optional, else the sorted values) or
-    ``label_columns`` (multi-label 0/1 columns), optional ``group_column`` and
-    ``split_column``, ``image_root`` (default: the table's folder)."""
-    table_path = Path(options["table"])
+def _template_paths(table: pd.DataFrame, options: TableOptions, root: Path) -> list[str]:
+    """Each row's path from ``path_template``: ``{column}`` fields filled from the row; glob
+    patterns (``*``, ``?``, ``[``) resolved under ``root`` to exactly one file."""
+    template = options.path_template
+    columns = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"{options.table}: `path_template` names column(s) {missing}; the table has "
+            f"{list(table.columns)}"
+        )
+    paths = []
+    for row, values in zip(table.index, table[columns].to_dict("records"), strict=True):
+        relative = template.format(**values)
+        if glob.has_magic(relative):
+            matches = sorted(glob.glob(str(root / relative)))
+            if len(matches) != 1:
+                raise DataError(
+                    f"{options.table}, row {row + 2}: `path_template` gives {relative!r}, "
+                    f"which matches {len(matches)} files under {root} (needs exactly one)"
+                )
+            paths.append(matches[0])
+        else:
+            paths.append(str(root / relative))
+    return paths
+
+
+def table_records(options: TableOptions) -> tuple[pd.DataFrame, list[str], str]:
+    """A CSV/Parquet table: a path column (or ``path_template``), either ``label_column``
+    (single label; ``classes`` optional, else the values found) or ``label_columns``
+    (multi-label 0/1 columns), optional ``group_column`` and ``split_column``; paths are
+    relative to ``image_root`` (default: the table's folder)."""
+    table_path = Path(options.table)
     table = _read_table(table_path)
     where = str(table_path)
-    root = Path(options.get("image_root", table_path.parent))
-    path_column = options.get("path_column", "path")
-    labels = options.get("label_columns") or [options.get("label_column", "label")]
-    wanted = [path_column, *labels, options.get("group_column"), options.get("split_column")]
+    root = Path(options.image_root or table_path.parent)
+    labels = options.label_columns or [options.label_column]
+    path_column = None if options.path_template else options.path_column
+    wanted = [path_column, *labels, options.group_column, options.split_column]
     missing = [c for c in wanted if c and c not in table.columns]
     if missing:
         raise DataError(f"{where}: column(s) {missing} not found; it has {list(table.columns)}")
-    records = pd.DataFrame({"path": [str(root / p) for p in table[path_column]]})
+    if table.empty:
+        raise DataError(f"{where}: the table has a header but no rows")
+    paths = (
+        _template_paths(table, options, root)
+        if options.path_template
+        else [str(root / p) for p in table[path_column]]
+    )
+    records = pd.DataFrame({"path": paths})
     # Rows are numbered as a spreadsheet shows them: the header is row 1.
     records.index = records.index + 2
-    if options.get("label_columns"):
-        columns = options["label_columns"]
+    if options.label_columns:
+        columns = options.label_columns
         values = table[columns].astype(str).apply(lambda col: col.str.strip())
         bad = ~values.isin(["0", "1", "0.0", "1.0"])
         if bad.any().any():
@@ -89,9 +205,24 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
         records["labels"] = list(values.astype(float).astype(int).to_numpy())
         classes, task = list(columns), "multilabel"
     else:
-        column = options.get("label_column", "label")
-        labels = table[column].astype(str)
-        classes = [str(c) for c in options.get("classes", sorted(labels.unique()))]
+        column = options.label_column
+        labels = table[column].astype(str).str.strip()
+        empty = np.flatnonzero(labels.isin(["", "nan", "None"]).to_numpy())
+        if len(empty):
+            raise DataError(
+                f"{where}, row {empty[0] + 2}: the label ({column}) is empty; give it a label "
+                "or remove the row"
+            )
+        if options.classes is None:
+            classes = sorted(labels.unique())
+            check_class_sizes(
+                labels.value_counts().to_dict(),
+                options,
+                lambda label: [f"row {i + 2}" for i in np.flatnonzero(labels == label)],
+                "correct the label",
+            )
+        else:
+            classes = list(options.classes)
         unknown = ~labels.isin(classes)
         if unknown.any():
             row = int(np.flatnonzero(unknown.to_numpy())[0])
@@ -101,13 +232,14 @@ def table_records(options: dict) -> tuple[pd.DataFrame, list[str], str]:
             )
         records["label"] = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
         task = "binary" if len(classes) == 2 else "multiclass"
-    if options.get("group_column"):
-        records["group"] = table[options["group_column"]].astype(str).to_numpy()
-    if options.get("split_column"):
-        records["split"] = table[options["split_column"]].astype(str).str.strip().to_numpy()
+    if options.group_column:
+        records["group"] = table[options.group_column].astype(str).to_numpy()
+    if options.split_column:
+        split = table[options.split_column].astype(str).str.strip().str.lower()
+        records["split"] = split.map(lambda s: SPLIT_ALIASES.get(s, s)).to_numpy()
     return records, classes, task
 
 
-def table(options: dict) -> tuple[pd.DataFrame, list[str], str, SplitPlan]:
+def table(options: TableOptions) -> tuple[pd.DataFrame, list[str], str]:
     """The ``table`` source's parser (see ``table_records``)."""
-    return (*table_records(options), _plan(options))
+    return table_records(options)
