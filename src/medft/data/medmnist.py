@@ -15,7 +15,7 @@ from medmnist import INFO
 from medft.data.download import fetch
 from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
-from medft.data.records import subsample
+from medft.data.records import label_column, subsample
 from medft.data.shards import DatasetMeta, DatasetWriter
 from medft.runtime import progress
 
@@ -107,7 +107,7 @@ def prepare(
     )
     rows = pd.DataFrame(
         [
-            {"split": split, "index": i, "group": "", **_label_column(label, meta.multilabel)}
+            {"split": split, "index": i, "group": "", **label_column(label, meta.multilabel)}
             for split, (_, labels) in splits.items()
             for i, label in enumerate(labels)
         ]
@@ -123,7 +123,3 @@ def prepare(
                 label=labels[row.index],
             )
     return Path(out_dir)
-
-
-def _label_column(label, multilabel: bool) -> dict:
-    return {"labels": tuple(int(v) for v in label)} if multilabel else {"label": int(label)}

@@ -138,6 +138,11 @@ def subsample(records: pd.DataFrame, options: SourceOptions, multilabel: bool) -
     return records
 
 
+def label_column(label, multilabel: bool) -> dict:
+    """A records row's label field(s), for sources that build records from arrays."""
+    return {"labels": tuple(int(v) for v in label)} if multilabel else {"label": int(label)}
+
+
 def printable(path: str) -> str:
     """A path that can be written to UTF-8 text (names in other encodings keep their bytes as
     escapes)."""

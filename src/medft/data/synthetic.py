@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from medft.data.options import SyntheticOptions
 from medft.data.preprocess import Preprocess
-from medft.data.records import subsample
+from medft.data.records import label_column, subsample
 from medft.data.shards import DatasetMeta, DatasetWriter
 from medft.registry import Registry
 
