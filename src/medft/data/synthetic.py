@@ -194,7 +194,7 @@ def prepare(
             {
                 "split": split,
                 "group": patient,
-                **({"labels": tuple(label)} if multilabel else {"label": label}),
+                **label_column(label, multilabel),
             }
             for _, label, patient, split in drawn
         ]
