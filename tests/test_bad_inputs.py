@@ -447,3 +447,17 @@ def test_an_unreachable_weights_host_lists_the_offline_choices(monkeypatch):
     message = str(error.value)
     assert "cannot download the 'imagenet' weights of resnet50 (URLError" in message
     assert "`weights: PATH/TO/state_dict.pth`" in message and "`weights: none`" in message
+
+
+def test_the_own_data_template_is_a_valid_config():
+    from pathlib import Path
+
+    from medft.data.options import TableOptions
+    from medft.workflow import Grid, load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    config = load_config([repo / "config" / "my-data.yaml"], workdir=repo)
+    (options,) = Grid(config).dataset_options.values()
+    assert isinstance(options, TableOptions)
+    assert (options.label_column, options.group_column) == ("diagnosis", "patient_id")
+    assert config["results"] == "results/my-data" and config["epochs"] == 50

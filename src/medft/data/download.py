@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
+
+log = logging.getLogger(__name__)
 
 
 def file_md5(path: Path) -> str:
@@ -27,6 +30,7 @@ def fetch(url: str, dest: str | Path, md5: str | None = None) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
+    log.info("downloading %s to %s", url, dest)
     with urllib.request.urlopen(url) as response, open(partial, "wb") as out:
         total = int(response.headers.get("Content-Length", 0)) or None
         with tqdm(
