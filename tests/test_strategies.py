@@ -193,29 +193,62 @@ def test_sp_include_norm_adds_batchnorm_affine_parameters():
     assert strategy.extra_loss().item() == pytest.approx(2.0 / 2 * 2)
 
 
-def test_auto_rgn_sets_each_layer_lr_from_its_relative_gradient_norm():
+@pytest.mark.parametrize(
+    "groups, names",
+    [
+        ("tensor", ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]),
+        ("module", ["0", "1", "3"]),  # conv, norm, linear
+    ],
+)
+def test_auto_rgn_sets_each_lr_from_its_relative_gradient_norm(groups, names):
     torch.manual_seed(0)
     model = tiny_model()
     lr = 1e-3
-    strategy = AutoRGN(model, lr, replace(StrategyOptions(), rgn_batches=3))
+    strategy = AutoRGN(model, lr, replace(StrategyOptions(), rgn_batches=3, rgn_groups=groups))
     optimizer = torch.optim.Adam(strategy.param_groups(), lr=lr)
-    assert [g["name"] for g in optimizer.param_groups] == ["0", "1", "3"]  # conv, norm, linear
+    assert [g["name"] for g in optimizer.param_groups] == names
     batches = [(torch.randn(4, 1, 1, 1), torch.randint(0, 2, (4,))) for _ in range(3)]
-    layers = [model.module[0], model.module[1], model.module[3]]
-    by_hand = torch.zeros(3)
+    by_hand = torch.zeros(len(names))
+    units = [
+        [p for n, p in model.module.named_parameters() if n == name or n.startswith(name + ".")]
+        for name in names
+    ]
 
     def probe(n):
         for x, y in batches[:n]:
             model.module.zero_grad()
             nn.functional.cross_entropy(model.module(x), y).backward()
-            for i, layer in enumerate(layers):
-                g = torch.cat([p.grad.flatten() for p in layer.parameters()])
-                w = torch.cat([p.detach().flatten() for p in layer.parameters()])
+            for i, params in enumerate(units):
+                g = torch.cat([p.grad.flatten() for p in params])
+                w = torch.cat([p.detach().flatten() for p in params])
                 by_hand[i] += g.norm() / w.norm() / n
             yield
 
-    strategy.on_epoch_start(EpochContext(0, optimizer, probe))
+    # Adam has taken a step before this epoch; the reference code starts it afresh.
+    model.module(batches[0][0]).sum().backward()
+    optimizer.step()
+    assert optimizer.state
+    strategy.on_epoch_start(EpochContext(1, optimizer, probe))
     expected = lr * by_hand / by_hand.max()
     got = torch.tensor([g["lr"] for g in optimizer.param_groups])
     assert torch.allclose(got, expected, rtol=1e-5)
     assert got.max().item() == pytest.approx(lr)
+    assert optimizer.state == {}  # rgn_rebuild_optimizer, on by default
+
+
+def test_auto_rgn_gives_a_tensor_of_zeros_the_full_lr():
+    model = tiny_model()
+    with torch.no_grad():
+        model.module[0].bias.zero_()
+    strategy = AutoRGN(model, 1e-3, StrategyOptions(rgn_batches=1))
+    optimizer = torch.optim.Adam(strategy.param_groups(), lr=1e-3)
+
+    def probe(n):
+        model.module.zero_grad()
+        nn.functional.cross_entropy(model.module(torch.randn(4, 1, 1, 1)), torch.ones(4).long())
+        model.module(torch.randn(4, 1, 1, 1)).pow(2).sum().backward()
+        yield
+
+    strategy.on_epoch_start(EpochContext(0, optimizer, probe))
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs["0.bias"] == 1e-3 and all(0 < v <= 1e-3 for v in lrs.values())

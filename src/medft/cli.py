@@ -43,17 +43,19 @@ def _add_train(sub) -> None:
         "--features", help="frozen-backbone features from `medft features`, for LP to share"
     )
     p.add_argument("--main-metric", help="early-stopping metric (default: the dataset's)")
+    p.add_argument(
+        "--early-stop-on",
+        choices=["val", "test"],
+        default="val",
+        help="split that early-stops the run and picks its best epoch",
+    )
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--workers", type=int, default=2, help="processes reading the shards")
     p.add_argument("--out", required=True)
     for f in fields(StrategyOptions):
         flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, type=_parse_bool, default=f.default, metavar="true|false")
-        else:
-            p.add_argument(
-                flag, type=float if f.type in ("float", float) else int, default=f.default
-            )
+        kind = {"bool": _parse_bool, "float": float, "int": int, "str": str}[str(f.type)]
+        p.add_argument(flag, type=kind, default=f.default, help=f"default: {f.default}")
 
 
 def _parse_bool(text: str) -> bool:

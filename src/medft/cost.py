@@ -121,7 +121,7 @@ class CostModel:
         n, _ = self.counts(dataset, model)
         speed = self.model(model)
         evaluate = self._seconds(n["val"], speed.infer_img_s, model)
-        frozen_backbone = STRATEGIES.get(strategy).feature_cache
+        frozen_backbone = STRATEGIES.get(strategy).shares_features(self.grid.strategy_options)
         if frozen_backbone and self.grid.features_file(dataset, model, strategy):
             epoch, once = 0.0, 0.0  # the features job paid for the backbone
         elif frozen_backbone:

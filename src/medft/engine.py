@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from medft import features
-from medft.data.shards import ShardDataset, memory_format, read_meta
+from medft.data.shards import SPLITS, ShardDataset, memory_format, read_meta
 from medft.errors import DataError, DivergedError
 from medft.metrics import METRICS, UndefinedMetricWarning, compute_metrics
 from medft.models import create_model
@@ -67,6 +67,9 @@ class TrainConfig:
     init: str | None = None
     features: str | None = None  # a `medft features` file; None: LP extracts its own
     main_metric: str | None = None  # None: the dataset's own (meta.json), else by task type
+    # The split whose main metric early-stops the run and picks its best epoch: "val" (the
+    # sound protocol) or "test" (the paper's, most likely; see PROTOCOL.md).
+    early_stop_on: str = "val"
     options: StrategyOptions = field(default_factory=StrategyOptions)
 
     def __post_init__(self) -> None:
@@ -81,6 +84,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.workers < 0:
             raise ValueError(f"workers must be 0 or more, got {self.workers}")
+        if self.early_stop_on not in ("val", "test"):
+            raise ValueError(f"early_stop_on must be val or test, got {self.early_stop_on!r}")
         if self.main_metric is not None and self.main_metric not in METRICS:
             raise ValueError(f"main_metric must be one of {METRICS}, got {self.main_metric!r}")
 
@@ -117,18 +122,25 @@ class Cell:
                 self.meta.image_size,
             )
         self.strategy_cls = STRATEGIES.get(cfg.strategy)
-        if self.strategy_cls.requires_init:
-            init = cfg.init or self.run_first_stage()
+        first = self.strategy_cls.starts_from(cfg.options)
+        if first:
+            init = cfg.init or self.run_first_stage(first)
             self.model.module.load_state_dict(load_checkpoint(init)["model"])
         self.model.module.to(self.device, memory_format=memory_format(self.device))
         self.strategy: Strategy = self.strategy_cls(self.model, cfg.lr, cfg.options)
         self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
         splits = {
             s: ShardDataset(cfg.data, s, self.model.mean, self.model.std, workers=cfg.workers)
-            for s in ("train", "val", "test")
+            for s in SPLITS
+            if self.meta.split_counts.get(s)  # no val split under `val_fraction: 0`
         }
+        if cfg.early_stop_on not in splits:
+            raise DataError(
+                f"{cfg.data} has no {cfg.early_stop_on} split to early-stop on; prepare it "
+                "with a validation split or set early_stop_on: test"
+            )
         self.forward = self.model.module
-        if self.strategy.feature_cache and cfg.options.lp_feature_cache:
+        if self.strategy_cls.shares_features(cfg.options):
             if cfg.features:
                 expected = features.provenance(cfg.data, cfg.model, cfg.weights, cfg.seed)
                 splits = features.load(cfg.features, expected, splits)
@@ -140,14 +152,15 @@ class Cell:
             self.forward = self.model.head_module
         self.splits = splits
 
-    def run_first_stage(self) -> str:
-        """LP-FT without ``init``: train its LP stage into ``out/stage1-LP`` first."""
+    def run_first_stage(self, strategy: str) -> str:
+        """A strategy that starts from another's checkpoint, run without ``init``: train that
+        first stage into ``out/stage1-<strategy>``."""
         first = TrainConfig(
             **{
                 **self.config.to_dict(),
-                "strategy": "LP",
+                "strategy": strategy,
                 "init": None,
-                "out": str(self.out / "stage1-LP"),
+                "out": str(self.out / f"stage1-{strategy}"),
                 "options": self.config.options,
             }
         )
@@ -180,31 +193,38 @@ class Cell:
     def shuffle_seed(self, epoch: int) -> int:
         return self.config.seed * 100_003 + epoch
 
-    def train_one_epoch(self, epoch: int) -> float:
+    def train_one_epoch(self, epoch: int) -> tuple[float, float | None]:
+        """Mean task loss and mean strategy penalty (None without one) over the epoch."""
         train = self.splits["train"]
         self.strategy.train_mode()
         # Summed on the device: reading the loss every step would make the CPU wait for the
         # GPU each step instead of queueing the next one.
         total = torch.zeros((), device=self.device)
+        penalty = None
         for inputs, targets in progress(
             self.batches("train", self.shuffle_seed(epoch)),
             train.num_batches(self.config.batch_size),
             f"epoch {epoch}",
             unit="batches",
         ):
-            total += self.train_step(inputs, targets) * len(targets)
-        return total.item() / len(train)
+            loss, extra = self.train_step(inputs, targets)
+            total += loss * len(targets)
+            if extra is not None:
+                penalty = extra * len(targets) + (0 if penalty is None else penalty)
+        return total.item() / len(train), None if penalty is None else penalty.item() / len(train)
 
-    def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on task loss + the strategy's extra term; returns the task loss
-        (a detached device tensor: reading it waits for the step)."""
+    def train_step(
+        self, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer step on task loss + the strategy's penalty; returns both, detached
+        device tensors (reading them waits for the step)."""
         loss = self.loss(inputs, targets)
         extra = self.strategy.extra_loss()
         objective = loss if extra is None else loss + extra
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         self.optimizer.step()
-        return loss.detach()
+        return loss.detach(), None if extra is None else extra.detach()
 
     @torch.inference_mode()
     def predict(self, split: str) -> tuple[float, np.ndarray]:
@@ -278,12 +298,13 @@ class Cell:
             self.strategy.on_epoch_start(
                 EpochContext(epoch, self.optimizer, self.probe_gradients(epoch))
             )
-            train_loss = self.train_one_epoch(epoch)
+            train_loss, penalty = self.train_one_epoch(epoch)
             diverged = self.divergence(train_loss)
+            stop_on = cfg.early_stop_on
             if diverged is None:
-                val_loss, val_metrics, scores = self.evaluate("val")
+                stop_loss, stop_metrics, scores = self.evaluate(stop_on)
                 if not np.isfinite(scores).all():
-                    diverged = "the validation scores are not finite"
+                    diverged = f"the {stop_on} scores are not finite"
             if diverged is not None:
                 state["diverged"] = {"epoch": epoch, "reason": diverged}
                 state["rows"].append({"epoch": epoch, "train_loss": train_loss})
@@ -297,13 +318,14 @@ class Cell:
                     diverged,
                 )
                 break
-            score = val_metrics[self.main_metric]
+            score = stop_metrics[self.main_metric]
             if np.isnan(score):
                 log.warning(
-                    "%s epoch %d: the validation %s is undefined (%s); the epoch does not "
+                    "%s epoch %d: the %s %s is undefined (%s); the epoch does not "
                     "count as an improvement",
                     self.name,
                     epoch,
+                    stop_on,
                     self.main_metric,
                     self.undefined_because,
                 )
@@ -318,8 +340,9 @@ class Cell:
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,
-                "val_loss": val_loss,
-                **{f"val_{k}": v for k, v in val_metrics.items()},
+                **({} if penalty is None else {"penalty": penalty}),
+                f"{stop_on}_loss": stop_loss,
+                **{f"{stop_on}_{k}": v for k, v in stop_metrics.items()},
                 "trainable_params": sum(
                     p.numel() for p in self.model.module.parameters() if p.requires_grad
                 ),
@@ -331,8 +354,10 @@ class Cell:
             self.checkpoint(state)
             tqdm.write(
                 f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}: "
-                f"train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
-                f"val_{self.main_metric} {score:.4f}{' *' if improved else ''} "
+                f"train_loss {train_loss:.4f} "
+                + ("" if penalty is None else f"penalty {penalty:.4g} ")
+                + f"{stop_on}_loss {stop_loss:.4f} "
+                f"{stop_on}_{self.main_metric} {score:.4f}{' *' if improved else ''} "
                 f"({row['seconds']:.1f}s)",
                 file=sys.stderr,
             )
@@ -394,14 +419,14 @@ class Cell:
                     f"epoch could be kept; try a lower lr than {cfg.lr:g}"
                 )
             raise DataError(
-                f"{self.name}: the validation {self.main_metric} was undefined in every "
+                f"{self.name}: the {cfg.early_stop_on} {self.main_metric} was undefined in every "
                 f"epoch ({self.undefined_because}); re-split so that the val split holds every "
                 "class, or choose another main_metric"
             )
         best = load_checkpoint(self.out / "best.pt")
         self.model.module.load_state_dict(best["model"])
         results, predictions = {}, []
-        for split in ("val", "test"):
+        for split in (s for s in ("val", "test") if s in self.splits):
             loss, metrics, scores = self.evaluate(split)
             results[split] = {"loss": loss, **metrics}
             predictions.append(self.prediction_frame(split, scores))

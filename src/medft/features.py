@@ -99,7 +99,7 @@ def extract(
     device = default_device()
     built.module.to(device, memory_format=memory_format(device))
     splits = {}
-    for split in SPLITS:
+    for split in (s for s in SPLITS if meta.split_counts.get(s)):
         images = ShardDataset(data, split, built.mean, built.std, workers=workers)
         cached = head_inputs(built, images, batch_size, device)
         splits[split] = {"ids": cached.ids, "features": cached.features}

@@ -30,14 +30,32 @@ STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 class StrategyOptions:
     """Strategy hyper-parameters; the defaults and their reasons are in docs/strategies.md."""
 
+    # Frozen parameters' BatchNorm statistics and dropout: "eval" fixes them (a true linear
+    # probe, Kumar et al.), "train" lets statistics adapt (the whole model in train mode).
+    frozen_bn: str = "eval"
     l2sp_alpha: float = 0.1
     l2sp_beta: float = 0.01
     l1sp_alpha: float = 5e-6
     l1sp_beta: float = 5e-5
     sp_include_norm: bool = False
     rgn_batches: int = 5
-    rgn_rebuild_optimizer: bool = False
+    rgn_groups: str = "tensor"  # "tensor" (the reference code) or "module"
+    rgn_rebuild_optimizer: bool = True  # a fresh Adam each epoch, as the reference code
+    # 0: LP-FT's stage 2 starts from the LP run's best checkpoint; N > 0: one run, LP for N
+    # epochs, then everything trainable with a fresh Adam (the paper's variant).
+    lpft_lp_epochs: int = 0
     lp_feature_cache: bool = True
+
+    def __post_init__(self) -> None:
+        for name, choices in (("frozen_bn", FROZEN_BN), ("rgn_groups", RGN_GROUPS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.lpft_lp_epochs < 0:
+            raise ValueError(f"lpft_lp_epochs must be 0 or more, got {self.lpft_lp_epochs}")
+
+
+FROZEN_BN = ("eval", "train")
+RGN_GROUPS = ("tensor", "module")
 
 
 @dataclass
@@ -52,14 +70,24 @@ class EpochContext:
 class Strategy:
     """Full fine-tuning (FT): every parameter trainable, one lr. The base of the others."""
 
-    requires_init = False  # True: starts from another run's checkpoint (LP-FT)
-    feature_cache = False  # True: the backbone stays frozen, so its features can be cached
+    @classmethod
+    def starts_from(cls, options: StrategyOptions) -> str | None:
+        """The strategy whose run's best checkpoint this one starts from (same dataset,
+        model, lr and seed), or None: what the planner and the loop read, never a name."""
+        return None
+
+    @classmethod
+    def shares_features(cls, options: StrategyOptions) -> bool:
+        """Whether only a head trains on a fixed backbone's features, which can then be
+        computed once per (dataset, model) and shared by every lr and seed."""
+        return False
 
     def __init__(self, model: BuiltModel, lr: float, options: StrategyOptions) -> None:
         self.model = model
         self.lr = lr
         self.options = options
         self.named = dict(model.module.named_parameters())
+        self.epoch = 0
 
     def param_groups(self) -> list[dict]:
         return [
@@ -68,6 +96,7 @@ class Strategy:
         ]
 
     def on_epoch_start(self, ctx: EpochContext) -> None:
+        self.epoch = ctx.epoch
         self.set_trainable(self.named)
 
     def extra_loss(self) -> torch.Tensor | None:
@@ -83,9 +112,12 @@ class Strategy:
             param.requires_grad_(name in names)
 
     def train_mode(self) -> None:
-        """Train mode, except subtrees whose parameters are all frozen."""
+        """Train mode; with ``frozen_bn: eval``, subtrees whose parameters are all frozen run
+        in eval mode, so their BatchNorm statistics stay fixed."""
         module = self.model.module
         module.train()
+        if self.options.frozen_bn == "train":
+            return
         for sub in module.modules():
             params = list(sub.parameters())
             if params and not any(p.requires_grad for p in params):
@@ -100,33 +132,42 @@ class LinearProbe(Strategy):
     """Linear probing (Kumar et al. 2022): only the new head trains; the backbone is a fixed
     feature extractor, BatchNorm and dropout included (whole model in eval mode)."""
 
-    feature_cache = True
+    @classmethod
+    def shares_features(cls, options: StrategyOptions) -> bool:
+        # Exact only while the backbone is a fixed function: BatchNorm in eval mode.
+        return options.frozen_bn == "eval" and options.lp_feature_cache
 
     def on_epoch_start(self, ctx: EpochContext) -> None:
+        self.epoch = ctx.epoch
         self.set_trainable(self.model.head_params)
 
     def train_mode(self) -> None:
-        self.model.module.eval()
+        if self.options.frozen_bn == "eval":
+            self.model.module.eval()
+        else:
+            self.model.module.train()
 
 
 class GradualUnfreeze(Strategy):
-    """Gradual unfreezing (ULMFiT, Howard & Ruder 2018): the head trains from epoch 0; at the
-    start of each later epoch one more backbone block becomes trainable."""
+    """Gradual unfreezing (ULMFiT, Howard & Ruder 2018): the model's parameter blocks are its
+    stages. The last block, which holds the new head, trains from epoch 0; at the start of
+    each later epoch one more block becomes trainable, so a model of n blocks is fully
+    trainable from epoch n − 1 (ResNet-50, DenseNet-121, VGG-19: 6, 9, 6 stages)."""
 
     last_to_first: bool
 
-    def backbone_blocks(self) -> list[list[str]]:
-        head = set(self.model.head_params)
-        blocks = [[p for p in b.params if p not in head] for b in self.model.blocks]
-        blocks = [b for b in blocks if b]
-        return blocks[::-1] if self.last_to_first else blocks
+    def stages(self) -> list[tuple[str, ...]]:
+        """Parameter names of each block, in the order they become trainable."""
+        blocks = [b.params for b in self.model.blocks]
+        last, rest = blocks[-1], blocks[:-1]
+        return [last, *(rest[::-1] if self.last_to_first else rest)]
 
     def on_epoch_start(self, ctx: EpochContext) -> None:
-        unfrozen = self.backbone_blocks()[: ctx.epoch]
-        self.set_trainable([*self.model.head_params, *(p for b in unfrozen for p in b)])
+        self.epoch = ctx.epoch
+        self.set_trainable([p for stage in self.stages()[: ctx.epoch + 1] for p in stage])
 
     def may_stop(self, epoch: int) -> bool:
-        return epoch >= len(self.backbone_blocks())
+        return epoch >= len(self.model.blocks) - 1
 
 
 @STRATEGIES.register("G-LF")
@@ -143,10 +184,35 @@ class GradualUnfreezeFirstToLast(GradualUnfreeze):
 
 @STRATEGIES.register("LP-FT")
 class LinearProbeThenFineTune(Strategy):
-    """LP-FT (Kumar et al. 2022): stage 2 of LP-FT. It starts from the best checkpoint of the
-    LP run (head included) given as ``init`` and fine-tunes everything with a fresh Adam."""
+    """LP-FT (Kumar et al. 2022). By default stage 2 only: it starts from the best checkpoint
+    of the LP run (head included) and fine-tunes everything with a fresh Adam. With
+    ``lpft_lp_epochs: N``, one run: LP for N epochs, then everything trainable with a fresh
+    Adam; early stopping may end it only in the second stage."""
 
-    requires_init = True
+    @classmethod
+    def starts_from(cls, options: StrategyOptions) -> str | None:
+        return "LP" if options.lpft_lp_epochs == 0 else None
+
+    def probing(self) -> bool:
+        return self.epoch < self.options.lpft_lp_epochs
+
+    def on_epoch_start(self, ctx: EpochContext) -> None:
+        self.epoch = ctx.epoch
+        if self.probing():
+            self.set_trainable(self.model.head_params)
+            return
+        self.set_trainable(self.named)
+        if ctx.epoch == self.options.lpft_lp_epochs > 0:
+            ctx.optimizer.state.clear()  # stage 2 starts with a fresh Adam
+
+    def train_mode(self) -> None:
+        if self.probing():
+            LinearProbe.train_mode(self)
+        else:
+            super().train_mode()
+
+    def may_stop(self, epoch: int) -> bool:
+        return epoch >= self.options.lpft_lp_epochs
 
 
 class StartingPointPenalty(Strategy):
@@ -209,13 +275,15 @@ class L2SP(StartingPointPenalty):
 
 @STRATEGIES.register("Auto-RGN")
 class AutoRGN(Strategy):
-    """Auto-RGN (Lee et al. 2023, "Surgical fine-tuning"): one parameter group per layer
-    (a conv, norm or linear module). At the start of every epoch each layer's relative gradient
-    norm RGN = ‖g‖₂ / ‖w‖₂ is averaged over the first ``rgn_batches`` training batches, and the
-    layer's lr becomes lr · RGN / max(RGN). Adam's state is kept (``rgn_rebuild_optimizer``
-    resets it, as the reference code's rebuilt optimizer does)."""
+    """Auto-RGN (Lee et al. 2023, "Surgical fine-tuning"), as the reference code: at the start
+    of every epoch each parameter tensor's relative gradient norm RGN = ‖g‖₂ / ‖w‖₂, averaged
+    over the first ``rgn_batches`` training batches, sets its lr to lr · RGN / max(RGN), and
+    Adam starts afresh with those lrs. ``rgn_groups: module`` takes one RGN per conv, norm or
+    linear module instead; ``rgn_rebuild_optimizer: false`` keeps Adam's moments."""
 
     def param_groups(self) -> list[dict]:
+        if self.options.rgn_groups == "tensor":
+            return [{"params": [p], "lr": self.lr, "name": n} for n, p in self.named.items()]
         groups = []
         for name, module in self.model.module.named_modules():
             params = list(module.parameters(recurse=False))
@@ -232,7 +300,11 @@ class AutoRGN(Strategy):
             totals += torch.stack([relative_gradient_norm(g["params"]) for g in groups]).cpu()
             batches += 1
         rgn = totals / max(batches, 1)
-        scale = rgn / rgn.max() if rgn.max() > 0 else torch.ones_like(rgn)
+        # A tensor of zeros (a zero-initialised bias or BatchNorm scale) has no relative
+        # gradient norm: it is left out of max(RGN) and gets the full lr, so it can move.
+        defined = torch.isfinite(rgn)
+        top = rgn[defined].max() if defined.any() else torch.tensor(0.0)
+        scale = torch.where(defined, rgn / top, 1.0) if top > 0 else torch.ones_like(rgn)
         for group, factor in zip(groups, scale.tolist(), strict=True):
             group["lr"] = self.lr * factor
         if self.options.rgn_rebuild_optimizer:
@@ -240,13 +312,16 @@ class AutoRGN(Strategy):
 
 
 def relative_gradient_norm(params: list[nn.Parameter]) -> torch.Tensor:
-    """‖g‖₂ / ‖w‖₂ over the concatenation of ``params`` (0 where there is no gradient)."""
+    """‖g‖₂ / ‖w‖₂ over the concatenation of ``params``: 0 where there is no gradient, NaN
+    where the weights are all zero."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     weight_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(params))))
-    return (grad_norm / weight_norm.clamp_min(1e-12)).detach()
+    if weight_norm == 0:
+        return torch.tensor(float("nan"))
+    return (grad_norm / weight_norm).detach()
 
 
 def strategy_names() -> list[str]:

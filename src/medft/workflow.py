@@ -109,7 +109,18 @@ class Grid:
                 f"datasets: the name {doubled[0]!r} is used by {names[doubled[0]]} entries; "
                 "each dataset needs its own name (it names its folders)"
             )
-        self.dataset_options  # noqa: B018 -- parsing is the check
+        selection = (self.config["early_stop_on"], self.config["select_lr_on"])
+        for name, options in self.dataset_options.items():
+            if getattr(options, "val_fraction", None) == 0 and selection != ("test", "test"):
+                raise ConfigError(
+                    f"dataset {name!r}: `val_fraction: 0` leaves no validation split, so "
+                    "early stopping and lr selection must both use the evaluation split: set "
+                    "`early_stop_on: test` and `select_lr_on: test` (config/paper.yaml does)"
+                )
+        try:
+            self.strategy_options  # noqa: B018 -- building it is the check
+        except ValueError as error:
+            raise ConfigError(f"strategy_options: {error}") from None
         for model in self.config["models"]:
             try:
                 check_model_name(model)
@@ -152,23 +163,53 @@ class Grid:
         options = self.dataset_options[dataset]
         return SOURCES.get(options.source).inputs(options)
 
+    def protocol(self) -> str:
+        """One sentence naming the choices that made this grid's numbers, for captions."""
+        c, o = self.config, self.strategy_options
+        lpft = (
+            "two runs (stage 2 from the LP cell)"
+            if o.lpft_lp_epochs == 0
+            else f"one run, LP for {o.lpft_lp_epochs} epochs"
+        )
+        rebuilt = "rebuilt" if o.rgn_rebuild_optimizer else "kept"
+        return (
+            f"Protocol: early stopping on {c['early_stop_on']}, lr chosen on "
+            f"{c['select_lr_on']}; frozen BatchNorm {o.frozen_bn}; LP-FT {lpft}; Auto-RGN per "
+            f"{o.rgn_groups}, Adam {rebuilt} each epoch; L1-SP α={o.l1sp_alpha:g}, "
+            f"L2-SP α={o.l2sp_alpha:g}."
+        )
+
+    @cached_property
+    def strategy_options(self):
+        from medft.strategies import StrategyOptions
+
+        return StrategyOptions(**self.config["strategy_options"])
+
+    def first_stage(self, strategy: str) -> str | None:
+        """The strategy whose cell (same dataset, model, lr, seed) ``strategy`` starts from."""
+        from medft.strategies import STRATEGIES
+
+        return STRATEGIES.get(strategy).starts_from(self.strategy_options)
+
     def train_inputs(self, wildcards) -> list[str]:
-        """LP-FT's stage 2 starts from the LP cell of the same dataset, model, lr and seed;
-        LP cells read the features their (dataset, model) shares."""
+        """A cell that starts from another strategy's cell waits for it; a cell that trains a
+        head on shared features waits for its (dataset, model)'s features file."""
         w = wildcards
-        if w.strategy == "LP-FT":
-            return [f"{self.run_dir(w.dataset, w.model, 'LP', w.lr, w.seed)}/metrics.json"]
+        first = self.first_stage(w.strategy)
+        if first:
+            return [f"{self.run_dir(w.dataset, w.model, first, w.lr, w.seed)}/metrics.json"]
         shared = self.features_file(w.dataset, w.model, w.strategy)
         return [shared] if shared else []
 
     def features_file(self, dataset: str, model: str, strategy: str) -> str | None:
-        """The features file ``strategy``'s cells read, if any. LP's frozen backbone gives the
+        """The features file ``strategy``'s cells read, if any. A frozen backbone gives the
         same features at every lr and seed, so they are computed once per (dataset, model) —
         except for a randomly initialised backbone, which differs per seed."""
-        c = self.config
-        if strategy != "LP" or not c["strategy_options"].get("lp_feature_cache", True):
+        from medft.strategies import STRATEGIES
+
+        if not STRATEGIES.get(strategy).shares_features(self.strategy_options):
             return None
-        if c["weights"] == "none":
+        if self.config["weights"] == "none":
             return None
         return self.features_path(dataset, model)
 
@@ -236,14 +277,16 @@ class Grid:
             "out": self.run_dir(dataset, model, strategy, lr, seed),
             "epochs": c["epochs"],
             "patience": c["patience"],
+            "early_stop_on": c["early_stop_on"],
             "batch_size": c["batch_size"],
             "workers": c["loader_workers"],
             "main_metric": entry.get("main_metric"),
             "options": c["strategy_options"],
         }
         run["features"] = self.features_file(dataset, model, strategy)
-        if strategy == "LP-FT":
-            run["init"] = f"{self.run_dir(dataset, model, 'LP', lr, seed)}/best.pt"
+        first = self.first_stage(strategy)
+        if first:
+            run["init"] = f"{self.run_dir(dataset, model, first, lr, seed)}/best.pt"
         return run
 
 
@@ -360,7 +403,7 @@ DIVERGED_NOTE = (
 )
 
 
-def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
+def table_job(runs: str, select_on: str, md: str, csv: str, png: str, protocol: str = "") -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -381,6 +424,7 @@ def table_job(runs: str, select_on: str, md: str, csv: str, png: str) -> None:
         f"{int(summary['n_seeds'].max())} seed(s), at the lr chosen on the {select_on} "
         f"{metric}. Bold: best strategy per model."
         + (DIVERGED_NOTE if summary["n_diverged"].any() else "")
+        + (f" {protocol}" if protocol else "")
         + "\n\n"
         + table.to_markdown(index=False)
         + "\n"

@@ -44,6 +44,7 @@ rule dataset_table:
         runtime=10,
     params:
         select_on=config["select_lr_on"],
+        protocol=grid.protocol(),
     script:
         "../scripts/table.py"
 

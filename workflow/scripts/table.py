@@ -7,4 +7,5 @@ with log_to(snakemake.log[0]):
         snakemake.output.md,
         snakemake.output.csv,
         snakemake.output.png,
+        snakemake.params.protocol,
     )

@@ -223,8 +223,10 @@ class Isic2020Options(CarvedSplitOptions):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Cholect50Options(SourceOptions):
+class Cholect50Options(CarvedSplitOptions):
     root: str
     stride: int = 10
     test_videos: list[int] | None = None  # default: Nwoye & Padoy 2022's split
+    # Default: that split's; [] puts them in training (the paper's counts include them), and
+    # `val_fraction` then carves validation videos from training (0: none).
     val_videos: list[int] | None = None

@@ -291,8 +291,8 @@ def cholect50(options: Cholect50Options) -> tuple[pd.DataFrame, list[str], str]:
     )
     stride = options.stride
     test, val = (
-        set(options.test_videos or CHOLECT50_TEST),
-        set(options.val_videos or CHOLECT50_VAL),
+        set(CHOLECT50_TEST if options.test_videos is None else options.test_videos),
+        set(CHOLECT50_VAL if options.val_videos is None else options.val_videos),
     )
     rows = []
     for label_file in sorted(labels_dir.glob("VID*.json")):

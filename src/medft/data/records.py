@@ -74,7 +74,9 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
         )
 
 
-def check_splits(records: pd.DataFrame, classes: list[str], multilabel: bool, where: str) -> None:
+def check_splits(
+    records: pd.DataFrame, classes: list[str], multilabel: bool, where: str, plan: SplitPlan
+) -> None:
     """After carving: every split exists and can rank the classes. Single-label: at least two
     classes per split. Multi-label: every label positive somewhere in training. A class or
     label missing from validation or evaluation (its AUROC and AP are undefined there) is
@@ -82,6 +84,8 @@ def check_splits(records: pd.DataFrame, classes: list[str], multilabel: bool, wh
     fix = "add images, or change `val_fraction` / `test_fraction` / the split column"
     for split in SPLITS:
         rows = records[records["split"] == split]
+        if rows.empty and split == "val" and plan.val_fraction == 0:
+            continue  # no validation split, as asked (`val_fraction: 0`)
         if rows.empty:
             raise DataError(
                 f"{where}: the {split} split is empty; the dataset is too small ({fix})"
@@ -192,7 +196,7 @@ def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd
         pool = records[records["split"].isin(["", "train"])]
         records.loc[_carve(pool, plan.test_fraction, plan.seed, multilabel), "split"] = "test"
     records.loc[records["split"] == "", "split"] = "train"
-    if not (records["split"] == "val").any():
+    if plan.val_fraction > 0 and not (records["split"] == "val").any():
         train = records[records["split"] == "train"]
         records.loc[_carve(train, plan.val_fraction, plan.seed, multilabel), "split"] = "val"
     return records
@@ -236,7 +240,7 @@ def write_records(
     check_records(records, classes, multilabel, where)
     records = carve_splits(records, options.plan, multilabel)
     records = subsample(records, options, multilabel)
-    check_splits(records, classes, multilabel, where)
+    check_splits(records, classes, multilabel, where, options.plan)
     if read is read_image:
         channels = max(image_channels(p, f"{where}, row {i}") for i, p in records["path"].items())
     else:
