@@ -7,6 +7,7 @@ import torch
 from medft import features
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
+from medft.data.shards import read_meta
 from medft.engine import Cell, TrainConfig, train
 from medft.strategies import StrategyOptions
 
@@ -167,3 +168,37 @@ def test_bad_config_values_are_rejected(tiny_datasets, tmp_path):
         config(tiny_datasets["binary"], tmp_path, lr=-1e-3)
     with pytest.raises(FileNotFoundError, match="not a prepared medft dataset"):
         train(config(tmp_path / "nothing", tmp_path / "out"))
+
+
+@pytest.mark.parametrize("strategy", ["L1-SP", "L2-SP"])
+def test_sp_runs_log_their_penalty_beside_the_task_loss(strategy, tiny_datasets, tmp_path):
+    train(config(tiny_datasets["binary"], tmp_path / strategy, strategy=strategy, epochs=2))
+    log = pd.read_csv(tmp_path / strategy / "epochs.csv")
+    assert (log["penalty"] > 0).all() and (log["train_loss"] > 0).all()
+    train(config(tiny_datasets["binary"], tmp_path / "FT", epochs=1))
+    assert "penalty" not in pd.read_csv(tmp_path / "FT" / "epochs.csv")
+
+
+def test_early_stopping_on_the_evaluation_split_without_a_validation_split(tmp_path):
+    """The paper-replication protocol: `val_fraction: 0`, early stopping on the test split."""
+    import numpy as np
+    from PIL import Image
+
+    from medft.data.sources import prepare_dataset
+    from medft.errors import DataError
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        for k in range(15):
+            folder = tmp_path / "root" / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            pixels = rng.integers(0, 255, (20, 20), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{k}.png")
+    options = {"source": "imagefolder", "root": str(tmp_path / "root"), "val_fraction": 0}
+    data = prepare_dataset("x", options, Preprocess(32, 32), tmp_path / "data")
+    assert "val" not in read_meta(data).split_counts
+    with pytest.raises(DataError, match="has no val split to early-stop on"):
+        train(config(data, tmp_path / "val-run", epochs=1))
+    summary = train(config(data, tmp_path / "run", epochs=2, early_stop_on="test"))
+    assert summary["config"]["early_stop_on"] == "test" and set(summary["metrics"]) == {"test"}
+    assert "test_auroc" in pd.read_csv(tmp_path / "run" / "epochs.csv")

@@ -12,6 +12,7 @@ from medft.models import Block, BuiltModel
 from medft.strategies import (
     L1SP,
     L2SP,
+    STRATEGIES,
     AutoRGN,
     EpochContext,
     StrategyOptions,
@@ -252,3 +253,111 @@ def test_auto_rgn_gives_a_tensor_of_zeros_the_full_lr():
     strategy.on_epoch_start(EpochContext(0, optimizer, probe))
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
     assert lrs["0.bias"] == 1e-3 and all(0 < v <= 1e-3 for v in lrs.values())
+
+
+@pytest.mark.parametrize("model, stages", [("resnet50", 6), ("densenet121", 9), ("vgg19", 6)])
+@pytest.mark.parametrize("name", ["G-LF", "G-FL"])
+def test_gradual_unfreezing_takes_the_papers_stages(name, model, stages):
+    """The last block (with the head) trains from epoch 0, then one block per epoch: 6 / 9 / 6
+    stages, each epoch's trainable count the sum of the blocks unfrozen so far."""
+    from medft.models import create_model
+
+    built = create_model(model, 2, weights="none")
+    assert len(built.blocks) == stages
+    sizes = dict(built.module.named_parameters())
+    block_sizes = [sum(sizes[p].numel() for p in b.params) for b in built.blocks]
+    order = [stages - 1, *(range(stages - 2, -1, -1) if name == "G-LF" else range(stages - 1))]
+    strategy = STRATEGIES.get(name)(built, 1e-3, StrategyOptions())
+    for epoch in range(stages + 1):
+        strategy.on_epoch_start(EpochContext(epoch, None, None))
+        trainable = sum(p.numel() for p in built.module.parameters() if p.requires_grad)
+        assert trainable == sum(block_sizes[i] for i in order[: epoch + 1]), (name, epoch)
+        assert strategy.may_stop(epoch) == (epoch >= stages - 1)
+    assert set(built.head_params) <= set(built.blocks[-1].params)
+
+
+def batchnorm_stats(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if "running_" in k}
+
+
+@pytest.mark.parametrize("frozen_bn", ["eval", "train"])
+@pytest.mark.parametrize("name", [n for n in strategy_names() if n in ("LP", "G-LF", "G-FL")])
+def test_frozen_batchnorm_statistics_follow_the_option(name, frozen_bn, tiny_datasets, tmp_path):
+    """Epoch 0 of every strategy that freezes the backbone: its weights never move; its
+    BatchNorm running statistics move only with ``frozen_bn: train``."""
+    options = StrategyOptions(frozen_bn=frozen_bn, lp_feature_cache=False)
+    cell = make_cell(tiny_datasets["binary"], tmp_path, name, options=options)
+    cell.build()
+    head = set(cell.model.head_params)
+    before, stats = snapshot(cell.model.module), batchnorm_stats(cell.model.module)
+    cell.strategy.on_epoch_start(EpochContext(0, cell.optimizer, cell.probe_gradients(0)))
+    cell.train_one_epoch(0)
+    after = cell.model.module.state_dict()
+    backbone = [n for n, _ in cell.model.module.named_parameters() if n not in head]
+    assert all(torch.equal(before[n], after[n]) for n in backbone)
+    moved = [k for k, v in stats.items() if not torch.equal(v, after[k])]
+    assert bool(moved) == (frozen_bn == "train")
+
+
+def test_lp_features_are_shared_only_where_exact():
+    lp = STRATEGIES.get("LP")
+    assert lp.shares_features(StrategyOptions(frozen_bn="eval"))
+    assert not lp.shares_features(StrategyOptions(frozen_bn="train"))
+    assert not lp.shares_features(StrategyOptions(lp_feature_cache=False))
+
+
+def test_lp_ft_in_one_run_probes_then_fine_tunes_with_a_fresh_adam(tiny_datasets, tmp_path):
+    options = StrategyOptions(lpft_lp_epochs=2, lp_feature_cache=False)
+    assert STRATEGIES.get("LP-FT").starts_from(options) is None
+    assert STRATEGIES.get("LP-FT").starts_from(StrategyOptions()) == "LP"
+    cell = make_cell(tiny_datasets["binary"], tmp_path, "LP-FT", epochs=4, options=options)
+    cell.build()
+    head = set(cell.model.head_params)
+    for epoch in range(4):
+        before = snapshot(cell.model.module)
+        cell.strategy.on_epoch_start(EpochContext(epoch, cell.optimizer, None))
+        if epoch == 2:
+            assert cell.optimizer.state == {}
+        cell.train_one_epoch(epoch)
+        after = cell.model.module.state_dict()
+        moved = {
+            n
+            for n, _ in cell.model.module.named_parameters()
+            if not torch.equal(before[n], after[n])
+        }
+        if epoch < 2:
+            assert moved == head, epoch
+        else:
+            assert moved == {n for n, _ in cell.model.module.named_parameters()}, epoch
+        assert cell.strategy.may_stop(epoch) == (epoch >= 2)
+
+
+def test_no_strategy_name_in_the_planner_or_the_loop():
+    """The planner and the training loop read strategies' traits, never their names."""
+    import re
+    from pathlib import Path
+
+    import medft.engine
+    import medft.workflow
+
+    for module in (medft.workflow, medft.engine):
+        source = Path(module.__file__).read_text()
+        for name in strategy_names():
+            assert not re.search(rf"[\"']{re.escape(name)}[\"']", source), (module, name)
+
+
+def test_the_schema_lists_the_registry_and_the_options_defaults():
+    from dataclasses import fields
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )["properties"]
+    assert schema["strategies"]["items"]["enum"] == strategy_names()
+    assert schema["strategies"]["default"] == strategy_names()
+    options = schema["strategy_options"]["properties"]
+    assert {f.name: f.default for f in fields(StrategyOptions)} == {
+        k: v["default"] for k, v in options.items()
+    }
