@@ -200,7 +200,7 @@ def test_divergence_keeps_the_best_finite_epoch_and_is_recorded(
 ):
     real = Cell.train_one_epoch
     monkeypatch.setattr(
-        Cell, "train_one_epoch", lambda self, e: real(self, e) if e < 2 else float("nan")
+        Cell, "train_one_epoch", lambda self, e: real(self, e) if e < 2 else (float("nan"), None)
     )
     summary = train(cell(tiny_datasets["binary"], tmp_path))
     assert summary["diverged"] == {"epoch": 2, "reason": "train loss nan"}
@@ -232,7 +232,7 @@ def test_an_undefined_validation_metric_never_counts_and_fails_by_name(tmp_path,
             writer.add(image, id=str(i), split=split, label=label)
     with pytest.raises(DataError) as error:
         train(cell(data, tmp_path / "run", patience=2, main_metric="auroc"))
-    assert "validation auroc was undefined in every epoch" in str(error.value)
+    assert "the val auroc was undefined in every epoch" in str(error.value)
     assert "label 'yes'" in str(error.value)
     assert "does not count as an improvement" in caplog.text
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from medft import features
+from medft.checkpoints import RunFiles
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
 from medft.data.shards import read_meta
@@ -34,18 +35,18 @@ def test_killed_run_resumes_to_the_same_result(tiny_datasets, tmp_path, monkeypa
     data = tiny_datasets["multilabel"]
     straight = train(config(data, tmp_path / "straight"))
 
-    real_checkpoint = Cell.checkpoint
+    real_save = RunFiles.save_last
 
-    def die_after_second_epoch(self, state):
-        real_checkpoint(self, state)
-        if state["epoch"] == 1:
+    def die_after_second_epoch(self, module, optimizer, state):
+        real_save(self, module, optimizer, state)
+        if state.epoch == 1:
             raise Killed
 
-    monkeypatch.setattr(Cell, "checkpoint", die_after_second_epoch)
+    monkeypatch.setattr(RunFiles, "save_last", die_after_second_epoch)
     with pytest.raises(Killed):
         train(config(data, tmp_path / "resumed"))
     assert len(pd.read_csv(tmp_path / "resumed" / "epochs.csv")) == 2
-    monkeypatch.setattr(Cell, "checkpoint", real_checkpoint)
+    monkeypatch.setattr(RunFiles, "save_last", real_save)
     resumed = train(config(data, tmp_path / "resumed"))
 
     for split in ("val", "test"):

@@ -8,7 +8,6 @@ returns its metrics without training.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -26,13 +25,12 @@ from torch import nn
 from tqdm import tqdm
 
 from medft import features
+from medft.checkpoints import RunFiles, RunState
 from medft.data.shards import SPLITS, ShardDataset, memory_format, read_meta
 from medft.errors import DataError, DivergedError
 from medft.metrics import METRICS, UndefinedMetricWarning, compute_metrics
 from medft.models import create_model
 from medft.runtime import (
-    atomic_save,
-    atomic_write_text,
     autocast,
     default_device,
     load_checkpoint,
@@ -284,136 +282,97 @@ class Cell:
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.config
-        metrics_path = self.out / "metrics.json"
-        if metrics_path.exists():
-            done = json.loads(metrics_path.read_text())
-            self.check_same_config(done["config"])
+        files = RunFiles(self.out, cfg.to_dict())
+        done = files.finished()
+        if done:
             log.info("%s is finished; nothing to do", self.out)
             return done
         self.out.mkdir(parents=True, exist_ok=True)
         self.build()
-        state = self.resume()
-        for epoch in range(state["epoch"] + 1, cfg.epochs):
-            started = time.perf_counter()
-            self.strategy.on_epoch_start(
-                EpochContext(epoch, self.optimizer, self.probe_gradients(epoch))
-            )
-            train_loss, penalty = self.train_one_epoch(epoch)
-            diverged = self.divergence(train_loss)
-            stop_on = cfg.early_stop_on
-            if diverged is None:
-                stop_loss, stop_metrics, scores = self.evaluate(stop_on)
-                if not np.isfinite(scores).all():
-                    diverged = f"the {stop_on} scores are not finite"
-            if diverged is not None:
-                state["diverged"] = {"epoch": epoch, "reason": diverged}
-                state["rows"].append({"epoch": epoch, "train_loss": train_loss})
-                state["epoch"] = epoch
-                self.write_epoch_log(state["rows"])
-                log.warning(
-                    "%s diverged at epoch %d (%s); training stops, the result is the best "
-                    "epoch before it",
-                    self.name,
-                    epoch,
-                    diverged,
+        state = files.resume(self.model.module, self.optimizer, cfg.patience)
+        for epoch in range(state.epoch + 1, cfg.epochs):
+            row = self.run_epoch(epoch, state, files)
+            state.epoch = epoch
+            state.rows.append(row)
+            if state.diverged:
+                files.write_epoch_log(state.rows)
+                break
+            files.save_last(self.model.module, self.optimizer, state)
+            if state.stopping.exhausted and self.strategy.may_stop(epoch):
+                log.info(
+                    "early stopping after epoch %d (best %d)", epoch, state.stopping.best_epoch
                 )
                 break
-            score = stop_metrics[self.main_metric]
-            if np.isnan(score):
-                log.warning(
-                    "%s epoch %d: the %s %s is undefined (%s); the epoch does not "
-                    "count as an improvement",
-                    self.name,
-                    epoch,
-                    stop_on,
-                    self.main_metric,
-                    self.undefined_because,
-                )
-            improved = bool(score > state["best_score"])  # NaN never improves
-            if improved:
-                state.update(best_score=float(score), best_epoch=epoch, bad_epochs=0)
-                atomic_save(
-                    {"model": self.model.module.state_dict(), "epoch": epoch}, self.out / "best.pt"
-                )
-            else:
-                state["bad_epochs"] += 1
-            row = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                **({} if penalty is None else {"penalty": penalty}),
-                f"{stop_on}_loss": stop_loss,
-                **{f"{stop_on}_{k}": v for k, v in stop_metrics.items()},
-                "trainable_params": sum(
-                    p.numel() for p in self.model.module.parameters() if p.requires_grad
-                ),
-                **self.block_lrs(),
-                "seconds": time.perf_counter() - started,
-            }
-            state["rows"].append(row)
-            state["epoch"] = epoch
-            self.checkpoint(state)
-            tqdm.write(
-                f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}: "
-                f"train_loss {train_loss:.4f} "
-                + ("" if penalty is None else f"penalty {penalty:.4g} ")
-                + f"{stop_on}_loss {stop_loss:.4f} "
-                f"{stop_on}_{self.main_metric} {score:.4f}{' *' if improved else ''} "
-                f"({row['seconds']:.1f}s)",
-                file=sys.stderr,
-            )
-            if state["bad_epochs"] >= cfg.patience and self.strategy.may_stop(epoch):
-                log.info("early stopping after epoch %d (best %d)", epoch, state["best_epoch"])
-                break
-        return self.finish(state)
+        return self.finish(state, files)
 
-    def check_same_config(self, saved: dict) -> None:
-        mine = json.loads(json.dumps(self.config.to_dict()))
-        if saved != mine:
-            changed = sorted(k for k in mine if saved.get(k) != mine[k])
-            raise ValueError(
-                f"{self.out} holds a run with a different config ({', '.join(changed)}); "
-                "use another --out or delete it"
-            )
-
-    def resume(self) -> dict:
-        path = self.out / "last.pt"
-        if not path.exists():
-            return {
-                "epoch": -1,
-                "best_epoch": -1,
-                "best_score": -np.inf,
-                "bad_epochs": 0,
-                "rows": [],
-            }
-        checkpoint = load_checkpoint(path)
-        self.check_same_config(checkpoint["config"])
-        self.model.module.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["rng"])
-        log.info("resuming %s after epoch %d", self.out, checkpoint["state"]["epoch"])
-        return checkpoint["state"]
-
-    def checkpoint(self, state: dict) -> None:
-        atomic_save(
-            {
-                "model": self.model.module.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "rng": torch.get_rng_state(),
-                "state": state,
-                "config": json.loads(json.dumps(self.config.to_dict())),
-            },
-            self.out / "last.pt",
+    def run_epoch(self, epoch: int, state: RunState, files: RunFiles) -> dict:
+        """Strategy hook → one training epoch → evaluation → early stopping; the epoch's log
+        row. A diverged epoch is recorded in ``state`` and evaluates nothing."""
+        cfg, stop_on = self.config, self.config.early_stop_on
+        started = time.perf_counter()
+        self.strategy.on_epoch_start(
+            EpochContext(epoch, self.optimizer, self.probe_gradients(epoch))
         )
-        self.write_epoch_log(state["rows"])
+        train_loss, penalty = self.train_one_epoch(epoch)
+        diverged = self.divergence(train_loss)
+        if diverged is None:
+            stop_loss, stop_metrics, scores = self.evaluate(stop_on)
+            if not np.isfinite(scores).all():
+                diverged = f"the {stop_on} scores are not finite"
+        if diverged is not None:
+            state.diverged = {"epoch": epoch, "reason": diverged}
+            log.warning(
+                "%s diverged at epoch %d (%s); training stops, the result is the best epoch "
+                "before it",
+                self.name,
+                epoch,
+                diverged,
+            )
+            return {"epoch": epoch, "train_loss": train_loss}
+        score = stop_metrics[self.main_metric]
+        if np.isnan(score):
+            log.warning(
+                "%s epoch %d: the %s %s is undefined (%s); the epoch does not count as an "
+                "improvement",
+                self.name,
+                epoch,
+                stop_on,
+                self.main_metric,
+                self.undefined_because,
+            )
+        improved = state.stopping.update(score, epoch)
+        if improved:
+            files.save_best(self.model.module, epoch)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            **({} if penalty is None else {"penalty": penalty}),
+            f"{stop_on}_loss": stop_loss,
+            **{f"{stop_on}_{k}": v for k, v in stop_metrics.items()},
+            "trainable_params": sum(
+                p.numel() for p in self.model.module.parameters() if p.requires_grad
+            ),
+            **self.block_lrs(),
+            "seconds": time.perf_counter() - started,
+        }
+        tqdm.write(
+            f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}: "
+            f"train_loss {train_loss:.4f} "
+            + ("" if penalty is None else f"penalty {penalty:.4g} ")
+            + f"{stop_on}_loss {stop_loss:.4f} "
+            f"{stop_on}_{self.main_metric} {score:.4f}{' *' if improved else ''} "
+            f"({row['seconds']:.1f}s)",
+            file=sys.stderr,
+        )
+        return row
 
-    def write_epoch_log(self, rows: list[dict]) -> None:
-        atomic_write_text(pd.DataFrame(rows).to_csv(index=False), self.out / "epochs.csv")
-
-    def finish(self, state: dict) -> dict:
+    def finish(self, state: RunState, files: RunFiles) -> dict:
+        """Evaluate the best epoch's weights and write the results; a run with no epoch to
+        keep fails, saying why."""
         cfg = self.config
-        if state["best_epoch"] < 0:
-            if state.get("diverged"):
-                d = state["diverged"]
+        if state.stopping.best_epoch < 0:
+            if state.diverged:
+                d = state.diverged
                 raise DivergedError(
                     f"{self.name} diverged at epoch {d['epoch']} ({d['reason']}) before any "
                     f"epoch could be kept; try a lower lr than {cfg.lr:g}"
@@ -423,28 +382,25 @@ class Cell:
                 f"epoch ({self.undefined_because}); re-split so that the val split holds every "
                 "class, or choose another main_metric"
             )
-        best = load_checkpoint(self.out / "best.pt")
-        self.model.module.load_state_dict(best["model"])
+        self.model.module.load_state_dict(files.load_best())
         results, predictions = {}, []
         for split in (s for s in ("val", "test") if s in self.splits):
             loss, metrics, scores = self.evaluate(split)
             results[split] = {"loss": loss, **metrics}
             predictions.append(self.prediction_frame(split, scores))
-        pd.concat(predictions).to_parquet(self.out / "predictions.parquet", index=False)
         summary = {
-            "config": json.loads(json.dumps(self.config.to_dict())),
+            "config": files.config,
             "dataset": self.meta.name,
             "task": self.meta.task,
             "main_metric": self.main_metric,
-            "best_epoch": state["best_epoch"],
-            "epochs_trained": state["epoch"] + 1,
+            "best_epoch": state.stopping.best_epoch,
+            "epochs_trained": state.epoch + 1,
             # {"epoch", "reason"} when training stopped on divergence; the metrics are the
             # best epoch's before it.
-            "diverged": state.get("diverged"),
+            "diverged": state.diverged,
             "metrics": results,
         }
-        atomic_write_text(json.dumps(summary, indent=2), self.out / "metrics.json")
-        (self.out / "last.pt").unlink(missing_ok=True)  # best.pt and the log are what is kept
+        files.write_results(summary, pd.concat(predictions))
         return summary
 
     def prediction_frame(self, split: str, scores: np.ndarray) -> pd.DataFrame:

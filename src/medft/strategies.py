@@ -35,8 +35,8 @@ class StrategyOptions:
     frozen_bn: str = "eval"
     l2sp_alpha: float = 0.1
     l2sp_beta: float = 0.01
-    l1sp_alpha: float = 5e-6
-    l1sp_beta: float = 5e-5
+    l1sp_alpha: float = 7e-5
+    l1sp_beta: float = 1.4e-4
     sp_include_norm: bool = False
     rgn_batches: int = 5
     rgn_groups: str = "tensor"  # "tensor" (the reference code) or "module"

@@ -109,7 +109,7 @@ class Grid:
                 f"datasets: the name {doubled[0]!r} is used by {names[doubled[0]]} entries; "
                 "each dataset needs its own name (it names its folders)"
             )
-        selection = (self.config["early_stop_on"], self.config["select_lr_on"])
+        selection = tuple(self.config.get(k, "val") for k in ("early_stop_on", "select_lr_on"))
         for name, options in self.dataset_options.items():
             if getattr(options, "val_fraction", None) == 0 and selection != ("test", "test"):
                 raise ConfigError(
@@ -183,7 +183,7 @@ class Grid:
     def strategy_options(self):
         from medft.strategies import StrategyOptions
 
-        return StrategyOptions(**self.config["strategy_options"])
+        return StrategyOptions(**self.config.get("strategy_options", {}))
 
     def first_stage(self, strategy: str) -> str | None:
         """The strategy whose cell (same dataset, model, lr, seed) ``strategy`` starts from."""
