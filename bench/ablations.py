@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import sem as se
 
 from medft.data import medmnist, synthetic
 from medft.data.preprocess import Preprocess
@@ -141,7 +142,6 @@ def main() -> None:
                 ref = [run(data, work / dataset, rs, ro, s, args.epochs) for s in args.seeds]
                 var = [run(data, work / dataset, vs, vo, s, args.epochs) for s in args.seeds]
                 diff = np.subtract(var, ref)
-                se = lambda v: np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
                 rows.append(
                     {
                         "dataset": dataset,
