@@ -409,7 +409,7 @@ def test_cli_route_prepare_imagefolder_then_train(tmp_path, capsys):
 
 
 def test_a_job_ends_a_data_error_with_one_line_in_its_log(tmp_path):
-    from medft.workflow import log_to
+    from medft.jobs import log_to
 
     log = tmp_path / "job.log"
     with pytest.raises(SystemExit) as exit_:

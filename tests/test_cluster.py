@@ -169,13 +169,13 @@ def test_slurm_profile_requests_gpus_only_for_train_and_features():
 
 
 def test_warm_worker_is_not_used_inside_a_scheduler_job(tmp_path, monkeypatch):
-    from medft import warm, workflow
+    from medft import jobs, warm
 
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.setattr(warm, "run_in_worker", lambda *a: pytest.fail("warm worker used"))
     ran = []
-    monkeypatch.setitem(workflow.TORCH_JOBS, "train", lambda **kwargs: ran.append(kwargs))
+    monkeypatch.setitem(jobs.TORCH_JOBS, "train", lambda **kwargs: ran.append(kwargs))
     log = tmp_path / "job.log"
-    workflow.run_torch_job("train", {"run": {}}, 1, str(log), warm=True)
+    warm.run_torch_job("train", {"run": {}}, 1, str(log), warm=True)
     assert ran == [{"run": {}}]
     assert "warm worker not used" in log.read_text() and "SLURM_JOB_ID=4242" in log.read_text()

@@ -337,10 +337,12 @@ def test_no_strategy_name_in_the_planner_or_the_loop():
     import re
     from pathlib import Path
 
+    import medft.checkpoints
     import medft.engine
+    import medft.jobs
     import medft.workflow
 
-    for module in (medft.workflow, medft.engine):
+    for module in (medft.workflow, medft.jobs, medft.engine, medft.checkpoints):
         source = Path(module.__file__).read_text()
         for name in strategy_names():
             assert not re.search(rf"[\"']{re.escape(name)}[\"']", source), (module, name)

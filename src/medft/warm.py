@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -27,6 +28,9 @@ import time
 import traceback
 from pathlib import Path
 
+from medft.jobs import log_to, run_torch_job_here
+
+log_line = logging.getLogger(__name__)
 IDLE_SECONDS = 120
 START_TIMEOUT = 300
 
@@ -47,7 +51,6 @@ class _Job(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         from medft.errors import USER_ERRORS
-        from medft.workflow import log_to, run_torch_job_here
 
         request = json.loads(self.rfile.readline())
         os.chdir(request["cwd"])  # the job's relative paths are the job's, not the worker's
@@ -77,7 +80,6 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
 def serve(path: Path) -> None:
     """The worker: import the heavy modules once, then fork a child per job until idle."""
     import medft.engine  # noqa: F401  (importing these once is the point of the worker)
-    import medft.workflow  # noqa: F401
 
     with _Server(str(path), _Job) as server:
         server.timeout = 5
@@ -129,7 +131,7 @@ def _start_worker(path: Path) -> socket.socket:
 
 
 def run_in_worker(job: str, kwargs: dict, threads: int, log: str) -> int:
-    """Run one job of ``medft.workflow.TORCH_JOBS`` in the warm worker; returns its exit
+    """Run one job of ``medft.jobs.TORCH_JOBS`` in the warm worker; returns its exit
     status."""
     path = socket_path()
     client = _connect(path) or _start_worker(path)
@@ -158,3 +160,37 @@ def run_in_worker(job: str, kwargs: dict, threads: int, log: str) -> int:
 
 if __name__ == "__main__":
     serve(Path(sys.argv[1]))
+
+
+# Set inside a batch scheduler's job: SLURM, PBS/Torque, LSF, Flux, SGE.
+SCHEDULER_JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID", "SGE_TASK_ID")
+
+
+def scheduler_job() -> str | None:
+    """``NAME=value`` of the scheduler job this process runs in, if any."""
+    for name in SCHEDULER_JOB_VARIABLES:
+        if os.environ.get(name):
+            return f"{name}={os.environ[name]}"
+    return None
+
+
+def run_torch_job(job: str, kwargs: dict, threads: int, log: str, warm: bool = False) -> None:
+    """Entry point of the rules that run torch (``TORCH_JOBS``): in this process, or forked
+    from the warm worker — never inside a scheduler's job, whose GPUs, CPUs and memory limits
+    a worker started by an earlier job would not have."""
+    allocation = scheduler_job() if warm else None
+    if allocation:
+        with log_to(log):
+            log_line.info(
+                "warm worker not used: this job runs in a scheduler allocation (%s), and a "
+                "worker outlives the job that starts it",
+                allocation,
+            )
+        warm = False
+    if warm:
+        status = run_in_worker(job, kwargs, threads, log)
+        if status:
+            raise SystemExit(f"{job} failed (exit status {status}); see {log}")
+        return
+    with log_to(log):
+        run_torch_job_here(job, kwargs, threads)

@@ -1,4 +1,4 @@
-from medft.workflow import concat_job, log_to
+from medft.jobs import concat_job, log_to
 
 with log_to(snakemake.log[0]):
     concat_job(list(snakemake.input.runs), snakemake.output.runs)

@@ -1,4 +1,4 @@
-from medft.workflow import run_torch_job
+from medft.warm import run_torch_job
 
 run_torch_job(
     "features",

@@ -1,4 +1,4 @@
-from medft.workflow import log_to, prepare_job
+from medft.jobs import log_to, prepare_job
 
 with log_to(snakemake.log[0]):
     prepare_job(

@@ -1,4 +1,4 @@
-from medft.workflow import log_to, table_job
+from medft.jobs import log_to, table_job
 
 with log_to(snakemake.log[0]):
     table_job(
