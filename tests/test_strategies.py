@@ -330,6 +330,7 @@ def test_lp_ft_in_one_run_probes_then_fine_tunes_with_a_fresh_adam(tiny_datasets
         else:
             assert moved == {n for n, _ in cell.model.module.named_parameters()}, epoch
         assert cell.strategy.may_stop(epoch) == (epoch >= 2)
+        assert cell.strategy.selection_restarts(epoch) == (epoch == 2)
 
 
 def test_no_strategy_name_in_the_planner_or_the_loop():
@@ -363,3 +364,15 @@ def test_the_schema_lists_the_registry_and_the_options_defaults():
     assert {f.name: f.default for f in fields(StrategyOptions)} == {
         k: v["default"] for k, v in options.items()
     }
+    from medft.engine import TrainConfig
+
+    run = {f.name: f.default for f in fields(TrainConfig)}
+    for key, schema_key in (
+        ("epochs", "epochs"),
+        ("patience", "patience"),
+        ("batch_size", "batch_size"),
+        ("early_stop_on", "early_stop_on"),
+        ("weights", "weights"),
+        ("workers", "loader_workers"),
+    ):
+        assert run[key] == schema[schema_key]["default"], key

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from medft import features
-from medft.checkpoints import RunFiles, RunState
+from medft.checkpoints import EarlyStopping, RunFiles, RunState
 from medft.data.shards import SPLITS, ShardDataset, memory_format, read_meta
 from medft.errors import DataError, DivergedError
 from medft.metrics import METRICS, UndefinedMetricWarning, compute_metrics
@@ -340,6 +340,8 @@ class Cell:
                 self.main_metric,
                 self.undefined_because,
             )
+        if self.strategy.selection_restarts(epoch):
+            state.stopping = EarlyStopping(cfg.patience)
         improved = state.stopping.update(score, epoch)
         if improved:
             files.save_best(self.model.module, epoch)

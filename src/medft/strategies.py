@@ -106,6 +106,10 @@ class Strategy:
         """Whether early stopping may end the run after ``epoch``."""
         return True
 
+    def selection_restarts(self, epoch: int) -> bool:
+        """Whether model selection starts afresh at ``epoch`` (earlier epochs are not kept)."""
+        return False
+
     def set_trainable(self, names) -> None:
         names = set(names)
         for name, param in self.named.items():
@@ -187,7 +191,7 @@ class LinearProbeThenFineTune(Strategy):
     """LP-FT (Kumar et al. 2022). By default stage 2 only: it starts from the best checkpoint
     of the LP run (head included) and fine-tunes everything with a fresh Adam. With
     ``lpft_lp_epochs: N``, one run: LP for N epochs, then everything trainable with a fresh
-    Adam; early stopping may end it only in the second stage."""
+    Adam; early stopping and the best epoch count only in the second stage."""
 
     @classmethod
     def starts_from(cls, options: StrategyOptions) -> str | None:
@@ -213,6 +217,9 @@ class LinearProbeThenFineTune(Strategy):
 
     def may_stop(self, epoch: int) -> bool:
         return epoch >= self.options.lpft_lp_epochs
+
+    def selection_restarts(self, epoch: int) -> bool:
+        return epoch == self.options.lpft_lp_epochs > 0  # early stopping counts in stage 2
 
 
 class StartingPointPenalty(Strategy):
