@@ -325,3 +325,21 @@ def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path, warm_worker):
     assert epochs == list(range(len(epochs))) and len(epochs) > trained_before
     log = next((tmp_path / "results" / "logs" / "train").rglob("*.log")).read_text()
     assert f"resuming {run_dir.relative_to(tmp_path)} after epoch" in log
+
+
+def test_paper_preset_plans_the_same_grid_with_evaluation_split_selection():
+    """Acceptance: config/paper.yaml plans the paper's 1,728 training jobs, selecting on the
+    evaluation split without a validation split; config.yaml's sound protocol is unchanged."""
+    from medft.workflow import Grid, load_config
+
+    sound = Grid(load_config([], workdir=REPO))
+    paper = Grid(load_config([REPO / "config" / "paper.yaml"], workdir=REPO))
+    assert len(sound.cells()) == len(paper.cells()) == 1728
+    assert (paper.config["early_stop_on"], paper.config["select_lr_on"]) == ("test", "test")
+    assert all(o.val_fraction == 0 for o in paper.dataset_options.values())
+    assert paper.protocol().startswith("Protocol: early stopping on test, lr chosen on test")
+    assert sound.protocol().startswith("Protocol: early stopping on val, lr chosen on val")
+    cell = ("cholect50", "resnet50", "LP-FT", "0.001", 0)
+    assert paper.train_params(*cell)["early_stop_on"] == "test"
+    assert "init" not in paper.train_params(*cell)  # one-run LP-FT: no LP cell to wait for
+    assert sound.train_params(*cell)["init"].endswith("/LP/lr0.001/seed0/best.pt")
