@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -155,12 +157,19 @@ def printable(path: str) -> str:
 
 def image_channels(path: str, where: str) -> int:
     """3 for a colour image, 1 for grey (a palette of greys included), from the file header."""
+    with opened(path, where) as image:
+        if image.mode == "P":
+            palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
+            return 1 if (palette == palette[:, :1]).all() else 3
+        return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "PA") else 1
+
+
+@contextmanager
+def opened(path: str, where: str) -> Iterator[Image.Image]:
+    """``Image.open``, with any failure to read the file as a ``DataError`` naming it."""
     try:
         with Image.open(path) as image:
-            if image.mode == "P":
-                palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
-                return 1 if (palette == palette[:, :1]).all() else 3
-            return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "PA") else 1
+            yield image
     except Exception as error:  # PIL raises many types for broken files
         raise DataError(
             f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
@@ -203,15 +212,9 @@ def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd
 
 
 def read_image(path: str, where: str) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except Exception as error:  # PIL raises many types for broken files
-        raise DataError(
-            f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
-            "remove its row"
-        ) from None
+    with opened(path, where) as image:
+        image.load()
+        return image.copy()
 
 
 def write_records(
