@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# The demo ends with its one-page HTML report (every table and figure, captioned).
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --scheduler greedy --quiet
+	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
 
 # What CI adds to the tests: static checks, a dry run of the paper's grid, a smaller demo.
 lint: $(VENV)/.installed
@@ -30,6 +32,8 @@ lint: $(VENV)/.installed
 demo-ci: $(VENV)/.installed
 	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) \
 		--scheduler greedy --quiet
+	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml \
+		--report results/demo-ci/report.html
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/strategy_overhead.py

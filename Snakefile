@@ -6,6 +6,9 @@ min_version("8.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -18,5 +21,4 @@ localrules:
 
 rule all:
     input:
-        grid.dataset_reports(),
-        grid.summaries(),
+        grid.report_targets(),

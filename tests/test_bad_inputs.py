@@ -238,7 +238,7 @@ def test_an_undefined_validation_metric_never_counts_and_fails_by_name(tmp_path,
 
 
 def test_tables_mark_diverged_cells_and_drop_undefined_ones(caplog):
-    from medft import report
+    from medft.report import tables as report
 
     runs = pd.DataFrame(
         [

@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medft import report
+from medft.report import figures, tables
+from medft.report import tables as report
+from medft.report.collect import collect_runs
 
 
 def make_runs() -> pd.DataFrame:
@@ -93,29 +95,39 @@ def test_dataset_table_marks_the_best_strategy_per_model():
         ["resnet50", "Auto-RGN"],
         ["vgg19", "Auto-RGN"],
     ]
-    assert table.loc[0, "AUROC"] == "81.00 ± 0.58"
+    assert table.loc[0, "AUROC"] == "81.00 (0.58)"
 
 
 def test_best_combination_per_dataset():
     best = report.best_combination(report.summarise(make_runs()))
     assert best[["dataset", "model", "strategy"]].values.tolist() == [["toy", "vgg19", "Auto-RGN"]]
-    assert best.loc[0, "improvement"] == pytest.approx((88 / 86 - 1) * 100)
+    assert best.loc[0, "improvement"] == round((88 / 86 - 1) * 100, 2) == 2.33
 
 
-def test_relative_improvement_figure_is_labelled():
-    summary = report.summarise(make_runs())
-    figure = report.plot_relative_improvement(report.relative_improvement(summary), "toy")
+def test_relative_improvement_figure_is_labelled_with_error_bars():
+    runs = make_runs()
+    chosen = tables.select_lr(runs)
+    summary = tables.summarise_chosen(chosen)
+    improvement = tables.relative_improvement(summary, chosen)
+    figure = figures.relative_improvement(improvement, "toy")
     ax = figure.axes[0]
     assert "improvement over FT" in ax.get_ylabel() and "AUROC" in ax.get_ylabel()
     assert ax.get_xlabel() == "Fine-tuning strategy"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["resnet50", "vgg19"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["LP", "Auto-RGN"]
+    # seeds add 0, 1, 2 points to both FT and the strategy: the per-seed ratios differ
+    ratios = [(82 + s) / (80 + s) * 100 - 100 for s in (0, 1, 2)]
+    se = np.std(ratios, ddof=1) / np.sqrt(3)
+    row = improvement.set_index(["model", "strategy"]).loc[("resnet50", "Auto-RGN")]
+    assert row["improvement_se"] == pytest.approx(se)
+    assert len(ax.lines) + len(ax.collections) > 0  # the error bars are drawn
 
 
 def test_collect_runs_reads_metrics_files(tmp_path):
     summary = {
         "config": {"model": "m", "strategy": "FT", "lr": 1e-3, "seed": 1},
         "dataset": "d",
+        "task": "binary",
         "main_metric": "auroc",
         "best_epoch": 2,
         "epochs_trained": 5,
@@ -123,7 +135,7 @@ def test_collect_runs_reads_metrics_files(tmp_path):
     }
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(summary))
-    runs = report.collect_runs([path])
+    runs = collect_runs([path])
     assert runs.loc[0, ["dataset", "model", "lr", "val_auroc", "test_auroc"]].tolist() == [
         "d",
         "m",
@@ -131,3 +143,74 @@ def test_collect_runs_reads_metrics_files(tmp_path):
         0.7,
         0.6,
     ]
+
+
+def test_one_seed_shows_a_dash_not_a_zero_standard_error():
+    runs = make_runs()
+    one = tables.summarise(runs[runs["seed"] == 0])
+    assert one["auroc_se"].isna().all()
+    table = tables.dataset_table(one, metrics=["auroc"])
+    assert table.loc[0, "AUROC"] == "80.00 (–)"
+    long = tables.paper_table(one, ["auroc", "map"])
+    wide = tables.paper_table_wide(long, "md")
+    assert "(–)" in wide.iloc[0, 0] and "0.00)" not in " ".join(wide.to_numpy().ravel())
+
+
+def test_paper_table_bolds_the_best_per_model_and_underlines_the_best_overall():
+    summary = tables.summarise(make_runs())
+    long = tables.paper_table(summary, ["auroc", "map"])
+    bold = long[long["best_in_model"] & (long["metric"] == "auroc")]
+    assert bold[["model", "strategy"]].values.tolist() == [
+        ["resnet50", "Auto-RGN"],
+        ["vgg19", "Auto-RGN"],
+    ]
+    underlined = long[long["best_overall"] & (long["metric"] == "auroc")]
+    assert underlined[["model", "strategy"]].values.tolist() == [["vgg19", "Auto-RGN"]]
+    md = tables.paper_table_wide(long, "md")
+    assert md.loc["Auto-RGN", ("vgg19", "AUROC")] == "<u>**88.00 (0.58)**</u>"
+    assert md.loc["Auto-RGN", ("resnet50", "AUROC")] == "**83.00 (0.58)**"
+    assert md.loc["FT", ("resnet50", "AUROC")] == "81.00 (0.58)"
+    latex = tables.paper_table_wide(long, "latex")
+    assert latex.loc["Auto-RGN", ("vgg19", "AUROC")] == r"\underline{\textbf{88.00 (0.58)}}"
+
+
+def test_paper_table_marks_verdicts_on_the_main_metric_only():
+    summary = tables.summarise(make_runs())
+    verdicts = pd.DataFrame(
+        [
+            {"dataset": "toy", "model": "resnet50", "strategy": "LP", "verdict": "worse"},
+            {"dataset": "toy", "model": "resnet50", "strategy": "Auto-RGN", "verdict": "better"},
+        ]
+    )
+    md = tables.paper_table_wide(tables.paper_table(summary, ["auroc", "map"], verdicts), "md")
+    assert md.loc["LP", ("resnet50", "AUROC")].endswith(" ↓")
+    assert md.loc["Auto-RGN", ("resnet50", "AUROC")].endswith(" ↑")
+    assert not md.loc["LP", ("resnet50", "mAP")].endswith("↓")
+
+
+def test_effectiveness_rounds_to_one_decimal_and_totals():
+    rows = []
+    for dataset, gain in (("a", 1.0), ("b", 1.0), ("c", -1.0)):
+        for strategy, value in (("FT", 80.0), ("LP", 80.0 + gain)):
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": "m",
+                    "strategy": strategy,
+                    "lr": 1e-3,
+                    "main_metric": "auroc",
+                    "auroc_mean": value,
+                }
+            )
+    counts = tables.effectiveness(pd.DataFrame(rows)).set_index("strategy")
+    assert counts.loc["LP", "Effectiveness (%)"] == 66.7
+    assert counts.loc["Total", ["m", "Total"]].tolist() == [2, 2]
+    verdicts = pd.DataFrame(
+        [
+            {"dataset": d, "model": "m", "strategy": "LP", "verdict": v}
+            for d, v in (("a", "better"), ("b", "no significant difference"), ("c", "worse"))
+        ]
+    )
+    both = tables.effectiveness(pd.DataFrame(rows), verdicts).set_index("strategy")
+    assert both.loc["LP", ["Total", "Better (verdict)"]].tolist() == [2, 1]
+    assert both.loc["LP", "Better (%)"] == 33.3

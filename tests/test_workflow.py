@@ -210,35 +210,78 @@ def finished_workflow(tmp_path_factory, tiny_weights) -> Path:
 
 def test_imagefolder_and_table_run_to_tables_and_figures(finished_workflow):
     results = finished_workflow / "results"
+    report = results / "report" / "config"  # keyed by the config file's name
     for dataset in ("nodule", "findings"):
-        table = (results / dataset / "table.md").read_text()
+        table = (report / dataset / "paper_table.md").read_text()
         assert all(s in table for s in ("| FT", "| LP", "| LP-FT"))
-        assert (results / dataset / "relative_improvement.png").stat().st_size > 1000
-    runs = pd.read_parquet(results / "runs.parquet")
-    assert len(runs) == 6 and set(runs["strategy"]) == {"FT", "LP", "LP-FT"}
-    assert len(pd.read_parquet(results / "epochs.parquet")) == 6
-    effectiveness = pd.read_csv(results / "summary" / "effectiveness.csv")
-    assert set(effectiveness["strategy"]) == {"LP", "LP-FT"}
-    assert (results / "summary" / "best_combination.md").exists()
+        assert "(–)" in table  # one seed: no standard error, never "0.00"
+        assert (report / dataset / "paper_table.tex").read_text().count("\\toprule") == 1
+        assert (report / dataset / "relative_improvement.png").stat().st_size > 1000
+        assert (report / dataset / "relative_improvement.pdf").stat().st_size > 1000
+        statistics = pd.read_csv(report / dataset / "statistics.csv")
+        assert set(statistics["verdict"]) == {"not tested"}  # one seed
+        runs = pd.read_parquet(report / dataset / "runs.parquet")
+        assert len(runs) == 3 and set(runs["strategy"]) == {"FT", "LP", "LP-FT"}
+    effectiveness = pd.read_csv(report / "summary" / "effectiveness.csv")
+    assert set(effectiveness["strategy"]) == {"LP", "LP-FT", "Total"}
+    assert (report / "summary" / "best_combination.md").exists()
     lp = json.loads((results / "nodule/test_resnet/LP/lr0.001/seed0/metrics.json").read_text())
     assert lp["config"]["features"] == "results/nodule/test_resnet/features.pt"
     assert (results / "nodule/test_resnet/features.pt").stat().st_size > 0
 
 
+def test_the_html_report_gathers_every_artefact(finished_workflow, tmp_path):
+    snakemake(finished_workflow, "--report", str(tmp_path / "report.html"))
+    page = (tmp_path / "report.html").read_text()
+    for text in ("paper_table.html", "heatmap.png", "Across datasets", "nodule"):
+        assert text in page
+
+
 def test_deleted_table_is_remade_alone(finished_workflow):
     results = finished_workflow / "results"
-    table = results / "nodule" / "table.md"
+    report = results / "report" / "config"
+    table = report / "nodule" / "paper_table.md"
     table.unlink()
-    assert planned_jobs(finished_workflow) == {"dataset_table": 1, "all": 1}
+    # the summary across datasets reads the dataset's report, so it follows
+    assert planned_jobs(finished_workflow) == {
+        "dataset_report": 1,
+        "summary_report": 1,
+        "all": 1,
+    }
     others = [
         p
         for p in results.rglob("*")
-        if p.is_file() and "logs" not in p.parts and p.parent != table.parent
+        if p.is_file()
+        and "logs" not in p.parts
+        and p.parent not in (table.parent, report / "summary")
     ]
     before = {p: p.stat().st_mtime_ns for p in others}
     snakemake(finished_workflow)
     assert table.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == before
+
+
+def test_a_second_config_writes_its_own_report(finished_workflow):
+    second = finished_workflow / "second.yaml"
+    second.write_text("strategies: [FT, LP]\n")
+    plan = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(finished_workflow),
+            "--configfile",
+            str(finished_workflow / "config.yaml"),
+            str(second),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "results/report/second/summary/effectiveness.csv" in plan
+    assert "results/report/config/" not in plan
 
 
 def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
@@ -248,9 +291,8 @@ def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
     assert planned_jobs(finished_workflow, *forcerun) == {
         "train": 2,
         "aggregate_dataset": 1,
-        "dataset_table": 1,
-        "all_runs": 1,
-        "summary": 1,
+        "dataset_report": 1,
+        "summary_report": 1,
         "all": 1,
     }
     plan = snakemake(finished_workflow, "--dry-run", *forcerun).stdout
@@ -267,9 +309,8 @@ def test_new_features_rerun_the_lp_cells_that_read_them(finished_workflow):
         "features": 1,
         "train": 2,  # LP reads the features, LP-FT starts from LP
         "aggregate_dataset": 1,
-        "dataset_table": 1,
-        "all_runs": 1,
-        "summary": 1,
+        "dataset_report": 1,
+        "summary_report": 1,
         "all": 1,
     }
 

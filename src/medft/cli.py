@@ -141,6 +141,31 @@ def _add_plan(sub) -> None:
     )
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="tables, statistics and figures from a results table (per-seed rows or "
+        "published means; docs/report.md)",
+    )
+    p.add_argument("table", help="CSV or Parquet: per-seed rows or published means")
+    p.add_argument(
+        "--out", help="folder for the artefacts (default: report/<the table's file name>)"
+    )
+    p.add_argument(
+        "--main-metric",
+        action="append",
+        default=[],
+        metavar="DATASET=METRIC",
+        help="a dataset's main metric (default: the paper's, else the first listed)",
+    )
+    p.add_argument(
+        "--select-lr-on",
+        choices=["val", "test"],
+        default="val",
+        help="per-seed rows: the split whose mean main metric picks each strategy's lr",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medft", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -149,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_features(sub)
     _add_plan(sub)
+    _add_report(sub)
     lister = sub.add_parser("list", help="list registered strategies, models or weights")
     lister.add_argument("what", choices=["strategies", "models", "weights"])
     blocks = sub.add_parser("blocks", help="print a model's parameter blocks")
@@ -214,6 +240,22 @@ def run_plan(args) -> None:
     )
 
 
+def run_report(args) -> None:
+    from pathlib import Path
+
+    from medft.report.artefacts import report_from_table
+
+    main_metrics = {}
+    for item in args.main_metric:
+        dataset, sep, metric = item.partition("=")
+        if not sep:
+            raise ValueError(f"--main-metric {item!r}: write DATASET=METRIC")
+        main_metrics[dataset] = metric
+    out = Path(args.out or Path("report") / Path(args.table).stem)
+    written = report_from_table(args.table, out, main_metrics, args.select_lr_on)
+    print(f"wrote {len(written)} files under {out}/")
+
+
 def run_prepare(args) -> None:
     from pathlib import Path
 
@@ -262,6 +304,7 @@ COMMANDS = {
     "prepare": run_prepare,
     "features": run_features,
     "plan": run_plan,
+    "report": run_report,
     "list": run_list,
     "blocks": run_blocks,
 }

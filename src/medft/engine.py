@@ -414,6 +414,7 @@ class Cell:
                 frame.insert(j, f"target_{c}", targets[:, j].astype(int))
         else:
             frame.insert(0, "target", targets)
+        frame.insert(0, "group", data.groups)
         frame.insert(0, "split", split)
         frame.insert(0, "id", data.ids)
         return frame

@@ -30,8 +30,10 @@ SPLITS = ("train", "val", "test")
 class FeatureSet:
     """Cached head inputs of one split, batched like ``ShardDataset``."""
 
-    def __init__(self, features: torch.Tensor, targets: torch.Tensor, ids: list[str]) -> None:
-        self.features, self.targets, self.ids = features, targets, ids
+    def __init__(self, features: torch.Tensor, images: ShardDataset) -> None:
+        """``features`` of ``images``, row by row; their targets, ids and groups."""
+        self.features = features
+        self.targets, self.ids, self.groups = images.targets, images.ids, images.groups
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,7 +69,7 @@ def head_inputs(model: BuiltModel, split: ShardDataset, batch_size: int, device)
                 model.module(images)
     finally:
         hook.remove()
-    return FeatureSet(torch.cat(captured), split.targets, split.ids)
+    return FeatureSet(torch.cat(captured), split)
 
 
 def provenance(data: str | Path, model: str, weights: str, seed: int) -> dict:
@@ -137,5 +139,5 @@ def load(path: str | Path, expected: dict, images: dict[str, ShardDataset]) -> d
                 f"{path}: the {split} images are not those of {data} "
                 f"(was the dataset prepared again?); {remake}"
             )
-        sets[split] = FeatureSet(stored["features"], split_images.targets, split_images.ids)
+        sets[split] = FeatureSet(stored["features"], split_images)
     return sets

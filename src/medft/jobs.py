@@ -68,70 +68,35 @@ TORCH_JOBS = {"train": train_job, "features": features_job}
 
 
 def aggregate_job(metrics_files: list[str], runs_out: str, epochs_out: str) -> None:
-    from medft.report import collect_epochs, collect_runs
+    from medft.report.collect import collect_epochs, collect_runs
 
     collect_runs(metrics_files).to_parquet(runs_out, index=False)
     collect_epochs(metrics_files).to_parquet(epochs_out, index=False)
 
 
-def concat_job(inputs: list[str], output: str) -> None:
+def dataset_report_job(
+    runs: str,
+    epochs: str,
+    select_on: str,
+    outputs: dict[str, str],
+    metrics: list[str] | None = None,
+    protocol: str = "",
+) -> None:
+    """One dataset's tables, statistics and figures; ``outputs`` are the rule's files, all in
+    one folder, and must be what ``dataset_artefacts`` writes."""
     import pandas as pd
 
-    pd.concat([pd.read_parquet(p) for p in inputs], ignore_index=True).to_parquet(
-        output, index=False
-    )
+    from medft.report.artefacts import Evidence, dataset_artefacts
+
+    evidence = Evidence.from_runs(pd.read_parquet(runs), select_on, pd.read_parquet(epochs))
+    folder = Path(next(iter(outputs.values()))).parent
+    written = {str(p) for p in dataset_artefacts(evidence, folder, metrics, protocol)}
+    missing = {str(Path(p)) for p in outputs.values()} - written
+    if missing:
+        raise RuntimeError(f"the report did not write {sorted(missing)}")
 
 
-DIVERGED_NOTE = (
-    " †: at least one seed diverged; its metrics are from its best epoch before divergence "
-    "(`diverged` in its metrics.json)."
-)
+def summary_report_job(dataset_folders: list[str], out: str) -> None:
+    from medft.report.artefacts import Evidence, summary_artefacts
 
-
-def table_job(runs: str, select_on: str, md: str, csv: str, png: str, protocol: str = "") -> None:
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    from medft.report import (
-        dataset_table,
-        plot_relative_improvement,
-        relative_improvement,
-        summarise,
-    )
-
-    summary = summarise(pd.read_parquet(runs), select_on)
-    dataset = summary["dataset"].iloc[0]
-    summary.to_csv(csv, index=False)
-    table = dataset_table(summary)
-    metric = summary["main_metric"].iloc[0]
-    Path(md).write_text(
-        f"# {dataset}\n\nTest-split metrics in percent, mean ± standard error over "
-        f"{int(summary['n_seeds'].max())} seed(s), at the lr chosen on the {select_on} "
-        f"{metric}. Bold: best strategy per model."
-        + (DIVERGED_NOTE if summary["n_diverged"].any() else "")
-        + (f" {protocol}" if protocol else "")
-        + "\n\n"
-        + table.to_markdown(index=False)
-        + "\n"
-    )
-    figure = plot_relative_improvement(
-        relative_improvement(summary), f"{dataset}: relative improvement over FT"
-    )
-    figure.savefig(png, dpi=120)
-    plt.close(figure)
-
-
-def summary_job(runs: str, select_on: str, outputs: dict[str, str]) -> None:
-    import pandas as pd
-
-    from medft.report import best_combination, effectiveness, summarise
-
-    summary = summarise(pd.read_parquet(runs), select_on)
-    for name, frame in (
-        ("best_combination", best_combination(summary)),
-        ("effectiveness", effectiveness(summary)),
-    ):
-        frame.to_csv(outputs[f"{name}_csv"], index=False)
-        Path(outputs[f"{name}_md"]).write_text(
-            frame.to_markdown(index=False, floatfmt=".2f") + "\n"
-        )
+    summary_artefacts([Evidence.load(folder) for folder in dataset_folders], out)

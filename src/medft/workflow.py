@@ -12,6 +12,50 @@ from pathlib import Path
 from medft.data.preprocess import Preprocess
 
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
+# The files of a dataset's report and of the summary across datasets (medft.report.artefacts).
+DATASET_ARTEFACTS = tuple(
+    f"{stem}.{ext}"
+    for stem, extensions in (
+        ("table", ("md", "csv", "html")),
+        ("paper_table", ("md", "tex", "csv", "html")),
+        ("statistics", ("md", "csv", "html")),
+        ("relative_improvement", ("png", "pdf", "csv")),
+        ("lr_sensitivity", ("png",)),
+        ("learning_curves", ("png",)),
+        ("per_class", ("png", "csv")),
+        ("auto_rgn_lr", ("png",)),
+    )
+    for ext in extensions
+)
+SUMMARY_ARTEFACTS = tuple(
+    f"{stem}.{ext}"
+    for stem, extensions in (
+        ("best_combination", ("md", "tex", "csv", "html")),
+        ("effectiveness", ("md", "tex", "csv", "html")),
+        ("across_datasets", ("md", "csv", "html")),
+        ("heatmap", ("png", "pdf")),
+    )
+    for ext in extensions
+)
+
+
+def report_caption(key: str) -> str:
+    """The caption file (``workflow/report/``) of a report output key such as
+    ``paper_table_html``: one caption per artefact, whatever its format."""
+    return key.rsplit("_", 1)[0] + ".rst"
+
+
+def report_subcategory(key: str) -> str:
+    extension = key.rsplit("_", 1)[1]
+    return {"html": "Tables", "png": "Figures"}.get(extension, "Files (Markdown, LaTeX, CSV, PDF)")
+
+
+def report_name(config: dict, configfiles: list) -> str:
+    """The config's ``name``, else the file name of the last ``--configfile`` without its
+    extension, else ``config`` (config.yaml alone)."""
+    if config.get("name"):
+        return str(config["name"])
+    return Path(str(configfiles[-1])).stem if configfiles else "config"
 
 
 def load_config(configfiles: list[str | Path], workdir: str | Path = ".") -> dict:
@@ -233,19 +277,31 @@ class Grid:
     def metrics_files(self, dataset: str | None = None) -> list[str]:
         return [f"{self.run_dir(*cell)}/metrics.json" for cell in self.cells(dataset)]
 
-    def dataset_reports(self) -> list[str]:
+    @property
+    def report_dir(self) -> str:
+        """Everything derived from this config's runs: keyed by the config's ``name``, so
+        that two configs sharing a results folder never overwrite each other's report."""
+        return f"{self.results}/report/{self.config['name']}"
+
+    def dataset_report_files(self, dataset: str) -> dict[str, str]:
+        """What ``medft.report.artefacts.dataset_artefacts`` writes for one dataset, by name
+        (the Auto-RGN figure only where Auto-RGN runs)."""
+        names = [n for n in DATASET_ARTEFACTS if n != "auto_rgn_lr.png"]
+        if "Auto-RGN" in self.config["strategies"]:
+            names.append("auto_rgn_lr.png")
+        return {n.replace(".", "_"): f"{self.report_dir}/{dataset}/{n}" for n in names}
+
+    def summary_report_files(self) -> dict[str, str]:
+        return {n.replace(".", "_"): f"{self.report_dir}/summary/{n}" for n in SUMMARY_ARTEFACTS}
+
+    def report_targets(self) -> list[str]:
         return [
-            f"{self.results}/{d}/{name}"
-            for d in self.datasets
-            for name in ("table.md", "table.csv", "relative_improvement.png")
+            *(p for d in self.datasets for p in self.dataset_report_files(d).values()),
+            *self.summary_report_files().values(),
         ]
 
-    def summaries(self) -> list[str]:
-        return [
-            f"{self.results}/summary/{name}.{ext}"
-            for name in ("best_combination", "effectiveness")
-            for ext in ("md", "csv")
-        ]
+    def report_metrics(self, dataset: str) -> list[str] | None:
+        return self.datasets[dataset].get("report_metrics")
 
     def features_params(self, dataset: str, model: str) -> dict:
         """Keyword arguments of ``features_job`` for one (dataset, model)."""

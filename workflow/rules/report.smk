@@ -1,10 +1,10 @@
 # Tables and figures take seconds: on a cluster they run on the submitting host (localrules),
-# not in a queue, and never hold a GPU node's slot.
+# not in a queue, and never hold a GPU node's slot. Every artefact is flagged report(), so
+# `snakemake --report report.html` gathers them into one self-contained page.
 localrules:
     aggregate_dataset,
-    dataset_table,
-    all_runs,
-    summary,
+    dataset_report,
+    summary_report,
 
 
 rule aggregate_dataset:
@@ -12,8 +12,8 @@ rule aggregate_dataset:
     input:
         lambda w: grid.metrics_files(w.dataset),
     output:
-        runs=f"{RESULTS}/{{dataset}}/runs.parquet",
-        epochs=f"{RESULTS}/{{dataset}}/epochs.parquet",
+        runs=f"{REPORT}/{{dataset}}/runs.parquet",
+        epochs=f"{REPORT}/{{dataset}}/epochs.parquet",
     log:
         f"{LOGS}/aggregate/{{dataset}}.log",
     conda:
@@ -26,60 +26,41 @@ rule aggregate_dataset:
         "../scripts/aggregate.py"
 
 
-rule dataset_table:
-    """Mean ± SE per model × strategy (best per model bold) and relative improvement over FT."""
+rule dataset_report:
+    """One dataset: the paper's table, all metrics, the statistics against FT, and figures."""
     input:
-        f"{RESULTS}/{{dataset}}/runs.parquet",
+        runs=f"{REPORT}/{{dataset}}/runs.parquet",
+        epochs=f"{REPORT}/{{dataset}}/epochs.parquet",
     output:
-        md=f"{RESULTS}/{{dataset}}/table.md",
-        csv=f"{RESULTS}/{{dataset}}/table.csv",
-        png=f"{RESULTS}/{{dataset}}/relative_improvement.png",
+        **report_outputs("dataset"),
     log:
-        f"{LOGS}/table/{{dataset}}.log",
+        f"{LOGS}/report/{{dataset}}.log",
     conda:
         "../../envs/medft.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=30,
     params:
         select_on=config["select_lr_on"],
+        metrics=lambda w: grid.report_metrics(w.dataset),
         protocol=grid.protocol(),
     script:
         "../scripts/table.py"
 
 
-rule all_runs:
-    """All datasets' runs and epoch logs in one Parquet each."""
+rule summary_report:
+    """Across datasets: Table 11, Table 12 (both ways), the Wilcoxon tests and the heatmap."""
     input:
-        runs=expand(f"{RESULTS}/{{dataset}}/runs.parquet", dataset=grid.datasets),
-        epochs=expand(f"{RESULTS}/{{dataset}}/epochs.parquet", dataset=grid.datasets),
+        [
+            f"{REPORT}/{d}/{name}"
+            for d in grid.datasets
+            for name in ("table.csv", "statistics.csv", "relative_improvement.csv")
+        ],
     output:
-        runs=f"{RESULTS}/runs.parquet",
-        epochs=f"{RESULTS}/epochs.parquet",
+        **report_outputs("summary"),
     log:
-        f"{LOGS}/all_runs.log",
-    conda:
-        "../../envs/medft.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    script:
-        "../scripts/concat.py"
-
-
-rule summary:
-    """Best combination per dataset and effectiveness counts (PROTOCOL's rule)."""
-    input:
-        f"{RESULTS}/runs.parquet",
-    output:
-        best_combination_md=f"{RESULTS}/summary/best_combination.md",
-        best_combination_csv=f"{RESULTS}/summary/best_combination.csv",
-        effectiveness_md=f"{RESULTS}/summary/effectiveness.md",
-        effectiveness_csv=f"{RESULTS}/summary/effectiveness.csv",
-    log:
-        f"{LOGS}/summary.log",
+        f"{LOGS}/report/summary.log",
     conda:
         "../../envs/medft.yaml"
     threads: 1
@@ -87,6 +68,7 @@ rule summary:
         mem_mb=2000,
         runtime=10,
     params:
-        select_on=config["select_lr_on"],
+        folders=[f"{REPORT}/{d}" for d in grid.datasets],
+        out=f"{REPORT}/summary",
     script:
         "../scripts/summary.py"

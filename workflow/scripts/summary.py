@@ -1,4 +1,4 @@
-from medft.jobs import log_to, summary_job
+from medft.jobs import log_to, summary_report_job
 
 with log_to(snakemake.log[0]):
-    summary_job(snakemake.input[0], snakemake.params.select_on, dict(snakemake.output))
+    summary_report_job(list(snakemake.params.folders), snakemake.params.out)

@@ -1,11 +1,11 @@
-from medft.jobs import log_to, table_job
+from medft.jobs import dataset_report_job, log_to
 
 with log_to(snakemake.log[0]):
-    table_job(
-        snakemake.input[0],
+    dataset_report_job(
+        snakemake.input.runs,
+        snakemake.input.epochs,
         snakemake.params.select_on,
-        snakemake.output.md,
-        snakemake.output.csv,
-        snakemake.output.png,
+        dict(snakemake.output),
+        snakemake.params.metrics,
         snakemake.params.protocol,
     )

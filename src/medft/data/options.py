@@ -34,6 +34,9 @@ class SourceOptions:
     name: str
     source: str
     main_metric: str | None = None
+    # The two metrics of the dataset's paper-style table (the main one is always first);
+    # default: the main metric and the one the paper pairs with it.
+    report_metrics: tuple[str, ...] | None = None
     # Subsampling, applied after the splits are made (the evaluation split never depends on it):
     # at most this many images per class in every split (multi-label: per label combination) ...
     max_images_per_class: int | None = None
@@ -44,6 +47,8 @@ class SourceOptions:
     def __post_init__(self) -> None:
         if self.main_metric is not None and self.main_metric not in METRICS:
             raise self.error("main_metric", f"must be one of {', '.join(METRICS)}")
+        if self.report_metrics is not None and not set(self.report_metrics) <= set(METRICS):
+            raise self.error("report_metrics", f"must be a list of {', '.join(METRICS)}")
         if self.max_images_per_class is not None and self.max_images_per_class < 1:
             raise self.error("max_images_per_class", "must be at least 1")
         if self.train_fraction is not None and not 0 < self.train_fraction <= 1:

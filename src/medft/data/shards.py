@@ -155,6 +155,7 @@ class ShardDataset(torch.utils.data.Dataset):
         self.split = split
         self.workers = workers
         self.ids = rows["id"].tolist()
+        self.groups = rows["group"].tolist()
         self._shard_of = rows["shard"].to_numpy()
         self._offset_of = rows["offset"].to_numpy()
         self._shards = {

@@ -9,9 +9,10 @@ Three tasks, one per task type, each drawn from a fixed seed:
 * ``synth-findings`` (multi-label, grey): nodule, streak (a linear opacity) and cavity (a dark
   ring), each present independently.
 
-The signal is deliberately faint relative to the texture, so a pretrained CNN learns it over a
-few epochs rather than at once. Images belong to patients (two to three images each) and the
-train/val/test split is by patient.
+The signal is clear against the texture: at the demo's 40 px a pretrained CNN fine-tuned for
+two epochs learns every task (test main metric ≥ 0.85), while strategies that adapt less or
+more slowly (LP, Auto-RGN) fall measurably short. Images belong to patients (two to three
+images each) and the train/val/test split is by patient.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _nodule(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
     label = int(rng.random() < 0.4)
     if label:
         cy, cx = _lung_point(rng, size)
-        image += rng.uniform(0.2, 0.3) * _blob(yy, xx, cy, cx, rng.uniform(0.035, 0.06))
+        image += rng.uniform(0.6, 0.8) * _blob(yy, xx, cy, cx, rng.uniform(0.11, 0.15))
     return _to_uint8(image), label
 
 
@@ -92,25 +93,25 @@ def _findings(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[int
     labels = (rng.random(3) < [0.4, 0.35, 0.3]).astype(int)
     if labels[0]:
         cy, cx = _lung_point(rng, size)
-        image += rng.uniform(0.2, 0.3) * _blob(yy, xx, cy, cx, rng.uniform(0.035, 0.05))
+        image += rng.uniform(0.6, 0.8) * _blob(yy, xx, cy, cx, rng.uniform(0.1, 0.13))
     if labels[1]:
         cy, cx = _lung_point(rng, size)
         angle = rng.uniform(0, np.pi)
         distance = np.abs((yy - cy) * np.cos(angle) - (xx - cx) * np.sin(angle))
         along = np.abs((yy - cy) * np.sin(angle) + (xx - cx) * np.cos(angle))
-        image += 0.2 * np.exp(-(distance**2) / (2 * 0.012**2)) * (along < 0.15)
+        image += 0.6 * np.exp(-(distance**2) / (2 * 0.035**2)) * (along < 0.35)
     if labels[2]:
         cy, cx = _lung_point(rng, size)
-        radius = rng.uniform(0.04, 0.07)
-        ring = np.exp(-((np.hypot(yy - cy, xx - cx) - radius) ** 2) / (2 * 0.01**2))
-        image += 0.18 * ring - 0.12 * _blob(yy, xx, cy, cx, radius * 0.6)
+        radius = rng.uniform(0.08, 0.11)
+        ring = np.exp(-((np.hypot(yy - cy, xx - cx) - radius) ** 2) / (2 * 0.02**2))
+        image += 0.6 * ring - 0.5 * _blob(yy, xx, cy, cx, radius * 0.6)
     return _to_uint8(image), labels.tolist()
 
 
 def _histology(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
     label = int(rng.integers(3))
     yy, xx = _grid(size)
-    density = [18, 30, 45][label] + rng.integers(-8, 9)
+    density = [10, 30, 60][label] + rng.integers(-5, 6)
     radius = [0.018, 0.024, 0.030][label] * rng.uniform(0.8, 1.2)
     nuclei = np.zeros((size, size), np.float32)
     for _ in range(density):
@@ -120,7 +121,8 @@ def _histology(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
         nuclei += np.exp(-(((yy - cy) * stretch) ** 2 + ((xx - cx) / stretch) ** 2) / (2 * r**2))
     nuclei = np.clip(nuclei, 0, 1)
     stroma = 0.88 + 0.08 * _smooth_noise(rng, size, 0.05)
-    pink, purple = np.array([0.93, 0.62, 0.78]), np.array([0.35, 0.2, 0.55])
+    pink = np.array([0.93, 0.62, 0.78])
+    purple = np.array([0.35, 0.2, 0.55]) * [1.15, 1.0, 0.8][label]
     image = (1 - nuclei)[..., None] * pink * stroma[..., None] + nuclei[..., None] * purple
     image += 0.04 * rng.standard_normal((size, size, 3))
     return _to_uint8(image), label

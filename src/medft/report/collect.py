@@ -1,0 +1,47 @@
+"""Run outputs (``metrics.json``, ``epochs.csv``) gathered into one frame each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+
+def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per finished run: its cell, task, main metric, and every val_/test_ metric."""
+    rows = []
+    for path in metrics_files:
+        summary = json.loads(Path(path).read_text())
+        cfg = summary["config"]
+        row = {
+            "dataset": summary["dataset"],
+            "model": cfg["model"],
+            "strategy": cfg["strategy"],
+            "lr": cfg["lr"],
+            "seed": cfg["seed"],
+            "task": summary["task"],
+            "main_metric": summary["main_metric"],
+            "best_epoch": summary["best_epoch"],
+            "epochs_trained": summary["epochs_trained"],
+            "diverged_epoch": (summary.get("diverged") or {}).get("epoch"),
+            "run_dir": str(Path(path).parent),
+        }
+        for split, values in summary["metrics"].items():
+            row.update({f"{split}_{k}": v for k, v in values.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def collect_epochs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
+    """Every run's per-epoch log, with the run's cell as leading columns."""
+    frames = []
+    for path in metrics_files:
+        summary = json.loads(Path(path).read_text())
+        log = pd.read_csv(Path(path).parent / "epochs.csv")
+        for key in ("seed", "lr", "strategy", "model"):
+            log.insert(0, key, summary["config"][key])
+        log.insert(0, "dataset", summary["dataset"])
+        frames.append(log)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,251 @@
+"""The report's figures, with matplotlib, seaborn and pandas plotting.
+
+Each function returns a Figure; ``save`` writes it as PNG (for the HTML report) and PDF (for
+papers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.container import BarContainer  # noqa: E402
+
+from medft.report.stats import BETTER, WORSE  # noqa: E402
+from medft.report.tables import METRIC_LABELS  # noqa: E402
+
+VERDICT_MARKS = {BETTER: "▲", WORSE: "▼"}
+VERDICT_LEGEND = "▲ / ▼: significantly better / worse than FT (PROTOCOL.md, Statistics)"
+
+
+def save(figure: plt.Figure, *paths: str | Path) -> None:
+    for path in paths:
+        figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def relative_improvement(
+    improvement: pd.DataFrame, title: str, verdicts: pd.DataFrame | None = None
+) -> plt.Figure:
+    """Figures 6–11: bars of relative improvement of the main metric over FT, one group per
+    strategy, one bar per model, error bars = SE over seeds, verdict marks above the bars."""
+    data = improvement[improvement["strategy"] != "FT"]
+    strategies = list(dict.fromkeys(data["strategy"]))
+    models = list(dict.fromkeys(data["model"]))
+    bars = data.pivot(index="strategy", columns="model", values="improvement")
+    errors = data.pivot(index="strategy", columns="model", values="improvement_se")
+    bars, errors = bars.reindex(strategies)[models], errors.reindex(strategies)[models]
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    has_errors = errors.notna().any().any()
+    bars.plot.bar(yerr=errors.fillna(0) if has_errors else None, ax=ax, capsize=3, rot=0, width=0.8)
+    ax.axhline(0, color="black", linewidth=0.8)
+    if verdicts is not None and not verdicts.empty:
+        verdict_of = verdicts.set_index(["model", "strategy"])["verdict"]
+        bar_groups = [c for c in ax.containers if isinstance(c, BarContainer)]
+        for container, model in zip(bar_groups, models, strict=True):
+            for patch, strategy in zip(container.patches, strategies, strict=True):
+                mark = VERDICT_MARKS.get(verdict_of.get((model, strategy)), "")
+                height = patch.get_height()
+                if mark and np.isfinite(height):
+                    ax.annotate(
+                        mark,
+                        (patch.get_x() + patch.get_width() / 2, height),
+                        xytext=(0, 4 if height >= 0 else -12),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=9,
+                    )
+        ax.text(0, -0.16, VERDICT_LEGEND, transform=ax.transAxes, fontsize=8)
+    metric = _label(data["metric"].iloc[0]) if len(data) else ""
+    ax.set_xlabel("Fine-tuning strategy")
+    ax.set_ylabel(f"{metric}: improvement over FT (%)")
+    ax.set_title(title)
+    ax.legend(title="Model", loc="best")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None) -> plt.Figure:
+    """Strategies × (dataset, model): relative improvement of the main metric over FT, each
+    cell annotated with its value and verdict mark."""
+    data = improvement[improvement["strategy"] != "FT"].copy()
+    data["column"] = data["dataset"] + "\n" + data["model"]
+    if verdicts is not None and not verdicts.empty:
+        data = data.merge(verdicts[["dataset", "model", "strategy", "verdict"]], how="left")
+    else:
+        data["verdict"] = ""
+    data["text"] = [
+        f"{v:+.1f}{VERDICT_MARKS.get(m, '')}" if np.isfinite(v) else ""
+        for v, m in zip(data["improvement"], data["verdict"], strict=True)
+    ]
+    columns = list(dict.fromkeys(data["column"]))
+    rows = list(dict.fromkeys(data["strategy"]))
+    values = data.pivot(index="strategy", columns="column", values="improvement")
+    values = values.reindex(index=rows, columns=columns)
+    text = data.pivot(index="strategy", columns="column", values="text")
+    text = text.reindex(index=rows, columns=columns).fillna("")
+    limit = max(np.nanmax(np.abs(values.to_numpy())), 0.1) if values.notna().any().any() else 1
+    fig, ax = plt.subplots(
+        figsize=(max(6, 1.1 * len(columns) + 2), 0.5 * len(rows) + 2), layout="constrained"
+    )
+    sns.heatmap(
+        values,
+        annot=text,
+        fmt="",
+        cmap="RdBu",
+        center=0,
+        vmin=-limit,
+        vmax=limit,
+        cbar_kws={"label": "improvement over FT (%)"},
+        ax=ax,
+    )
+    ax.set_xlabel("")
+    ax.set_ylabel("Strategy")
+    ax.set_title("Relative improvement of the main metric over FT. " + VERDICT_LEGEND, fontsize=9)
+    return fig
+
+
+def learning_curves(epochs: pd.DataFrame, main_metric: str, split: str) -> plt.Figure:
+    """Per strategy (rows) and model (column pairs): training and ``split`` loss, and the
+    ``split`` main metric, per epoch; one line per seed."""
+    strategies = list(dict.fromkeys(epochs["strategy"]))
+    models = list(dict.fromkeys(epochs["model"]))
+    fig, axes = plt.subplots(
+        len(strategies),
+        2 * len(models),
+        figsize=(3.2 * 2 * len(models), 2.1 * len(strategies)),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
+    )
+    palette = sns.color_palette(n_colors=max(int(epochs["seed"].nunique()), 1))
+    seeds = sorted(epochs["seed"].unique())
+    for r, strategy in enumerate(strategies):
+        for c, model in enumerate(models):
+            runs = epochs[(epochs["strategy"] == strategy) & (epochs["model"] == model)]
+            loss_ax, metric_ax = axes[r, 2 * c], axes[r, 2 * c + 1]
+            for seed, run in runs.groupby("seed"):
+                color = palette[seeds.index(seed)]
+                loss_ax.plot(run["epoch"], run["train_loss"], color=color, label=f"seed {seed}")
+                if f"{split}_loss" in run:
+                    loss_ax.plot(run["epoch"], run[f"{split}_loss"], color=color, ls="--")
+                if f"{split}_{main_metric}" in run:
+                    metric_ax.plot(run["epoch"], run[f"{split}_{main_metric}"], color=color)
+            loss_ax.set_title(f"{strategy} · {model}: loss", fontsize=9)
+            metric_ax.set_title(f"{strategy} · {model}: {split} {_label(main_metric)}", fontsize=9)
+            for ax in (loss_ax, metric_ax):
+                ax.tick_params(labelsize=7)
+                ax.grid(alpha=0.3)
+            if r == len(strategies) - 1:
+                loss_ax.set_xlabel("epoch")
+                metric_ax.set_xlabel("epoch")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="grey", ls="--"))
+    labels.append(f"{split} loss (dashed)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
+    return fig
+
+
+def lr_sensitivity(runs: pd.DataFrame, main_metric: str, select_on: str) -> plt.Figure:
+    """Main metric against lr, per strategy and model: the selection split (solid) and the
+    evaluation split (dashed), mean ± SE over seeds."""
+    long = runs.melt(
+        id_vars=["model", "strategy", "lr", "seed"],
+        value_vars=[f"{select_on}_{main_metric}", f"test_{main_metric}"],
+        var_name="split",
+        value_name="value",
+    )
+    long["split"] = long["split"].str.split("_").str[0]
+    long["value"] *= 100
+    grid = sns.relplot(
+        data=long,
+        x="lr",
+        y="value",
+        hue="strategy",
+        style="split",
+        col="model",
+        kind="line",
+        markers=True,
+        errorbar="se",
+        err_style="bars",
+        height=3.6,
+        aspect=1.2,
+        facet_kws={"sharey": False},
+    )
+    grid.set(xscale="log")
+    grid.set_axis_labels("learning rate", f"{_label(main_metric)} (%)")
+    grid.figure.suptitle(
+        f"lr sensitivity: {select_on} (selection) and test {_label(main_metric)}", y=1.02
+    )
+    return grid.figure
+
+
+def per_class(frame: pd.DataFrame) -> plt.Figure:
+    """Per-class recall and F1 on the evaluation split (mean over seeds): rows model ·
+    strategy, columns classes."""
+    frame = frame.assign(row=frame["model"] + " · " + frame["strategy"])
+    rows = list(dict.fromkeys(frame["row"]))
+    classes = list(dict.fromkeys(frame["class"]))
+    fig, axes = plt.subplots(
+        1,
+        2,
+        figsize=(2 * (1.2 * len(classes) + 2.5), 0.35 * len(rows) + 1.8),
+        layout="constrained",
+    )
+    for ax, measure in zip(axes, ("recall", "f1"), strict=True):
+        values = frame.pivot(index="row", columns="class", values=measure).reindex(
+            index=rows, columns=classes
+        )
+        sns.heatmap(
+            values * 100,
+            annot=True,
+            fmt=".0f",
+            vmin=0,
+            vmax=100,
+            cmap="viridis",
+            cbar=ax is axes[-1],
+            ax=ax,
+        )
+        ax.set_title(f"per-class {'F1' if measure == 'f1' else measure} (%)")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        if ax is not axes[0]:
+            ax.set_yticklabels([])
+    return fig
+
+
+def rgn_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
+    """Auto-RGN: the learning rate of each parameter block per epoch (mean over seeds)."""
+    blocks = [c for c in epochs.columns if c.startswith("lr_") and epochs[c].notna().any()]
+    long = epochs.melt(
+        id_vars=["model", "epoch"], value_vars=blocks, var_name="block", value_name="block_lr"
+    ).dropna(subset=["block_lr"])
+    long = long[long["block_lr"] > 0]  # a frozen block (there are none in Auto-RGN) has lr 0
+    long["block"] = long["block"].str.removeprefix("lr_")
+    grid = sns.relplot(
+        data=long,
+        x="epoch",
+        y="block_lr",
+        hue="block",
+        col="model",
+        kind="line",
+        errorbar=None,
+        marker="o",
+        height=3.6,
+        aspect=1.3,
+        facet_kws={"sharey": False},
+    )
+    grid.set(yscale="log")
+    grid.set_axis_labels("epoch", "block learning rate")
+    grid.figure.suptitle("Auto-RGN: per-block learning rate (lr × relative gradient norm)", y=1.02)
+    return grid.figure

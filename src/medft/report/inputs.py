@@ -1,0 +1,198 @@
+"""Results tables from outside the workflow, for ``medft report``.
+
+Two documented schemas (CSV or Parquet), told apart by their columns:
+
+* **per-seed rows** — ``dataset, model, strategy, lr, seed, split, metric, value``: one metric
+  of one run on one split (``val`` or ``test``), as a fraction in [0, 1] like ``metrics.json``.
+  Everything the statistics need except predictions, so verdicts rest on the paired t-test and
+  its interval (no patient bootstrap).
+* **published means** — ``dataset, model, strategy, metric, mean, se``: a paper's table, in
+  percent (``../shared/reference/paper_tables_3_10.csv`` is one). Tables, figures, Table 11
+  and Table 12; no verdicts (there are no seeds to pair).
+
+Metric names: ``medft.metrics.METRICS`` or the paper's labels (mAP, AUROC, Accuracy, Kappa,
+F1-Score), any case. The main metric of a dataset: ``main_metrics`` if given, else the
+paper's (PROTOCOL.md) for the paper's dataset names, else the first metric listed for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medft.errors import DataError
+from medft.metrics import METRICS
+from medft.report.tables import KEYS, METRIC_LABELS
+
+PER_SEED = ["dataset", "model", "strategy", "lr", "seed", "split", "metric", "value"]
+PUBLISHED = ["dataset", "model", "strategy", "metric", "mean", "se"]
+METRIC_NAMES = {
+    **{m: m for m in METRICS},
+    **{label.lower(): m for m, label in METRIC_LABELS.items()},
+    "f1": "f1",
+    "f1 score": "f1",
+    "ap": "map",
+    "auc": "auroc",
+    "roc_auc": "auroc",
+    "cohen_kappa": "kappa",
+}
+# PROTOCOL.md, "Metrics": the main metric of each of the paper's datasets, by its name there.
+PAPER_MAIN_METRICS = {
+    "chexpert": "map",
+    "mura-shoulder": "accuracy",
+    "mura-wrist": "accuracy",
+    "mura-humerus": "accuracy",
+    "t1w-mri": "accuracy",
+    "bach": "accuracy",
+    "isic-2020": "auroc",
+    "cholect50-instrument": "map",
+}
+log = logging.getLogger(__name__)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} not found")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def schema_of(frame: pd.DataFrame, path) -> str:
+    columns = set(frame.columns)
+    for name, needed in (("per-seed", PER_SEED), ("published", PUBLISHED)):
+        if set(needed) <= columns:
+            return name
+    raise DataError(
+        f"{path}: columns {sorted(columns)} match neither schema of `medft report`: per-seed "
+        f"rows ({', '.join(PER_SEED)}) or published means ({', '.join(PUBLISHED)}); rename "
+        "the columns to one of them"
+    )
+
+
+def _row(index) -> int:
+    return int(index) + 2  # the file's line: a header, then 1-based rows
+
+
+def normalise_metrics(frame: pd.DataFrame, path) -> pd.Series:
+    names = frame["metric"].astype(str).str.strip().str.lower().map(METRIC_NAMES)
+    unknown = names[names.isna()]
+    if len(unknown):
+        i = unknown.index[0]
+        raise DataError(
+            f"{path}, line {_row(i)}: unknown metric {frame.loc[i, 'metric']!r}; use one of "
+            f"{', '.join(METRICS)} or the paper's {', '.join(METRIC_LABELS.values())}"
+        )
+    return names
+
+
+def _check_numbers(frame: pd.DataFrame, column: str, path, low: float, high: float, fix: str):
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna() | (values < low) | (values > high)
+    if bad.any():
+        i = bad[bad].index[0]
+        raise DataError(
+            f"{path}, line {_row(i)}: {column} {frame.loc[i, column]} is not a number in "
+            f"[{low:g}, {high:g}]; {fix}"
+        )
+    return values
+
+
+def _check_unique(frame: pd.DataFrame, keys: list[str], path) -> None:
+    repeated = frame[frame.duplicated(keys, keep=False)]
+    if len(repeated):
+        lines = [_row(i) for i in repeated.index[:2]]
+        raise DataError(
+            f"{path}, lines {lines[0]} and {lines[1]}: the same ({', '.join(keys)}) twice; keep one"
+        )
+
+
+def main_metrics_of(frame: pd.DataFrame, given: dict[str, str] | None) -> dict[str, str]:
+    """Per dataset: ``given``, else the paper's, else the first metric listed."""
+    given = {d: METRIC_NAMES.get(m.lower(), m) for d, m in (given or {}).items()}
+    chosen = {}
+    for dataset, rows in frame.groupby("dataset", sort=False):
+        listed = list(dict.fromkeys(rows["metric"]))
+        main = given.get(dataset) or PAPER_MAIN_METRICS.get(str(dataset).lower())
+        if main is None:
+            main = listed[0]
+            log.info(
+                "%s: main metric %s (the first listed; --main-metric sets another)", dataset, main
+            )
+        if main not in listed:
+            raise DataError(
+                f"dataset {dataset!r}: its main metric {main} is not in the table (it has "
+                f"{', '.join(listed)}); give another with --main-metric {dataset}=METRIC"
+            )
+        chosen[dataset] = main
+    return chosen
+
+
+def published_summary(
+    frame: pd.DataFrame, path, main_metrics: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The summary frame of published means, and each dataset's metrics in listed order."""
+    frame = frame.assign(metric=normalise_metrics(frame, path))
+    fix = "give percentages, as papers print them"
+    frame["mean"] = _check_numbers(frame, "mean", path, 0, 100, fix)
+    frame["se"] = _check_numbers(frame, "se", path, 0, 100, fix)
+    _check_unique(frame, [*KEYS, "metric"], path)
+    mains = main_metrics_of(frame, main_metrics)
+    wide = frame.pivot_table(
+        index=KEYS, columns="metric", values=["mean", "se"], sort=False, dropna=False
+    )
+    summary = wide.index.to_frame(index=False)
+    summary.insert(3, "lr", np.nan)
+    summary.insert(4, "main_metric", summary["dataset"].map(mains))
+    summary.insert(4, "n_diverged", 0)
+    summary.insert(4, "n_seeds", np.nan)
+    for metric in METRICS:
+        for stat in ("mean", "se"):
+            column = (stat, metric)
+            summary[f"{metric}_{stat}"] = wide[column].to_numpy() if column in wide else np.nan
+    listed = {
+        d: [mains[d], *(m for m in dict.fromkeys(rows["metric"]) if m != mains[d])]
+        for d, rows in frame.groupby("dataset", sort=False)
+    }
+    return summary, listed
+
+
+def per_seed_runs(
+    frame: pd.DataFrame, path, main_metrics: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per run, like ``collect_runs``: ``{split}_{metric}`` columns, ``main_metric``."""
+    frame = frame.assign(metric=normalise_metrics(frame, path))
+    frame["value"] = _check_numbers(
+        frame,
+        "value",
+        path,
+        0,
+        1,
+        "per-seed values are fractions, as metrics.json holds them: divide percentages by 100",
+    )
+    bad_split = ~frame["split"].isin(["val", "test"])
+    if bad_split.any():
+        i = bad_split[bad_split].index[0]
+        raise DataError(
+            f"{path}, line {_row(i)}: split {frame.loc[i, 'split']!r} must be val or test"
+        )
+    _check_unique(frame, [*KEYS, "lr", "seed", "split", "metric"], path)
+    mains = main_metrics_of(frame, main_metrics)
+    frame["column"] = frame["split"] + "_" + frame["metric"]
+    runs = frame.pivot_table(
+        index=[*KEYS, "lr", "seed"], columns="column", values="value", sort=False
+    ).reset_index()
+    runs.columns.name = None
+    runs.insert(5, "main_metric", runs["dataset"].map(mains))
+    for dataset, main in mains.items():
+        for split in ("val", "test"):
+            if f"{split}_{main}" not in runs:
+                raise DataError(
+                    f"{path}: dataset {dataset!r} has no {split} {main}; the report selects "
+                    "the lr on val and reports test (give both splits of the main metric)"
+                )
+    return runs

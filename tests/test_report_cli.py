@@ -1,0 +1,120 @@
+"""`medft report` on results tables from outside the workflow: the paper's published numbers
+and per-seed rows."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medft.cli import main
+from medft.report import inputs
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_tables_3_10.csv"
+# The paper's Table 11, as printed (improvement rounded to one decimal there).
+TABLE_11 = [
+    ("CheXpert", "ResNet-50", "LP-FT", 1.9),
+    ("MURA-Shoulder", "VGG-19", "Auto-RGN", 4.7),
+    ("MURA-Wrist", "VGG-19", "L1-SP", 2.2),
+    ("MURA-Humerus", "DenseNet-121", "LP-FT", 1.5),
+    ("T1w-MRI", "VGG-19", "FT", 0.0),
+    ("BACH", "DenseNet-121", "Auto-RGN", 11.1),
+    ("ISIC-2020", "DenseNet-121", "LP", 20.8),
+    ("CholecT50-Instrument", "ResNet-50", "L1-SP", 1.6),
+]
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason=f"{REFERENCE} (the shared folder) is absent")
+def test_the_published_tables_regenerate_the_papers_table_11(tmp_path, capsys):
+    assert main(["report", str(REFERENCE), "--out", str(tmp_path)]) == 0
+    best = pd.read_csv(tmp_path / "summary" / "best_combination.csv")
+    assert list(best.columns[:4]) == ["dataset", "model", "strategy", "improvement"]
+    assert [tuple(r) for r in best[["dataset", "model", "strategy"]].values] == [
+        published[:3] for published in TABLE_11
+    ]
+    assert best["improvement"].round(1).tolist() == [published[3] for published in TABLE_11]
+    text = (tmp_path / "summary" / "best_combination.csv").read_text()
+    assert "CheXpert,ResNet-50,LP-FT,1.90," in text  # two decimals, as written
+    for name in ("paper_table.tex", "paper_table.md", "relative_improvement.pdf"):
+        assert (tmp_path / "CheXpert" / name).exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+def _published():
+    rows = []
+    for dataset, first, second in (("A", "AUROC", "Accuracy"), ("B", "mAP", "AUROC")):
+        for model in ("m1", "m2"):
+            for strategy, shift in (("FT", 0.0), ("LP", -2.0), ("LP-FT", 1.0)):
+                for metric, base in ((first, 80.0), (second, 70.0)):
+                    bump = 2.0 if (model, dataset) == ("m2", "B") else 0.0
+                    rows.append((dataset, model, strategy, metric, base + shift + bump, 0.5))
+    return pd.DataFrame(rows, columns=inputs.PUBLISHED)
+
+
+def test_published_means_give_tables_without_verdicts(tmp_path):
+    path = tmp_path / "published.csv"
+    _published().to_csv(path, index=False)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    best = pd.read_csv(tmp_path / "out" / "summary" / "best_combination.csv")
+    assert best[["dataset", "model", "strategy"]].values.tolist() == [
+        ["A", "m1", "LP-FT"],
+        ["B", "m2", "LP-FT"],
+    ]
+    assert best["improvement"].tolist() == [round(100 / 80, 2), round(100 / 82, 2)]
+    assert "verdict" not in best.columns
+    table = (tmp_path / "out" / "A" / "paper_table.md").read_text()
+    assert "| strategy   | m1 AUROC" in table  # the main metric first
+    assert "as published" in table
+
+
+def _per_seed(tmp_path, better_by=3.0):
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(3):
+        noise = rng.normal(0, 0.5)
+        for strategy, shift in (("FT", 0.0), ("LP-FT", better_by), ("LP", 0.0)):
+            for lr in (1e-3, 1e-4):
+                for split in ("val", "test"):
+                    value = (80 + shift + noise + (0 if lr == 1e-3 else -5)) / 100
+                    rows.append(("d", "m", strategy, lr, seed, split, "auroc", value))
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(rows, columns=inputs.PER_SEED).to_csv(path, index=False)
+    return path
+
+
+def test_per_seed_rows_give_verdicts_from_the_paired_test(tmp_path):
+    path = _per_seed(tmp_path)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    statistics = pd.read_csv(tmp_path / "out" / "d" / "statistics.csv").set_index("strategy")
+    assert statistics.loc["LP-FT", "diff_mean"] == pytest.approx(3.0)
+    assert statistics.loc["LP-FT", "verdict"] == "better"
+    assert statistics.loc["LP", "verdict"] == "no significant difference"
+    summary = pd.read_csv(tmp_path / "out" / "d" / "table.csv").set_index("strategy")
+    assert (summary["lr"] == 1e-3).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.rename(columns={"value": "score"}), "match neither schema"),
+        (
+            lambda f: f.assign(value=f["value"] * 100),
+            r"line 2: value 80\.06\d* is not a number in "
+            r"\[0, 1\]; per-seed values are fractions",
+        ),
+        (lambda f: f.assign(metric="recall"), "line 2: unknown metric 'recall'"),
+        (lambda f: f.assign(split="train"), "line 2: split 'train' must be val or test"),
+        (lambda f: pd.concat([f, f.iloc[:1]]).reset_index(drop=True), "lines 2 and 38: the same"),
+    ],
+)
+def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(
+    tmp_path, change, message, capsys
+):
+    path = _per_seed(tmp_path)
+    change(pd.read_csv(path)).to_csv(path, index=False)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert str(path) in error
+    assert re.search(message, error), error
+    assert not (tmp_path / "out" / "summary").exists()

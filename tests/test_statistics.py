@@ -1,0 +1,166 @@
+"""The report's statistics on constructed inputs with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from medft.metrics import METRICS, compute_metrics
+from medft.report import stats as st
+from medft.report.resample import resampled_metric
+
+TASKS = {
+    "binary": ("a", "b"),
+    "multiclass": ("a", "b", "c"),
+    "multilabel": ("x", "y", "z"),
+}
+
+
+def _data(task, n, rng):
+    k = len(TASKS[task])
+    if task == "multilabel":
+        y = (rng.random((n, k)) < 0.4).astype(int)
+        y[0], y[1] = 1, 0  # every label has both values
+        scores = np.clip(y * 0.3 + rng.random((n, k)) * 0.7, 0, 1)
+    else:
+        y = np.r_[np.arange(k), rng.integers(0, k, n - k)]
+        logits = rng.normal(size=(n, k)) + np.eye(k)[y]
+        scores = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    scores[3] = scores[2]  # a tie
+    return y, np.round(scores, 2)  # rounding makes more ties
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("metric", METRICS)
+def test_resampled_metric_equals_scikit_learn_on_repeated_images(task, metric):
+    rng = np.random.default_rng(1)
+    y, scores = _data(task, 40, rng)
+    weights = rng.integers(0, 4, size=(5, 40)).astype(float)
+    weights[:, :4] = 1  # keep every class present
+    fast = resampled_metric(metric, task, y, scores, weights)
+    for row, w in zip(fast, weights, strict=True):
+        take = np.repeat(np.arange(40), w.astype(int))
+        expected = compute_metrics(task, y[take], scores[take], TASKS[task])[metric]
+        assert row == pytest.approx(expected, abs=1e-12)
+
+
+def test_resampled_metric_is_nan_where_a_class_is_missing():
+    y = np.array([0, 0, 1, 1])
+    scores = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+    weights = np.array([[1, 1, 1, 1], [1, 1, 0, 0.0]])
+    auroc = resampled_metric("auroc", "binary", y, scores, weights)
+    assert auroc[0] == 1.0 and np.isnan(auroc[1])
+
+
+def test_t_interval_and_p_value_match_the_textbook():
+    differences = np.array([1.0, 2.0, 3.0])
+    low, high, p = st.t_interval(differences)
+    # mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
+    half = 4.302652729911275 / np.sqrt(3)
+    assert (low, high) == pytest.approx((2 - half, 2 + half))
+    assert p == pytest.approx(stats.ttest_rel([11, 12, 13], [10, 10, 10]).pvalue)
+    assert p == pytest.approx(0.07417990022744858)
+
+
+def test_one_pair_has_no_interval_and_no_p_value():
+    assert all(np.isnan(st.t_interval(np.array([2.0]))))
+
+
+def test_holm_adjusts_by_rank_and_keeps_untested_out():
+    adjusted = st.holm([0.01, 0.04, np.nan, 0.03])
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1, made monotone: 0.03, 0.06, 0.06
+    assert adjusted[[0, 3, 1]] == pytest.approx([0.03, 0.06, 0.06])
+    assert np.isnan(adjusted[2])
+
+
+def _runs(tmp_path, strategies, n_patients=30, images_per_patient=2, seeds=(0, 1, 2)):
+    """Binary task; FT's test scores are noisy, ``strategies`` maps a name to a function of
+    (FT's scores, truth) giving that strategy's scores."""
+    rng = np.random.default_rng(0)
+    n = n_patients * images_per_patient
+    y = np.r_[[0, 1], rng.integers(0, 2, n - 2)]
+    groups = np.repeat([f"p{i:03d}" for i in range(n_patients)], images_per_patient)
+    rows = []
+    for seed in seeds:
+        ft = np.clip(0.5 + (y - 0.5) * 0.3 + rng.normal(0, 0.3, n), 0.01, 0.99)
+        for strategy, make in {"FT": lambda s, t: s, **strategies}.items():
+            p1 = make(ft, y)
+            run_dir = tmp_path / strategy / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            pd.DataFrame(
+                {
+                    "id": [f"i{i:03d}" for i in range(n)],
+                    "split": "test",
+                    "group": groups,
+                    "target": y,
+                    "prob_a": 1 - p1,
+                    "prob_b": p1,
+                }
+            ).to_parquet(run_dir / "predictions.parquet")
+            rows.append(
+                {
+                    "dataset": "d",
+                    "model": "m",
+                    "strategy": strategy,
+                    "lr": 1e-3,
+                    "seed": seed,
+                    "main_metric": "auroc",
+                    "test_auroc": compute_metrics("binary", y, np.c_[1 - p1, p1], ("a", "b"))[
+                        "auroc"
+                    ],
+                    "run_dir": str(run_dir),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_bootstrap_interval_contains_zero_for_identical_predictions_and_excludes_it_for_better(
+    tmp_path,
+):
+    perfect = {"Same": lambda s, t: s, "Better": lambda s, t: np.where(t == 1, 0.99, 0.01)}
+    runs = _runs(tmp_path, perfect)
+    boot = st.bootstrap_intervals(runs, {"d": "binary"}, n_boot=500).set_index("strategy")
+    assert boot.loc["Same", "boot_low"] <= 0 <= boot.loc["Same", "boot_high"]
+    assert boot.loc["Same", "boot_low"] == boot.loc["Same", "boot_high"] == 0
+    assert boot.loc["Better", "boot_low"] > 0
+    table = st.verdicts(st.paired_tests(runs), boot).set_index("strategy")
+    assert table.loc["Better", "verdict"] == st.BETTER
+    assert table.loc["Same", "verdict"] == st.SAME
+
+
+def test_bootstrap_resamples_patients_not_images():
+    groups = np.array(["a", "a", "a", "b"])
+    weights = st.group_weights(groups, 200, np.random.default_rng(0))
+    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 1] == weights[:, 2]).all()
+    assert set(np.unique(weights[:, 3])) <= {0, 1, 2}
+    assert (weights.sum(1) == 3 * weights[:, 0] + weights[:, 3]).all()
+
+
+def test_verdict_needs_both_the_corrected_test_and_the_interval():
+    assert st.verdict(0.01, 0.5, 2.0) == st.BETTER
+    assert st.verdict(0.01, -2.0, -0.5) == st.WORSE
+    assert st.verdict(0.01, -0.5, 2.0) == st.SAME  # the interval crosses 0
+    assert st.verdict(0.2, 0.5, 2.0) == st.SAME  # not significant after correction
+    assert st.verdict(np.nan, 0.5, 2.0) == st.UNTESTED
+
+
+def test_wilcoxon_across_datasets_needs_five_and_is_holm_corrected():
+    rows = []
+    for d in range(8):
+        rows += [
+            {"dataset": f"d{d}", "model": "m", "strategy": "FT", "improvement": 0.0},
+            {"dataset": f"d{d}", "model": "m", "strategy": "Up", "improvement": 1.0 + d},
+            {
+                "dataset": f"d{d}",
+                "model": "m",
+                "strategy": "Mixed",
+                "improvement": (-1) ** d * (1.0 + d),
+            },
+        ]
+    frame = st.across_datasets(pd.DataFrame(rows)).set_index("strategy")
+    assert frame.loc["Up", "p_value"] == pytest.approx(stats.wilcoxon(np.arange(1, 9.0)).pvalue)
+    assert frame.loc["Up", "p_holm"] == pytest.approx(2 * frame.loc["Up", "p_value"])
+    assert frame.loc["Up", "verdict"] == st.BETTER
+    assert frame.loc["Mixed", "verdict"] == st.SAME
+    few = st.across_datasets(pd.DataFrame(rows[:12])).set_index("strategy")
+    assert few.loc["Up", "verdict"] == st.UNTESTED
