@@ -143,7 +143,7 @@ def test_demo_dry_run_plans_exactly_the_grid():
         for p in map(str.split, result.stdout.splitlines())
         if len(p) == 2 and p[1].isdigit()
     }
-    assert counts["train"] == expected == 96
+    assert counts["train"] == expected == 192
     assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
 
 

@@ -185,20 +185,35 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str, index: bool = True) 
     )
 
 
+def _interval(low: float, high: float) -> str:
+    return tables.NO_VALUE if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
+
+
+def _p(value: float) -> str:
+    return tables.NO_VALUE if pd.isna(value) else f"{value:.4f}"
+
+
 def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Per model × strategy: the paired differences from FT and the verdict, rounded."""
-    frame = verdicts.copy()
-    columns = {
-        "diff_mean": "difference (pp)",
-        "diff_low": "t low",
-        "diff_high": "t high",
-        "p_value": "p",
-        "p_holm": "p (Holm)",
-        "boot_low": "bootstrap low",
-        "boot_high": "bootstrap high",
-    }
-    frame = frame[["model", "strategy", "n_pairs", *columns, "verdict"]].rename(columns=columns)
-    return frame.round({c: 2 for c in columns.values()} | {"p": 4, "p (Holm)": 4})
+    """Per model × strategy, for reading: the verdict first, then what it rests on."""
+    return pd.DataFrame(
+        {
+            "model": verdicts["model"],
+            "strategy": verdicts["strategy"],
+            "verdict": verdicts["verdict"],
+            "difference (pp)": verdicts["diff_mean"].map("{:+.2f}".format),
+            "95 % t-interval": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["diff_low"], verdicts["diff_high"], strict=True)
+            ],
+            "p": verdicts["p_value"].map(_p),
+            "p (Holm)": verdicts["p_holm"].map(_p),
+            "95 % bootstrap": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["boot_low"], verdicts["boot_high"], strict=True)
+            ],
+            "seeds": verdicts["n_pairs"],
+        }
+    )
 
 
 def per_class_metrics(evidence: Evidence) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from medft.report.stats import BETTER, WORSE  # noqa: E402
 from medft.report.tables import METRIC_LABELS  # noqa: E402
@@ -25,9 +26,16 @@ VERDICT_LEGEND = "▲ / ▼: significantly better / worse than FT (PROTOCOL.md, 
 
 
 def save(figure: plt.Figure, *paths: str | Path) -> None:
+    """Write ``figure`` to each path (the format from the extension), titles and legends
+    outside the axes included."""
     for path in paths:
-        figure.savefig(path, dpi=110)
+        figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
+
+
+def _integer_epochs(axes) -> None:
+    for ax in np.ravel(axes):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _label(metric: str) -> str:
@@ -57,9 +65,12 @@ def relative_improvement(
                 mark = VERDICT_MARKS.get(verdict_of.get((model, strategy)), "")
                 height = patch.get_height()
                 if mark and np.isfinite(height):
+                    # beyond the end of the error bar, on the bar's side of zero
+                    reach = np.nan_to_num(errors.loc[strategy, model])
+                    end = height + reach if height >= 0 else height - reach
                     ax.annotate(
                         mark,
-                        (patch.get_x() + patch.get_width() / 2, height),
+                        (patch.get_x() + patch.get_width() / 2, end),
                         xytext=(0, 4 if height >= 0 else -12),
                         textcoords="offset points",
                         ha="center",
@@ -70,8 +81,9 @@ def relative_improvement(
     ax.set_xlabel("Fine-tuning strategy")
     ax.set_ylabel(f"{metric}: improvement over FT (%)")
     ax.set_title(title)
-    ax.legend(title="Model", loc="best")
+    ax.legend(title="Model", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", alpha=0.3)
+    ax.margins(y=0.12)  # room for the verdict marks
     return fig
 
 
@@ -111,7 +123,9 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     )
     ax.set_xlabel("")
     ax.set_ylabel("Strategy")
-    ax.set_title("Relative improvement of the main metric over FT. " + VERDICT_LEGEND, fontsize=9)
+    ax.set_title(
+        "Relative improvement of the main metric over FT (%)\n" + VERDICT_LEGEND, fontsize=9
+    )
     return fig
 
 
@@ -149,6 +163,7 @@ def learning_curves(epochs: pd.DataFrame, main_metric: str, split: str) -> plt.F
             if r == len(strategies) - 1:
                 loss_ax.set_xlabel("epoch")
                 metric_ax.set_xlabel("epoch")
+    _integer_epochs(axes)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="grey", ls="--"))
     labels.append(f"{split} loss (dashed)")
@@ -182,7 +197,10 @@ def lr_sensitivity(runs: pd.DataFrame, main_metric: str, select_on: str) -> plt.
         aspect=1.2,
         facet_kws={"sharey": False},
     )
-    grid.set(xscale="log")
+    lrs = sorted(runs["lr"].unique())
+    grid.set(xscale="log", xticks=lrs, xticklabels=[f"{lr:g}" for lr in lrs])
+    for ax in grid.axes.flat:
+        ax.minorticks_off()
     grid.set_axis_labels("learning rate", f"{_label(main_metric)} (%)")
     grid.figure.suptitle(
         f"lr sensitivity: {select_on} (selection) and test {_label(main_metric)}", y=1.02
@@ -246,6 +264,7 @@ def rgn_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
         facet_kws={"sharey": False},
     )
     grid.set(yscale="log")
+    _integer_epochs(grid.axes)
     grid.set_axis_labels("epoch", "block learning rate")
     grid.figure.suptitle("Auto-RGN: per-block learning rate (lr × relative gradient norm)", y=1.02)
     return grid.figure
