@@ -96,7 +96,10 @@ def dataset_report_job(
         raise RuntimeError(f"the report did not write {sorted(missing)}")
 
 
-def summary_report_job(dataset_folders: list[str], out: str) -> None:
+def summary_report_job(inputs: list[str], outputs: list[str]) -> None:
+    """Across datasets: ``inputs`` are files of each dataset's report folder (datasets in
+    order), ``outputs`` the summary's files, all in one folder."""
     from medft.report.artefacts import Evidence, summary_artefacts
 
-    summary_artefacts([Evidence.load(folder) for folder in dataset_folders], out)
+    folders = dict.fromkeys(str(Path(p).parent) for p in inputs)
+    summary_artefacts([Evidence.load(f) for f in folders], Path(outputs[0]).parent)

@@ -1,7 +1,12 @@
 import os
 
 from medft.cost import mem_for_attempt
-from medft.workflow import report_caption, report_name, report_subcategory, validate_config
+from medft.workflow import (
+    report_caption,
+    report_name,
+    report_subcategory,
+    validate_config,
+)
 
 config.setdefault("name", report_name(config, workflow.overwrite_configfiles))
 grid = validate_config(

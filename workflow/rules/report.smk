@@ -67,8 +67,5 @@ rule summary_report:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        folders=[f"{REPORT}/{d}" for d in grid.datasets],
-        out=f"{REPORT}/summary",
     script:
         "../scripts/summary.py"

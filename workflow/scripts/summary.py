@@ -1,4 +1,4 @@
 from medft.jobs import log_to, summary_report_job
 
 with log_to(snakemake.log[0]):
-    summary_report_job(list(snakemake.params.folders), snakemake.params.out)
+    summary_report_job(list(snakemake.input), list(snakemake.output))

@@ -36,7 +36,7 @@ class SourceOptions:
     main_metric: str | None = None
     # The two metrics of the dataset's paper-style table (the main one is always first);
     # default: the main metric and the one the paper pairs with it.
-    report_metrics: tuple[str, ...] | None = None
+    report_metrics: list[str] | None = None
     # Subsampling, applied after the splits are made (the evaluation split never depends on it):
     # at most this many images per class in every split (multi-label: per label combination) ...
     max_images_per_class: int | None = None

@@ -111,7 +111,7 @@ def _findings(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[int
 def _histology(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
     label = int(rng.integers(3))
     yy, xx = _grid(size)
-    density = [10, 30, 60][label] + rng.integers(-5, 6)
+    density = [8, 30, 70][label] + rng.integers(-5, 6)
     radius = [0.018, 0.024, 0.030][label] * rng.uniform(0.8, 1.2)
     nuclei = np.zeros((size, size), np.float32)
     for _ in range(density):
@@ -122,7 +122,7 @@ def _histology(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
     nuclei = np.clip(nuclei, 0, 1)
     stroma = 0.88 + 0.08 * _smooth_noise(rng, size, 0.05)
     pink = np.array([0.93, 0.62, 0.78])
-    purple = np.array([0.35, 0.2, 0.55]) * [1.15, 1.0, 0.8][label]
+    purple = np.array([0.35, 0.2, 0.55]) * [1.3, 1.0, 0.7][label]
     image = (1 - nuclei)[..., None] * pink * stroma[..., None] + nuclei[..., None] * purple
     image += 0.04 * rng.standard_normal((size, size, 3))
     return _to_uint8(image), label
