@@ -70,6 +70,10 @@ class EpochContext:
 class Strategy:
     """Full fine-tuning (FT): every parameter trainable, one lr. The base of the others."""
 
+    # Whether the strategy sets each block's lr itself, epoch by epoch (the report then
+    # plots the ``lr_<block>`` columns of its epoch logs).
+    adapts_block_lrs = False
+
     @classmethod
     def starts_from(cls, options: StrategyOptions) -> str | None:
         """The strategy whose run's best checkpoint this one starts from (same dataset,
@@ -287,6 +291,8 @@ class AutoRGN(Strategy):
     over the first ``rgn_batches`` training batches, sets its lr to lr · RGN / max(RGN), and
     Adam starts afresh with those lrs. ``rgn_groups: module`` takes one RGN per conv, norm or
     linear module instead; ``rgn_rebuild_optimizer: false`` keeps Adam's moments."""
+
+    adapts_block_lrs = True
 
     def param_groups(self) -> list[dict]:
         if self.options.rgn_groups == "tensor":

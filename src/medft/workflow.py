@@ -23,7 +23,7 @@ DATASET_ARTEFACTS = tuple(
         ("lr_sensitivity", ("png",)),
         ("learning_curves", ("png",)),
         ("per_class", ("png", "csv")),
-        ("auto_rgn_lr", ("png",)),
+        ("block_lrs", ("png",)),
     )
     for ext in extensions
 )
@@ -285,10 +285,12 @@ class Grid:
 
     def dataset_report_files(self, dataset: str) -> dict[str, str]:
         """What ``medft.report.artefacts.dataset_artefacts`` writes for one dataset, by name
-        (the Auto-RGN figure only where Auto-RGN runs)."""
-        names = [n for n in DATASET_ARTEFACTS if n != "auto_rgn_lr.png"]
-        if "Auto-RGN" in self.config["strategies"]:
-            names.append("auto_rgn_lr.png")
+        (the per-block lr figure only where a strategy adapts them)."""
+        from medft.strategies import STRATEGIES
+
+        names = [n for n in DATASET_ARTEFACTS if n != "block_lrs.png"]
+        if any(STRATEGIES.get(s).adapts_block_lrs for s in self.config["strategies"]):
+            names.append("block_lrs.png")
         return {n.replace(".", "_"): f"{self.report_dir}/{dataset}/{n}" for n in names}
 
     def summary_report_files(self) -> dict[str, str]:

@@ -350,14 +350,20 @@ def dataset_artefacts(
             figures.learning_curves(chosen_epochs, main, _stop_split(chosen_epochs, main)),
             path("learning_curves.png"),
         )
-        rgn = chosen_epochs[chosen_epochs["strategy"] == "Auto-RGN"]
-        if not rgn.empty:
-            figures.save(figures.rgn_learning_rates(rgn), path("auto_rgn_lr.png"))
+        adaptive = chosen_epochs[chosen_epochs["strategy"].map(_adapts_block_lrs)]
+        if not adaptive.empty:
+            figures.save(figures.block_learning_rates(adaptive), path("block_lrs.png"))
     if evidence.has_predictions:
         classes = per_class_metrics(evidence)
         classes.round(4).to_csv(path("per_class.csv"), index=False)
         figures.save(figures.per_class(classes), path("per_class.png"))
     return written
+
+
+def _adapts_block_lrs(strategy: str) -> bool:
+    from medft.strategies import STRATEGIES
+
+    return strategy in STRATEGIES and STRATEGIES.get(strategy).adapts_block_lrs
 
 
 def _stop_split(epochs: pd.DataFrame, main: str) -> str:

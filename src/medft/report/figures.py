@@ -242,11 +242,15 @@ def per_class(frame: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def rgn_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
-    """Auto-RGN: the learning rate of each parameter block per epoch (mean over seeds)."""
+def block_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
+    """Strategies that set each block's lr (Auto-RGN): the lr of each parameter block per
+    epoch, mean over seeds; one panel per strategy and model."""
     blocks = [c for c in epochs.columns if c.startswith("lr_") and epochs[c].notna().any()]
     long = epochs.melt(
-        id_vars=["model", "epoch"], value_vars=blocks, var_name="block", value_name="block_lr"
+        id_vars=["strategy", "model", "epoch"],
+        value_vars=blocks,
+        var_name="block",
+        value_name="block_lr",
     ).dropna(subset=["block_lr"])
     long = long[long["block_lr"] > 0]  # a frozen block (there are none in Auto-RGN) has lr 0
     long["block"] = long["block"].str.removeprefix("lr_")
@@ -256,6 +260,7 @@ def rgn_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
         y="block_lr",
         hue="block",
         col="model",
+        row="strategy",
         kind="line",
         errorbar=None,
         marker="o",
@@ -266,5 +271,5 @@ def rgn_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
     grid.set(yscale="log")
     _integer_epochs(grid.axes)
     grid.set_axis_labels("epoch", "block learning rate")
-    grid.figure.suptitle("Auto-RGN: per-block learning rate (lr × relative gradient norm)", y=1.02)
+    grid.figure.suptitle("Per-block learning rate (Auto-RGN: lr × relative gradient norm)", y=1.02)
     return grid.figure
