@@ -198,8 +198,8 @@ def lr_sensitivity(runs: pd.DataFrame, main_metric: str, select_on: str) -> plt.
         markers=True,
         errorbar="se",
         err_style="bars",
-        height=3.6,
-        aspect=1.2,
+        height=4.5,
+        aspect=1.3,
         facet_kws={"sharey": False},
     )
     lrs = sorted(runs["lr"].unique())
