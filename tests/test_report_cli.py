@@ -105,6 +105,7 @@ def test_per_seed_rows_give_verdicts_from_the_paired_test(tmp_path):
         (lambda f: f.assign(metric="recall"), "line 2: unknown metric 'recall'"),
         (lambda f: f.assign(split="train"), "line 2: split 'train' must be val or test"),
         (lambda f: pd.concat([f, f.iloc[:1]]).reset_index(drop=True), "lines 2 and 38: the same"),
+        (lambda f: f[f["strategy"] != "FT"], "model 'm' has no FT rows; FT is the reference"),
     ],
 )
 def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(

@@ -111,6 +111,19 @@ def _check_unique(frame: pd.DataFrame, keys: list[str], path) -> None:
         )
 
 
+def _check_reference(frame: pd.DataFrame, path) -> None:
+    """Every (dataset, model) needs FT: improvements and verdicts are relative to it."""
+    has_ft = frame.groupby(["dataset", "model"], sort=False)["strategy"].agg(
+        lambda s: (s == "FT").any()
+    )
+    if not has_ft.all():
+        dataset, model = has_ft[~has_ft].index[0]
+        raise DataError(
+            f"{path}: dataset {dataset!r}, model {model!r} has no FT rows; FT is the "
+            "reference every strategy is compared with: add its rows (strategy FT)"
+        )
+
+
 def main_metrics_of(frame: pd.DataFrame, given: dict[str, str] | None) -> dict[str, str]:
     """Per dataset: ``given``, else the paper's, else the first metric listed."""
     given = {d: METRIC_NAMES.get(m.lower(), m) for d, m in (given or {}).items()}
@@ -141,6 +154,7 @@ def published_summary(
     frame["mean"] = _check_numbers(frame, "mean", path, 0, 100, fix)
     frame["se"] = _check_numbers(frame, "se", path, 0, 100, fix)
     _check_unique(frame, [*KEYS, "metric"], path)
+    _check_reference(frame, path)
     mains = main_metrics_of(frame, main_metrics)
     wide = frame.pivot_table(
         index=KEYS, columns="metric", values=["mean", "se"], sort=False, dropna=False
@@ -181,6 +195,7 @@ def per_seed_runs(
             f"{path}, line {_row(i)}: split {frame.loc[i, 'split']!r} must be val or test"
         )
     _check_unique(frame, [*KEYS, "lr", "seed", "split", "metric"], path)
+    _check_reference(frame, path)
     mains = main_metrics_of(frame, main_metrics)
     frame["column"] = frame["split"] + "_" + frame["metric"]
     runs = frame.pivot_table(
