@@ -81,14 +81,6 @@ def summarise_chosen(chosen: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def main_mean(summary: pd.DataFrame) -> pd.Series:
-    return pd.Series(
-        [row[f"{row['main_metric']}_mean"] for _, row in summary.iterrows()],
-        index=summary.index,
-        dtype=float,
-    )
-
-
 def relative_improvement(
     summary: pd.DataFrame, chosen: pd.DataFrame | None = None, metric: str | None = None
 ) -> pd.DataFrame:
