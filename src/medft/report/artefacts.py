@@ -51,6 +51,8 @@ class Evidence:
     epochs: pd.DataFrame | None = None
     verdicts: pd.DataFrame | None = None
     improvement_frame: pd.DataFrame | None = None
+    # evaluation-split predictions by run_dir, read once for the bootstrap and per-class metrics
+    predictions: dict[str, pd.DataFrame] | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> Evidence:
@@ -76,11 +78,20 @@ class Evidence:
         chosen = tables.select_lr(runs, select_on)
         summary = tables.summarise_chosen(chosen)
         paired = stats.paired_tests(chosen)
-        boot = None
+        boot = predictions = None
         if "run_dir" in chosen and "task" in chosen:
             tasks = dict(zip(chosen["dataset"], chosen["task"], strict=True))
-            boot = stats.bootstrap_intervals(chosen, tasks, n_boot=n_boot)
-        return cls(summary, select_on, runs, chosen, epochs, stats.verdicts(paired, boot))
+            predictions = {r: stats.test_predictions(r) for r in chosen["run_dir"]}
+            boot = stats.bootstrap_intervals(chosen, tasks, n_boot=n_boot, predictions=predictions)
+        return cls(
+            summary,
+            select_on,
+            runs,
+            chosen,
+            epochs,
+            stats.verdicts(paired, boot),
+            predictions=predictions,
+        )
 
     @property
     def dataset(self) -> str:
@@ -92,7 +103,7 @@ class Evidence:
 
     @property
     def has_predictions(self) -> bool:
-        return self.chosen is not None and "run_dir" in self.chosen
+        return self.predictions is not None
 
     @property
     def confirmation(self) -> str:
@@ -221,8 +232,7 @@ def per_class_metrics(evidence: Evidence) -> pd.DataFrame:
     mean over seeds (multi-label: per label at 0.5)."""
     rows = []
     for _, run in evidence.chosen.iterrows():
-        frame = pd.read_parquet(Path(run["run_dir"]) / "predictions.parquet")
-        frame = frame[frame["split"] == "test"]
+        frame = evidence.predictions[run["run_dir"]]
         probs = frame.filter(like="prob_")
         classes = [c.removeprefix("prob_") for c in probs.columns]
         if "target" in frame:

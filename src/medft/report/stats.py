@@ -101,7 +101,8 @@ def group_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> 
     return counts[:, index].astype(np.float64)
 
 
-def _read_predictions(run_dir: str) -> pd.DataFrame:
+def test_predictions(run_dir: str) -> pd.DataFrame:
+    """A run's evaluation-split predictions, sorted by image id."""
     frame = pd.read_parquet(Path(run_dir) / "predictions.parquet")
     return frame[frame["split"] == "test"].sort_values("id").reset_index(drop=True)
 
@@ -127,17 +128,22 @@ def bootstrap_intervals(
     n_boot: int = N_BOOT,
     seed: int = 0,
     level: float = LEVEL,
+    predictions: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Per (dataset, model, strategy ≠ FT): boot_low, boot_high of (strategy − FT) in
-    percentage points, from each run's ``predictions.parquet`` (``run_dir``); ``tasks`` maps
-    dataset → task type. The same resamples serve every strategy of a (dataset, model), so the
-    comparison with FT is paired by patient."""
+    percentage points, from each run's evaluation predictions (``predictions`` by
+    ``run_dir``, else read with ``test_predictions``); ``tasks`` maps dataset → task type.
+    The same resamples serve every strategy of a (dataset, model), so the comparison with FT
+    is paired by patient."""
     rows = []
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
         if "FT" not in set(cell["strategy"]):
             continue
         metric, task = cell["main_metric"].iloc[0], tasks[dataset]
-        frames = {run_dir: _read_predictions(run_dir) for run_dir in cell["run_dir"]}
+        frames = {
+            run_dir: predictions[run_dir] if predictions else test_predictions(run_dir)
+            for run_dir in cell["run_dir"]
+        }
         reference = next(iter(frames.values()))
         for run_dir, frame in frames.items():
             if not frame["id"].equals(reference["id"]):
