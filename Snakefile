@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/search.smk"
 
 
 localrules:
@@ -21,4 +22,4 @@ localrules:
 
 rule all:
     input:
-        grid.report_targets(),
+        grid.search_targets() if grid.search.enabled else grid.report_targets(),

@@ -51,6 +51,9 @@ class RunState:
     stopping: EarlyStopping = None  # type: ignore[assignment]
     rows: list[dict] = field(default_factory=list)  # the epoch log
     diverged: dict | None = None  # {"epoch", "reason"} once training diverged
+    # Training has ended (early stopping, divergence, the epoch budget): a resumed run only
+    # evaluates its best epoch.
+    over: bool = False
 
     def __post_init__(self) -> None:
         if self.stopping is None:

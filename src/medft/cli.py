@@ -237,6 +237,14 @@ def run_plan(args) -> None:
         f"GPU speed: the `cost` table of the config ({grid.config['gpus_per_job']} GPU per "
         "job). Image counts: the prepared dataset where it exists, else the source's "
         "documented counts (the paper's Table 2 for its tasks)."
+        + (
+            f"\nSearch (`search:` η={grid.search.eta}, first rung "
+            f"{grid.search.first_rung_epochs} epochs, {grid.search.rungs} rungs): every arm and "
+            "finalist charged the dearest strategy's epoch and no arm stopping early; `search "
+            "share` is its upper bound over the grid's."
+            if grid.search.enabled
+            else ""
+        )
     )
 
 

@@ -115,7 +115,9 @@ class CostModel:
         return images / img_s * (crop * crop / REFERENCE_PIXELS)
 
     # -- jobs -----------------------------------------------------------------------------
-    def train(self, dataset: str, model: str, strategy: str) -> JobCost:
+    def _epoch_and_once(self, dataset: str, model: str, strategy: str) -> tuple[float, float]:
+        """Seconds of one training epoch (train + validation), and of what a job does once
+        before its first epoch (a frozen backbone's features, unless shared)."""
         from medft.strategies import STRATEGIES
 
         n, _ = self.counts(dataset, model)
@@ -123,11 +125,22 @@ class CostModel:
         evaluate = self._seconds(n["val"], speed.infer_img_s, model)
         frozen_backbone = STRATEGIES.get(strategy).shares_features(self.grid.strategy_options)
         if frozen_backbone and self.grid.features_file(dataset, model, strategy):
-            epoch, once = 0.0, 0.0  # the features job paid for the backbone
-        elif frozen_backbone:
-            epoch, once = 0.0, self._seconds(sum(n.values()), speed.infer_img_s, model)
-        else:
-            epoch, once = self._seconds(n["train"], speed.train_img_s, model) + evaluate, 0.0
+            return 0.0, 0.0  # the features job paid for the backbone
+        if frozen_backbone:
+            return 0.0, self._seconds(sum(n.values()), speed.infer_img_s, model)
+        return self._seconds(n["train"], speed.train_img_s, model) + evaluate, 0.0
+
+    def epoch_seconds(self, dataset: str, model: str, strategy: str) -> float:
+        return self._epoch_and_once(dataset, model, strategy)[0]
+
+    def train(self, dataset: str, model: str, strategy: str) -> JobCost:
+        from medft.strategies import STRATEGIES
+
+        n, _ = self.counts(dataset, model)
+        speed = self.model(model)
+        epoch, once = self._epoch_and_once(dataset, model, strategy)
+        frozen_backbone = STRATEGIES.get(strategy).shares_features(self.grid.strategy_options)
+        evaluate = self._seconds(n["val"], speed.infer_img_s, model)
         final = evaluate + self._seconds(n["test"], speed.infer_img_s, model)
         epochs = self.grid.config["epochs"]
         fixed = once + final + self.settings.startup_s
@@ -137,6 +150,45 @@ class CostModel:
             typical_s=min(epochs, self.settings.typical_epochs) * epoch + fixed,
             mem_mb=mem,
         )
+
+    def comparable_from(self, model: str) -> dict[str, int]:
+        """Per strategy, the first epoch after which early stopping may end its run (its
+        schedule has its final form; gradual unfreezing: every block trains), on ``model``."""
+        from medft.models import create_model
+        from medft.strategies import STRATEGIES
+
+        built = create_model(model, 2, "none", seed=0)
+        epochs = self.grid.config["epochs"]
+        first = {}
+        for name in self.grid.config["strategies"]:
+            strategy = STRATEGIES.get(name)(built, 1e-3, self.grid.strategy_options)
+            first[name] = next((e for e in range(epochs) if strategy.may_stop(e)), epochs - 1)
+        return first
+
+    def search(self, dataset: str, model: str, grid_upper_s: float) -> dict:
+        """The budgeted search's upper bound (``medft.search.rungs.planned_epochs``): every
+        epoch charged at the dearest strategy's epoch time."""
+        from medft.search.rungs import planned_epochs
+
+        c = self.grid.config
+        plan = planned_epochs(
+            c["strategies"],
+            len(c["lrs"]),
+            self.comparable_from(model),
+            self.grid.search,
+            c["epochs"],
+            len(c["seeds"]),
+        )
+        epoch_s = max(self.epoch_seconds(dataset, model, s) for s in c["strategies"])
+        n, _ = self.counts(dataset, model)
+        speed = self.model(model)
+        final = self._seconds(n["val"] + n["test"], speed.infer_img_s, model)
+        seconds = plan["epochs"] * epoch_s + plan["jobs"] * (self.settings.startup_s + final)
+        return {
+            "search jobs": plan["jobs"],
+            "search GPU-h upper bound": seconds * c["gpus_per_job"] / 3600,
+            "search share": seconds / grid_upper_s,
+        }
 
     def features(self, dataset: str, model: str) -> JobCost:
         n, _ = self.counts(dataset, model)
@@ -156,21 +208,32 @@ class CostModel:
         return max(10, min(minutes, self.settings.max_runtime_min))
 
     # -- the grid -------------------------------------------------------------------------
+    def grid_seconds(self, dataset: str, model: str) -> tuple[float, float, int]:
+        """Device seconds of one (dataset, model)'s whole grid at the epoch budget and at a
+        typical early stop, and its number of jobs."""
+        c = self.grid.config
+        runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
+        jobs = [(self.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
+        if any(self.grid.features_file(dataset, model, s) for s in c["strategies"]):
+            jobs.append((self.features(dataset, model), 1))
+        return (
+            sum(j.upper_s * k for j, k in jobs),
+            sum(j.typical_s * k for j, k in jobs),
+            sum(k for _, k in jobs),
+        )
+
     def plan(self):
         """GPU-hours per (dataset, model): every job of the grid, at the epoch budget (upper
         bound) and at a typical early stop, as a DataFrame with a total row."""
         import pandas as pd
 
         c = self.grid.config
-        runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
         gpus = c["gpus_per_job"]
         rows = []
         for dataset in self.grid.datasets:
             for model in c["models"]:
                 counts, origin = self.counts(dataset, model)
-                jobs = [(self.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
-                if any(self.grid.features_file(dataset, model, s) for s in c["strategies"]):
-                    jobs.append((self.features(dataset, model), 1))
+                upper_s, typical_s, n_jobs = self.grid_seconds(dataset, model)
                 rows.append(
                     {
                         "dataset": dataset,
@@ -179,16 +242,16 @@ class CostModel:
                             str(counts[s]) for s in ("train", "val", "test")
                         ),
                         "counts from": origin,
-                        "jobs": sum(k for _, k in jobs),
-                        "GPU-h upper bound": sum(j.upper_s * k for j, k in jobs) * gpus / 3600,
-                        "GPU-h typical": sum(j.typical_s * k for j, k in jobs) * gpus / 3600,
+                        "jobs": n_jobs,
+                        "GPU-h upper bound": upper_s * gpus / 3600,
+                        "GPU-h typical": typical_s * gpus / 3600,
                     }
                 )
+                if self.grid.search.enabled:
+                    rows[-1].update(self.search(dataset, model, upper_s))
         table = pd.DataFrame(rows)
         total = {
             "dataset": "total",
-            "jobs": table["jobs"].sum(),
-            "GPU-h upper bound": table["GPU-h upper bound"].sum(),
-            "GPU-h typical": table["GPU-h typical"].sum(),
+            **{c: table[c].sum() for c in table.columns if "jobs" in c or "GPU-h" in c},
         }
         return pd.concat([table, pd.DataFrame([total])], ignore_index=True).fillna("")

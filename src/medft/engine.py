@@ -280,7 +280,13 @@ class Cell:
         return lrs
 
     # -- the run ---------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self, until: int | None = None, settle: bool = False) -> dict:
+        """Train (or resume) to the end and return the final metrics.
+
+        ``until``: pause once ``until`` epochs are trained instead (a rung of the search),
+        keeping ``last.pt`` so that a later call continues; returns the progress (see
+        ``progress``). ``settle``: with ``until``, keep training past it while the strategy
+        may not stop yet (its schedule has not reached its final form)."""
         cfg = self.config
         files = RunFiles(self.out, cfg.to_dict())
         done = files.finished()
@@ -290,20 +296,41 @@ class Cell:
         self.out.mkdir(parents=True, exist_ok=True)
         self.build()
         state = files.resume(self.model.module, self.optimizer, cfg.patience)
-        for epoch in range(state.epoch + 1, cfg.epochs):
+        while not state.over and state.epoch + 1 < cfg.epochs:
+            if until is not None and self.paused(state, until, settle):
+                break
+            epoch = state.epoch + 1
             row = self.run_epoch(epoch, state, files)
             state.epoch = epoch
             state.rows.append(row)
-            if state.diverged:
-                files.write_epoch_log(state.rows)
-                break
-            files.save_last(self.model.module, self.optimizer, state)
-            if state.stopping.exhausted and self.strategy.may_stop(epoch):
+            stops = state.stopping.exhausted and self.strategy.may_stop(epoch)
+            if stops:
                 log.info(
                     "early stopping after epoch %d (best %d)", epoch, state.stopping.best_epoch
                 )
-                break
+            state.over = bool(state.diverged) or stops or epoch + 1 >= cfg.epochs
+            files.save_last(self.model.module, self.optimizer, state)
+        if until is not None:
+            return self.progress(state)
         return self.finish(state, files)
+
+    def paused(self, state: RunState, until: int, settle: bool) -> bool:
+        if state.epoch + 1 < until:
+            return False
+        return not settle or self.strategy.may_stop(state.epoch)
+
+    def progress(self, state: RunState) -> dict:
+        """Where a paused run stands: epochs trained, whether training is over (early
+        stopping, divergence or the epoch budget), and whether its strategy may stop yet."""
+        return {
+            "epochs_trained": state.epoch + 1,
+            "over": state.over,
+            "may_stop": state.epoch >= 0 and self.strategy.may_stop(state.epoch),
+            # The score model selection goes by (LP-FT in one run: its second stage only).
+            "best_score": state.stopping.best_score if state.stopping.best_epoch >= 0 else None,
+            "main_metric": self.main_metric,
+            "early_stop_on": self.config.early_stop_on,
+        }
 
     def run_epoch(self, epoch: int, state: RunState, files: RunFiles) -> dict:
         """Strategy hook → one training epoch → evaluation → early stopping; the epoch's log
@@ -355,6 +382,7 @@ class Cell:
                 p.numel() for p in self.model.module.parameters() if p.requires_grad
             ),
             **self.block_lrs(),
+            "may_stop": self.strategy.may_stop(epoch),
             "seconds": time.perf_counter() - started,
         }
         tqdm.write(

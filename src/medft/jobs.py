@@ -64,7 +64,71 @@ def features_job(
     features.extract(data, model, weights, out, batch_size=batch_size, workers=workers)
 
 
-TORCH_JOBS = {"train": train_job, "features": features_job}
+def search_rung_job(run: dict, rung: int, budget: int, settle: bool, out: str) -> None:
+    from medft.engine import TrainConfig
+    from medft.search.progress import advance
+    from medft.strategies import StrategyOptions
+
+    config = TrainConfig(**{**run, "options": StrategyOptions(**run["options"])})
+    advance(config, rung, budget, settle, out)
+
+
+TORCH_JOBS = {"train": train_job, "features": features_job, "search_rung": search_rung_job}
+
+
+def search_decision_job(results: list[str], eta: int, out: str) -> None:
+    from medft.runtime import atomic_write_text
+    from medft.search.progress import read_results
+    from medft.search.rungs import decide
+
+    decision = decide(read_results(results), eta)
+    atomic_write_text(decision.to_csv(index=False), Path(out))
+
+
+def recommendation_job(
+    finalist_metrics: list[str],
+    decisions: list[str],
+    arm_runs: list[dict],
+    budgets: list[int],
+    select_on: str,
+    title: str,
+    costs: dict,
+    outputs: dict[str, str],
+) -> None:
+    """The recommendation of one (dataset, model): ``arm_runs`` are every run the search
+    trained ({strategy, lr, seed, dir}: each arm's seed 0, the finalists' other seeds)."""
+    import pandas as pd
+
+    from medft.report.collect import collect_runs
+    from medft.search import recommend
+    from medft.search.rungs import finalists, read_decision
+
+    runs = collect_runs(finalist_metrics)
+    tasks = dict(zip(runs["dataset"], runs["task"], strict=False))
+    steps = [read_decision(p) for p in decisions]
+    table = recommend.finalist_table(runs, finalists(steps), select_on)
+    logs = pd.concat(
+        [
+            pd.read_csv(Path(r["dir"]) / "epochs.csv").assign(
+                strategy=r["strategy"], lr=r["lr"], seed=r["seed"]
+            )
+            for r in arm_runs
+        ],
+        ignore_index=True,
+    )
+    spent = recommend.search_cost(logs, costs["n_train"], costs["epoch_s"])
+    recommend.write(
+        outputs["md"],
+        outputs["csv"],
+        outputs["png"],
+        title,
+        table,
+        recommend.compare(runs, table, tasks),
+        steps,
+        budgets,
+        recommend.seed0_curves(logs, runs["main_metric"].iloc[0], costs["split"]),
+        {**spent, **costs},
+    )
 
 
 def aggregate_job(metrics_files: list[str], runs_out: str, epochs_out: str) -> None:

@@ -278,3 +278,44 @@ def block_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
     grid.set_axis_labels("epoch", "block learning rate")
     grid.figure.suptitle("Per-block learning rate (Auto-RGN: lr × relative gradient norm)", y=1.02)
     return grid.figure
+
+
+def search_curves(
+    curves: pd.DataFrame, decisions: list[pd.DataFrame], budgets: list[int], title: str
+) -> plt.Figure:
+    """Every arm's validation main metric by epochs trained (seed 0), one line per (strategy,
+    lr), with each rung's cut: where the arms that stopped there were left behind."""
+    metric = curves["main_metric"].iloc[0]
+    figure, ax = plt.subplots(figsize=(9, 5))
+    sns.lineplot(
+        data=curves.assign(epochs=curves["epoch"] + 1),
+        x="epochs",
+        y="score",
+        hue="strategy",
+        style="lr",
+        markers=True,
+        dashes=True,
+        estimator=None,
+        ax=ax,
+    )
+    bottom = ax.get_ylim()[0]
+    for k, (budget, decision) in enumerate(zip(budgets, decisions, strict=True)):
+        ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
+        ax.text(
+            budget,
+            bottom,
+            f" rung {k + 1} cut: {int(decision['survives'].sum())} of {len(decision)} go on",
+            rotation=90,
+            va="bottom",
+            ha="right",
+            fontsize=8,
+            color="dimgrey",
+        )
+    ax.set(
+        xlabel="epochs trained (seed 0)",
+        ylabel=f"validation {_label(metric)} (%)",
+        title=f"{title}: every arm of the search",
+    )
+    _integer_epochs(ax)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return figure

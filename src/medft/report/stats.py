@@ -43,12 +43,13 @@ def main_values(runs: pd.DataFrame, split: str = "test") -> pd.Series:
     )
 
 
-def seed_pairs(chosen: pd.DataFrame) -> pd.DataFrame:
-    """Each strategy's runs beside FT's run of the same (dataset, model, seed), at the lrs
-    chosen for each: columns dataset, model, strategy, seed, value, ft_value (percent)."""
+def seed_pairs(chosen: pd.DataFrame, reference: str = "FT") -> pd.DataFrame:
+    """Each strategy's runs beside the ``reference`` strategy's run of the same (dataset,
+    model, seed), at the lrs chosen for each: columns dataset, model, strategy, seed, value,
+    ft_value (percent; the reference's)."""
     frame = chosen.assign(value=main_values(chosen) * 100)[[*CELL, "strategy", "seed", "value"]]
-    ft = frame[frame["strategy"] == "FT"].drop(columns="strategy")
-    others = frame[frame["strategy"] != "FT"]
+    ft = frame[frame["strategy"] == reference].drop(columns="strategy")
+    others = frame[frame["strategy"] != reference]
     return others.merge(ft.rename(columns={"value": "ft_value"}), on=[*CELL, "seed"])
 
 
@@ -67,10 +68,11 @@ def t_interval(differences: np.ndarray, level: float = LEVEL) -> tuple[float, fl
     return mean - half, mean + half, float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
-def paired_tests(chosen: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, strategy ≠ FT): n_pairs, diff_mean, diff_low, diff_high, p_value."""
+def paired_tests(chosen: pd.DataFrame, reference: str = "FT") -> pd.DataFrame:
+    """Per (dataset, model, strategy ≠ ``reference``): n_pairs, diff_mean, diff_low,
+    diff_high, p_value."""
     rows = []
-    for (dataset, model, strategy), pairs in seed_pairs(chosen).groupby(
+    for (dataset, model, strategy), pairs in seed_pairs(chosen, reference).groupby(
         [*CELL, "strategy"], sort=False
     ):
         differences = (pairs["value"] - pairs["ft_value"]).to_numpy()
@@ -129,37 +131,39 @@ def bootstrap_intervals(
     seed: int = 0,
     level: float = LEVEL,
     predictions: dict[str, pd.DataFrame] | None = None,
+    reference: str = "FT",
 ) -> pd.DataFrame:
-    """Per (dataset, model, strategy ≠ FT): boot_low, boot_high of (strategy − FT) in
+    """Per (dataset, model, strategy ≠ ``reference``, by default FT): boot_low, boot_high of
+    (strategy − reference) in
     percentage points, from each run's evaluation predictions (``predictions`` by
     ``run_dir``, else read with ``test_predictions``); ``tasks`` maps dataset → task type.
     The same resamples serve every strategy of a (dataset, model), so the comparison with FT
     is paired by patient."""
     rows = []
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
-        if "FT" not in set(cell["strategy"]):
+        if reference not in set(cell["strategy"]):
             continue
         metric, task = cell["main_metric"].iloc[0], tasks[dataset]
         frames = {
             run_dir: predictions[run_dir] if predictions else test_predictions(run_dir)
             for run_dir in cell["run_dir"]
         }
-        reference = next(iter(frames.values()))
+        first = next(iter(frames.values()))
         for run_dir, frame in frames.items():
-            if not frame["id"].equals(reference["id"]):
+            if not frame["id"].equals(first["id"]):
                 raise ValueError(
                     f"{run_dir}: its test predictions are not of the same images as "
                     f"{cell['run_dir'].iloc[0]}'s; runs of one dataset must share its test split"
                 )
-        if "group" in reference and reference["group"].ne("").all():
-            groups = reference["group"].to_numpy()
+        if "group" in first and first["group"].ne("").all():
+            groups = first["group"].to_numpy()
         else:
             log.warning("%s: no patient groups in the predictions; resampling images", dataset)
-            groups = reference["id"].to_numpy()
+            groups = first["id"].to_numpy()
         weights = group_weights(groups, n_boot, np.random.default_rng(seed))
         runs_of = cell.groupby("strategy", sort=False)["run_dir"].agg(list).to_dict()
-        ft = _seed_mean(metric, task, [frames[r] for r in runs_of["FT"]], weights)
-        for strategy in (s for s in runs_of if s != "FT"):
+        ft = _seed_mean(metric, task, [frames[r] for r in runs_of[reference]], weights)
+        for strategy in (s for s in runs_of if s != reference):
             scores = _seed_mean(metric, task, [frames[r] for r in runs_of[strategy]], weights)
             difference = scores - ft
             defined = difference[~np.isnan(difference)]

@@ -1,0 +1,80 @@
+"""One arm's step of the search: train seed 0 on to a rung's epoch budget from its own
+checkpoint (no epoch is trained twice), then record how far it got and its score."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from medft.engine import Cell, TrainConfig
+from medft.runtime import atomic_write_text
+from medft.workflow import lr_tag
+
+
+def credited_rows(log: pd.DataFrame, budget: int, settle: bool) -> pd.DataFrame:
+    """The epochs of a finished run that count at ``budget``: the first ``budget`` — and,
+    with ``settle``, on until the strategy may stop, as a paused run would have trained."""
+    n = min(budget, len(log))
+    if settle and "may_stop" in log:
+        ready = log["may_stop"].astype(bool).to_numpy()
+        while n < len(log) and not ready[n - 1]:
+            n += 1
+    return log.iloc[:n]
+
+
+def rung_result(
+    run_dir: str | Path, budget: int, settle: bool, progress: dict | None = None
+) -> dict:
+    """The arm's standing at this rung, from its epoch log. ``progress`` is what a paused
+    run's ``Cell.run`` returned; without it the run was already finished (an arm another
+    strategy starts from trains to the end first), and only the epochs up to ``budget``
+    count, so it is judged at the same budget as the others."""
+    run_dir = Path(run_dir)
+    log = pd.read_csv(run_dir / "epochs.csv")
+    if progress is None:
+        summary = json.loads((run_dir / "metrics.json").read_text())
+        split, metric = summary["config"]["early_stop_on"], summary["main_metric"]
+        rows = credited_rows(log, budget, settle)
+        over = len(rows) == len(log)
+        may_stop = bool(rows["may_stop"].iloc[-1]) if "may_stop" in rows else True
+    else:
+        split, metric = progress["early_stop_on"], progress["main_metric"]
+        rows, over, may_stop = log, progress["over"], progress["may_stop"]
+    column = f"{split}_{metric}"
+    if progress is not None:
+        score = progress["best_score"]
+    else:
+        score = rows[column].max(skipna=True) if column in rows else None
+    return {
+        "epochs": len(rows),
+        "score": None if score is None or not math.isfinite(score) else float(score),
+        "main_metric": metric,
+        "split": split,
+        "over": bool(over),
+        "may_stop": bool(may_stop),
+        "seconds": float(rows["seconds"].sum()) if "seconds" in rows else 0.0,
+    }
+
+
+def advance(run: TrainConfig, rung: int, budget: int, settle: bool, out: str | Path) -> dict:
+    """Train ``run`` on to ``budget`` epochs (``settle``: further while its strategy may not
+    stop yet), then write the rung's result to ``out`` (JSON) and return it."""
+    progress = Cell(run).run(until=budget, settle=settle)
+    paused = "over" in progress  # a finished run returns its metrics.json instead
+    result = {
+        "strategy": run.strategy,
+        "lr": lr_tag(run.lr),
+        "rung": rung,
+        "budget": budget,
+        **rung_result(run.out, budget, settle, progress if paused else None),
+    }
+    atomic_write_text(json.dumps(result, indent=2), Path(out))
+    return result
+
+
+def read_results(paths: list[str | Path]) -> pd.DataFrame:
+    """Rung results (JSON files) as one frame, in the given order."""
+    return pd.DataFrame([json.loads(Path(p).read_text()) for p in paths])

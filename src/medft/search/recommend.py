@@ -1,0 +1,230 @@
+"""The search's answer for one (dataset, model): which (strategy, lr) to use, and how sure.
+
+The finalists (the last decision's survivors and FT's best arm) have every seed at the full
+protocol. The recommendation is the finalist with the best mean main metric on the selection
+split (the grid's rule for choosing an lr); it is then tested against FT and against the
+runner-up on the evaluation split with the report's statistics: seed-paired t-test and
+patient-level bootstrap, Holm-corrected over the two comparisons (PROTOCOL.md, Statistics).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medft.report import stats
+from medft.report.tables import METRIC_LABELS, mean_se
+from medft.search.rungs import REFERENCE
+
+RECOMMENDED, RUNNER_UP = "recommended", "runner-up"
+
+
+def arm_label(strategy: str, lr) -> str:
+    return f"{strategy} lr={lr}"
+
+
+def finalist_table(runs: pd.DataFrame, finalists: pd.DataFrame, select_on: str) -> pd.DataFrame:
+    """One row per finalist arm, best first: seeds, the selection split's mean main metric,
+    the evaluation split's mean and SE (percent), and its role."""
+    runs = runs.assign(lr=runs["lr"].map(lambda v: f"{float(v):g}"))
+    rows = []
+    for arm in finalists.itertuples():
+        mine = runs[(runs["strategy"] == arm.strategy) & (runs["lr"] == arm.lr)]
+        metric = mine["main_metric"].iloc[0]
+        test = mine[f"test_{metric}"] * 100
+        rows.append(
+            {
+                "strategy": arm.strategy,
+                "lr": arm.lr,
+                "finalist as": arm.role,
+                "n_seeds": len(mine),
+                "main_metric": metric,
+                "select_mean": mine[f"{select_on}_{metric}"].mean() * 100,
+                "test_mean": test.mean(),
+                "test_se": test.sem() if len(test) > 1 else np.nan,
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("select_mean", ascending=False, kind="stable")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    table["role"] = ""
+    table.iloc[0, table.columns.get_loc("role")] = RECOMMENDED
+    if len(table) > 1:
+        table.iloc[1, table.columns.get_loc("role")] = RUNNER_UP
+    return table.reset_index(drop=True)
+
+
+def compare(
+    runs: pd.DataFrame, table: pd.DataFrame, tasks: dict[str, str], n_boot: int = stats.N_BOOT
+) -> pd.DataFrame:
+    """The recommendation against FT's best finalist and against the runner-up: per
+    comparison, the seed-paired difference (recommended − other, percentage points), its
+    t-interval and p, the bootstrap interval, Holm over the comparisons, and the verdict."""
+    runs = runs.assign(lr=runs["lr"].map(lambda v: f"{float(v):g}"))
+    runs["strategy"] = [arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)]
+    best = table.iloc[0]
+    winner = arm_label(best["strategy"], best["lr"])
+    others = {}
+    ft = table[(table["strategy"] == REFERENCE) & (table["rank"] > 1)]
+    if best["strategy"] != REFERENCE and len(ft):
+        others[f"against {REFERENCE}"] = arm_label(ft["strategy"].iloc[0], ft["lr"].iloc[0])
+    if len(table) > 1:
+        others.setdefault(
+            "against the runner-up", arm_label(table["strategy"].iloc[1], table["lr"].iloc[1])
+        )
+        if others.get(f"against {REFERENCE}") == others["against the runner-up"]:
+            del others["against the runner-up"]  # FT is the runner-up: one comparison
+    rows = []
+    for against, other in others.items():
+        pair = runs[runs["strategy"].isin([winner, other])]
+        tested = stats.paired_tests(pair, reference=other)
+        boot = stats.bootstrap_intervals(pair, tasks, n_boot=n_boot, reference=other)
+        row = {"comparison": against, "other": other, **tested.iloc[0].to_dict()}
+        row.update(boot.iloc[0].to_dict() if len(boot) else {"boot_low": np.nan, "boot_high": np.nan})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["p_holm"] = stats.holm(frame["p_value"])
+    frame["verdict"] = [
+        stats.verdict(p, lo if not np.isnan(lo) else dlo, hi if not np.isnan(hi) else dhi)
+        for p, lo, hi, dlo, dhi in zip(
+            frame["p_holm"],
+            frame["boot_low"],
+            frame["boot_high"],
+            frame["diff_low"],
+            frame["diff_high"],
+            strict=True,
+        )
+    ]
+    return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
+
+
+def search_cost(logs: pd.DataFrame, n_train: int, epoch_s: dict[str, float]) -> dict:
+    """What the search trained: epochs, training image-passes (epochs × training images),
+    hours measured, and hours on the cost model's reference GPU (``epoch_s`` per strategy)."""
+    epochs = logs.groupby("strategy").size()
+    return {
+        "epochs": int(len(logs)),
+        "image_passes": int(len(logs) * n_train),
+        "hours_measured": float(logs["seconds"].sum() / 3600) if "seconds" in logs else 0.0,
+        "hours_model": float(sum(n * epoch_s.get(s, 0.0) for s, n in epochs.items())) / 3600,
+    }
+
+
+def seed0_curves(logs: pd.DataFrame, metric: str, split: str) -> pd.DataFrame:
+    """Each arm's seed-0 validation curve (percent): strategy, lr, epoch, score."""
+    first = logs[logs["seed"] == logs["seed"].min()]
+    return pd.DataFrame(
+        {
+            "strategy": first["strategy"],
+            "lr": first["lr"].astype(str),
+            "epoch": first["epoch"],
+            "score": first[f"{split}_{metric}"] * 100,
+            "main_metric": metric,
+        }
+    )
+
+
+def _verdict_sentence(row: pd.Series, metric: str) -> str:
+    interval = (
+        f"bootstrap 95 % [{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
+        if not np.isnan(row["boot_low"])
+        else f"t-interval [{row['diff_low']:+.2f}, {row['diff_high']:+.2f}]"
+    )
+    return (
+        f"- **{row['verdict']}** {row['comparison']} ({row['against_arm']}): "
+        f"{row['diff_mean']:+.2f} pp {METRIC_LABELS.get(metric, metric)} over "
+        f"{int(row['n_pairs'])} seed pairs, {interval}, p = {row['p_value']:.3g}, "
+        f"Holm p = {row['p_holm']:.3g}"
+    )
+
+
+def markdown(
+    title: str,
+    table: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    decisions: list[pd.DataFrame],
+    budgets: list[int],
+    cost: dict,
+    figure: str,
+) -> str:
+    best = table.iloc[0]
+    metric = best["main_metric"]
+    label = METRIC_LABELS.get(metric, metric)
+    lines = [
+        f"# Recommendation: {title}",
+        "",
+        f"**Use {best['strategy']} at lr {best['lr']}**: test {label} "
+        f"{mean_se(best['test_mean'], best['test_se'])} over {best['n_seeds']} seeds "
+        f"(chosen on the best mean validation {label}, "
+        f"{best['select_mean']:.2f}).",
+        "",
+    ]
+    if comparisons.empty:
+        lines.append("- The search had a single finalist: nothing to compare it with.")
+    else:
+        lines += [_verdict_sentence(row, metric) for _, row in comparisons.iterrows()]
+    lines += [
+        "",
+        "*better* / *worse*: Holm-corrected p < 0.05 and the interval excludes 0; otherwise the "
+        "data cannot tell the two apart, and either is a sound choice.",
+        "",
+        "## Finalists (every seed, full protocol)",
+        "",
+        table.assign(
+            select_mean=table["select_mean"].map("{:.2f}".format),
+            test=[mean_se(m, s) for m, s in zip(table["test_mean"], table["test_se"], strict=True)],
+        )[["rank", "strategy", "lr", "role", "finalist as", "n_seeds", "select_mean", "test"]]
+        .rename(columns={"select_mean": f"val {label}", "test": f"test {label}"})
+        .to_markdown(index=False, disable_numparse=True),
+        "",
+        "## Rungs",
+        "",
+    ]
+    for k, (decision, budget) in enumerate(zip(decisions, budgets, strict=True)):
+        kept = decision[decision["survives"]]
+        lines.append(
+            f"- Rung {k + 1} (seed 0, epoch budget {budget}): {len(kept)} of {len(decision)} "
+            "arms go on: " + ", ".join(arm_label(s, lr) for s, lr in zip(kept["strategy"], kept["lr"]))
+        )
+    lines += [
+        "",
+        f"![Every arm's validation curve, rung cuts marked]({figure})",
+        "",
+        "## Cost",
+        "",
+        f"- This search: {cost['epochs']} epochs, {cost['image_passes']:,} training "
+        f"image-passes, {cost['hours_measured']:.2f} h of training measured here; "
+        f"{cost['hours_model']:.3f} h of training epochs on the cost model's reference GPU.",
+        f"- The full grid's training epochs on that GPU (`medft plan`'s model): "
+        f"{cost['grid_hours_typical']:.3f} h at a typical early stop, "
+        f"{cost['grid_hours_upper']:.3f} h at the epoch budget.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(
+    out_md: str | Path,
+    out_csv: str | Path,
+    out_png: str | Path,
+    title: str,
+    table: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    decisions: list[pd.DataFrame],
+    budgets: list[int],
+    curves: pd.DataFrame,
+    cost: dict,
+) -> None:
+    from medft.report.figures import save, search_curves
+
+    frame = table.assign(arm=[arm_label(s, lr) for s, lr in zip(table["strategy"], table["lr"])])
+    if not comparisons.empty:
+        tested = comparisons.drop(columns=["dataset", "model"]).rename(columns={"against_arm": "arm"})
+        frame = frame.merge(tested, on="arm", how="left")
+    frame.to_csv(out_csv, index=False, float_format="%.4f")
+    save(search_curves(curves, decisions, budgets, title), out_png)
+    Path(out_md).write_text(
+        markdown(title, table, comparisons, decisions, budgets, cost, Path(out_png).name)
+    )

@@ -1,0 +1,112 @@
+# The budgeted search (docs/search.md): successive halving over arms = (strategy, lr) of one
+# (dataset, model). Each rung's decision is a checkpoint; its survivor list drives the next
+# rung's jobs through the input functions below, so `snakemake -n` shows one rung at a time.
+# Every arm trains in its grid cell's folder (seed 0) and resumes from its own last.pt.
+from medft.search.rungs import finalists, read_decision, survivors
+
+
+localrules:
+    search_decision,
+    recommendation,
+
+
+def decisions_of(dataset, model):
+    """Every decision's file, each one a finished checkpoint (else Snakemake waits)."""
+    return [
+        checkpoints.search_decision.get(dataset=dataset, model=model, rung=str(k)).output[0]
+        for k in range(grid.search.last_decision + 1)
+    ]
+
+
+def arms_at(dataset, model, rung):
+    if rung == 0:
+        return grid.arms()
+    previous = checkpoints.search_decision.get(dataset=dataset, model=model, rung=str(rung - 1))
+    return survivors(read_decision(previous.output[0]))
+
+
+def finalists_of(dataset, model):
+    return finalists([read_decision(p) for p in decisions_of(dataset, model)])
+
+
+rule search_rung:
+    """One arm, seed 0, trained on from its own checkpoint to the rung's epoch budget."""
+    input:
+        data=lambda w: grid.prepared(w.dataset, w.model),
+        before=lambda w: grid.search_rung_inputs(w),
+    output:
+        f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/rung{{rung}}.json",
+    log:
+        f"{LOGS}/search/{{dataset}}/{{model}}/{{strategy}}_lr{{lr}}_seed{{seed}}_rung{{rung}}.log",
+    conda:
+        "../../envs/medft.yaml"
+    threads: config["train_threads"]
+    resources:
+        gpu=config["gpus_per_job"],
+        mem_mb=lambda w, attempt: grid.mem_mb("train", w, attempt),
+        runtime=lambda w: grid.runtime_min("train", w),
+    params:
+        job=lambda w: grid.search_rung_params(w),
+        warm=config["warm_worker"],
+    script:
+        "../scripts/search_rung.py"
+
+
+checkpoint search_decision:
+    """Rank the arms of a rung and write who goes on, with the scores that decided it."""
+    input:
+        lambda w: [
+            grid.rung_path(w.dataset, w.model, s, lr, w.rung)
+            for s, lr in arms_at(w.dataset, w.model, int(w.rung))
+        ],
+    output:
+        grid.decision_path("{dataset}", "{model}", "{rung}"),
+    log:
+        f"{LOGS}/search/{{dataset}}/{{model}}/decision{{rung}}.log",
+    conda:
+        "../../envs/medft.yaml"
+    params:
+        eta=grid.search.eta,
+    script:
+        "../scripts/search_decision.py"
+
+
+rule recommendation:
+    """The finalists' every seed at the full protocol, and the answer with its statistics."""
+    input:
+        runs=lambda w: [
+            f"{grid.run_dir(w.dataset, w.model, a.strategy, a.lr, seed)}/metrics.json"
+            for a in finalists_of(w.dataset, w.model).itertuples()
+            for seed in config["seeds"]
+        ],
+        decisions=lambda w: decisions_of(w.dataset, w.model),
+    output:
+        md=report(
+            grid.recommendation_files("{dataset}", "{model}")["md"],
+            caption=os.path.join(CAPTIONS, "recommendation.rst"),
+            category="{dataset}",
+            subcategory="Search",
+        ),
+        csv=report(
+            grid.recommendation_files("{dataset}", "{model}")["csv"],
+            caption=os.path.join(CAPTIONS, "recommendation.rst"),
+            category="{dataset}",
+            subcategory="Search",
+        ),
+        png=report(
+            grid.recommendation_files("{dataset}", "{model}")["png"],
+            caption=os.path.join(CAPTIONS, "search_curves.rst"),
+            category="{dataset}",
+            subcategory="Search",
+        ),
+    log:
+        f"{LOGS}/search/{{dataset}}/{{model}}/recommendation.log",
+    conda:
+        "../../envs/medft.yaml"
+    params:
+        arm_runs=lambda w: grid.search_runs(w.dataset, w.model, finalists_of(w.dataset, w.model)),
+        budgets=grid.search_budgets,
+        select_on=config["select_lr_on"],
+        costs=lambda w: grid.search_costs(w.dataset, w.model),
+    script:
+        "../scripts/recommendation.py"
