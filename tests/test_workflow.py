@@ -103,6 +103,17 @@ def write_config(workdir: Path, **overrides) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump({**config, **overrides}))
 
 
+def planned_outputs(workdir: Path, *args: str) -> set[str]:
+    """The files the dry run's jobs would write."""
+    out = snakemake(workdir, "--dry-run", *args).stdout
+    return {
+        path.strip(",")
+        for line in out.splitlines()
+        if line.strip().startswith("output:")
+        for path in line.split()[1:]
+    }
+
+
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     out = snakemake(workdir, "--dry-run", "--quiet", "rules", *args).stdout
     counts = {}
@@ -384,3 +395,51 @@ def test_paper_preset_plans_the_same_grid_with_evaluation_split_selection():
     assert paper.train_params(*cell)["early_stop_on"] == "test"
     assert "init" not in paper.train_params(*cell)  # one-run LP-FT: no LP cell to wait for
     assert sound.train_params(*cell)["init"].endswith("/LP/lr0.001/seed0/best.pt")
+
+
+def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
+    """`snakemake -n` plans the first rung only; after it, only the survivors; the rest of the
+    search re-uses every epoch already trained and ends in a recommendation."""
+    write_config(
+        tmp_path,
+        datasets=[{"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 40}],
+        weights=tiny_weights,
+        strategies=["FT", "LP", "LP-FT", "G-LF"],
+        lrs=[1e-3, 1e-2],
+        seeds=[0, 1],
+        epochs=3,
+        patience=3,
+        search={"enabled": True, "eta": 2, "first_rung_epochs": 1, "rungs": 3},
+        warm_worker=True,
+    )
+    first = planned_jobs(tmp_path)
+    # Every arm's first rung, and the LP runs LP-FT starts from (trained to the end first).
+    assert first["search_rung"] == 8 and first["train"] == 2
+    outputs = planned_outputs(tmp_path)
+    assert any(o.endswith("rung0.json") for o in outputs)
+    assert not any(o.endswith("rung1.json") for o in outputs)
+
+    folder = tmp_path / "results" / "nodule" / "test_resnet"
+    snakemake(tmp_path, "results/nodule/test_resnet/search/decision0.csv")
+    decision = pd.read_csv(folder / "search" / "decision0.csv", dtype={"lr": str})
+    kept = decision[decision["survives"]]
+    # 6 comparable arms keep 3; G-LF, not comparable after one epoch, keeps its best lr.
+    assert len(kept) == 4 and (kept["strategy"] == "G-LF").sum() == 1
+    second = planned_jobs(tmp_path)
+    assert second["search_rung"] == len(kept)
+    outputs = planned_outputs(tmp_path)
+    assert not any(o.endswith("rung0.json") for o in outputs)
+    for arm in decision.itertuples():
+        rung1 = f"results/nodule/test_resnet/{arm.strategy}/lr{arm.lr}/seed0/rung1.json"
+        assert (rung1 in outputs) == arm.survives
+
+    rest = snakemake(tmp_path).stdout + snakemake(tmp_path).stderr
+    assert "rung=0" not in rest  # nothing of the first rung ran again
+    for arm in kept.itertuples():
+        log = pd.read_csv(folder / arm.strategy / f"lr{arm.lr}" / "seed0" / "epochs.csv")
+        assert log["epoch"].tolist() == list(range(len(log)))  # no epoch trained twice
+    recommendation = (folder / "recommendation.md").read_text()
+    assert recommendation.startswith("# Recommendation: nodule · test_resnet")
+    table = pd.read_csv(folder / "recommendation.csv")
+    assert table["role"].iloc[0] == "recommended" and (table["n_seeds"] == 2).all()
+    assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout

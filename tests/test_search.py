@@ -1,0 +1,265 @@
+"""The budgeted search: rung decisions on arms with known learning curves (a fake trainer),
+a real run paused at a rung and resumed, and the cost bound."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from medft.engine import Cell, TrainConfig
+from medft.search import progress
+from medft.search.rungs import (
+    SearchSettings,
+    decide,
+    finalists,
+    planned_epochs,
+    read_decision,
+    survivors,
+)
+
+SETTINGS = SearchSettings(enabled=True, eta=3, first_rung_epochs=1, rungs=3)
+MAX_EPOCHS = 12
+# Gradual unfreezing of a 9-block model may stop from epoch 8 (every block trains).
+COMPARABLE_FROM = {"FT": 0, "LP": 0, "L2-SP": 0, "G-LF": 8}
+
+
+class FakeTrainer:
+    """Arms whose validation score at each epoch is known in advance. Like the engine, an arm
+    continues from its own epoch counter, and it records every epoch it trains."""
+
+    def __init__(self, curves: dict[tuple[str, str], list[float]]) -> None:
+        self.curves = curves
+        self.trained: dict[tuple[str, str], int] = dict.fromkeys(curves, 0)
+        self.log: list[tuple[str, str, int]] = []
+
+    def may_stop(self, strategy: str, epoch: int) -> bool:
+        return epoch >= COMPARABLE_FROM[strategy]
+
+    def advance(self, arm: tuple[str, str], budget: int, settle: bool) -> dict:
+        strategy, lr = arm
+        while self.trained[arm] < budget or (
+            settle and not self.may_stop(strategy, self.trained[arm] - 1)
+        ):
+            self.log.append((strategy, lr, self.trained[arm]))
+            self.trained[arm] += 1
+        epochs = self.trained[arm]
+        return {
+            "strategy": strategy,
+            "lr": lr,
+            "score": max(self.curves[arm][:epochs]),
+            "epochs": epochs,
+            "over": epochs >= MAX_EPOCHS,
+            "may_stop": self.may_stop(strategy, epochs - 1),
+        }
+
+
+def run_search(trainer: FakeTrainer, folder, start_rung: int = 0) -> list[pd.DataFrame]:
+    """The rungs as the workflow runs them: each decision written to a file, and the next
+    rung's arms read back from it (so a search can stop between rungs and go on)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arms = list(trainer.curves)
+    if start_rung:
+        arms = survivors(read_decision(folder / f"decision{start_rung - 1}.csv"))
+    for k, budget in enumerate(SETTINGS.budgets(MAX_EPOCHS)):
+        if k < start_rung:
+            continue
+        settle = k == SETTINGS.last_decision
+        results = pd.DataFrame([trainer.advance(arm, budget, settle) for arm in arms])
+        decide(results, SETTINGS.eta).to_csv(folder / f"decision{k}.csv", index=False)
+        arms = survivors(read_decision(folder / f"decision{k}.csv"))
+    return [read_decision(folder / f"decision{k}.csv") for k in range(SETTINGS.rungs - 1)]
+
+
+def linear(start: float, step: float) -> list[float]:
+    return [start + step * e for e in range(MAX_EPOCHS)]
+
+
+CURVES = {
+    ("FT", "0.001"): linear(0.60, 0.02),
+    ("FT", "0.0001"): linear(0.70, 0.01),
+    ("FT", "1e-05"): linear(0.50, 0.005),
+    ("LP", "0.001"): linear(0.65, 0.0),
+    ("LP", "0.0001"): linear(0.55, 0.0),
+    ("LP", "1e-05"): linear(0.52, 0.0),
+    ("L2-SP", "0.001"): linear(0.62, 0.015),
+    ("L2-SP", "0.0001"): linear(0.69, 0.008),
+    ("L2-SP", "1e-05"): linear(0.51, 0.004),
+    # A slow starter: poor while only some blocks train, the best of all once every block
+    # does (epoch 8 on).
+    ("G-LF", "0.001"): [0.40] * 8 + [0.95] * 4,
+    ("G-LF", "0.0001"): [0.45] * 8 + [0.80] * 4,
+    ("G-LF", "1e-05"): [0.30] * 8 + [0.60] * 4,
+}
+
+
+def test_each_rung_keeps_the_top_third_of_each_pool(tmp_path):
+    decisions = run_search(FakeTrainer(CURVES), tmp_path)
+    first, second = decisions
+    # Rung 1 (1 epoch): 9 comparable arms keep 3 by score at epoch 0; G-LF, not comparable
+    # yet, keeps its best lr of 3.
+    assert set(survivors(first)) == {
+        ("FT", "0.0001"),
+        ("L2-SP", "0.0001"),
+        ("LP", "0.001"),
+        ("G-LF", "0.0001"),
+    }
+    assert first.set_index(["strategy", "lr"]).loc[("G-LF", "0.0001"), "pool"] == "G-LF only"
+    # Rung 2 (3 epochs; G-LF settles to 9): all four comparable, ⌈4/3⌉ = 2 go on.
+    assert survivors(second) == [("FT", "0.0001"), ("G-LF", "0.0001")]
+    assert second["pool"].eq("all strategies").all()
+    assert second.set_index(["strategy", "lr"]).loc[("G-LF", "0.0001"), "epochs"] == 9
+
+
+def test_a_slow_starter_is_not_eliminated_for_being_slow(tmp_path):
+    trainer = FakeTrainer(CURVES)
+    decisions = run_search(trainer, tmp_path)
+    # In one pool, G-LF's 0.45 at epoch 0 would rank 11th of 12: out at the first cut.
+    first = decisions[0].set_index(["strategy", "lr"])
+    assert first.loc[("G-LF", "0.0001"), "score"] < first["score"].median()
+    assert ("G-LF", "0.0001") in survivors(decisions[-1])
+    # Its best lr by the slow-start rule only: at the second rung it is compared with all.
+    assert trainer.trained[("G-LF", "0.001")] == 1
+
+
+def test_ft_is_a_finalist_as_the_reference_even_when_eliminated(tmp_path):
+    curves = {**CURVES, ("FT", "0.0001"): linear(0.55, 0.0)}
+    decisions = run_search(FakeTrainer(curves), tmp_path)
+    assert "FT" not in {s for s, _ in survivors(decisions[-1])}
+    table = finalists(decisions)
+    reference = table[table["role"] == "FT reference"]
+    # The FT arm that went furthest with the best score: 0.001 (0.60 at epoch 0).
+    assert reference[["strategy", "lr"]].values.tolist() == [["FT", "0.001"]]
+
+
+def test_survivors_continue_their_epoch_count(tmp_path):
+    trainer = FakeTrainer(CURVES)
+    run_search(trainer, tmp_path)
+    ft = [epoch for s, lr, epoch in trainer.log if (s, lr) == ("FT", "0.0001")]
+    assert ft == [0, 1, 2]  # rung 1: epoch 0; rung 2: epochs 1 and 2, never 0 again
+    assert len(trainer.log) == len(set(trainer.log))
+
+
+def test_an_interrupted_search_resumes_without_retraining(tmp_path):
+    straight = run_search(FakeTrainer(CURVES), tmp_path / "straight")
+    (tmp_path / "cut").mkdir()
+    trainer = FakeTrainer(CURVES)
+    # Stopped after the first decision: a new process picks up from its file.
+    arms = list(CURVES)
+    first = decide(pd.DataFrame([trainer.advance(a, 1, False) for a in arms]), SETTINGS.eta)
+    first.to_csv(tmp_path / "cut" / "decision0.csv", index=False)
+    before = list(trainer.log)
+    resumed = run_search(trainer, tmp_path / "cut", start_rung=1)
+    new = trainer.log[len(before) :]
+    assert all(epoch >= 1 for _, _, epoch in new)  # no first-rung epoch trained again
+    assert len(trainer.log) == len(set(trainer.log))
+    for a, b in zip(straight, resumed, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_ties_and_missing_scores_are_decided_the_same_every_time():
+    results = pd.DataFrame(
+        {
+            "strategy": ["FT", "LP", "L2-SP", "FT"],
+            "lr": ["0.001", "0.001", "0.001", "0.0001"],
+            "score": [0.7, 0.7, None, 0.7],
+            "epochs": [1, 1, 1, 1],
+            "over": [False] * 4,
+            "may_stop": [True] * 4,
+        }
+    )
+    decision = decide(results, eta=3)
+    assert survivors(decision) == [("FT", "0.001"), ("LP", "0.001")]
+    assert decision.set_index(["strategy", "lr"]).loc[("L2-SP", "0.001"), "rank"] == 4
+
+
+def test_planned_epochs_bound_what_the_fake_search_trains(tmp_path):
+    trainer = FakeTrainer(CURVES)
+    decisions = run_search(trainer, tmp_path)
+    n_seeds = 3
+    for arm in finalists(decisions).itertuples():  # the finalists' full runs, every seed
+        key = (arm.strategy, arm.lr)
+        trainer.trained[key] = MAX_EPOCHS
+    fake_total = sum(trainer.trained.values()) + len(finalists(decisions)) * MAX_EPOCHS * (
+        n_seeds - 1
+    )
+    bound = planned_epochs(["FT", "LP", "L2-SP", "G-LF"], 3, COMPARABLE_FROM, SETTINGS, 12, 3)
+    assert fake_total <= bound["epochs"]
+    grid = 4 * 3 * n_seeds * MAX_EPOCHS
+    assert bound["epochs"] < grid / 2
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [({"eta": 1}, "eta"), ({"rungs": 1}, "rungs"), ({"etta": 3}, "unknown keys")],
+)
+def test_bad_search_settings_are_refused(section, message):
+    with pytest.raises(ValueError, match=message):
+        SearchSettings.from_config(section)
+
+
+# -- the real engine: a run paused at a rung --------------------------------------------------
+def cell_config(data, out, **overrides) -> TrainConfig:
+    settings = dict(
+        model="test_resnet", weights="none", strategy="FT", lr=1e-3, seed=0, epochs=4,
+        patience=10, batch_size=16,
+    )  # fmt: skip
+    return TrainConfig(data=str(data), out=str(out), **{**settings, **overrides})
+
+
+def test_a_paused_run_resumes_where_it_stopped_and_equals_a_straight_run(tiny_datasets, tmp_path):
+    data = tiny_datasets["binary"]
+    straight = Cell(cell_config(data, tmp_path / "straight")).run()
+    out = tmp_path / "arm"
+    first = progress.advance(cell_config(data, out), 0, 1, False, out / "rung0.json")
+    assert first["epochs"] == 1 and not first["over"]
+    assert (out / "last.pt").exists() and not (out / "metrics.json").exists()
+    second = progress.advance(cell_config(data, out), 1, 3, False, out / "rung1.json")
+    assert second["epochs"] == 3
+    assert pd.read_csv(out / "epochs.csv")["epoch"].tolist() == [0, 1, 2]
+    finished = Cell(cell_config(data, out)).run()  # the finalist's full run: one more epoch
+    assert finished["epochs_trained"] == 4
+    log = pd.read_csv(out / "epochs.csv")
+    reference = pd.read_csv(tmp_path / "straight" / "epochs.csv")
+    pd.testing.assert_frame_equal(log.drop(columns="seconds"), reference.drop(columns="seconds"))
+    for split in ("val", "test"):
+        assert finished["metrics"][split] == pytest.approx(straight["metrics"][split])
+    assert json.loads((out / "rung1.json").read_text())["score"] == pytest.approx(
+        log["val_auroc"].iloc[:3].max()
+    )
+
+
+def test_a_slow_starter_settles_until_it_may_stop(tiny_datasets, tmp_path):
+    data = tiny_datasets["binary"]
+    out = tmp_path / "g-lf"
+    result = progress.advance(
+        cell_config(data, out, strategy="G-LF", epochs=8), 1, 1, True, out / "rung1.json"
+    )
+    blocks = len(pd.read_csv(out / "epochs.csv").filter(like="lr_").columns)
+    assert result["epochs"] == blocks  # every block trains from epoch blocks - 1
+    assert result["may_stop"]
+
+
+def test_a_run_whose_training_ends_within_a_rung_finishes_without_training_again(
+    tiny_datasets, tmp_path
+):
+    data = tiny_datasets["binary"]
+    out = tmp_path / "ends"
+    config = cell_config(data, out, epochs=2)
+    result = progress.advance(config, 0, 3, False, out / "rung0.json")
+    assert result["over"] and result["epochs"] == 2
+    trained = len(pd.read_csv(out / "epochs.csv"))
+    summary = Cell(config).run()
+    assert summary["epochs_trained"] == trained == len(pd.read_csv(out / "epochs.csv"))
+
+
+def test_a_finished_run_is_judged_on_the_rungs_epochs_only(tiny_datasets, tmp_path):
+    data = tiny_datasets["binary"]
+    out = tmp_path / "lp"
+    Cell(cell_config(data, out, strategy="LP")).run()
+    log = pd.read_csv(out / "epochs.csv")
+    result = progress.advance(cell_config(data, out, strategy="LP"), 0, 2, False, out / "r.json")
+    assert result["epochs"] == 2
+    assert result["score"] == pytest.approx(log["val_auroc"].iloc[:2].max())
+    assert not result["over"]
