@@ -402,7 +402,9 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
     search re-uses every epoch already trained and ends in a recommendation."""
     write_config(
         tmp_path,
-        datasets=[{"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 40}],
+        datasets=[
+            {"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 40}
+        ],
         weights=tiny_weights,
         strategies=["FT", "LP", "LP-FT", "G-LF"],
         lrs=[1e-3, 1e-2],

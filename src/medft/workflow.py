@@ -396,7 +396,12 @@ class Grid:
             for seed in self.config["seeds"][1:]
         ]
         return [
-            {"strategy": s, "lr": lr, "seed": seed, "dir": self.run_dir(dataset, model, s, lr, seed)}
+            {
+                "strategy": s,
+                "lr": lr,
+                "seed": seed,
+                "dir": self.run_dir(dataset, model, s, lr, seed),
+            }
             for s, lr, seed in runs
         ]
 

@@ -1,6 +1,7 @@
 import os
 
 from medft.cost import mem_for_attempt
+from medft.search.rungs import finalists, read_decision, survivors
 from medft.workflow import (
     report_caption,
     report_name,
@@ -46,3 +47,27 @@ wildcard_constraints:
     seed=r"\d+",
     resize=r"\d+",
     crop=r"\d+",
+
+
+# The search's input functions read the decisions (checkpoints of search.smk).
+def decisions_of(dataset, model):
+    """Every decision's file, each one a finished checkpoint (else Snakemake waits)."""
+    return [
+        checkpoints.search_decision.get(
+            dataset=dataset, model=model, rung=str(k)
+        ).output[0]
+        for k in range(grid.search.last_decision + 1)
+    ]
+
+
+def arms_at(dataset, model, rung):
+    if rung == 0:
+        return grid.arms()
+    previous = checkpoints.search_decision.get(
+        dataset=dataset, model=model, rung=str(rung - 1)
+    )
+    return survivors(read_decision(previous.output[0]))
+
+
+def finalists_of(dataset, model):
+    return finalists([read_decision(p) for p in decisions_of(dataset, model)])

@@ -2,31 +2,9 @@
 # (dataset, model). Each rung's decision is a checkpoint; its survivor list drives the next
 # rung's jobs through the input functions below, so `snakemake -n` shows one rung at a time.
 # Every arm trains in its grid cell's folder (seed 0) and resumes from its own last.pt.
-from medft.search.rungs import finalists, read_decision, survivors
-
-
 localrules:
     search_decision,
     recommendation,
-
-
-def decisions_of(dataset, model):
-    """Every decision's file, each one a finished checkpoint (else Snakemake waits)."""
-    return [
-        checkpoints.search_decision.get(dataset=dataset, model=model, rung=str(k)).output[0]
-        for k in range(grid.search.last_decision + 1)
-    ]
-
-
-def arms_at(dataset, model, rung):
-    if rung == 0:
-        return grid.arms()
-    previous = checkpoints.search_decision.get(dataset=dataset, model=model, rung=str(rung - 1))
-    return survivors(read_decision(previous.output[0]))
-
-
-def finalists_of(dataset, model):
-    return finalists([read_decision(p) for p in decisions_of(dataset, model)])
 
 
 rule search_rung:
@@ -104,7 +82,9 @@ rule recommendation:
     conda:
         "../../envs/medft.yaml"
     params:
-        arm_runs=lambda w: grid.search_runs(w.dataset, w.model, finalists_of(w.dataset, w.model)),
+        arm_runs=lambda w: grid.search_runs(
+            w.dataset, w.model, finalists_of(w.dataset, w.model)
+        ),
         budgets=grid.search_budgets,
         select_on=config["select_lr_on"],
         costs=lambda w: grid.search_costs(w.dataset, w.model),

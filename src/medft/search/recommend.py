@@ -62,7 +62,9 @@ def compare(
     comparison, the seed-paired difference (recommended − other, percentage points), its
     t-interval and p, the bootstrap interval, Holm over the comparisons, and the verdict."""
     runs = runs.assign(lr=runs["lr"].map(lambda v: f"{float(v):g}"))
-    runs["strategy"] = [arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)]
+    runs["strategy"] = [
+        arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)
+    ]
     best = table.iloc[0]
     winner = arm_label(best["strategy"], best["lr"])
     others = {}
@@ -81,7 +83,9 @@ def compare(
         tested = stats.paired_tests(pair, reference=other)
         boot = stats.bootstrap_intervals(pair, tasks, n_boot=n_boot, reference=other)
         row = {"comparison": against, "other": other, **tested.iloc[0].to_dict()}
-        row.update(boot.iloc[0].to_dict() if len(boot) else {"boot_low": np.nan, "boot_high": np.nan})
+        row.update(
+            boot.iloc[0].to_dict() if len(boot) else {"boot_low": np.nan, "boot_high": np.nan}
+        )
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -187,7 +191,10 @@ def markdown(
         kept = decision[decision["survives"]]
         lines.append(
             f"- Rung {k + 1} (seed 0, epoch budget {budget}): {len(kept)} of {len(decision)} "
-            "arms go on: " + ", ".join(arm_label(s, lr) for s, lr in zip(kept["strategy"], kept["lr"]))
+            "arms go on: "
+            + ", ".join(
+                arm_label(s, lr) for s, lr in zip(kept["strategy"], kept["lr"], strict=True)
+            )
         )
     lines += [
         "",
@@ -219,9 +226,13 @@ def write(
 ) -> None:
     from medft.report.figures import save, search_curves
 
-    frame = table.assign(arm=[arm_label(s, lr) for s, lr in zip(table["strategy"], table["lr"])])
+    frame = table.assign(
+        arm=[arm_label(s, lr) for s, lr in zip(table["strategy"], table["lr"], strict=True)]
+    )
     if not comparisons.empty:
-        tested = comparisons.drop(columns=["dataset", "model"]).rename(columns={"against_arm": "arm"})
+        tested = comparisons.drop(columns=["dataset", "model"]).rename(
+            columns={"against_arm": "arm"}
+        )
         frame = frame.merge(tested, on="arm", how="left")
     frame.to_csv(out_csv, index=False, float_format="%.4f")
     save(search_curves(curves, decisions, budgets, title), out_png)
