@@ -179,3 +179,30 @@ def test_warm_worker_is_not_used_inside_a_scheduler_job(tmp_path, monkeypatch):
     warm.run_torch_job("train", {"run": {}}, 1, str(log), warm=True)
     assert ran == [{"run": {}}]
     assert "warm worker not used" in log.read_text() and "SLURM_JOB_ID=4242" in log.read_text()
+
+
+def test_plan_prints_the_search_budget_beside_the_grids(tmp_path):
+    search = tmp_path / "search.yaml"
+    search.write_text("search: {enabled: true}\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("medft")), "plan", "--configfile", "config.yaml"]
+        + [str(search)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].split("|")]
+    rows = [
+        dict(zip(header, (c.strip() for c in line.split("|")), strict=True)) for line in lines[2:]
+    ]
+    pairs = [r for r in rows if r["dataset"] != "total"]
+    assert len(pairs) == 24
+    for row in pairs:
+        # 24 first-rung jobs, 8 second-rung, 4 finalists x 3 seeds: the bound of the rule.
+        assert int(row["search jobs"]) == 24 + 8 + 4 * 3
+        assert 0 < float(row["search GPU-h upper bound"]) < float(row["GPU-h upper bound"])
+        assert int(row["search epochs share"].rstrip("%")) == 18  # 660 of 3,600 epochs
+        assert 0 < int(row["search GPU-h share"].rstrip("%")) < 100
+    assert "Search (`search:` η=3, first rung 2 epochs, 3 rungs)" in result.stdout

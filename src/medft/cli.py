@@ -240,8 +240,9 @@ def run_plan(args) -> None:
         + (
             f"\nSearch (`search:` η={grid.search.eta}, first rung "
             f"{grid.search.first_rung_epochs} epochs, {grid.search.rungs} rungs): every arm and "
-            "finalist charged the dearest strategy's epoch and no arm stopping early; `search "
-            "share` is its upper bound over the grid's."
+            "finalist charged the dearest strategy's epoch and no arm stopping early. `search "
+            "epochs share`: its training epochs over the grid's; `search GPU-h share` adds "
+            "each job's start-up, which weighs most on small datasets."
             if grid.search.enabled
             else ""
         )

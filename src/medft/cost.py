@@ -180,6 +180,7 @@ class CostModel:
             len(c["seeds"]),
         )
         epoch_s = max(self.epoch_seconds(dataset, model, s) for s in c["strategies"])
+        grid_epochs = len(c["strategies"]) * len(c["lrs"]) * len(c["seeds"]) * c["epochs"]
         n, _ = self.counts(dataset, model)
         speed = self.model(model)
         final = self._seconds(n["val"] + n["test"], speed.infer_img_s, model)
@@ -187,7 +188,8 @@ class CostModel:
         return {
             "search jobs": plan["jobs"],
             "search GPU-h upper bound": seconds * c["gpus_per_job"] / 3600,
-            "search share": seconds / grid_upper_s,
+            "search GPU-h share": f"{seconds / grid_upper_s:.0%}",
+            "search epochs share": f"{plan['epochs'] / grid_epochs:.0%}",
         }
 
     def features(self, dataset: str, model: str) -> JobCost:
@@ -252,6 +254,13 @@ class CostModel:
         table = pd.DataFrame(rows)
         total = {
             "dataset": "total",
-            **{c: table[c].sum() for c in table.columns if "jobs" in c or "GPU-h" in c},
+            **{
+                c: table[c].sum()
+                for c in table.columns
+                if ("jobs" in c or "GPU-h" in c) and "share" not in c
+            },
         }
+        if self.grid.search.enabled and total["GPU-h upper bound"] > 0:
+            share = total["search GPU-h upper bound"] / total["GPU-h upper bound"]
+            total["search GPU-h share"] = f"{share:.0%}"
         return pd.concat([table, pd.DataFrame([total])], ignore_index=True).fillna("")

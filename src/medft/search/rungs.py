@@ -178,10 +178,11 @@ def planned_epochs(
                 survivors_by[s] = take
             kept_pooled -= take
         alive = survivors_by
-    finalists = sum(alive.values()) + (REFERENCE not in alive and REFERENCE in strategies)
+    # FT's best arm joins the finalists when it is not among the survivors: count it always.
+    reference = REFERENCE in strategies
+    finalists = sum(alive.values()) + reference
     seed0 = sum(alive[s] * (max_epochs - trained[s]) for s in alive)
-    if REFERENCE not in alive and REFERENCE in strategies:
-        seed0 += max_epochs - budgets[0]
+    seed0 += reference * (max_epochs - budgets[0])
     return {
         "epochs": total + seed0 + finalists * max_epochs * (n_seeds - 1),
         "jobs": jobs + finalists * n_seeds,
