@@ -445,3 +445,6 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
     table = pd.read_csv(folder / "recommendation.csv")
     assert table["role"].iloc[0] == "recommended" and (table["n_seeds"] == 2).all()
     assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout
+    snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text()
+    assert all(name in html for name in ("recommendation.md", "search_curves.png"))

@@ -1,0 +1,174 @@
+"""The budgeted search checked against the full grid (issue 12), on the runs both left.
+
+Run the two workflows first (each a few CPU-hours on 2 cores; commands in
+bench/results_search.md), then ``python bench/search_vs_grid.py``; it writes
+``bench/results_search.md``'s measured part (``bench/_work/search_vs_grid.md``), from:
+
+* cost: training image-passes (epochs × training images) and measured training hours of every
+  run folder each workflow trained in;
+* the answer: the grid's best (strategy, lr) by the grid's own rule (best mean validation main
+  metric over seeds) against the search's recommendation, tested on the grid's runs of both
+  arms with the report's statistics (seed-paired t-test, patient bootstrap); the grid's best
+  by test mean too;
+* exact resume: each arm's seed-0 epoch log in the search against the grid's same cell, epoch
+  by epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medft.report import stats
+from medft.report.collect import collect_runs
+from medft.search.recommend import arm_label
+
+MODEL = "efficientnet_lite0"
+
+
+def run_logs(folder: Path) -> pd.DataFrame:
+    """Every run folder's epoch log under ``folder`` (dataset/model/strategy/lr/seed)."""
+    frames = []
+    for log in sorted(folder.glob("*/lr*/seed*/epochs.csv")):
+        seed_dir = log.parent
+        frame = pd.read_csv(log)
+        frame["strategy"] = seed_dir.parent.parent.name
+        frame["lr"] = seed_dir.parent.name.removeprefix("lr")
+        frame["seed"] = int(seed_dir.name.removeprefix("seed"))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def cost(logs: pd.DataFrame, n_train: int) -> dict:
+    return {
+        "runs": logs.groupby(["strategy", "lr", "seed"]).ngroups,
+        "epochs": len(logs),
+        "image_passes": len(logs) * n_train,
+        "hours": logs["seconds"].sum() / 3600,
+    }
+
+
+def grid_answer(grid_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (strategy, lr): seeds, mean validation and test main metric (percent), best first
+    by validation."""
+    metric = grid_runs["main_metric"].iloc[0]
+    frame = grid_runs.assign(lr=grid_runs["lr"].map(lambda v: f"{float(v):g}"))
+    table = frame.groupby(["strategy", "lr"], as_index=False).agg(
+        n=("seed", "size"),
+        val=(f"val_{metric}", "mean"),
+        test=(f"test_{metric}", "mean"),
+    )
+    table[["val", "test"]] *= 100
+    return table.sort_values("val", ascending=False).reset_index(drop=True)
+
+
+def compare_on_grid(grid_runs: pd.DataFrame, arm: tuple, best: tuple, task: str) -> dict:
+    """The search's arm against the grid's best, on the grid's runs of both (3 seeds)."""
+    frame = grid_runs.assign(lr=grid_runs["lr"].map(lambda v: f"{float(v):g}"))
+    frame["strategy"] = [
+        arm_label(s, lr) for s, lr in zip(frame["strategy"], frame["lr"], strict=True)
+    ]
+    mine, theirs = arm_label(*arm), arm_label(*best)
+    pair = frame[frame["strategy"].isin([mine, theirs])]
+    tested = stats.paired_tests(pair, reference=theirs).iloc[0]
+    boot = stats.bootstrap_intervals(pair, {frame["dataset"].iloc[0]: task}, reference=theirs)
+    low, high = boot[["boot_low", "boot_high"]].iloc[0]
+    return {
+        "diff": tested["diff_mean"],
+        "p": tested["p_value"],
+        "boot": (low, high),
+        "verdict": stats.verdict(tested["p_value"], low, high),
+    }
+
+
+def resume_check(search_logs: pd.DataFrame, grid_logs: pd.DataFrame, split: str, metric: str):
+    """Seed-0 epochs the search trained that the grid also trained: how many, and the largest
+    difference of their validation main metric."""
+    column = f"{split}_{metric}"
+    keys = ["strategy", "lr", "epoch"]
+    both = search_logs[search_logs["seed"] == 0][[*keys, column]].merge(
+        grid_logs[grid_logs["seed"] == 0][[*keys, column]], on=keys, suffixes=("_search", "_grid")
+    )
+    gap = (both[f"{column}_search"] - both[f"{column}_grid"]).abs()
+    return len(both), float(gap.max()) if len(both) else np.nan
+
+
+def dataset_section(root: Path, dataset: str) -> str:
+    grid_dir = root / "grid" / dataset / MODEL
+    search_dir = root / "search" / dataset / MODEL
+    meta = json.loads(next((root / "data" / dataset).glob("*/meta.json")).read_text())
+    n_train = meta["split_counts"]["train"]
+    grid_runs = collect_runs(sorted(grid_dir.glob("*/lr*/seed*/metrics.json")))
+    metric, task = grid_runs["main_metric"].iloc[0], grid_runs["task"].iloc[0]
+    grid_logs, search_logs = run_logs(grid_dir), run_logs(search_dir)
+    grid_cost, search_cost = cost(grid_logs, n_train), cost(search_logs, n_train)
+    answer = grid_answer(grid_runs)
+    recommendation = pd.read_csv(search_dir / "recommendation.csv", dtype={"lr": str})
+    chosen = tuple(
+        recommendation.loc[recommendation["role"] == "recommended", ["strategy", "lr"]].iloc[0]
+    )
+    best = tuple(answer[["strategy", "lr"]].iloc[0])
+    best_test = tuple(answer.sort_values("test", ascending=False)[["strategy", "lr"]].iloc[0])
+    rank = (
+        int(np.flatnonzero((answer["strategy"] == chosen[0]) & (answer["lr"] == chosen[1]))[0]) + 1
+    )
+    lines = [
+        f"### {dataset} · {MODEL} (main metric: {metric}, {n_train} training images)",
+        "",
+        "| | runs | epochs | training image-passes | hours measured |",
+        "|---|---:|---:|---:|---:|",
+        f"| full grid | {grid_cost['runs']} | {grid_cost['epochs']} | "
+        f"{grid_cost['image_passes']:,} | {grid_cost['hours']:.2f} |",
+        f"| search | {search_cost['runs']} | {search_cost['epochs']} | "
+        f"{search_cost['image_passes']:,} | {search_cost['hours']:.2f} |",
+        f"| search / grid | | | **{search_cost['image_passes'] / grid_cost['image_passes']:.1%}** "
+        f"| {search_cost['hours'] / grid_cost['hours']:.1%} |",
+        "",
+        f"- The search recommends **{arm_label(*chosen)}**; the grid's best by its own rule "
+        f"(mean validation {metric} over 3 seeds) is **{arm_label(*best)}**; the search's pick is "
+        f"the grid's #{rank} of {len(answer)} arms by that rule. Best by test mean: "
+        f"{arm_label(*best_test)}.",
+    ]
+    if chosen != best:
+        c = compare_on_grid(grid_runs, chosen, best, task)
+        lines.append(
+            f"- On the grid's own runs, {arm_label(*chosen)} − {arm_label(*best)}: "
+            f"{c['diff']:+.2f} pp test {metric} (3 seed pairs), p = {c['p']:.3g}, bootstrap "
+            f"95 % [{c['boot'][0]:+.2f}, {c['boot'][1]:+.2f}]: **{c['verdict']}**."
+        )
+    n, gap = resume_check(search_logs, grid_logs, "val", metric)
+    lines += [
+        f"- Exact resume: the {n} seed-0 epochs both trained (search paused and resumed at the "
+        f"rungs, grid straight through) differ by at most {gap:.2g} in validation {metric}.",
+        "",
+        "Top of the grid (mean over 3 seeds, percent):",
+        "",
+        answer.head(8).to_markdown(index=False, floatfmt=".2f"),
+        "",
+        "The search's recommendation, as written (`recommendation.md`):",
+        "",
+        "\n".join(
+            "> " + line for line in (search_dir / "recommendation.md").read_text().splitlines()
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, default=Path("results/bench-search"))
+    parser.add_argument("--datasets", nargs="+", default=["breastmnist", "synth-nodule"])
+    parser.add_argument("--out", type=Path, default=Path("bench/_work/search_vs_grid.md"))
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(dataset_section(args.root, d) for d in args.datasets))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
