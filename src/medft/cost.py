@@ -91,6 +91,7 @@ class CostModel:
         self.grid = grid
         self.settings = CostSettings.from_config(grid.config.get("cost", {}))
         self._documented: dict[str, dict[str, int]] = {}
+        self._comparable_from: dict[str, dict[str, int]] = {}
 
     def model(self, name: str) -> ModelCost:
         models = self.settings.models
@@ -157,13 +158,15 @@ class CostModel:
         from medft.models import create_model
         from medft.strategies import STRATEGIES
 
-        built = create_model(model, 2, "none", seed=0)
-        epochs = self.grid.config["epochs"]
-        first = {}
-        for name in self.grid.config["strategies"]:
-            strategy = STRATEGIES.get(name)(built, 1e-3, self.grid.strategy_options)
-            first[name] = next((e for e in range(epochs) if strategy.may_stop(e)), epochs - 1)
-        return first
+        if model not in self._comparable_from:  # a model is built once, not per dataset
+            built = create_model(model, 2, "none", seed=0)
+            epochs = self.grid.config["epochs"]
+            first = {}
+            for name in self.grid.config["strategies"]:
+                strategy = STRATEGIES.get(name)(built, 1e-3, self.grid.strategy_options)
+                first[name] = next((e for e in range(epochs) if strategy.may_stop(e)), epochs - 1)
+            self._comparable_from[model] = first
+        return self._comparable_from[model]
 
     def search(self, dataset: str, model: str, grid_upper_s: float) -> dict:
         """The budgeted search's upper bound (``medft.search.rungs.planned_epochs``): every

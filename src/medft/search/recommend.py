@@ -17,6 +17,7 @@ import pandas as pd
 from medft.report import stats
 from medft.report.tables import METRIC_LABELS, mean_se
 from medft.search.rungs import REFERENCE
+from medft.workflow import lr_tag
 
 RECOMMENDED, RUNNER_UP = "recommended", "runner-up"
 
@@ -25,10 +26,15 @@ def arm_label(strategy: str, lr) -> str:
     return f"{strategy} lr={lr}"
 
 
+def _lr_tags(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with lrs as the workflow's folder tags (``1e-05``), as the decisions hold them."""
+    return runs.assign(lr=runs["lr"].map(lambda lr: lr_tag(float(lr))))
+
+
 def finalist_table(runs: pd.DataFrame, finalists: pd.DataFrame, select_on: str) -> pd.DataFrame:
     """One row per finalist arm, best first: seeds, the selection split's mean main metric,
     the evaluation split's mean and SE (percent), and its role."""
-    runs = runs.assign(lr=runs["lr"].map(lambda v: f"{float(v):g}"))
+    runs = _lr_tags(runs)
     rows = []
     for arm in finalists.itertuples():
         mine = runs[(runs["strategy"] == arm.strategy) & (runs["lr"] == arm.lr)]
@@ -61,7 +67,7 @@ def compare(
     """The recommendation against FT's best finalist and against the runner-up: per
     comparison, the seed-paired difference (recommended − other, percentage points), its
     t-interval and p, the bootstrap interval, Holm over the comparisons, and the verdict."""
-    runs = runs.assign(lr=runs["lr"].map(lambda v: f"{float(v):g}"))
+    runs = _lr_tags(runs)
     runs["strategy"] = [
         arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)
     ]

@@ -87,24 +87,28 @@ def decide(results: pd.DataFrame, eta: int) -> pd.DataFrame:
         "all strategies" if ready else f"{strategy} only"
         for strategy, ready in zip(frame["strategy"], frame["may_stop"], strict=True)
     ]
-    frame["rank"] = 0
-    frame["pool_size"] = 0
-    frame["survives"] = False
-    frame["reason"] = ""
     # Ties go to the arm listed first (the config's order), so a re-run decides the same.
-    order = frame.assign(_score=frame["score"].fillna(-math.inf)).sort_values(
+    frame = frame.assign(_score=frame["score"].fillna(-math.inf)).sort_values(
         "_score", ascending=False, kind="stable"
     )
-    for pool, members in order.groupby("pool", sort=False):
-        n, top = len(members), keep(len(members), eta)
-        for rank, index in enumerate(members.index, start=1):
-            goes_on = rank <= top
-            frame.loc[index, ["rank", "pool_size", "survives"]] = [rank, n, goes_on]
-            frame.loc[index, "reason"] = (
-                f"{'top' if goes_on else 'out:'} {rank} of {n} ({pool}"
-                + ("" if frame.loc[index, "may_stop"] else "; not comparable yet")
-                + ")"
-            )
+    pools = frame.groupby("pool", sort=False)
+    frame["rank"] = pools.cumcount() + 1
+    frame["pool_size"] = pools["pool"].transform("size")
+    frame["survives"] = frame["rank"] <= frame["pool_size"].map(lambda n: keep(n, eta))
+    frame["reason"] = [
+        f"{'top' if kept else 'out:'} {rank} of {n} ({pool}"
+        + ("" if ready else "; not comparable yet")
+        + ")"
+        for kept, rank, n, pool, ready in zip(
+            frame["survives"],
+            frame["rank"],
+            frame["pool_size"],
+            frame["pool"],
+            frame["may_stop"],
+            strict=True,
+        )
+    ]
+    frame = frame.sort_index()
     return frame[DECISION_COLUMNS]
 
 
