@@ -137,6 +137,15 @@ def seed0_curves(logs: pd.DataFrame, metric: str, split: str) -> pd.DataFrame:
     )
 
 
+def duration(hours: float) -> str:
+    """Hours as people read them: "3.2 h", "14 min", "9 s"."""
+    if hours >= 1:
+        return f"{hours:.1f} h"
+    if hours * 60 >= 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours * 3600:.0f} s"
+
+
 def _verdict_sentence(row: pd.Series, metric: str) -> str:
     interval = (
         f"bootstrap 95 % [{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
@@ -209,11 +218,11 @@ def markdown(
         "## Cost",
         "",
         f"- This search: {cost['epochs']} epochs, {cost['image_passes']:,} training "
-        f"image-passes, {cost['hours_measured']:.2f} h of training measured here; "
-        f"{cost['hours_model']:.3f} h of training epochs on the cost model's reference GPU.",
+        f"image-passes, {duration(cost['hours_measured'])} of training measured here; "
+        f"{duration(cost['hours_model'])} of training epochs on the cost model's reference GPU.",
         f"- The full grid's training epochs on that GPU (`medft plan`'s model): "
-        f"{cost['grid_hours_typical']:.3f} h at a typical early stop, "
-        f"{cost['grid_hours_upper']:.3f} h at the epoch budget.",
+        f"{duration(cost['grid_hours_typical'])} at a typical early stop, "
+        f"{duration(cost['grid_hours_upper'])} at the epoch budget.",
     ]
     return "\n".join(lines) + "\n"
 
