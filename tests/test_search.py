@@ -263,3 +263,26 @@ def test_a_finished_run_is_judged_on_the_rungs_epochs_only(tiny_datasets, tmp_pa
     assert result["epochs"] == 2
     assert result["score"] == pytest.approx(log["val_auroc"].iloc[:2].max())
     assert not result["over"]
+
+
+def test_the_search_counts_every_run_it_trains_and_backbone_passes_only():
+    from medft.search.recommend import search_cost
+    from medft.workflow import Grid, load_config
+
+    grid = Grid(load_config(["config.yaml", "config/demo.yaml"]))
+    chosen = pd.DataFrame([{"strategy": "LP-FT", "lr": "0.003", "role": "survivor"}])
+    runs = {
+        (r["strategy"], r["lr"], r["seed"])
+        for r in grid.search_runs("synth-nodule", "efficientnet_lite0", chosen)
+    }
+    assert (
+        len(runs) == len(grid.arms()) + 3 + 3
+    )  # every arm's seed 0; LP-FT's and its LP's other seeds
+    assert {("LP", "0.003", seed) for seed in (1, 2, 3)} <= runs
+    logs = pd.DataFrame({"strategy": ["FT"] * 3 + ["LP"] * 5, "seconds": [1.0] * 8})
+    spent = search_cost(
+        logs, n_train=100, epoch_s={"FT": 2.0, "LP": 0.0}, head_only=["LP"], n_images=150
+    )
+    # LP's five epochs train a head on cached features: the features job's one pass counts.
+    assert spent["image_passes"] == 3 * 100 + 150
+    assert spent["epochs"] == 8 and spent["hours_model"] == pytest.approx(6 / 3600)

@@ -116,7 +116,9 @@ def recommendation_job(
         ],
         ignore_index=True,
     )
-    spent = recommend.search_cost(logs, costs["n_train"], costs["epoch_s"])
+    spent = recommend.search_cost(
+        logs, costs["n_train"], costs["epoch_s"], costs["head_only"], costs["n_images"]
+    )
     recommend.write(
         outputs["md"],
         outputs["csv"],

@@ -387,14 +387,15 @@ class Grid:
         ]
 
     def search_runs(self, dataset: str, model: str, finalists) -> list[dict]:
-        """Every run the search trains: each arm's seed 0, and every seed of the finalists
-        (rows of ``medft.search.rungs.finalists``)."""
-        runs = [(s, lr, self.search_seed) for s, lr in self.arms()]
-        runs += [
-            (arm.strategy, arm.lr, seed)
-            for arm in finalists.itertuples()
-            for seed in self.config["seeds"][1:]
-        ]
+        """Every run the search trains: each arm's seed 0, every seed of the finalists (rows
+        of ``medft.search.rungs.finalists``), and the runs those start from (LP-FT's LP)."""
+        runs = {(s, lr, self.search_seed) for s, lr in self.arms()}
+        for arm in finalists.itertuples():
+            first = self.first_stage(arm.strategy)
+            for seed in self.config["seeds"][1:]:
+                runs.add((arm.strategy, arm.lr, seed))
+                if first:
+                    runs.add((first, arm.lr, seed))
         return [
             {
                 "strategy": s,
@@ -402,7 +403,7 @@ class Grid:
                 "seed": seed,
                 "dir": self.run_dir(dataset, model, s, lr, seed),
             }
-            for s, lr, seed in runs
+            for s, lr, seed in sorted(runs)
         ]
 
     def search_costs(self, dataset: str, model: str) -> dict:
@@ -416,6 +417,10 @@ class Grid:
         typical = min(c["epochs"], self.cost.settings.typical_epochs)
         return {
             "n_train": int(counts["train"]),
+            "n_images": int(sum(counts.values())),
+            # Strategies that train a head on shared features: their epochs pass no image
+            # through the backbone; the features job passes each image once.
+            "head_only": [s for s in c["strategies"] if self.features_file(dataset, model, s)],
             "epoch_s": epoch_s,
             "split": c["early_stop_on"],
             "grid_hours_typical": sum(epoch_s.values()) * runs * typical / 3600,

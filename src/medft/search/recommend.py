@@ -111,13 +111,22 @@ def compare(
     return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
 
 
-def search_cost(logs: pd.DataFrame, n_train: int, epoch_s: dict[str, float]) -> dict:
-    """What the search trained: epochs, training image-passes (epochs × training images),
-    hours measured, and hours on the cost model's reference GPU (``epoch_s`` per strategy)."""
+def search_cost(
+    logs: pd.DataFrame,
+    n_train: int,
+    epoch_s: dict[str, float],
+    head_only: list[str] = (),
+    n_images: int = 0,
+) -> dict:
+    """What the search trained: epochs, training image-passes through the backbone (epochs ×
+    training images; a head on shared features passes none, its features job each image
+    once), hours measured, and hours on the cost model's reference GPU (``epoch_s``)."""
     epochs = logs.groupby("strategy").size()
+    backbone = int(logs["strategy"].isin(list(head_only)).eq(False).sum())
+    shared = bool(set(head_only) & set(epochs.index))
     return {
         "epochs": int(len(logs)),
-        "image_passes": int(len(logs) * n_train),
+        "image_passes": backbone * n_train + (n_images if shared else 0),
         "hours_measured": float(logs["seconds"].sum() / 3600) if "seconds" in logs else 0.0,
         "hours_model": float(sum(n * epoch_s.get(s, 0.0) for s, n in epochs.items())) / 3600,
     }
@@ -218,7 +227,8 @@ def markdown(
         "## Cost",
         "",
         f"- This search: {cost['epochs']} epochs, {cost['image_passes']:,} training "
-        f"image-passes, {duration(cost['hours_measured'])} of training measured here; "
+        "image-passes through the backbone, "
+        f"{duration(cost['hours_measured'])} of training measured here; "
         f"{duration(cost['hours_model'])} of training epochs on the cost model's reference GPU.",
         f"- The full grid's training epochs on that GPU (`medft plan`'s model): "
         f"{duration(cost['grid_hours_typical'])} at a typical early stop, "
