@@ -30,8 +30,7 @@ from medft.search.rungs import SearchSettings, decide, finalists, survivors
 
 MODEL = "efficientnet_lite0"
 HEAD_ONLY = {"LP"}
-# bench/search/*.yaml: the search's settings and the grid's epoch budget.
-SETTINGS = SearchSettings(enabled=True, eta=3, first_rung_epochs=1, rungs=3)
+# bench/search/grid.yaml's epoch budget.
 MAX_EPOCHS = 12
 # Per strategy, the first epoch early stopping may end its run on efficientnet_lite0
 # (9 blocks: gradual unfreezing trains them all from epoch 8), as CostModel.comparable_from
@@ -118,8 +117,8 @@ def replay(
     grid_logs: pd.DataFrame,
     metric: str,
     comparable_from: dict,
-    one_pool: bool = False,
-    settings: SearchSettings = SETTINGS,
+    one_pool: bool,
+    settings: SearchSettings,
 ) -> list:
     """The search's decisions re-enacted on the grid's seed-0 curves (exact: a paused and
     resumed run equals a straight one); ``one_pool``: plain successive halving, every arm
@@ -157,7 +156,7 @@ def replay_search(
     """The whole search re-enacted on the grid's runs (exact: resume is exact, and the
     finalists' runs are grid cells): the epoch logs it would have, and its recommendation."""
     metric = grid_runs["main_metric"].iloc[0]
-    decisions = replay(grid_logs, metric, COMPARABLE_FROM, settings=settings)
+    decisions = replay(grid_logs, metric, COMPARABLE_FROM, False, settings)
     final = finalists(decisions)
     keep = set(zip(final["strategy"], final["lr"], strict=True))
     keep |= {("LP", lr) for s, lr in keep if s == "LP-FT"}  # LP-FT starts from LP's run
@@ -188,10 +187,12 @@ def replay_row(grid_logs, grid_runs, answer, settings, grid_cost, n_train, n_ima
     )
 
 
-def replay_lines(grid_logs: pd.DataFrame, metric: str, comparable_from: dict) -> list[str]:
+def replay_lines(
+    grid_logs: pd.DataFrame, metric: str, comparable_from: dict, settings: SearchSettings
+) -> list[str]:
     lines = ["", "Replay on the grid's seed-0 curves, slow-starter rule against one pool:", ""]
     for name, one_pool in (("the rule", False), ("one pool (plain successive halving)", True)):
-        decisions = replay(grid_logs, metric, comparable_from, one_pool)
+        decisions = replay(grid_logs, metric, comparable_from, one_pool, settings)
         slow = [f"{s} lr={lr}" for s, lr in survivors(decisions[0]) if comparable_from[s] > 0]
         final = ", ".join(f"{s} lr={lr}" for s, lr in survivors(decisions[-1]))
         lines.append(
@@ -201,9 +202,9 @@ def replay_lines(grid_logs: pd.DataFrame, metric: str, comparable_from: dict) ->
     return lines
 
 
-def dataset_section(root: Path, dataset: str) -> str:
+def dataset_section(root: Path, dataset: str, search: str, settings: SearchSettings) -> str:
     grid_dir = root / "grid" / dataset / MODEL
-    search_dir = root / "search" / dataset / MODEL
+    search_dir = root / search / dataset / MODEL
     meta = json.loads(next((root / "data" / dataset).glob("*/meta.json")).read_text())
     n_train = meta["split_counts"]["train"]
     n_images = sum(meta["split_counts"].values())
@@ -255,10 +256,10 @@ def dataset_section(root: Path, dataset: str) -> str:
         f"- Exact resume: the {n} seed-0 epochs both trained (search paused and resumed at the "
         f"rungs, grid straight through) differ by at most {gap:.2g} in validation {metric}.",
         "",
-        *replay_lines(grid_logs, metric, COMPARABLE_FROM),
+        *replay_lines(grid_logs, metric, COMPARABLE_FROM, settings),
         "",
         "Other settings, the search re-enacted on the grid's runs (exact, as the resume check "
-        "shows; the first row re-enacts the search measured above):",
+        "shows: each row with the settings of a measured search equals it):",
         "",
         "| η | first rung | rungs | epochs | image-passes / grid | recommends | grid rank |",
         "|---:|---:|---:|---:|---:|---|---:|",
@@ -289,10 +290,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=Path("results/bench-search"))
     parser.add_argument("--datasets", nargs="+", default=["breastmnist", "synth-nodule"])
+    parser.add_argument("--search", default="search-4-rungs", help="the search's folder")
+    parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--first-rung-epochs", type=int, default=1)
+    parser.add_argument("--rungs", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("bench/_work/search_vs_grid.md"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(dataset_section(args.root, d) for d in args.datasets))
+    settings = SearchSettings(True, args.eta, args.first_rung_epochs, args.rungs)
+    args.out.write_text(
+        "\n".join(dataset_section(args.root, d, args.search, settings) for d in args.datasets)
+    )
     print(args.out.read_text())
 
 
