@@ -26,13 +26,9 @@ from scipy.stats import sem as se
 from medft.data import medmnist, synthetic
 from medft.data.preprocess import Preprocess
 from medft.engine import TrainConfig, train
-from medft.strategies import (
-    STRATEGIES,
-    EpochContext,
-    GradualUnfreezeFirstToLast,
-    GradualUnfreezeLastToFirst,
-    StrategyOptions,
-)
+from medft.strategies import STRATEGIES, StrategyInfo, StrategyOptions, register_strategy
+from medft.strategies.base import EpochContext
+from medft.strategies.unfreezing import GradualUnfreezeFirstToLast, GradualUnfreezeLastToFirst
 
 MODEL, WEIGHTS, SIZE, LR = "efficientnet_lite0", "efficientnet-lite0-offline", 64, 1e-4
 OUT = Path(__file__).with_name("results_ablations.md")
@@ -53,9 +49,6 @@ class HeadSplitOff:
         self.epoch = ctx.epoch
         self.set_trainable([p for stage in self.stages()[: ctx.epoch + 1] for p in stage])
 
-    def may_stop(self, epoch: int) -> bool:
-        return epoch >= len(self.stages()) - 1
-
 
 class OldGLF(HeadSplitOff, GradualUnfreezeLastToFirst):
     pass
@@ -65,8 +58,11 @@ class OldGFL(HeadSplitOff, GradualUnfreezeFirstToLast):
     pass
 
 
-STRATEGIES.register("G-LF-old")(OldGLF)
-STRATEGIES.register("G-FL-old")(OldGFL)
+# As many stages as blocks for efficientnet_lite0, whose head is a block of its own.
+for _name, _cls in (("G-LF-old", "OldGLF"), ("G-FL-old", "OldGFL")):
+    register_strategy(
+        StrategyInfo(_name, f"__main__:{_cls}", "head split off", stoppable_from=lambda o, n: n - 1)
+    )
 
 # (ablation, reference label, reference (strategy, options), variant label, variant ...)
 ABLATIONS = [

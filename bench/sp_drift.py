@@ -23,7 +23,9 @@ import torch
 from medft.data import medmnist, synthetic
 from medft.data.preprocess import Preprocess
 from medft.engine import Cell, TrainConfig
-from medft.strategies import L2SP, EpochContext, StrategyOptions
+from medft.strategies import StrategyOptions
+from medft.strategies.base import EpochContext
+from medft.strategies.penalties import L2SP
 
 MODEL, WEIGHTS, SIZE = "efficientnet_lite0", "efficientnet-lite0-offline", 64
 LRS, EPOCHS = (1e-3, 1e-4, 1e-5), 5

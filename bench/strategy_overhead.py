@@ -22,7 +22,8 @@ from medft.data import synthetic
 from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter
 from medft.engine import Cell, TrainConfig
-from medft.strategies import EpochContext, StrategyOptions, strategy_names
+from medft.strategies import StrategyOptions, strategy_names
+from medft.strategies.base import EpochContext
 
 MODEL, WEIGHTS, SIZE, BATCH = "efficientnet_lite0", "efficientnet-lite0-offline", 64, 64
 STEPS, WARMUP = 40, 2

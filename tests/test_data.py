@@ -112,5 +112,6 @@ def test_batches_travel_as_uint8_and_are_normalised_on_arrival(tiny_datasets):
     mean = torch.tensor(train.mean).view(1, 3, 1, 1)
     std = torch.tensor(train.std).view(1, 3, 1, 1)
     expected = (pixels.expand(-1, 3, -1, -1).float() / 255 - mean) / std
-    assert images.dtype == torch.float32 and images.is_contiguous()
+    assert images.dtype == torch.float32
+    assert images.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(images, expected, atol=1e-5)

@@ -1,7 +1,5 @@
 """Each registered strategy, one epoch at a time: which parameters move and which do not."""
 
-from dataclasses import replace
-
 import pytest
 import torch
 from torch import nn
@@ -9,18 +7,14 @@ from torch import nn
 from medft.data.preprocess import Preprocess
 from medft.engine import Cell, TrainConfig
 from medft.models import Block, BuiltModel
-from medft.strategies import (
-    L1SP,
-    L2SP,
-    STRATEGIES,
-    AutoRGN,
-    EpochContext,
-    StrategyOptions,
-    strategy_names,
-)
+from medft.strategies import STRATEGIES, StrategyOptions, strategy_names
+from medft.strategies.auto_rgn import AutoRGN, batchnorm_parameters
+from medft.strategies.base import EpochContext
+from medft.strategies.penalties import L1SP, L2SP
 
 # What a strategy trains in epochs 0 and 1, as block indices of test_resnet's backbone
-# (blocks 0..4; block 5 is the head). "all" = every parameter.
+# (blocks 0..4; block 5 is the head). "all" = every parameter; "all but BatchNorm" = every
+# parameter that is not a BatchNorm scale or bias.
 EXPECTED_TRAINABLE = {
     "FT": ("all", "all"),
     "LP": ((), ()),
@@ -29,7 +23,7 @@ EXPECTED_TRAINABLE = {
     "LP-FT": ("all", "all"),
     "L1-SP": ("all", "all"),
     "L2-SP": ("all", "all"),
-    "Auto-RGN": ("all", "all"),
+    "Auto-RGN": ("all but BatchNorm", "all but BatchNorm"),
 }
 
 
@@ -79,6 +73,8 @@ def test_which_parameters_move_each_epoch(name, tiny_datasets, tiny_weights, tmp
         moved = {n for n in params if not torch.equal(before[n], after[n])}
         if expected == "all":
             want = set(params)
+        elif expected == "all but BatchNorm":
+            want = set(params) - batchnorm_parameters(cell.model.module)
         else:
             want = head | {p for i in expected for p in blocks[i].params}
         trainable = {n for n, p in cell.model.module.named_parameters() if p.requires_grad}
@@ -111,7 +107,7 @@ def test_gradual_unfreezing_adds_one_block_per_epoch(name, order, tiny_datasets,
         trainable = [i for i, b in enumerate(backbone) if lrs[f"lr_{b.name}"] > 0]
         assert sorted(trainable) == sorted(order[:epoch])
         assert lrs[f"lr_{cell.model.blocks[-1].name}"] == 1e-2  # the head always trains
-        assert cell.strategy.may_stop(epoch) == (epoch == len(backbone))
+        assert cell.may_stop(epoch) == (epoch == len(backbone))
 
 
 def test_lp_ft_starts_from_the_lp_checkpoint_head(tiny_datasets, tmp_path):
@@ -205,7 +201,8 @@ def test_auto_rgn_sets_each_lr_from_its_relative_gradient_norm(groups, names):
     torch.manual_seed(0)
     model = tiny_model()
     lr = 1e-3
-    strategy = AutoRGN(model, lr, replace(StrategyOptions(), rgn_batches=3, rgn_groups=groups))
+    options = StrategyOptions(rgn_batches=3, rgn_groups=groups, rgn_norm="scaled")
+    strategy = AutoRGN(model, lr, options)
     optimizer = torch.optim.Adam(strategy.param_groups(), lr=lr)
     assert [g["name"] for g in optimizer.param_groups] == names
     batches = [(torch.randn(4, 1, 1, 1), torch.randint(0, 2, (4,))) for _ in range(3)]
@@ -237,6 +234,99 @@ def test_auto_rgn_sets_each_lr_from_its_relative_gradient_norm(groups, names):
     assert optimizer.state == {}  # rgn_rebuild_optimizer, on by default
 
 
+def reference_model() -> BuiltModel:
+    """Named as the reference code's models are, so its "bn" name filter and medft's
+    selection by type pick the same tensors."""
+    from collections import OrderedDict
+
+    layers = OrderedDict(
+        conv1=nn.Conv2d(1, 3, 1),
+        bn1=nn.BatchNorm2d(3),
+        relu=nn.ReLU(),
+        conv2=nn.Conv2d(3, 2, 1),
+        bn2=nn.BatchNorm2d(2),
+        flatten=nn.Flatten(),
+        fc=nn.Linear(2, 3),
+    )
+    with torch.no_grad():  # BatchNorm at its init (scale 1, bias 0) would have no RGN
+        for bn in (layers["bn1"], layers["bn2"]):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    blocks = [
+        Block("stem", ("conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias")),
+        Block("body", ("conv2.weight", "conv2.bias", "bn2.weight", "bn2.bias")),
+        Block("head", ("fc.weight", "fc.bias")),
+    ]
+    return BuiltModel(nn.Sequential(layers), blocks, "fc", Preprocess(1, 1), (0,), (1,))
+
+
+def reference_rgn(module: nn.Module, batches, keep) -> dict[str, float]:
+    """The reference code's ``get_lr_weights``, by hand: per batch ‖g‖/‖w‖ of each kept
+    tensor from ``torch.autograd.grad``, averaged over batches."""
+    names = [n for n, _ in module.named_parameters()]
+    totals = dict.fromkeys([n for n in names if keep(n)], 0.0)
+    for x, y in batches:
+        grads = torch.autograd.grad(
+            nn.functional.cross_entropy(module(x), y), list(module.parameters())
+        )
+        for name, param, grad in zip(names, module.parameters(), grads, strict=True):
+            if name in totals:
+                totals[name] += (grad.norm() / param.norm()).item() / len(batches)
+    return totals
+
+
+@pytest.mark.parametrize(
+    "options, in_max, in_optimizer",
+    [
+        # the reference: BatchNorm neither in max(RGN) nor trained, the head in both
+        ({}, lambda n: "bn" not in n, lambda n: "bn" not in n),
+        # the new head out of the maximum, at the full lr
+        ({"rgn_head": "full"}, lambda n: "bn" not in n and "fc" not in n, lambda n: "bn" not in n),
+        # medft before 0.2: every tensor in both
+        ({"rgn_norm": "scaled"}, lambda n: True, lambda n: True),
+    ],
+    ids=["reference", "head-full", "norm-scaled"],
+)
+def test_auto_rgn_selects_and_scales_as_the_reference_code(options, in_max, in_optimizer):
+    torch.manual_seed(1)
+    model, lr = reference_model(), 1e-3
+    batches = [(torch.randn(8, 1, 1, 1), torch.randint(0, 3, (8,))) for _ in range(3)]
+    strategy = AutoRGN(model, lr, StrategyOptions(rgn_batches=3, **options))
+    optimizer = torch.optim.Adam(strategy.param_groups(), lr=lr)
+    names = [n for n, _ in model.module.named_parameters()]
+    assert [g["name"] for g in optimizer.param_groups] == [n for n in names if in_optimizer(n)]
+
+    def probe(n):
+        strategy.train_mode()
+        for x, y in batches[:n]:
+            model.module.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model.module(x), y).backward()
+            yield
+
+    model.module.train()
+    rgn = reference_rgn(model.module, batches, in_optimizer)
+    strategy.on_epoch_start(EpochContext(0, optimizer, probe))
+    top = max(v for n, v in rgn.items() if in_max(n))
+    expected = {n: lr * (v / top if in_max(n) else 1.0) for n, v in rgn.items()}
+    got = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert got == pytest.approx(expected, rel=1e-5)
+    trainable = {n for n, p in model.module.named_parameters() if p.requires_grad}
+    assert trainable == {n for n in names if in_optimizer(n)}
+    assert model.module.training and model.module.bn1.training  # statistics adapt
+
+
+def test_batchnorm_is_selected_by_type_where_the_reference_name_filter_misses_it():
+    norm = nn.BatchNorm2d(2)
+    module = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Sequential(nn.Conv2d(2, 2, 1), norm))
+    assert batchnorm_parameters(module) == {"1.1.weight", "1.1.bias"}  # no "bn" in the name
+    assert batchnorm_parameters(reference_model().module) == {
+        "bn1.weight",
+        "bn1.bias",
+        "bn2.weight",
+        "bn2.bias",
+    }
+
+
 def test_auto_rgn_gives_a_tensor_of_zeros_the_full_lr():
     model = tiny_model()
     with torch.no_grad():
@@ -262,17 +352,19 @@ def test_gradual_unfreezing_takes_the_papers_stages(name, model, stages):
     stages, each epoch's trainable count the sum of the blocks unfrozen so far."""
     from medft.models import create_model
 
-    built = create_model(model, 2, weights="none")
+    with torch.device("meta"):  # the architecture without memory or weights
+        built = create_model(model, 2, weights="none")
     assert len(built.blocks) == stages
     sizes = dict(built.module.named_parameters())
     block_sizes = [sum(sizes[p].numel() for p in b.params) for b in built.blocks]
     order = [stages - 1, *(range(stages - 2, -1, -1) if name == "G-LF" else range(stages - 1))]
-    strategy = STRATEGIES.get(name)(built, 1e-3, StrategyOptions())
+    info = STRATEGIES.get(name)
+    strategy = info.cls(built, 1e-3, StrategyOptions())
+    assert info.stoppable_from(StrategyOptions(), len(built.blocks)) == stages - 1
     for epoch in range(stages + 1):
         strategy.on_epoch_start(EpochContext(epoch, None, None))
         trainable = sum(p.numel() for p in built.module.parameters() if p.requires_grad)
         assert trainable == sum(block_sizes[i] for i in order[: epoch + 1]), (name, epoch)
-        assert strategy.may_stop(epoch) == (epoch >= stages - 1)
     assert set(built.head_params) <= set(built.blocks[-1].params)
 
 
@@ -329,24 +421,25 @@ def test_lp_ft_in_one_run_probes_then_fine_tunes_with_a_fresh_adam(tiny_datasets
             assert moved == head, epoch
         else:
             assert moved == {n for n, _ in cell.model.module.named_parameters()}, epoch
-        assert cell.strategy.may_stop(epoch) == (epoch >= 2)
+        assert cell.may_stop(epoch) == (epoch >= 2)
         assert cell.strategy.selection_restarts(epoch) == (epoch == 2)
 
 
-def test_no_strategy_name_in_the_planner_or_the_loop():
-    """The planner and the training loop read strategies' traits, never their names."""
+def test_no_strategy_name_outside_the_registry():
+    """The planner, the loop, the cost model, the report and the search read strategies'
+    traits, never their names; the reference strategy is declared once (``REFERENCE``)."""
     import re
     from pathlib import Path
 
-    import medft.checkpoints
-    import medft.engine
-    import medft.jobs
-    import medft.workflow
+    import medft
 
-    for module in (medft.workflow, medft.jobs, medft.engine, medft.checkpoints):
-        source = Path(module.__file__).read_text()
+    package = Path(medft.__file__).parent
+    for path in package.rglob("*.py"):
+        if path.parent.name == "strategies":
+            continue
+        source = path.read_text()
         for name in strategy_names():
-            assert not re.search(rf"[\"']{re.escape(name)}[\"']", source), (module, name)
+            assert not re.search(rf"([\"']){re.escape(name)}\1", source), (path, name)
 
 
 def test_the_schema_lists_the_registry_and_the_options_defaults():
@@ -364,6 +457,12 @@ def test_the_schema_lists_the_registry_and_the_options_defaults():
     assert {f.name: f.default for f in fields(StrategyOptions)} == {
         k: v["default"] for k, v in options.items()
     }
+    from medft.strategies import CHOICES
+
+    assert {k: tuple(v["enum"]) for k, v in options.items() if "enum" in v} == CHOICES
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    assert config["strategies"] == strategy_names()
+    assert config["strategy_options"] == {f.name: f.default for f in fields(StrategyOptions)}
     from medft.engine import TrainConfig
 
     run = {f.name: f.default for f in fields(TrainConfig)}

@@ -155,17 +155,16 @@ class CostModel:
     def comparable_from(self, model: str) -> dict[str, int]:
         """Per strategy, the first epoch after which early stopping may end its run (its
         schedule has its final form; gradual unfreezing: every block trains), on ``model``."""
-        from medft.models import create_model
+        from medft.models import block_count
         from medft.strategies import STRATEGIES
 
-        if model not in self._comparable_from:  # a model is built once, not per dataset
-            built = create_model(model, 2, "none", seed=0)
-            epochs = self.grid.config["epochs"]
-            first = {}
-            for name in self.grid.config["strategies"]:
-                strategy = STRATEGIES.get(name)(built, 1e-3, self.grid.strategy_options)
-                first[name] = next((e for e in range(epochs) if strategy.may_stop(e)), epochs - 1)
-            self._comparable_from[model] = first
+        if model not in self._comparable_from:  # a model is counted once, not per dataset
+            blocks, last = block_count(model), self.grid.config["epochs"] - 1
+            options = self.grid.strategy_options
+            self._comparable_from[model] = {
+                name: min(STRATEGIES.get(name).stoppable_from(options, blocks), last)
+                for name in self.grid.config["strategies"]
+            }
         return self._comparable_from[model]
 
     def search(self, dataset: str, model: str, grid_upper_s: float) -> dict:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from medft import features
 from medft.checkpoints import EarlyStopping, RunFiles, RunState
-from medft.data.shards import SPLITS, ShardDataset, memory_format, read_meta
+from medft.data.shards import MEMORY_FORMAT, SPLITS, ShardDataset, read_meta
 from medft.errors import DataError, DivergedError
 from medft.metrics import METRICS, UndefinedMetricWarning, compute_metrics
 from medft.models import create_model
@@ -37,7 +37,8 @@ from medft.runtime import (
     progress,
     seed_everything,
 )
-from medft.strategies import STRATEGIES, EpochContext, Strategy, StrategyOptions
+from medft.strategies import STRATEGIES, StrategyOptions
+from medft.strategies.base import EpochContext, Strategy
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +120,15 @@ class Cell:
                 self.model.preprocess.crop,
                 self.meta.image_size,
             )
-        self.strategy_cls = STRATEGIES.get(cfg.strategy)
-        first = self.strategy_cls.starts_from(cfg.options)
+        info = STRATEGIES.get(cfg.strategy)
+        first = info.starts_from(cfg.options)
         if first:
             init = cfg.init or self.run_first_stage(first)
             self.model.module.load_state_dict(load_checkpoint(init)["model"])
-        self.model.module.to(self.device, memory_format=memory_format(self.device))
-        self.strategy: Strategy = self.strategy_cls(self.model, cfg.lr, cfg.options)
+        info.cls.extend_model(self.model, cfg.options)
+        self.model.module.to(self.device, memory_format=MEMORY_FORMAT)
+        self.strategy: Strategy = info.cls(self.model, cfg.lr, cfg.options)
+        self.stoppable_from = info.stoppable_from(cfg.options, len(self.model.blocks))
         self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
         splits = {
             s: ShardDataset(cfg.data, s, self.model.mean, self.model.std, workers=cfg.workers)
@@ -138,7 +141,7 @@ class Cell:
                 "with a validation split or set early_stop_on: test"
             )
         self.forward = self.model.module
-        if self.strategy_cls.shares_features(cfg.options):
+        if info.shares_features(cfg.options):
             if cfg.features:
                 expected = features.provenance(cfg.data, cfg.model, cfg.weights, cfg.seed)
                 splits = features.load(cfg.features, expected, splits)
@@ -303,7 +306,7 @@ class Cell:
             row = self.run_epoch(epoch, state, files)
             state.epoch = epoch
             state.rows.append(row)
-            stops = state.stopping.exhausted and self.strategy.may_stop(epoch)
+            stops = state.stopping.exhausted and self.may_stop(epoch)
             if stops:
                 log.info(
                     "early stopping after epoch %d (best %d)", epoch, state.stopping.best_epoch
@@ -314,10 +317,15 @@ class Cell:
             return self.progress(state)
         return self.finish(state, files)
 
+    def may_stop(self, epoch: int) -> bool:
+        """Whether early stopping may end the run after ``epoch``: the strategy's schedule has
+        its final form."""
+        return epoch >= self.stoppable_from
+
     def paused(self, state: RunState, until: int, settle: bool) -> bool:
         if state.epoch + 1 < until:
             return False
-        return not settle or self.strategy.may_stop(state.epoch)
+        return not settle or self.may_stop(state.epoch)
 
     def progress(self, state: RunState) -> dict:
         """Where a paused run stands: epochs trained, whether training is over (early
@@ -325,7 +333,7 @@ class Cell:
         return {
             "epochs_trained": state.epoch + 1,
             "over": state.over,
-            "may_stop": state.epoch >= 0 and self.strategy.may_stop(state.epoch),
+            "may_stop": state.epoch >= 0 and self.may_stop(state.epoch),
             # The score model selection goes by (LP-FT in one run: its second stage only).
             "best_score": state.stopping.best_score if state.stopping.best_epoch >= 0 else None,
             "main_metric": self.main_metric,
@@ -382,7 +390,7 @@ class Cell:
                 p.numel() for p in self.model.module.parameters() if p.requires_grad
             ),
             **self.block_lrs(),
-            "may_stop": self.strategy.may_stop(epoch),
+            "may_stop": self.may_stop(epoch),
             "seconds": time.perf_counter() - started,
         }
         tqdm.write(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from medft.data.shards import CPU, ShardDataset, batch_indices, memory_format, read_meta
+from medft.data.shards import CPU, MEMORY_FORMAT, ShardDataset, batch_indices, read_meta
 from medft.models import BuiltModel, create_model
 from medft.runtime import (
     atomic_save,
@@ -99,7 +99,7 @@ def extract(
     seed_everything(seed)  # as a training run does, so that weights 'none' give its backbone
     built = create_model(model, len(meta.classes), weights, seed=seed)
     device = default_device()
-    built.module.to(device, memory_format=memory_format(device))
+    built.module.to(device, memory_format=MEMORY_FORMAT)
     splits = {}
     for split in (s for s in SPLITS if meta.split_counts.get(s)):
         images = ShardDataset(data, split, built.mean, built.std, workers=workers)

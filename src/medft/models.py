@@ -247,3 +247,12 @@ def create_model(
     model = BuiltModel(*build(name, weights, num_classes, seed))
     check_blocks(model.module, model.blocks)
     return model
+
+
+def block_count(name: str) -> int:
+    """How many parameter blocks ``name`` has, without building it at full size: a registered
+    model's patterns, or a timm model built on the meta device (no memory, no weights)."""
+    if name in MODELS:
+        return len(MODELS.get(name).block_patterns)
+    with torch.device("meta"):
+        return len(create_model(name, 2, "none").blocks)

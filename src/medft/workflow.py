@@ -203,19 +203,17 @@ class Grid:
         return SOURCES.get(options.source).inputs(options)
 
     def protocol(self) -> str:
-        """One sentence naming the choices that made this grid's numbers, for captions."""
+        """One sentence naming the choices that made this grid's numbers, for captions: the
+        selection, and what each of the grid's strategies says of its own options."""
+        from medft.strategies import STRATEGIES
+
         c, o = self.config, self.strategy_options
-        lpft = (
-            "two runs (stage 2 from the LP cell)"
-            if o.lpft_lp_epochs == 0
-            else f"one run, LP for {o.lpft_lp_epochs} epochs"
-        )
-        rebuilt = "rebuilt" if o.rgn_rebuild_optimizer else "kept"
+        choices = [STRATEGIES.get(s).caption(o) for s in c["strategies"]]
         return (
             f"Protocol: early stopping on {c['early_stop_on']}, lr chosen on "
-            f"{c['select_lr_on']}; frozen BatchNorm {o.frozen_bn}; LP-FT {lpft}; Auto-RGN per "
-            f"{o.rgn_groups}, Adam {rebuilt} each epoch; L1-SP α={o.l1sp_alpha:g}, "
-            f"L2-SP α={o.l2sp_alpha:g}."
+            f"{c['select_lr_on']}; frozen BatchNorm {o.frozen_bn}"
+            + "".join(f"; {choice}" for choice in choices if choice)
+            + "."
         )
 
     @cached_property

@@ -199,7 +199,7 @@ class ShardDataset(torch.utils.data.Dataset):
             pixels = pixels.expand(-1, 3, -1, -1)
         scale, shift = self._affine(device)
         out = torch.empty(
-            pixels.shape, dtype=torch.float32, device=device, memory_format=memory_format(device)
+            pixels.shape, dtype=torch.float32, device=device, memory_format=MEMORY_FORMAT
         )
         out.copy_(pixels)
         return out.mul_(scale).add_(shift)
@@ -252,8 +252,10 @@ class BatchOrder(torch.utils.data.Sampler):
         return -(-self.n // self.batch_size)
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+# channels_last on every device: besides the GPU, a CPU training step of efficientnet_lite0 at
+# 64 px took 0.20 s against 0.38 s contiguous on 2 cores, DenseNet-121 0.20 against 0.24 s,
+# ResNet-50 the same.
+MEMORY_FORMAT = torch.channels_last
 
 
 def batch_indices(n: int, batch_size: int, shuffle_seed: int | None) -> Iterator[np.ndarray]:

@@ -17,6 +17,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from medft.report import figures, stats, tables
 from medft.report.tables import METRIC_LABELS
+from medft.strategies import REFERENCE
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ def dataset_artefacts(
         f"All metrics on the evaluation split in percent, mean (standard error) over "
         f"{evidence.seeds_text()}, {selection} (main metric: {METRIC_LABELS[main]}). Bold: "
         "the best value of each metric within a model; "
-        f"'vs FT': the verdict on the main metric (statistics.md).{diverged}{protocol}",
+        f"'vs {REFERENCE}': the verdict on the main metric (statistics.md).{diverged}{protocol}",
         tables.dataset_table(
             evidence.summary,
             verdicts,
@@ -416,7 +417,7 @@ def summary_artefacts(evidence: list[Evidence], out: str | Path) -> list[Path]:
     counts.to_csv(path("effectiveness.csv"), index=False)
     caption = (
         "Table 12: per strategy and model, the (dataset, model) cells whose main metric beats "
-        f"FT's by more than {tables.EFFECTIVE_OVER_FT} % (relative, the paper's rule); "
+        f"{REFERENCE}'s by more than {tables.EFFECTIVE_OVER_FT} % (relative, the paper's rule); "
         "Effectiveness = their share of all comparisons"
         + (
             "; Better (verdict) counts only the cells judged significantly better than FT "

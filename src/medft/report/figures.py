@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from medft.report.stats import BETTER, WORSE  # noqa: E402
 from medft.report.tables import METRIC_LABELS  # noqa: E402
+from medft.strategies import REFERENCE  # noqa: E402
 
 VERDICT_MARKS = {BETTER: "▲", WORSE: "▼"}
 VERDICT_LEGEND = "▲ / ▼: significantly better / worse than FT (PROTOCOL.md, Statistics)"
@@ -47,7 +48,7 @@ def relative_improvement(
 ) -> plt.Figure:
     """Figures 6–11: bars of relative improvement of the main metric over FT, one group per
     strategy, one bar per model, error bars = SE over seeds, verdict marks above the bars."""
-    data = improvement[improvement["strategy"] != "FT"]
+    data = improvement[improvement["strategy"] != REFERENCE]
     strategies = list(dict.fromkeys(data["strategy"]))
     models = list(dict.fromkeys(data["model"]))
     bars = data.pivot(index="strategy", columns="model", values="improvement")
@@ -91,7 +92,7 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     """(dataset, model) rows × strategy columns: relative improvement of the main metric over
     FT, each cell annotated with its value and verdict mark. Rows, not columns, for the
     (dataset, model) pairs: there are 24 in the paper's grid, and rows stay readable."""
-    data = improvement[improvement["strategy"] != "FT"].copy()
+    data = improvement[improvement["strategy"] != REFERENCE].copy()
     data["row"] = data["dataset"] + " · " + data["model"]
     if verdicts is not None and not verdicts.empty:
         data = data.merge(verdicts[["dataset", "model", "strategy", "verdict"]], how="left")

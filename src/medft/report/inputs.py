@@ -7,7 +7,7 @@ Two documented schemas (CSV or Parquet), told apart by their columns:
   Everything the statistics need except predictions, so verdicts rest on the paired t-test and
   its interval (no patient bootstrap).
 * **published means** — ``dataset, model, strategy, metric, mean, se``: a paper's table, in
-  percent (``../shared/reference/paper_tables_3_10.csv`` is one). Tables, figures, Table 11
+  percent (``reference/paper_tables_3_10.csv`` is one). Tables, figures, Table 11
   and Table 12; no verdicts (there are no seeds to pair).
 
 Metric names: ``medft.metrics.METRICS`` or the paper's labels (mAP, AUROC, Accuracy, Kappa,
@@ -26,6 +26,7 @@ import pandas as pd
 from medft.errors import DataError
 from medft.metrics import METRICS
 from medft.report.tables import KEYS, METRIC_LABELS
+from medft.strategies import REFERENCE
 
 PER_SEED = ["dataset", "model", "strategy", "lr", "seed", "split", "metric", "value"]
 PUBLISHED = ["dataset", "model", "strategy", "metric", "mean", "se"]
@@ -114,7 +115,7 @@ def _check_unique(frame: pd.DataFrame, keys: list[str], path) -> None:
 def _check_reference(frame: pd.DataFrame, path) -> None:
     """Every (dataset, model) needs FT: improvements and verdicts are relative to it."""
     has_ft = frame.groupby(["dataset", "model"], sort=False)["strategy"].agg(
-        lambda s: (s == "FT").any()
+        lambda s: (s == REFERENCE).any()
     )
     if not has_ft.all():
         dataset, model = has_ft[~has_ft].index[0]

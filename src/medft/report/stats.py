@@ -25,6 +25,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from medft.report.resample import resampled_metric
+from medft.strategies import REFERENCE
 
 CELL = ["dataset", "model"]
 ALPHA = 0.05
@@ -43,7 +44,7 @@ def main_values(runs: pd.DataFrame, split: str = "test") -> pd.Series:
     )
 
 
-def seed_pairs(chosen: pd.DataFrame, reference: str = "FT") -> pd.DataFrame:
+def seed_pairs(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Each strategy's runs beside the ``reference`` strategy's run of the same (dataset,
     model, seed), at the lrs chosen for each: columns dataset, model, strategy, seed, value,
     ft_value (percent; the reference's)."""
@@ -68,7 +69,7 @@ def t_interval(differences: np.ndarray, level: float = LEVEL) -> tuple[float, fl
     return mean - half, mean + half, float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
-def paired_tests(chosen: pd.DataFrame, reference: str = "FT") -> pd.DataFrame:
+def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Per (dataset, model, strategy ≠ ``reference``): n_pairs, diff_mean, diff_low,
     diff_high, p_value."""
     rows = []
@@ -131,7 +132,7 @@ def bootstrap_intervals(
     seed: int = 0,
     level: float = LEVEL,
     predictions: dict[str, pd.DataFrame] | None = None,
-    reference: str = "FT",
+    reference: str = REFERENCE,
 ) -> pd.DataFrame:
     """Per (dataset, model, strategy ≠ ``reference``, by default FT): boot_low, boot_high of
     (strategy − reference) in
@@ -242,7 +243,7 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
     the strategies of a model. Columns: model, strategy, n_datasets, median_improvement,
     p_value, p_holm, verdict."""
     rows = []
-    others = improvement[improvement["strategy"] != "FT"].dropna(subset=["improvement"])
+    others = improvement[improvement["strategy"] != REFERENCE].dropna(subset=["improvement"])
     for (model, strategy), block in others.groupby(["model", "strategy"], sort=False):
         values = block["improvement"].to_numpy()
         p = (

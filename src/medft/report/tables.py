@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medft.metrics import METRICS
+from medft.strategies import REFERENCE
 
 METRIC_LABELS = {
     "map": "mAP",
@@ -90,7 +91,7 @@ def relative_improvement(
     frame = summary.copy()
     frame["metric"] = metric or frame["main_metric"]
     frame["value"] = [row[f"{row['metric']}_mean"] for _, row in frame.iterrows()]
-    ft = frame[frame["strategy"] == "FT"][["dataset", "model", "value"]]
+    ft = frame[frame["strategy"] == REFERENCE][["dataset", "model", "value"]]
     frame = frame.merge(
         ft.rename(columns={"value": "ft_value"}), on=["dataset", "model"], how="left"
     )
@@ -104,7 +105,7 @@ def relative_improvement(
         se = pairs.groupby(KEYS)["ratio"].sem(ddof=1).rename("se").reset_index()
         frame = frame.merge(se, on=KEYS, how="left")
         frame["improvement_se"] = frame["se"]
-        frame.loc[frame["strategy"] == "FT", "improvement_se"] = 0.0
+        frame.loc[frame["strategy"] == REFERENCE, "improvement_se"] = 0.0
     return frame[[*KEYS, "metric", "value", "ft_value", "improvement", "improvement_se"]]
 
 
@@ -143,7 +144,8 @@ def dataset_table(
                 cells[METRIC_LABELS[m]] = f"**{text}**" if mean == best[m] else text
             if verdict_of:
                 key = (row["dataset"], model, row["strategy"])
-                cells["vs FT"] = "reference" if row["strategy"] == "FT" else verdict_of.get(key)
+                reference = row["strategy"] == REFERENCE
+                cells["vs FT"] = "reference" if reference else verdict_of.get(key)
             rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -237,7 +239,7 @@ def best_combination(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None
             "main_metric": best["metric"],
             "value": best["value"].round(2),
             "verdict": [
-                "reference" if s == "FT" else verdict_of.get((d, m, s), "")
+                "reference" if s == REFERENCE else verdict_of.get((d, m, s), "")
                 for d, m, s in zip(best["dataset"], best["model"], best["strategy"], strict=True)
             ],
         }
@@ -253,7 +255,7 @@ def effectiveness(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None) -
     from medft.report.stats import BETTER
 
     improvement = relative_improvement(summary)
-    others = improvement[improvement["strategy"] != "FT"].dropna(subset=["improvement"])
+    others = improvement[improvement["strategy"] != REFERENCE].dropna(subset=["improvement"])
     others = others.assign(effective=others["improvement"] > EFFECTIVE_OVER_FT)
     counts = others.pivot_table(
         index="strategy", columns="model", values="effective", aggfunc="sum", sort=False

@@ -14,8 +14,9 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
+from medft.strategies import REFERENCE
+
 ARM = ["strategy", "lr"]
-REFERENCE = "FT"
 DECISION_COLUMNS = [
     *ARM,
     "score",
