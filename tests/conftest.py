@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,17 @@ import torch
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
+# Real images for the tests that need them: MEDFT_TEST_DATA, else the folder beside the
+# checkout where the project's machines keep them.
+REAL_DATA = Path(
+    os.environ.get("MEDFT_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+BREASTMNIST = REAL_DATA / "medmnist" / "breastmnist.npz"
+HOW_TO_GET = (
+    "set MEDFT_TEST_DATA to a folder holding medmnist/breastmnist.npz (MedMNIST v2's "
+    "BreastMNIST at 28 px: `pip install medmnist && python -m medmnist download`, or "
+    "https://zenodo.org/records/10519652)"
+)
 
 torch.set_num_threads(2)
 
@@ -28,7 +38,7 @@ def tiny_datasets(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def breastmnist() -> Path:
     if not BREASTMNIST.exists():
-        pytest.skip(f"real test data not found at {BREASTMNIST} (see ../shared/data/README.md)")
+        pytest.skip(f"real test data not found at {BREASTMNIST}: {HOW_TO_GET}")
     return BREASTMNIST
 
 

@@ -9,7 +9,9 @@ from medft.cli import main
 
 def test_list_and_blocks(capsys):
     assert main(["list", "strategies"]) == 0
-    assert capsys.readouterr().out.split() == [
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # each with its summary
+    assert [line.split()[0] for line in lines] == [
         "FT",
         "LP",
         "G-LF",

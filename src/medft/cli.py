@@ -287,11 +287,14 @@ def run_prepare(args) -> None:
 
 def run_list(args) -> None:
     from medft.models import model_names
-    from medft.strategies import strategy_names
+    from medft.strategies import STRATEGIES
     from medft.weights import weights_names
 
-    names = {"strategies": strategy_names, "models": model_names, "weights": weights_names}
-    for name in names[args.what]():
+    if args.what == "strategies":
+        for name in STRATEGIES.names():
+            print(f"{name:<10} {STRATEGIES.get(name).summary}")
+        return
+    for name in {"models": model_names, "weights": weights_names}[args.what]():
         print(name)
     if args.what == "models":
         print("(and any timm model: timm.list_models())")

@@ -104,9 +104,24 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
                 "would silently leave the default in force"
             )
     validate(config, str(schema))
+    config["strategies"] = strategy_list(config["strategies"])
     grid = Grid(config)
     grid.check()
     return grid
+
+
+def strategy_list(strategies: str | list[str]) -> list[str]:
+    """The config's ``strategies`` as registered names: ``all`` is every registered strategy;
+    an unknown name fails, listing the valid ones."""
+    from medft.errors import ConfigError
+    from medft.strategies import STRATEGIES
+
+    if strategies == "all":
+        return STRATEGIES.names()
+    try:
+        return [STRATEGIES.canonical(name) for name in strategies]
+    except ValueError as error:
+        raise ConfigError(f"strategies: {error}") from None
 
 
 def lr_tag(lr: float) -> str:

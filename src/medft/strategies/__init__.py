@@ -86,7 +86,7 @@ class StrategyInfo:
     name: str
     # "package.module:Class", imported only when a run needs the class.
     class_path: str
-    # What trains, in a few words (``medft strategies``, docs).
+    # What trains, in a few words (docs, captions).
     summary: str
     # The strategy whose cell (same dataset, model, lr, seed) this one starts from, or None.
     starts_from: Callable[[StrategyOptions], str | None] = _never

@@ -1,0 +1,99 @@
+"""docs/architecture.md's promise, kept: a strategy is added in one place (a class and its
+registry entry) and the rest of medft plans, prices and trains it without another edit."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from medft.engine import Cell, TrainConfig
+from medft.strategies import STRATEGIES, StrategyInfo
+from medft.strategies.base import Strategy
+from medft.workflow import Grid, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class ToyBiases(Strategy):
+    """BitFit-like: only biases and the head train."""
+
+    def on_epoch_start(self, ctx) -> None:
+        self.epoch = ctx.epoch
+        head = set(self.model.head_params)
+        self.set_trainable([n for n in self.named if n.endswith(".bias") or n in head])
+
+
+class ToyAdapter(Strategy):
+    """Adds a module of its own (a learnable input gain) before the model meets the device;
+    only it and the head train."""
+
+    @classmethod
+    def extend_model(cls, model, options) -> None:
+        model.module.register_parameter("toy_gain", nn.Parameter(torch.ones(())))
+        model.module.register_forward_pre_hook(lambda m, args: (args[0] * m.toy_gain,))
+        last = model.blocks[-1]
+        model.blocks[-1] = type(last)(last.name, (*last.params, "toy_gain"))
+
+    def on_epoch_start(self, ctx) -> None:
+        self.epoch = ctx.epoch
+        self.set_trainable(["toy_gain", *self.model.head_params])
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    """ToyBiases and ToyAdapter registered for one test, as a new strategy module would."""
+    for info in (
+        StrategyInfo(
+            "Toy-Biases", f"{__name__}:ToyBiases", "biases and head", caption=lambda o: "toy"
+        ),
+        StrategyInfo("Toy-Adapter", f"{__name__}:ToyAdapter", "a gain and the head"),
+    ):
+        monkeypatch.setitem(STRATEGIES._entries, info.name.lower(), info)
+        monkeypatch.setitem(STRATEGIES._display, info.name.lower(), info.name)
+
+
+def test_a_registered_strategy_is_planned_and_priced(toys, tmp_path):
+    user = tmp_path / "toy.yaml"
+    user.write_text(yaml.safe_dump({"strategies": ["FT", "toy-biases"]}))
+    grid = Grid(load_config([user], workdir=REPO))
+    assert {cell[2] for cell in grid.cells()} == {"FT", "Toy-Biases"}
+    assert "; toy." in grid.protocol()
+    assert grid.cost.train(grid.cells()[0][0], "resnet50", "Toy-Biases").upper_s > 0
+
+
+def test_an_unknown_strategy_fails_the_config_listing_the_registered(tmp_path):
+    from medft.errors import ConfigError
+
+    user = tmp_path / "typo.yaml"
+    user.write_text(yaml.safe_dump({"strategies": ["FT", "L3-SP"]}))
+    with pytest.raises(ConfigError, match="unknown strategy 'L3-SP'; choose one of: FT, LP"):
+        load_config([user], workdir=REPO)
+
+
+@pytest.mark.parametrize("name", ["Toy-Biases", "Toy-Adapter"])
+def test_a_registered_strategy_trains(name, toys, tiny_datasets, tmp_path):
+    config = TrainConfig(
+        data=str(tiny_datasets["binary"]),
+        model="test_resnet",
+        weights="none",
+        strategy=name,
+        lr=1e-2,
+        seed=0,
+        epochs=1,
+        batch_size=16,
+        workers=0,
+        out=str(tmp_path / "run"),
+    )
+    cell = Cell(config)
+    cell.build()
+    before = {n: p.detach().clone() for n, p in cell.model.module.named_parameters()}
+    summary = cell.run()
+    moved = {n for n, p in cell.model.module.named_parameters() if not torch.equal(before[n], p)}
+    head = set(cell.model.head_params)
+    if name == "Toy-Biases":
+        assert head < moved and all(n.endswith(".bias") or n in head for n in moved)
+    else:
+        assert moved == head | {"toy_gain"}
+    assert summary["metrics"]["test"]["auroc"] >= 0
