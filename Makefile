@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint demo-ci bench clean
+.PHONY: demo test test-slow lint demo-ci bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,slurm,test]"
 	touch $@
 
+# Everything that checks in-process, in a few minutes; the real `snakemake` runs, signals and
+# real-data tests are `slow` and run in CI as their own step.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(VENV)/.installed
+	$(BIN)/python -m pytest -m slow
 
 # The demo ends with its one-page HTML report (every table and figure, captioned).
 demo: $(VENV)/.installed

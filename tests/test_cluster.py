@@ -116,15 +116,18 @@ def test_users_table_is_counted_before_preparation(tmp_path):
     assert SOURCES.get("table").counts(parse_options(entry)) == {"train": 29, "val": 3, "test": 8}
 
 
-def test_plan_prints_the_paper_grids_gpu_hours():
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("medft")), "plan"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("|")]
+def medft_plan(monkeypatch, capsys, *configfiles: str) -> str:
+    """What `medft plan [--configfile ...]` prints in the checkout."""
+    from medft.cli import main
+
+    monkeypatch.chdir(REPO)
+    assert main(["plan", *(["--configfile", *configfiles] if configfiles else [])]) == 0
+    return capsys.readouterr().out
+
+
+def test_plan_prints_the_paper_grids_gpu_hours(monkeypatch, capsys):
+    out = medft_plan(monkeypatch, capsys)
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("|")]
     total = next(r for r in rows if r[1].strip() == "total")
     assert int(total[5]) == 1728 + 24  # the training cells and one features job per pair
     upper, typical = float(total[6]), float(total[7])
@@ -134,6 +137,7 @@ def test_plan_prints_the_paper_grids_gpu_hours():
     assert sum(float(r[6]) for r in per_pair) == pytest.approx(upper, abs=0.1 * 24)
 
 
+@pytest.mark.slow
 def test_slurm_profile_requests_gpus_only_for_train_and_features():
     """Acceptance: the paper's grid through profiles/slurm, as a dry run prints it."""
     result = subprocess.run(
@@ -181,18 +185,11 @@ def test_warm_worker_is_not_used_inside_a_scheduler_job(tmp_path, monkeypatch):
     assert "warm worker not used" in log.read_text() and "SLURM_JOB_ID=4242" in log.read_text()
 
 
-def test_plan_prints_the_search_budget_beside_the_grids(tmp_path):
+def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, capsys):
     search = tmp_path / "search.yaml"
     search.write_text("search: {enabled: true}\n")
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("medft")), "plan", "--configfile", "config.yaml"]
-        + [str(search)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    out = medft_plan(monkeypatch, capsys, "config.yaml", str(search))
+    lines = [line for line in out.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].split("|")]
     rows = [
         dict(zip(header, (c.strip() for c in line.split("|")), strict=True)) for line in lines[2:]
@@ -205,4 +202,4 @@ def test_plan_prints_the_search_budget_beside_the_grids(tmp_path):
         assert 0 < float(row["search GPU-h upper bound"]) < float(row["GPU-h upper bound"])
         assert int(row["search epochs share"].rstrip("%")) == 18  # 660 of 3,600 epochs
         assert 0 < int(row["search GPU-h share"].rstrip("%")) < 100
-    assert "Search (`search:` η=3, first rung 2 epochs, 3 rungs)" in result.stdout
+    assert "Search (`search:` η=3, first rung 2 epochs, 3 rungs)" in out
