@@ -286,7 +286,7 @@ def run_prepare(args) -> None:
 
 
 def run_list(args) -> None:
-    from medft.models import model_names
+    from medft.architectures import model_names
     from medft.strategies import STRATEGIES
     from medft.weights import weights_names
 

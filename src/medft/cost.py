@@ -92,6 +92,8 @@ class CostModel:
         self.settings = CostSettings.from_config(grid.config.get("cost", {}))
         self._documented: dict[str, dict[str, int]] = {}
         self._comparable_from: dict[str, dict[str, int]] = {}
+        # A train job's cost depends on neither lr nor seed: the paper's 1,728 jobs have 192.
+        self._train: dict[tuple[str, str, str], JobCost] = {}
 
     def model(self, name: str) -> ModelCost:
         models = self.settings.models
@@ -135,6 +137,12 @@ class CostModel:
         return self._epoch_and_once(dataset, model, strategy)[0]
 
     def train(self, dataset: str, model: str, strategy: str) -> JobCost:
+        key = (dataset, model, strategy)
+        if key not in self._train:
+            self._train[key] = self._train_cost(dataset, model, strategy)
+        return self._train[key]
+
+    def _train_cost(self, dataset: str, model: str, strategy: str) -> JobCost:
         from medft.strategies import STRATEGIES
 
         n, _ = self.counts(dataset, model)
@@ -155,7 +163,7 @@ class CostModel:
     def comparable_from(self, model: str) -> dict[str, int]:
         """Per strategy, the first epoch after which early stopping may end its run (its
         schedule has its final form; gradual unfreezing: every block trains), on ``model``."""
-        from medft.models import block_count
+        from medft.architectures import block_count
         from medft.strategies import STRATEGIES
 
         if model not in self._comparable_from:  # a model is counted once, not per dataset

