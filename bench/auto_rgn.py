@@ -32,7 +32,7 @@ from medft.engine import TrainConfig, train
 from medft.report.collect import collect_epochs, collect_runs
 from medft.report.figures import block_learning_rates, save
 from medft.report.stats import bootstrap_intervals, paired_tests, verdicts
-from medft.report.tables import select_lr, summarise_chosen
+from medft.report.tables import mean_se, select_lr, summarise_chosen
 from medft.strategies import StrategyOptions
 
 MODEL, WEIGHTS, SIZE = "efficientnet_lite0", "efficientnet-lite0-offline", 64
@@ -139,14 +139,14 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
             "task": f"{row['dataset']} ({main})",
             "strategy": row["strategy"],
             "lr": f"{lr:g}",
-            "test": f"{row[f'{main}_mean']:.2f} ± {row[f'{main}_se']:.2f}",
+            "test": mean_se(row[f"{main}_mean"], row[f"{main}_se"]),
         }
         if len(test):
             t = test.iloc[0]
             entry |= {
                 "vs FT (pp)": f"{t['diff_mean']:+.2f}",
                 "bootstrap 95 %": f"[{t['boot_low']:+.1f}, {t['boot_high']:+.1f}]",
-                "Holm p": f"{t['p_holm']:.3f}",
+                "Holm p": "–" if pd.isna(t["p_holm"]) else f"{t['p_holm']:.3f}",
                 "verdict": t["verdict"],
             }
         rows.append(entry)
@@ -172,18 +172,18 @@ def write(runs: pd.DataFrame, epochs: pd.DataFrame, command: str) -> None:
     seeds = sorted(runs["seed"].unique())
     rgn = epochs[epochs["strategy"].str.startswith("Auto-RGN")]
     chosen = select_lr(runs, "val")[["dataset", "strategy", "lr", "seed"]]
-    # One model throughout: the figure's columns are the tasks.
-    save(block_learning_rates(rgn.merge(chosen).assign(model=lambda f: f["dataset"])), FIGURE)
+    save(block_learning_rates(rgn.merge(chosen), column="dataset"), FIGURE)
     OUT.write_text(
         "# Auto-RGN: the reference code's parameter selection, measured\n\n"
         f"`{command}`: {MODEL} + {WEIGHTS}, {SIZE} px, batch 64, lrs "
         f"{', '.join(f'{lr:g}' for lr in LRS)}, seeds {', '.join(map(str, seeds))}, at most "
         f"{int(runs['epochs_trained'].max())} epochs, patience 3, early stopping and the lr "
         "chosen on the validation split; evaluation (test) split main metric in percent, "
-        "mean ± SE over seeds. *vs FT*: the seed-paired difference from FT at its own chosen "
+        "mean (SE) over seeds. *vs FT*: the seed-paired difference from FT at its own chosen "
         "lr; *Holm p*: the paired t-test, Holm-corrected over the four strategies of the task; "
         "*bootstrap*: the report's patient bootstrap (B = 2,000) of the same difference; "
-        "*verdict*: the report's rule (both must agree). PneumoniaMNIST: a quarter of this "
+        "*verdict*: the report's rule (both must agree). None of the three sets has patient "
+        "ids, so the bootstrap resamples images. PneumoniaMNIST: a quarter of this "
         "copy's training split (see ../shared/data/README.md), its whole val and test splits; "
         "PBC: 8 classes, 1,000 images carved 70 / 10 / 20 per image.\n\n"
         + comparison(runs).to_markdown(index=False)

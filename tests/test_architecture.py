@@ -97,3 +97,32 @@ def test_a_registered_strategy_trains(name, toys, tiny_datasets, tmp_path):
     else:
         assert moved == head | {"toy_gain"}
     assert summary["metrics"]["test"]["auroc"] >= 0
+
+
+def test_a_registered_artefact_is_planned_and_written(monkeypatch, tmp_path):
+    """A writer and its registry entry: the workflow expects the file (so `report()` flags
+    it) and the report writes it."""
+    from medft.report.artefacts import ARTEFACTS, Artefact, dataset_artefacts
+    from medft.report.evidence import Evidence
+    from test_report import make_runs
+
+    def write_n_runs(report, stem):
+        stem.with_suffix(".txt").write_text(str(len(report.evidence.runs)))
+
+    entry = Artefact("n_runs", ("txt",), "dataset", write_n_runs)
+    monkeypatch.setitem(ARTEFACTS._entries, "n_runs", entry)
+    monkeypatch.setitem(ARTEFACTS._display, "n_runs", "n_runs")
+    grid = Grid({**load_config([], workdir=REPO), "name": "config"})
+    assert grid.dataset_report_files("chexpert")["n_runs_txt"].endswith("/chexpert/n_runs.txt")
+    written = dataset_artefacts(Evidence.from_runs(make_runs()), tmp_path)
+    assert tmp_path / "n_runs.txt" in written
+    assert (tmp_path / "n_runs.txt").read_text() == "36"
+
+
+def test_every_artefact_has_one_caption_file_and_a_docs_entry():
+    from medft.report.artefacts import ARTEFACTS
+
+    docs = (REPO / "docs" / "report.md").read_text()
+    for stem in ARTEFACTS.names():
+        assert (REPO / "workflow" / "report" / f"{stem}.rst").is_file(), stem
+        assert f"{stem}." in docs, f"docs/report.md does not describe {stem}"

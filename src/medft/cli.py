@@ -252,7 +252,7 @@ def run_plan(args) -> None:
 def run_report(args) -> None:
     from pathlib import Path
 
-    from medft.report.artefacts import report_from_table
+    from medft.report.inputs import report_from_table
 
     main_metrics = {}
     for item in args.main_metric:

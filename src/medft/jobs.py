@@ -152,20 +152,25 @@ def dataset_report_job(
     one folder, and must be what ``dataset_artefacts`` writes."""
     import pandas as pd
 
-    from medft.report.artefacts import Evidence, dataset_artefacts
+    from medft.report.artefacts import dataset_artefacts
+    from medft.report.evidence import Evidence
 
     evidence = Evidence.from_runs(pd.read_parquet(runs), select_on, pd.read_parquet(epochs))
     folder = Path(next(iter(outputs.values()))).parent
     written = {str(p) for p in dataset_artefacts(evidence, folder, metrics, protocol)}
-    missing = {str(Path(p)) for p in outputs.values()} - written
-    if missing:
-        raise RuntimeError(f"the report did not write {sorted(missing)}")
+    declared = {str(Path(p)) for p in outputs.values()}
+    if declared != written:  # undeclared files would silently miss the HTML report
+        raise RuntimeError(
+            f"the report did not write {sorted(declared - written)} and wrote undeclared "
+            f"{sorted(written - declared)}: the rule's outputs must be ARTEFACTS' files"
+        )
 
 
 def summary_report_job(inputs: list[str], outputs: list[str]) -> None:
     """Across datasets: ``inputs`` are files of each dataset's report folder (datasets in
     order), ``outputs`` the summary's files, all in one folder."""
-    from medft.report.artefacts import Evidence, summary_artefacts
+    from medft.report.artefacts import summary_artefacts
+    from medft.report.evidence import Evidence
 
     folders = dict.fromkeys(str(Path(p).parent) for p in inputs)
     summary_artefacts([Evidence.load(f) for f in folders], Path(outputs[0]).parent)

@@ -12,31 +12,6 @@ from pathlib import Path
 from medft.data.preprocess import Preprocess
 
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
-# The files of a dataset's report and of the summary across datasets (medft.report.artefacts).
-DATASET_ARTEFACTS = tuple(
-    f"{stem}.{ext}"
-    for stem, extensions in (
-        ("table", ("md", "csv", "html")),
-        ("paper_table", ("md", "tex", "csv", "html")),
-        ("statistics", ("md", "csv", "html")),
-        ("relative_improvement", ("png", "pdf", "csv")),
-        ("lr_sensitivity", ("png",)),
-        ("learning_curves", ("png",)),
-        ("per_class", ("png", "csv")),
-        ("block_lrs", ("png",)),
-    )
-    for ext in extensions
-)
-SUMMARY_ARTEFACTS = tuple(
-    f"{stem}.{ext}"
-    for stem, extensions in (
-        ("best_combination", ("md", "tex", "csv", "html")),
-        ("effectiveness", ("md", "tex", "csv", "html")),
-        ("across_datasets", ("md", "csv", "html")),
-        ("heatmap", ("png", "pdf")),
-    )
-    for ext in extensions
-)
 
 
 def report_caption(key: str) -> str:
@@ -297,17 +272,22 @@ class Grid:
         return f"{self.results}/report/{self.config['name']}"
 
     def dataset_report_files(self, dataset: str) -> dict[str, str]:
-        """What ``medft.report.artefacts.dataset_artefacts`` writes for one dataset, by name
-        (the per-block lr figure only where a strategy adapts them)."""
-        from medft.strategies import STRATEGIES
-
-        names = [n for n in DATASET_ARTEFACTS if n != "block_lrs.png"]
-        if any(STRATEGIES.get(s).adapts_block_lrs for s in self.config["strategies"]):
-            names.append("block_lrs.png")
-        return {n.replace(".", "_"): f"{self.report_dir}/{dataset}/{n}" for n in names}
+        """What ``medft.report.artefacts.dataset_artefacts`` writes for one dataset, by
+        output key: every dataset artefact the grid's strategies call for."""
+        return self._report_files("dataset", f"{self.report_dir}/{dataset}")
 
     def summary_report_files(self) -> dict[str, str]:
-        return {n.replace(".", "_"): f"{self.report_dir}/summary/{n}" for n in SUMMARY_ARTEFACTS}
+        return self._report_files("summary", f"{self.report_dir}/summary")
+
+    def _report_files(self, scope: str, folder: str) -> dict[str, str]:
+        from medft.report.artefacts import artefacts_of
+
+        return {
+            name.replace(".", "_"): f"{folder}/{name}"
+            for entry in artefacts_of(scope)
+            if entry.expected(self.config["strategies"])
+            for name in entry.files
+        }
 
     def report_targets(self) -> list[str]:
         return [

@@ -248,12 +248,12 @@ def per_class(frame: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def block_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
+def block_learning_rates(epochs: pd.DataFrame, column: str = "model") -> plt.Figure:
     """Strategies that set each block's lr (Auto-RGN): the lr of each parameter block per
-    epoch, mean over seeds; one panel per strategy and model."""
+    epoch, mean over seeds; one panel per strategy and ``column`` (a model, or a dataset)."""
     blocks = [c for c in epochs.columns if c.startswith("lr_") and epochs[c].notna().any()]
     long = epochs.melt(
-        id_vars=["strategy", "model", "epoch"],
+        id_vars=["strategy", column, "epoch"],
         value_vars=blocks,
         var_name="block",
         value_name="block_lr",
@@ -265,7 +265,7 @@ def block_learning_rates(epochs: pd.DataFrame) -> plt.Figure:
         x="epoch",
         y="block_lr",
         hue="block",
-        col="model",
+        col=column,
         row="strategy",
         kind="line",
         errorbar=None,

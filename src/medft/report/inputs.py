@@ -25,6 +25,7 @@ import pandas as pd
 
 from medft.errors import DataError
 from medft.metrics import METRICS
+from medft.report.evidence import Evidence
 from medft.report.tables import KEYS, METRIC_LABELS
 from medft.strategies import REFERENCE
 
@@ -212,3 +213,37 @@ def per_seed_runs(
                     "the lr on val and reports test (give both splits of the main metric)"
                 )
     return runs
+
+
+def report_from_table(
+    path: str | Path,
+    out: str | Path,
+    main_metrics: dict[str, str] | None = None,
+    select_on: str = "val",
+) -> list[Path]:
+    """``medft report``: every artefact a results table allows (``medft.report.inputs``),
+    per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/``."""
+    from medft.report.artefacts import dataset_artefacts, summary_artefacts
+
+    frame = read_table(path)
+    out = Path(out)
+    evidence: list[tuple[Evidence, list[str] | None]] = []
+    if schema_of(frame, path) == "published":
+        summary, listed = published_summary(frame, path, main_metrics)
+        for dataset, rows in summary.groupby("dataset", sort=False):
+            evidence.append(
+                (Evidence(rows.reset_index(drop=True), "published"), listed[dataset][:2])
+            )
+    else:
+        runs = per_seed_runs(frame, path, main_metrics)
+        for _, rows in runs.groupby("dataset", sort=False):
+            evidence.append((Evidence.from_runs(rows.reset_index(drop=True), select_on), None))
+    written = []
+    for item, metrics in evidence:
+        written += dataset_artefacts(item, out / _folder(item.dataset), metrics)
+    written += summary_artefacts([item for item, _ in evidence], out / "summary")
+    return written
+
+
+def _folder(dataset: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in dataset)

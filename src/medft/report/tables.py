@@ -277,3 +277,34 @@ def effectiveness(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None) -
     integer = [c for c in counts.columns if c not in ("strategy",) and "%" not in c]
     counts[integer] = counts[integer].astype(int)
     return counts
+
+
+def _interval(low: float, high: float) -> str:
+    return NO_VALUE if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
+
+
+def _p(value: float) -> str:
+    return NO_VALUE if pd.isna(value) else f"{value:.4f}"
+
+
+def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per model × strategy, for reading: the verdict first, then what it rests on."""
+    return pd.DataFrame(
+        {
+            "model": verdicts["model"],
+            "strategy": verdicts["strategy"],
+            "verdict": verdicts["verdict"],
+            "difference (pp)": verdicts["diff_mean"].map("{:+.2f}".format),
+            "95 % t-interval": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["diff_low"], verdicts["diff_high"], strict=True)
+            ],
+            "p": verdicts["p_value"].map(_p),
+            "p (Holm)": verdicts["p_holm"].map(_p),
+            "95 % bootstrap": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["boot_low"], verdicts["boot_high"], strict=True)
+            ],
+            "seeds": verdicts["n_pairs"],
+        }
+    )

@@ -1,0 +1,191 @@
+"""What a report is built from: one dataset's results (``Evidence``). Per-seed runs give
+everything; published means (no seeds, no predictions) give the tables, Table 11 and Table 12
+without verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from medft.report import tables
+
+BY_BOOTSTRAP = "the patient bootstrap"
+BY_T_INTERVAL = "the t-interval: there are no predictions to bootstrap"
+DIVERGED_NOTE = (
+    " †: at least one seed diverged; its metrics are from its best epoch before divergence "
+    "(`diverged` in its metrics.json)."
+)
+
+
+@dataclass
+class Evidence:
+    """One dataset's results. ``runs``: every run (all lrs, per seed), or None for published
+    means; ``summary``: the summary frame; ``chosen``: the runs at the chosen lr; ``epochs``:
+    per-epoch logs where there are any; ``verdicts``: the statistics, where seeds allow."""
+
+    summary: pd.DataFrame
+    select_on: str = "val"
+    runs: pd.DataFrame | None = None
+    chosen: pd.DataFrame | None = None
+    epochs: pd.DataFrame | None = None
+    verdicts: pd.DataFrame | None = None
+    improvement_frame: pd.DataFrame | None = None
+    # evaluation-split predictions by run_dir, read once for the bootstrap and per-class metrics
+    predictions: dict[str, pd.DataFrame] | None = None
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Evidence:
+        """What ``dataset_artefacts`` wrote into ``folder``, for the summary across datasets."""
+        folder = Path(folder)
+        statistics = folder / "statistics.csv"
+        return cls(
+            summary=pd.read_csv(folder / "table.csv"),
+            verdicts=pd.read_csv(statistics, keep_default_na=False, na_values=[""])
+            if statistics.exists()
+            else None,
+            improvement_frame=pd.read_csv(folder / "relative_improvement.csv"),
+        )
+
+    @classmethod
+    def from_runs(
+        cls,
+        runs: pd.DataFrame,
+        select_on: str = "val",
+        epochs: pd.DataFrame | None = None,
+        n_boot: int | None = None,
+    ) -> Evidence:
+        """``n_boot``: the bootstrap's resamples (default ``stats.N_BOOT``)."""
+        from medft.report import stats
+
+        chosen = tables.select_lr(runs, select_on)
+        summary = tables.summarise_chosen(chosen)
+        paired = stats.paired_tests(chosen)
+        boot = predictions = None
+        if "run_dir" in chosen and "task" in chosen:
+            tasks = dict(zip(chosen["dataset"], chosen["task"], strict=True))
+            predictions = {r: stats.test_predictions(r) for r in chosen["run_dir"]}
+            boot = stats.bootstrap_intervals(
+                chosen, tasks, n_boot=n_boot or stats.N_BOOT, predictions=predictions
+            )
+        return cls(
+            summary,
+            select_on,
+            runs,
+            chosen,
+            epochs,
+            stats.verdicts(paired, boot),
+            predictions=predictions,
+        )
+
+    @property
+    def dataset(self) -> str:
+        return str(self.summary["dataset"].iloc[0])
+
+    @property
+    def main_metric(self) -> str:
+        return str(self.summary["main_metric"].iloc[0])
+
+    @property
+    def has_predictions(self) -> bool:
+        return self.predictions is not None
+
+    @property
+    def confirmation(self) -> str:
+        return BY_BOOTSTRAP if self.has_predictions else BY_T_INTERVAL
+
+    def improvement(self) -> pd.DataFrame:
+        if self.improvement_frame is not None:
+            return self.improvement_frame
+        return tables.relative_improvement(self.summary, self.chosen)
+
+    def seeds_text(self) -> str:
+        n = self.summary["n_seeds"].max()
+        return "the published runs" if pd.isna(n) else f"{int(n)} seed(s)"
+
+
+def per_class_metrics(evidence: Evidence) -> pd.DataFrame:
+    """Per model, strategy and class: recall and F1 on the evaluation split at the chosen lr,
+    mean over seeds (multi-label: per label at 0.5)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    rows = []
+    for _, run in evidence.chosen.iterrows():
+        frame = evidence.predictions[run["run_dir"]]
+        probs = frame.filter(like="prob_")
+        classes = [c.removeprefix("prob_") for c in probs.columns]
+        if "target" in frame:
+            truth, pred = frame["target"].to_numpy(), probs.to_numpy().argmax(axis=1)
+        else:
+            truth = frame.filter(like="target_").to_numpy()
+            pred = (probs.to_numpy() >= 0.5).astype(int)
+        labels = list(range(len(classes))) if "target" in frame else None
+        _, recall, f1, support = precision_recall_fscore_support(
+            truth, pred, labels=labels, average=None, zero_division=0
+        )
+        for name, r, f, n in zip(classes, recall, f1, support, strict=True):
+            rows.append(
+                {
+                    "model": run["model"],
+                    "strategy": run["strategy"],
+                    "seed": run["seed"],
+                    "class": name,
+                    "support": n,
+                    "recall": r,
+                    "f1": f,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    return (
+        frame.groupby(["model", "strategy", "class"], sort=False)[["support", "recall", "f1"]]
+        .mean()
+        .reset_index()
+    )
+
+
+@dataclass
+class DatasetReport:
+    """One dataset's evidence and what its captions say of it."""
+
+    evidence: Evidence
+    metrics: list[str] | None = None
+    protocol: str = ""
+
+    @property
+    def caption_tail(self) -> str:
+        return f" {self.protocol}" if self.protocol else ""
+
+    @property
+    def diverged(self) -> str:
+        return DIVERGED_NOTE if self.evidence.summary["n_diverged"].fillna(0).any() else ""
+
+    @property
+    def selection(self) -> str:
+        if self.evidence.select_on == "published":
+            return "as published"
+        return f"at the lr chosen on the {self.evidence.select_on} split"
+
+    def chosen_epochs(self) -> pd.DataFrame:
+        e = self.evidence
+        return e.epochs.merge(e.chosen[["model", "strategy", "lr", "seed"]].drop_duplicates())
+
+
+@dataclass
+class SummaryReport:
+    """Every dataset's evidence, combined."""
+
+    evidence: list[Evidence]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.concat([e.summary for e in self.evidence], ignore_index=True)
+
+    @property
+    def verdicts(self) -> pd.DataFrame | None:
+        found = [e.verdicts for e in self.evidence if e.verdicts is not None]
+        return pd.concat(found, ignore_index=True) if found else None
+
+    @property
+    def improvement(self) -> pd.DataFrame:
+        return pd.concat([e.improvement() for e in self.evidence], ignore_index=True)
