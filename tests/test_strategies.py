@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from medft.data.preprocess import Preprocess
+from medft import loop
 from medft.engine import Cell, TrainConfig
 from medft.models import Block, BuiltModel
 from medft.strategies import STRATEGIES, StrategyOptions, strategy_names
@@ -103,7 +104,7 @@ def test_gradual_unfreezing_adds_one_block_per_epoch(name, order, tiny_datasets,
     backbone = cell.model.blocks[:-1]
     for epoch in range(len(backbone) + 1):
         cell.strategy.on_epoch_start(EpochContext(epoch, cell.optimizer, None))
-        lrs = cell.block_lrs()
+        lrs = loop.block_lrs(cell.optimizer, cell.model)
         trainable = [i for i, b in enumerate(backbone) if lrs[f"lr_{b.name}"] > 0]
         assert sorted(trainable) == sorted(order[:epoch])
         assert lrs[f"lr_{cell.model.blocks[-1].name}"] == 1e-2  # the head always trains

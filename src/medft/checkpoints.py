@@ -137,3 +137,19 @@ class RunFiles:
         predictions.to_parquet(self.out / "predictions.parquet", index=False)
         atomic_write_text(json.dumps(summary, indent=2), self.out / "metrics.json")
         (self.out / "last.pt").unlink(missing_ok=True)
+
+
+def prediction_frame(data, split: str, scores, classes, multilabel: bool) -> pd.DataFrame:
+    """A split's predictions as ``predictions.parquet`` keeps them: id, split, group, the
+    target(s), one probability column per class."""
+    frame = pd.DataFrame(scores, columns=[f"prob_{c}" for c in classes])
+    targets = data.targets.numpy()
+    if multilabel:
+        for j, c in enumerate(classes):
+            frame.insert(j, f"target_{c}", targets[:, j].astype(int))
+    else:
+        frame.insert(0, "target", targets)
+    frame.insert(0, "group", data.groups)
+    frame.insert(0, "split", split)
+    frame.insert(0, "id", data.ids)
+    return frame

@@ -9,13 +9,8 @@ returns its metrics without training.
 from __future__ import annotations
 
 import logging
-import math
-import os
 import sys
 import time
-import warnings
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,72 +19,23 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from medft import features
-from medft.checkpoints import EarlyStopping, RunFiles, RunState
+from medft import features, loop
+from medft.checkpoints import EarlyStopping, RunFiles, RunState, prediction_frame
 from medft.data.shards import MEMORY_FORMAT, SPLITS, ShardDataset, read_meta
 from medft.errors import DataError, DivergedError
-from medft.metrics import METRICS, UndefinedMetricWarning, compute_metrics
 from medft.models import create_model
+from medft.run_config import TrainConfig
 from medft.runtime import (
-    autocast,
     default_device,
     load_checkpoint,
-    progress,
     seed_everything,
 )
-from medft.strategies import STRATEGIES, StrategyOptions
+from medft.strategies import STRATEGIES
 from medft.strategies.base import EpochContext, Strategy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAIN_METRIC = {"multilabel": "map", "binary": "auroc", "multiclass": "accuracy"}
-# An epoch whose mean training loss exceeds this many times a uniform prediction's has
-# diverged: a model that trains cannot be that much worse than guessing.
-DIVERGED_OVER_CHANCE = 10
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines one run; written into ``metrics.json``."""
-
-    data: str
-    model: str
-    strategy: str
-    lr: float
-    seed: int
-    out: str
-    weights: str = "imagenet"
-    epochs: int = 50
-    patience: int = 5
-    batch_size: int = 64
-    workers: int = 2  # torch.utils.data processes reading the shards; 0: in this process
-    init: str | None = None
-    features: str | None = None  # a `medft features` file; None: LP extracts its own
-    main_metric: str | None = None  # None: the dataset's own (meta.json), else by task type
-    # The split whose main metric early-stops the run and picks its best epoch: "val" (the
-    # sound protocol) or "test" (the paper's, most likely; see PROTOCOL.md).
-    early_stop_on: str = "val"
-    options: StrategyOptions = field(default_factory=StrategyOptions)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "strategy", STRATEGIES.canonical(self.strategy))
-        for name in ("data", "out", "init", "features"):  # metrics.json stores them as text
-            if isinstance(getattr(self, name), os.PathLike):
-                object.__setattr__(self, name, os.fspath(getattr(self, name)))
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        for name in ("epochs", "patience", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be 0 or more, got {self.workers}")
-        if self.early_stop_on not in ("val", "test"):
-            raise ValueError(f"early_stop_on must be val or test, got {self.early_stop_on!r}")
-        if self.main_metric is not None and self.main_metric not in METRICS:
-            raise ValueError(f"main_metric must be one of {METRICS}, got {self.main_metric!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Cell:
@@ -168,119 +114,55 @@ class Cell:
         Cell(first).run()
         return str(Path(first.out) / "best.pt")
 
-    # -- one epoch -------------------------------------------------------------------------
-    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Task loss of a batch already on the device."""
-        with autocast(self.device):
-            logits = self.forward(inputs)
-        return self.loss_fn(logits.float(), targets)
-
+    # -- one epoch (medft.loop) ------------------------------------------------------------
     def batches(self, split: str, shuffle_seed: int | None = None):
         return self.splits[split].batches(self.config.batch_size, shuffle_seed, self.device)
-
-    def probe_gradients(self, epoch: int):
-        def probe(n: int) -> Iterator[None]:
-            self.strategy.train_mode()
-            for i, (inputs, targets) in enumerate(self.batches("train", self.shuffle_seed(epoch))):
-                if i == n:
-                    break
-                self.optimizer.zero_grad(set_to_none=True)
-                self.loss(inputs, targets).backward()
-                yield
-            self.optimizer.zero_grad(set_to_none=True)
-
-        return probe
 
     def shuffle_seed(self, epoch: int) -> int:
         return self.config.seed * 100_003 + epoch
 
+    def probe_gradients(self, epoch: int):
+        train = self.batches("train", self.shuffle_seed(epoch))
+        return loop.gradient_probe(
+            self.forward, self.loss_fn, self.optimizer, self.strategy, train, self.device
+        )
+
     def train_one_epoch(self, epoch: int) -> tuple[float, float | None]:
         """Mean task loss and mean strategy penalty (None without one) over the epoch."""
         train = self.splits["train"]
-        self.strategy.train_mode()
-        # Summed on the device: reading the loss every step would make the CPU wait for the
-        # GPU each step instead of queueing the next one.
-        total = torch.zeros((), device=self.device)
-        penalty = None
-        for inputs, targets in progress(
+        return loop.train_one_epoch(
+            self.forward,
+            self.loss_fn,
+            self.optimizer,
+            self.strategy,
             self.batches("train", self.shuffle_seed(epoch)),
             train.num_batches(self.config.batch_size),
-            f"epoch {epoch}",
-            unit="batches",
-        ):
-            loss, extra = self.train_step(inputs, targets)
-            total += loss * len(targets)
-            if extra is not None:
-                penalty = extra * len(targets) + (0 if penalty is None else penalty)
-        return total.item() / len(train), None if penalty is None else penalty.item() / len(train)
-
-    def train_step(
-        self, inputs: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One optimizer step on task loss + the strategy's penalty; returns both, detached
-        device tensors (reading them waits for the step)."""
-        loss = self.loss(inputs, targets)
-        extra = self.strategy.extra_loss()
-        objective = loss if extra is None else loss + extra
-        self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        self.optimizer.step()
-        return loss.detach(), None if extra is None else extra.detach()
-
-    @torch.inference_mode()
-    def predict(self, split: str) -> tuple[float, np.ndarray]:
-        """Mean task loss and class probabilities on ``split``."""
-        self.model.module.eval()
-        total, scores = torch.zeros((), device=self.device), []
-        for inputs, targets in self.batches(split):
-            with autocast(self.device):
-                logits = self.forward(inputs).float()
-            total += self.loss_fn(logits, targets) * len(targets)
-            probs = logits.sigmoid() if self.meta.multilabel else logits.softmax(dim=1)
-            scores.append(probs.cpu().numpy())
-        return total.item() / len(self.splits[split]), np.concatenate(scores)
+            len(train),
+            epoch,
+            self.device,
+        )
 
     def evaluate(self, split: str) -> tuple[float, dict[str, float], np.ndarray]:
-        """Loss, metrics and scores on ``split``; non-finite scores (a diverged model) give
-        NaN metrics, and why a metric is undefined is kept in ``undefined_because``."""
-        loss, scores = self.predict(split)
+        """Loss, metrics and scores on ``split``; why a metric is undefined is kept in
+        ``undefined_because``."""
+        loss, scores = loop.predict(
+            self.model.module,
+            self.forward,
+            self.loss_fn,
+            self.batches(split),
+            len(self.splits[split]),
+            self.meta.multilabel,
+            self.device,
+        )
         targets = self.splits[split].targets.numpy()
-        if not np.isfinite(scores).all():
-            return loss, dict.fromkeys(METRICS, math.nan), scores
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UndefinedMetricWarning)
-            metrics = compute_metrics(self.meta.task, targets, scores, self.meta.classes)
-        undefined = [str(w.message) for w in caught if w.category is UndefinedMetricWarning]
-        self.undefined_because = "; ".join(dict.fromkeys(undefined)) or "no reason given"
+        metrics, undefined = loop.split_metrics(self.meta.task, targets, scores, self.meta.classes)
+        self.undefined_because = undefined or "no reason given"
         return loss, metrics, scores
-
-    def divergence(self, train_loss: float) -> str | None:
-        """Why the epoch's training loss shows divergence, or None: not finite, or above
-        ``DIVERGED_OVER_CHANCE`` times the loss of a constant uniform prediction."""
-        if not math.isfinite(train_loss):
-            return f"train loss {train_loss}"
-        chance = math.log(2) if self.meta.multilabel else math.log(len(self.meta.classes))
-        if train_loss > DIVERGED_OVER_CHANCE * chance:
-            return (
-                f"train loss {train_loss:.4g}, over {DIVERGED_OVER_CHANCE}x the {chance:.3f} of "
-                "a uniform prediction"
-            )
-        return None
 
     @property
     def name(self) -> str:
         cfg = self.config
         return f"{self.meta.name} {cfg.model} {cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}"
-
-    def block_lrs(self) -> dict[str, float]:
-        """Per block: the mean lr of its trainable parameters (0 when the block is frozen)."""
-        lr_of = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
-        named = dict(self.model.module.named_parameters())
-        lrs = {}
-        for block in self.model.blocks:
-            values = [lr_of[id(named[p])] for p in block.params if named[p].requires_grad]
-            lrs[f"lr_{block.name}"] = float(np.mean(values)) if values else 0.0
-        return lrs
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, until: int | None = None, settle: bool = False) -> dict:
@@ -349,7 +231,7 @@ class Cell:
             EpochContext(epoch, self.optimizer, self.probe_gradients(epoch))
         )
         train_loss, penalty = self.train_one_epoch(epoch)
-        diverged = self.divergence(train_loss)
+        diverged = loop.divergence(train_loss, self.meta.multilabel, len(self.meta.classes))
         if diverged is None:
             stop_loss, stop_metrics, scores = self.evaluate(stop_on)
             if not np.isfinite(scores).all():
@@ -389,7 +271,7 @@ class Cell:
             "trainable_params": sum(
                 p.numel() for p in self.model.module.parameters() if p.requires_grad
             ),
-            **self.block_lrs(),
+            **loop.block_lrs(self.optimizer, self.model),
             "may_stop": self.may_stop(epoch),
             "seconds": time.perf_counter() - started,
         }
@@ -425,7 +307,11 @@ class Cell:
         for split in (s for s in ("val", "test") if s in self.splits):
             loss, metrics, scores = self.evaluate(split)
             results[split] = {"loss": loss, **metrics}
-            predictions.append(self.prediction_frame(split, scores))
+            predictions.append(
+                prediction_frame(
+                    self.splits[split], split, scores, self.meta.classes, self.meta.multilabel
+                )
+            )
         summary = {
             "config": files.config,
             "dataset": self.meta.name,
@@ -440,20 +326,6 @@ class Cell:
         }
         files.write_results(summary, pd.concat(predictions))
         return summary
-
-    def prediction_frame(self, split: str, scores: np.ndarray) -> pd.DataFrame:
-        data = self.splits[split]
-        frame = pd.DataFrame(scores, columns=[f"prob_{c}" for c in self.meta.classes])
-        targets = data.targets.numpy()
-        if self.meta.multilabel:
-            for j, c in enumerate(self.meta.classes):
-                frame.insert(j, f"target_{c}", targets[:, j].astype(int))
-        else:
-            frame.insert(0, "target", targets)
-        frame.insert(0, "group", data.groups)
-        frame.insert(0, "split", split)
-        frame.insert(0, "id", data.ids)
-        return frame
 
 
 def train(config: TrainConfig) -> dict:
