@@ -273,10 +273,10 @@ def test_the_search_counts_every_run_it_trains_and_backbone_passes_only():
     chosen = pd.DataFrame([{"strategy": "LP-FT", "lr": "0.003", "role": "survivor"}])
     runs = {
         (r["strategy"], r["lr"], r["seed"])
-        for r in grid.search_runs("synth-nodule", "efficientnet_lite0", chosen)
+        for r in grid.search_plan.runs("synth-nodule", "efficientnet_lite0", chosen)
     }
     assert (
-        len(runs) == len(grid.arms()) + 3 + 3
+        len(runs) == len(grid.search_plan.arms()) + 3 + 3
     )  # every arm's seed 0; LP-FT's and its LP's other seeds
     assert {("LP", "0.003", seed) for seed in (1, 2, 3)} <= runs
     logs = pd.DataFrame({"strategy": ["FT"] * 3 + ["LP"] * 5, "seconds": [1.0] * 8})

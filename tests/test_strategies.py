@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from medft.data.preprocess import Preprocess
 from medft import loop
+from medft.data.preprocess import Preprocess
 from medft.engine import Cell, TrainConfig
 from medft.models import Block, BuiltModel
 from medft.strategies import STRATEGIES, StrategyOptions, strategy_names

@@ -309,116 +309,18 @@ class Grid:
             "out": self.features_path(dataset, model),
         }
 
-    # -- the budgeted search (medft.search; workflow/rules/search.smk) -----------------------
+    # -- the budgeted search (medft.search.plan; workflow/rules/search.smk) ------------------
     @cached_property
     def search(self):
         from medft.search.rungs import SearchSettings
 
         return SearchSettings.from_config(self.config.get("search"))
 
-    @property
-    def search_seed(self) -> int:
-        return self.config["seeds"][0]
+    @cached_property
+    def search_plan(self):
+        from medft.search.plan import SearchPlan
 
-    @property
-    def search_budgets(self) -> list[int]:
-        return self.search.budgets(self.config["epochs"])
-
-    def arms(self) -> list[tuple[str, str]]:
-        return [(s, lr_tag(lr)) for s in self.config["strategies"] for lr in self.config["lrs"]]
-
-    def is_first_stage(self, strategy: str) -> bool:
-        """Whether another strategy of the grid starts from this one's checkpoint."""
-        return any(self.first_stage(s) == strategy for s in self.config["strategies"])
-
-    def search_dir(self, dataset: str, model: str) -> str:
-        return f"{self.results}/{dataset}/{model}/search"
-
-    def decision_path(self, dataset: str, model: str, rung) -> str:
-        return f"{self.search_dir(dataset, model)}/decision{rung}.csv"
-
-    def rung_path(self, dataset, model, strategy, lr, rung) -> str:
-        return f"{self.run_dir(dataset, model, strategy, lr, self.search_seed)}/rung{rung}.json"
-
-    def search_rung_inputs(self, wildcards) -> list[str]:
-        """An arm another strategy starts from (LP, for LP-FT) trains to the end first, as in
-        the grid, and is judged on its first epochs; any other arm continues from its own
-        previous rung, the first rung waiting for what its first epoch needs."""
-        w, rung = wildcards, int(wildcards.rung)
-        if self.is_first_stage(w.strategy):
-            return [f"{self.run_dir(w.dataset, w.model, w.strategy, w.lr, w.seed)}/metrics.json"]
-        if rung > 0:
-            return [self.rung_path(w.dataset, w.model, w.strategy, w.lr, rung - 1)]
-        return self.train_inputs(w)
-
-    def search_rung_params(self, wildcards) -> dict:
-        w, rung = wildcards, int(wildcards.rung)
-        return {
-            "run": self.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
-            "rung": rung,
-            "budget": self.search_budgets[rung],
-            # The last decision compares every arm: slow starters first reach the epoch
-            # from which their strategy may stop (docs/search.md).
-            "settle": rung == self.search.last_decision,
-            "out": self.rung_path(w.dataset, w.model, w.strategy, w.lr, rung),
-        }
-
-    def recommendation_files(self, dataset: str, model: str) -> dict[str, str]:
-        folder = f"{self.results}/{dataset}/{model}"
-        return {
-            "md": f"{folder}/recommendation.md",
-            "csv": f"{folder}/recommendation.csv",
-            "png": f"{folder}/search_curves.png",
-        }
-
-    def search_targets(self) -> list[str]:
-        return [
-            path
-            for d in self.datasets
-            for m in self.config["models"]
-            for path in self.recommendation_files(d, m).values()
-        ]
-
-    def search_runs(self, dataset: str, model: str, finalists) -> list[dict]:
-        """Every run the search trains: each arm's seed 0, every seed of the finalists (rows
-        of ``medft.search.rungs.finalists``), and the runs those start from (LP-FT's LP)."""
-        runs = {(s, lr, self.search_seed) for s, lr in self.arms()}
-        for arm in finalists.itertuples():
-            first = self.first_stage(arm.strategy)
-            for seed in self.config["seeds"][1:]:
-                runs.add((arm.strategy, arm.lr, seed))
-                if first:
-                    runs.add((first, arm.lr, seed))
-        return [
-            {
-                "strategy": s,
-                "lr": lr,
-                "seed": seed,
-                "dir": self.run_dir(dataset, model, s, lr, seed),
-            }
-            for s, lr, seed in sorted(runs)
-        ]
-
-    def search_costs(self, dataset: str, model: str) -> dict:
-        """What the recommendation reports about cost: the training images, each strategy's
-        epoch time on the cost model's reference GPU (``medft plan``), and the hours of
-        training epochs the whole grid would take there."""
-        c = self.config
-        counts, _ = self.cost.counts(dataset, model)
-        epoch_s = {s: self.cost.epoch_seconds(dataset, model, s) for s in c["strategies"]}
-        runs = len(c["lrs"]) * len(c["seeds"])
-        typical = min(c["epochs"], self.cost.settings.typical_epochs)
-        return {
-            "n_train": int(counts["train"]),
-            "n_images": int(sum(counts.values())),
-            # Strategies that train a head on shared features: their epochs pass no image
-            # through the backbone; the features job passes each image once.
-            "head_only": [s for s in c["strategies"] if self.features_file(dataset, model, s)],
-            "epoch_s": epoch_s,
-            "split": c["early_stop_on"],
-            "grid_hours_typical": sum(epoch_s.values()) * runs * typical / 3600,
-            "grid_hours_upper": sum(epoch_s.values()) * runs * c["epochs"] / 3600,
-        }
+        return SearchPlan(self)
 
     def train_params(self, dataset, model, strategy, lr, seed) -> dict:
         """Keyword arguments of ``medft.engine.TrainConfig`` for one cell."""

@@ -62,7 +62,7 @@ def decisions_of(dataset, model):
 
 def arms_at(dataset, model, rung):
     if rung == 0:
-        return grid.arms()
+        return grid.search_plan.arms()
     previous = checkpoints.search_decision.get(
         dataset=dataset, model=model, rung=str(rung - 1)
     )

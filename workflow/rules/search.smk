@@ -11,7 +11,7 @@ rule search_rung:
     """One arm, seed 0, trained on from its own checkpoint to the rung's epoch budget."""
     input:
         data=lambda w: grid.prepared(w.dataset, w.model),
-        before=lambda w: grid.search_rung_inputs(w),
+        before=lambda w: grid.search_plan.rung_inputs(w),
     output:
         f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/rung{{rung}}.json",
     log:
@@ -24,7 +24,7 @@ rule search_rung:
         mem_mb=lambda w, attempt: grid.mem_mb("train", w, attempt),
         runtime=lambda w: grid.runtime_min("train", w),
     params:
-        job=lambda w: grid.search_rung_params(w),
+        job=lambda w: grid.search_plan.rung_params(w),
         warm=config["warm_worker"],
     script:
         "../scripts/search_rung.py"
@@ -34,11 +34,11 @@ checkpoint search_decision:
     """Rank the arms of a rung and write who goes on, with the scores that decided it."""
     input:
         lambda w: [
-            grid.rung_path(w.dataset, w.model, s, lr, w.rung)
+            grid.search_plan.rung_path(w.dataset, w.model, s, lr, w.rung)
             for s, lr in arms_at(w.dataset, w.model, int(w.rung))
         ],
     output:
-        grid.decision_path("{dataset}", "{model}", "{rung}"),
+        grid.search_plan.decision_path("{dataset}", "{model}", "{rung}"),
     log:
         f"{LOGS}/search/{{dataset}}/{{model}}/decision{{rung}}.log",
     conda:
@@ -60,19 +60,19 @@ rule recommendation:
         decisions=lambda w: decisions_of(w.dataset, w.model),
     output:
         md=report(
-            grid.recommendation_files("{dataset}", "{model}")["md"],
+            grid.search_plan.recommendation_files("{dataset}", "{model}")["md"],
             caption=os.path.join(CAPTIONS, "recommendation.rst"),
             category="{dataset}",
             subcategory="Search",
         ),
         csv=report(
-            grid.recommendation_files("{dataset}", "{model}")["csv"],
+            grid.search_plan.recommendation_files("{dataset}", "{model}")["csv"],
             caption=os.path.join(CAPTIONS, "recommendation.rst"),
             category="{dataset}",
             subcategory="Search",
         ),
         png=report(
-            grid.recommendation_files("{dataset}", "{model}")["png"],
+            grid.search_plan.recommendation_files("{dataset}", "{model}")["png"],
             caption=os.path.join(CAPTIONS, "search_curves.rst"),
             category="{dataset}",
             subcategory="Search",
@@ -82,11 +82,11 @@ rule recommendation:
     conda:
         "../../envs/medft.yaml"
     params:
-        arm_runs=lambda w: grid.search_runs(
+        arm_runs=lambda w: grid.search_plan.runs(
             w.dataset, w.model, finalists_of(w.dataset, w.model)
         ),
-        budgets=grid.search_budgets,
+        budgets=grid.search_plan.budgets,
         select_on=config["select_lr_on"],
-        costs=lambda w: grid.search_costs(w.dataset, w.model),
+        costs=lambda w: grid.search_plan.costs(w.dataset, w.model),
     script:
         "../scripts/recommendation.py"
