@@ -11,27 +11,24 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 from tqdm import tqdm
 
-from medft import features, loop
+from medft import loop
 from medft.checkpoints import EarlyStopping, RunFiles, RunState, prediction_frame
-from medft.data.shards import MEMORY_FORMAT, SPLITS, ShardDataset, read_meta
+from medft.data.shards import read_meta
 from medft.errors import DataError, DivergedError
-from medft.models import create_model
 from medft.run_config import TrainConfig
+from medft.run_setup import set_up
 from medft.runtime import (
     default_device,
-    load_checkpoint,
-    seed_everything,
 )
-from medft.strategies import STRATEGIES
-from medft.strategies.base import EpochContext, Strategy
+from medft.strategies.base import EpochContext
 
 log = logging.getLogger(__name__)
 
@@ -53,51 +50,14 @@ class Cell:
         self.device = default_device()
         self.loss_fn = nn.BCEWithLogitsLoss() if self.meta.multilabel else nn.CrossEntropyLoss()
         self.undefined_because = "no epoch evaluated in this session"
+        self.files = RunFiles(self.out, config.to_dict())
 
-    # -- setup ---------------------------------------------------------------------------
+    # -- setup (medft.run_setup) -------------------------------------------------------------
     def build(self) -> None:
-        cfg = self.config
-        seed_everything(cfg.seed)
-        self.model = create_model(cfg.model, len(self.meta.classes), cfg.weights, seed=cfg.seed)
-        if self.model.preprocess.crop != self.meta.image_size:
-            log.warning(
-                "%s expects %d px images, the dataset has %d px",
-                cfg.model,
-                self.model.preprocess.crop,
-                self.meta.image_size,
-            )
-        info = STRATEGIES.get(cfg.strategy)
-        first = info.starts_from(cfg.options)
-        if first:
-            init = cfg.init or self.run_first_stage(first)
-            self.model.module.load_state_dict(load_checkpoint(init)["model"])
-        info.cls.extend_model(self.model, cfg.options)
-        self.model.module.to(self.device, memory_format=MEMORY_FORMAT)
-        self.strategy: Strategy = info.cls(self.model, cfg.lr, cfg.options)
-        self.stoppable_from = info.stoppable_from(cfg.options, len(self.model.blocks))
-        self.optimizer = torch.optim.Adam(self.strategy.param_groups(), lr=cfg.lr)
-        splits = {
-            s: ShardDataset(cfg.data, s, self.model.mean, self.model.std, workers=cfg.workers)
-            for s in SPLITS
-            if self.meta.split_counts.get(s)  # no val split under `val_fraction: 0`
-        }
-        if cfg.early_stop_on not in splits:
-            raise DataError(
-                f"{cfg.data} has no {cfg.early_stop_on} split to early-stop on; prepare it "
-                "with a validation split or set early_stop_on: test"
-            )
-        self.forward = self.model.module
-        if info.shares_features(cfg.options):
-            if cfg.features:
-                expected = features.provenance(cfg.data, cfg.model, cfg.weights, cfg.seed)
-                splits = features.load(cfg.features, expected, splits)
-            else:
-                splits = {
-                    s: features.head_inputs(self.model, d, cfg.batch_size, self.device)
-                    for s, d in splits.items()
-                }
-            self.forward = self.model.head_module
-        self.splits = splits
+        setup = set_up(self.config, self.meta, self.device, self.run_first_stage)
+        self.model, self.strategy, self.optimizer = setup.model, setup.strategy, setup.optimizer
+        self.splits, self.forward = setup.splits, setup.forward
+        self.stoppable_from = setup.stoppable_from
 
     def run_first_stage(self, strategy: str) -> str:
         """A strategy that starts from another's checkpoint, run without ``init``: train that
@@ -165,24 +125,26 @@ class Cell:
         return f"{self.meta.name} {cfg.model} {cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}"
 
     # -- the run ---------------------------------------------------------------------------
-    def run(self, until: int | None = None, settle: bool = False) -> dict:
-        """Train (or resume) to the end and return the final metrics.
-
-        ``until``: pause once ``until`` epochs are trained instead (a rung of the search),
-        keeping ``last.pt`` so that a later call continues; returns the progress (see
-        ``progress``). ``settle``: with ``until``, keep training past it while the strategy
-        may not stop yet (its schedule has not reached its final form)."""
-        cfg = self.config
-        files = RunFiles(self.out, cfg.to_dict())
-        done = files.finished()
+    def run(self) -> dict:
+        """Train (or resume) to the end and return the final metrics (``metrics.json``); a
+        finished run returns them without training."""
+        done = self.files.finished()
         if done:
             log.info("%s is finished; nothing to do", self.out)
             return done
+        return self.finish(self.train_until())
+
+    def train_until(self, pause: Callable[[RunState], bool] | None = None) -> RunState:
+        """Build, resume from the last finished epoch and train until training is over
+        (early stopping, divergence, the epoch budget) or ``pause(state)``, asked before each
+        epoch, says to stop there (a rung of the search: ``last.pt`` is kept, so a later call
+        continues)."""
+        cfg, files = self.config, self.files
         self.out.mkdir(parents=True, exist_ok=True)
         self.build()
         state = files.resume(self.model.module, self.optimizer, cfg.patience)
         while not state.over and state.epoch + 1 < cfg.epochs:
-            if until is not None and self.paused(state, until, settle):
+            if pause is not None and pause(state):
                 break
             epoch = state.epoch + 1
             row = self.run_epoch(epoch, state, files)
@@ -195,32 +157,12 @@ class Cell:
                 )
             state.over = bool(state.diverged) or stops or epoch + 1 >= cfg.epochs
             files.save_last(self.model.module, self.optimizer, state)
-        if until is not None:
-            return self.progress(state)
-        return self.finish(state, files)
+        return state
 
     def may_stop(self, epoch: int) -> bool:
         """Whether early stopping may end the run after ``epoch``: the strategy's schedule has
         its final form."""
         return epoch >= self.stoppable_from
-
-    def paused(self, state: RunState, until: int, settle: bool) -> bool:
-        if state.epoch + 1 < until:
-            return False
-        return not settle or self.may_stop(state.epoch)
-
-    def progress(self, state: RunState) -> dict:
-        """Where a paused run stands: epochs trained, whether training is over (early
-        stopping, divergence or the epoch budget), and whether its strategy may stop yet."""
-        return {
-            "epochs_trained": state.epoch + 1,
-            "over": state.over,
-            "may_stop": state.epoch >= 0 and self.may_stop(state.epoch),
-            # The score model selection goes by (LP-FT in one run: its second stage only).
-            "best_score": state.stopping.best_score if state.stopping.best_epoch >= 0 else None,
-            "main_metric": self.main_metric,
-            "early_stop_on": self.config.early_stop_on,
-        }
 
     def run_epoch(self, epoch: int, state: RunState, files: RunFiles) -> dict:
         """Strategy hook → one training epoch → evaluation → early stopping; the epoch's log
@@ -286,7 +228,7 @@ class Cell:
         )
         return row
 
-    def finish(self, state: RunState, files: RunFiles) -> dict:
+    def finish(self, state: RunState) -> dict:
         """Evaluate the best epoch's weights and write the results; a run with no epoch to
         keep fails, saying why."""
         cfg = self.config
@@ -302,6 +244,7 @@ class Cell:
                 f"epoch ({self.undefined_because}); re-split so that the val split holds every "
                 "class, or choose another main_metric"
             )
+        files = self.files
         self.model.module.load_state_dict(files.load_best())
         results, predictions = {}, []
         for split in (s for s in ("val", "test") if s in self.splits):

@@ -28,10 +28,10 @@ def credited_rows(log: pd.DataFrame, budget: int, settle: bool) -> pd.DataFrame:
 def rung_result(
     run_dir: str | Path, budget: int, settle: bool, progress: dict | None = None
 ) -> dict:
-    """The arm's standing at this rung, from its epoch log. ``progress`` is what a paused
-    run's ``Cell.run`` returned; without it the run was already finished (an arm another
-    strategy starts from trains to the end first), and only the epochs up to ``budget``
-    count, so it is judged at the same budget as the others."""
+    """The arm's standing at this rung, from its epoch log. ``progress`` is ``paused_at``'s;
+    without it the run was already finished (an arm another strategy starts from trains to
+    the end first), and only the epochs up to ``budget`` count, so it is judged at the same
+    budget as the others."""
     run_dir = Path(run_dir)
     log = pd.read_csv(run_dir / "epochs.csv")
     if progress is None:
@@ -59,17 +59,36 @@ def rung_result(
     }
 
 
+def paused_at(cell: Cell, budget: int, settle: bool) -> dict:
+    """Train ``cell`` on until ``budget`` epochs are trained (``settle``: further while its
+    strategy may not stop yet); where it stands then: whether training is over, whether its
+    strategy may stop yet, and the score its model selection goes by."""
+
+    def pause(state) -> bool:
+        return state.epoch + 1 >= budget and (not settle or cell.may_stop(state.epoch))
+
+    state = cell.train_until(pause)
+    return {
+        "over": state.over,
+        "may_stop": state.epoch >= 0 and cell.may_stop(state.epoch),
+        # LP-FT in one run: its second stage's best only.
+        "best_score": state.stopping.best_score if state.stopping.best_epoch >= 0 else None,
+        "main_metric": cell.main_metric,
+        "early_stop_on": cell.config.early_stop_on,
+    }
+
+
 def advance(run: TrainConfig, rung: int, budget: int, settle: bool, out: str | Path) -> dict:
     """Train ``run`` on to ``budget`` epochs (``settle``: further while its strategy may not
     stop yet), then write the rung's result to ``out`` (JSON) and return it."""
-    progress = Cell(run).run(until=budget, settle=settle)
-    paused = "over" in progress  # a finished run returns its metrics.json instead
+    cell = Cell(run)
+    progress = None if cell.files.finished() else paused_at(cell, budget, settle)
     result = {
         "strategy": run.strategy,
         "lr": lr_tag(run.lr),
         "rung": rung,
         "budget": budget,
-        **rung_result(run.out, budget, settle, progress if paused else None),
+        **rung_result(run.out, budget, settle, progress),
     }
     atomic_write_text(json.dumps(result, indent=2), Path(out))
     return result
