@@ -33,7 +33,7 @@ HEAD_ONLY = {"LP"}
 # bench/search/grid.yaml's epoch budget.
 MAX_EPOCHS = 12
 # Per strategy, the first epoch early stopping may end its run on efficientnet_lite0
-# (9 blocks: gradual unfreezing trains them all from epoch 8), as CostModel.comparable_from
+# (9 blocks: gradual unfreezing trains them all from epoch 8), as medft.cost_plan.comparable_from
 # finds it.
 COMPARABLE_FROM = {s: 0 for s in ("FT", "LP", "LP-FT", "L1-SP", "L2-SP", "Auto-RGN")} | {
     "G-LF": 8,

@@ -173,19 +173,19 @@ def test_dataset_keys_are_checked_against_the_source(tmp_path):
 
 
 def test_duplicate_names_unknown_models_and_weights_fail_the_check(tmp_path):
-    from medft.workflow import Grid
+    from medft.workflow import Grid, check_grid
 
     entry = {"name": "n", "source": "synthetic", "task": "synth-nodule"}
     base = {"datasets": [entry], "models": ["test_resnet"], "weights": "none"}
     with pytest.raises(ConfigError, match="the name 'n' is used by 2 entries"):
-        Grid({**base, "datasets": [entry, entry]}).check()
+        check_grid(Grid({**base, "datasets": [entry, entry]}))
     with pytest.raises(ConfigError, match="unknown model 'resnet5O' \\(did you mean resnet50"):
-        Grid({**base, "models": ["resnet5O"]}).check()
+        check_grid(Grid({**base, "models": ["resnet5O"]}))
     with pytest.raises(ConfigError, match="weights 'imagenett' is neither a file nor a known"):
-        Grid({**base, "weights": "imagenett"}).check()
+        check_grid(Grid({**base, "weights": "imagenett"}))
     with pytest.raises(ConfigError, match="timm has no tag 'nope' for 'test_resnet'"):
-        Grid({**base, "weights": "timm:nope"}).check()
-    Grid(base).check()
+        check_grid(Grid({**base, "weights": "timm:nope"}))
+    check_grid(Grid(base))
 
 
 # -- diverging and undefined runs -------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import cache
 
 from medft.data.preprocess import Preprocess
 from medft.registry import Registry
@@ -116,6 +117,7 @@ def timm_preprocess(cfg: dict) -> Preprocess:
     return Preprocess(int(round(crop / (cfg.get("crop_pct") or 0.875))), crop)
 
 
+@cache  # a model's architecture does not change within a process
 def block_count(name: str) -> int:
     """How many parameter blocks ``name`` has, without building it at full size: a registered
     model's patterns, or a timm model built on the meta device (no memory, no weights)."""

@@ -225,10 +225,11 @@ def run_features(args) -> None:
 
 
 def run_plan(args) -> None:
+    from medft.cost_plan import plan_table
     from medft.workflow import Grid, load_config
 
     grid = Grid(load_config(args.configfile))
-    table = grid.cost.plan()
+    table = plan_table(grid.cost)
     settings = grid.cost.settings
     print(
         table.to_markdown(index=False, floatfmt=".1f")

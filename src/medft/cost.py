@@ -91,7 +91,6 @@ class CostModel:
         self.grid = grid
         self.settings = CostSettings.from_config(grid.config.get("cost", {}))
         self._documented: dict[str, dict[str, int]] = {}
-        self._comparable_from: dict[str, dict[str, int]] = {}
         # A train job's cost depends on neither lr nor seed: the paper's 1,728 jobs have 192.
         self._train: dict[tuple[str, str, str], JobCost] = {}
 
@@ -160,48 +159,6 @@ class CostModel:
             mem_mb=mem,
         )
 
-    def comparable_from(self, model: str) -> dict[str, int]:
-        """Per strategy, the first epoch after which early stopping may end its run (its
-        schedule has its final form; gradual unfreezing: every block trains), on ``model``."""
-        from medft.architectures import block_count
-        from medft.strategies import STRATEGIES
-
-        if model not in self._comparable_from:  # a model is counted once, not per dataset
-            blocks, last = block_count(model), self.grid.config["epochs"] - 1
-            options = self.grid.strategy_options
-            self._comparable_from[model] = {
-                name: min(STRATEGIES.get(name).stoppable_from(options, blocks), last)
-                for name in self.grid.config["strategies"]
-            }
-        return self._comparable_from[model]
-
-    def search(self, dataset: str, model: str, grid_upper_s: float) -> dict:
-        """The budgeted search's upper bound (``medft.search.rungs.planned_epochs``): every
-        epoch charged at the dearest strategy's epoch time."""
-        from medft.search.rungs import planned_epochs
-
-        c = self.grid.config
-        plan = planned_epochs(
-            c["strategies"],
-            len(c["lrs"]),
-            self.comparable_from(model),
-            self.grid.search,
-            c["epochs"],
-            len(c["seeds"]),
-        )
-        epoch_s = max(self.epoch_seconds(dataset, model, s) for s in c["strategies"])
-        grid_epochs = len(c["strategies"]) * len(c["lrs"]) * len(c["seeds"]) * c["epochs"]
-        n, _ = self.counts(dataset, model)
-        speed = self.model(model)
-        final = self._seconds(n["val"] + n["test"], speed.infer_img_s, model)
-        seconds = plan["epochs"] * epoch_s + plan["jobs"] * (self.settings.startup_s + final)
-        return {
-            "search jobs": plan["jobs"],
-            "search GPU-h upper bound": seconds * c["gpus_per_job"] / 3600,
-            "search GPU-h share": f"{seconds / grid_upper_s:.0%}",
-            "search epochs share": f"{plan['epochs'] / grid_epochs:.0%}",
-        }
-
     def features(self, dataset: str, model: str) -> JobCost:
         n, _ = self.counts(dataset, model)
         speed = self.model(model)
@@ -218,59 +175,3 @@ class CostModel:
         ``max_runtime_min`` (a longer run is resumed from its checkpoint by a retry)."""
         minutes = math.ceil(job.upper_s * self.settings.runtime_margin / 60)
         return max(10, min(minutes, self.settings.max_runtime_min))
-
-    # -- the grid -------------------------------------------------------------------------
-    def grid_seconds(self, dataset: str, model: str) -> tuple[float, float, int]:
-        """Device seconds of one (dataset, model)'s whole grid at the epoch budget and at a
-        typical early stop, and its number of jobs."""
-        c = self.grid.config
-        runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
-        jobs = [(self.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
-        if any(self.grid.features_file(dataset, model, s) for s in c["strategies"]):
-            jobs.append((self.features(dataset, model), 1))
-        return (
-            sum(j.upper_s * k for j, k in jobs),
-            sum(j.typical_s * k for j, k in jobs),
-            sum(k for _, k in jobs),
-        )
-
-    def plan(self):
-        """GPU-hours per (dataset, model): every job of the grid, at the epoch budget (upper
-        bound) and at a typical early stop, as a DataFrame with a total row."""
-        import pandas as pd
-
-        c = self.grid.config
-        gpus = c["gpus_per_job"]
-        rows = []
-        for dataset in self.grid.datasets:
-            for model in c["models"]:
-                counts, origin = self.counts(dataset, model)
-                upper_s, typical_s, n_jobs = self.grid_seconds(dataset, model)
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "model": model,
-                        "images (train/val/test)": "/".join(
-                            str(counts[s]) for s in ("train", "val", "test")
-                        ),
-                        "counts from": origin,
-                        "jobs": n_jobs,
-                        "GPU-h upper bound": upper_s * gpus / 3600,
-                        "GPU-h typical": typical_s * gpus / 3600,
-                    }
-                )
-                if self.grid.search.enabled:
-                    rows[-1].update(self.search(dataset, model, upper_s))
-        table = pd.DataFrame(rows)
-        total = {
-            "dataset": "total",
-            **{
-                c: table[c].sum()
-                for c in table.columns
-                if ("jobs" in c or "GPU-h" in c) and "share" not in c
-            },
-        }
-        if self.grid.search.enabled and total["GPU-h upper bound"] > 0:
-            share = total["search GPU-h upper bound"] / total["GPU-h upper bound"]
-            total["search GPU-h share"] = f"{share:.0%}"
-        return pd.concat([table, pd.DataFrame([total])], ignore_index=True).fillna("")

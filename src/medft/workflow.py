@@ -59,7 +59,7 @@ def load_config(configfiles: list[str | Path], workdir: str | Path = ".") -> dic
 def validate_config(config: dict, schema: str | Path) -> Grid:
     """Check ``config`` the way the workflow does before any job runs, filling in the
     schema's defaults: unknown top-level keys (named, with the likely spelling and the valid
-    keys), the schema, then ``Grid.check``. Returns the grid."""
+    keys), the schema, then ``check_grid``. Returns the grid."""
     import difflib
 
     import yaml
@@ -81,7 +81,7 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
     validate(config, str(schema))
     config["strategies"] = strategy_list(config["strategies"])
     grid = Grid(config)
-    grid.check()
+    check_grid(grid)
     return grid
 
 
@@ -97,6 +97,42 @@ def strategy_list(strategies: str | list[str]) -> list[str]:
         return [STRATEGIES.canonical(name) for name in strategies]
     except ValueError as error:
         raise ConfigError(f"strategies: {error}") from None
+
+
+def check_grid(grid: Grid) -> None:
+    """What the schema cannot see, caught before any job runs: duplicate dataset names,
+    each entry's keys against its source's options, unknown models and weights."""
+    from collections import Counter
+
+    from medft.architectures import check_model_name
+    from medft.errors import ConfigError
+    from medft.weights import validate_weights
+
+    names = Counter(entry.get("name") for entry in grid.config["datasets"])
+    doubled = [name for name, n in names.items() if n > 1]
+    if doubled:
+        raise ConfigError(
+            f"datasets: the name {doubled[0]!r} is used by {names[doubled[0]]} entries; "
+            "each dataset needs its own name (it names its folders)"
+        )
+    selection = tuple(grid.config.get(k, "val") for k in ("early_stop_on", "select_lr_on"))
+    for name, options in grid.dataset_options.items():
+        if getattr(options, "val_fraction", None) == 0 and selection != ("test", "test"):
+            raise ConfigError(
+                f"dataset {name!r}: `val_fraction: 0` leaves no validation split, so "
+                "early stopping and lr selection must both use the evaluation split: set "
+                "`early_stop_on: test` and `select_lr_on: test` (config/paper.yaml does)"
+            )
+    try:
+        grid.strategy_options  # noqa: B018 -- building it is the check
+    except ValueError as error:
+        raise ConfigError(f"strategy_options: {error}") from None
+    for model in grid.config["models"]:
+        try:
+            check_model_name(model)
+            validate_weights(grid.config["weights"], model)
+        except ValueError as error:
+            raise ConfigError(f"config: {error}") from None
 
 
 def lr_tag(lr: float) -> str:
@@ -121,41 +157,6 @@ class Grid:
         from medft.data.sources import parse_options
 
         return {entry["name"]: parse_options(entry) for entry in self.config["datasets"]}
-
-    def check(self) -> None:
-        """What the schema cannot see, caught before any job runs: duplicate dataset names,
-        each entry's keys against its source's options, unknown models and weights."""
-        from collections import Counter
-
-        from medft.architectures import check_model_name
-        from medft.errors import ConfigError
-        from medft.weights import validate_weights
-
-        names = Counter(entry.get("name") for entry in self.config["datasets"])
-        doubled = [name for name, n in names.items() if n > 1]
-        if doubled:
-            raise ConfigError(
-                f"datasets: the name {doubled[0]!r} is used by {names[doubled[0]]} entries; "
-                "each dataset needs its own name (it names its folders)"
-            )
-        selection = tuple(self.config.get(k, "val") for k in ("early_stop_on", "select_lr_on"))
-        for name, options in self.dataset_options.items():
-            if getattr(options, "val_fraction", None) == 0 and selection != ("test", "test"):
-                raise ConfigError(
-                    f"dataset {name!r}: `val_fraction: 0` leaves no validation split, so "
-                    "early stopping and lr selection must both use the evaluation split: set "
-                    "`early_stop_on: test` and `select_lr_on: test` (config/paper.yaml does)"
-                )
-        try:
-            self.strategy_options  # noqa: B018 -- building it is the check
-        except ValueError as error:
-            raise ConfigError(f"strategy_options: {error}") from None
-        for model in self.config["models"]:
-            try:
-                check_model_name(model)
-                validate_weights(self.config["weights"], model)
-            except ValueError as error:
-                raise ConfigError(f"config: {error}") from None
 
     @cached_property
     def cost(self):

@@ -1,0 +1,105 @@
+"""What ``medft plan`` prints: each (dataset, model)'s GPU-hours for the whole grid, and the
+budgeted search's bound beside them, from the per-job costs of ``medft.cost``."""
+
+from __future__ import annotations
+
+from medft.cost import CostModel
+
+
+def grid_seconds(cost: CostModel, dataset: str, model: str) -> tuple[float, float, int]:
+    """Device seconds of one (dataset, model)'s whole grid at the epoch budget and at a
+    typical early stop, and its number of jobs."""
+    c = cost.grid.config
+    runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
+    jobs = [(cost.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
+    if any(cost.grid.features_file(dataset, model, s) for s in c["strategies"]):
+        jobs.append((cost.features(dataset, model), 1))
+    return (
+        sum(j.upper_s * k for j, k in jobs),
+        sum(j.typical_s * k for j, k in jobs),
+        sum(k for _, k in jobs),
+    )
+
+
+def plan_table(cost: CostModel):
+    """GPU-hours per (dataset, model): every job of the grid, at the epoch budget (upper
+    bound) and at a typical early stop, as a DataFrame with a total row."""
+    import pandas as pd
+
+    c = cost.grid.config
+    gpus = c["gpus_per_job"]
+    rows = []
+    for dataset in cost.grid.datasets:
+        for model in c["models"]:
+            counts, origin = cost.counts(dataset, model)
+            upper_s, typical_s, n_jobs = grid_seconds(cost, dataset, model)
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "images (train/val/test)": "/".join(
+                        str(counts[s]) for s in ("train", "val", "test")
+                    ),
+                    "counts from": origin,
+                    "jobs": n_jobs,
+                    "GPU-h upper bound": upper_s * gpus / 3600,
+                    "GPU-h typical": typical_s * gpus / 3600,
+                }
+            )
+            if cost.grid.search.enabled:
+                rows[-1].update(search_bound(cost, dataset, model, upper_s))
+    table = pd.DataFrame(rows)
+    total = {
+        "dataset": "total",
+        **{
+            c: table[c].sum()
+            for c in table.columns
+            if ("jobs" in c or "GPU-h" in c) and "share" not in c
+        },
+    }
+    if cost.grid.search.enabled and total["GPU-h upper bound"] > 0:
+        share = total["search GPU-h upper bound"] / total["GPU-h upper bound"]
+        total["search GPU-h share"] = f"{share:.0%}"
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True).fillna("")
+
+
+def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float) -> dict:
+    """The budgeted search's upper bound (``medft.search.rungs.planned_epochs``): every
+    epoch charged at the dearest strategy's epoch time."""
+    from medft.search.rungs import planned_epochs
+
+    c = cost.grid.config
+    plan = planned_epochs(
+        c["strategies"],
+        len(c["lrs"]),
+        comparable_from(cost, model),
+        cost.grid.search,
+        c["epochs"],
+        len(c["seeds"]),
+    )
+    epoch_s = max(cost.epoch_seconds(dataset, model, s) for s in c["strategies"])
+    grid_epochs = len(c["strategies"]) * len(c["lrs"]) * len(c["seeds"]) * c["epochs"]
+    n, _ = cost.counts(dataset, model)
+    speed = cost.model(model)
+    final = cost._seconds(n["val"] + n["test"], speed.infer_img_s, model)
+    seconds = plan["epochs"] * epoch_s + plan["jobs"] * (cost.settings.startup_s + final)
+    return {
+        "search jobs": plan["jobs"],
+        "search GPU-h upper bound": seconds * c["gpus_per_job"] / 3600,
+        "search GPU-h share": f"{seconds / grid_upper_s:.0%}",
+        "search epochs share": f"{plan['epochs'] / grid_epochs:.0%}",
+    }
+
+
+def comparable_from(cost: CostModel, model: str) -> dict[str, int]:
+    """Per strategy, the first epoch after which early stopping may end its run (its
+    schedule has its final form; gradual unfreezing: every block trains), on ``model``."""
+    from medft.architectures import block_count
+    from medft.strategies import STRATEGIES
+
+    blocks, last = block_count(model), cost.grid.config["epochs"] - 1
+    options = cost.grid.strategy_options
+    return {
+        name: min(STRATEGIES.get(name).stoppable_from(options, blocks), last)
+        for name in cost.grid.config["strategies"]
+    }
