@@ -132,7 +132,7 @@ class Cell:
         if done:
             log.info("%s is finished; nothing to do", self.out)
             return done
-        return self.finish(self.train_until())
+        return finish(self, self.train_until())
 
     def train_until(self, pause: Callable[[RunState], bool] | None = None) -> RunState:
         """Build, resume from the last finished epoch and train until training is over
@@ -210,65 +210,57 @@ class Cell:
             **({} if penalty is None else {"penalty": penalty}),
             f"{stop_on}_loss": stop_loss,
             **{f"{stop_on}_{k}": v for k, v in stop_metrics.items()},
-            "trainable_params": sum(
-                p.numel() for p in self.model.module.parameters() if p.requires_grad
-            ),
-            **loop.block_lrs(self.optimizer, self.model),
+            **loop.model_state(self.optimizer, self.model),
             "may_stop": self.may_stop(epoch),
             "seconds": time.perf_counter() - started,
         }
-        tqdm.write(
-            f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}: "
-            f"train_loss {train_loss:.4f} "
-            + ("" if penalty is None else f"penalty {penalty:.4g} ")
-            + f"{stop_on}_loss {stop_loss:.4f} "
-            f"{stop_on}_{self.main_metric} {score:.4f}{' *' if improved else ''} "
-            f"({row['seconds']:.1f}s)",
-            file=sys.stderr,
-        )
+        prefix = f"[{cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}] epoch {epoch}"
+        line = loop.epoch_line(prefix, row, f"{stop_on}_{self.main_metric}", improved)
+        tqdm.write(line, file=sys.stderr)
         return row
 
-    def finish(self, state: RunState) -> dict:
-        """Evaluate the best epoch's weights and write the results; a run with no epoch to
-        keep fails, saying why."""
-        cfg = self.config
-        if state.stopping.best_epoch < 0:
-            if state.diverged:
-                d = state.diverged
-                raise DivergedError(
-                    f"{self.name} diverged at epoch {d['epoch']} ({d['reason']}) before any "
-                    f"epoch could be kept; try a lower lr than {cfg.lr:g}"
-                )
-            raise DataError(
-                f"{self.name}: the {cfg.early_stop_on} {self.main_metric} was undefined in every "
-                f"epoch ({self.undefined_because}); re-split so that the val split holds every "
-                "class, or choose another main_metric"
+
+def finish(cell: Cell, state: RunState) -> dict:
+    """Evaluate ``cell``'s best epoch's weights and write the results; a run with no epoch to
+    keep fails, saying why."""
+    cfg = cell.config
+    if state.stopping.best_epoch < 0:
+        if state.diverged:
+            d = state.diverged
+            raise DivergedError(
+                f"{cell.name} diverged at epoch {d['epoch']} ({d['reason']}) before any "
+                f"epoch could be kept; try a lower lr than {cfg.lr:g}"
             )
-        files = self.files
-        self.model.module.load_state_dict(files.load_best())
-        results, predictions = {}, []
-        for split in (s for s in ("val", "test") if s in self.splits):
-            loss, metrics, scores = self.evaluate(split)
-            results[split] = {"loss": loss, **metrics}
-            predictions.append(
-                prediction_frame(
-                    self.splits[split], split, scores, self.meta.classes, self.meta.multilabel
-                )
+        raise DataError(
+            f"{cell.name}: the {cfg.early_stop_on} {cell.main_metric} was undefined in every "
+            f"epoch ({cell.undefined_because}); re-split so that the val split holds every "
+            "class, or choose another main_metric"
+        )
+    files = cell.files
+    cell.model.module.load_state_dict(files.load_best())
+    results, predictions = {}, []
+    for split in (s for s in ("val", "test") if s in cell.splits):
+        loss, metrics, scores = cell.evaluate(split)
+        results[split] = {"loss": loss, **metrics}
+        predictions.append(
+            prediction_frame(
+                cell.splits[split], split, scores, cell.meta.classes, cell.meta.multilabel
             )
-        summary = {
-            "config": files.config,
-            "dataset": self.meta.name,
-            "task": self.meta.task,
-            "main_metric": self.main_metric,
-            "best_epoch": state.stopping.best_epoch,
-            "epochs_trained": state.epoch + 1,
-            # {"epoch", "reason"} when training stopped on divergence; the metrics are the
-            # best epoch's before it.
-            "diverged": state.diverged,
-            "metrics": results,
-        }
-        files.write_results(summary, pd.concat(predictions))
-        return summary
+        )
+    summary = {
+        "config": files.config,
+        "dataset": cell.meta.name,
+        "task": cell.meta.task,
+        "main_metric": cell.main_metric,
+        "best_epoch": state.stopping.best_epoch,
+        "epochs_trained": state.epoch + 1,
+        # {"epoch", "reason"} when training stopped on divergence; the metrics are the
+        # best epoch's before it.
+        "diverged": state.diverged,
+        "metrics": results,
+    }
+    files.write_results(summary, pd.concat(predictions))
+    return summary
 
 
 def train(config: TrainConfig) -> dict:

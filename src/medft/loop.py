@@ -140,6 +140,26 @@ def divergence(train_loss: float, multilabel: bool, n_classes: int) -> str | Non
     return None
 
 
+def model_state(optimizer, model: BuiltModel) -> dict[str, float | int]:
+    """What an epoch's log row records of the model: its trainable parameters and each
+    block's lr."""
+    trainable = sum(p.numel() for p in model.module.parameters() if p.requires_grad)
+    return {"trainable_params": trainable, **block_lrs(optimizer, model)}
+
+
+def epoch_line(prefix: str, row: dict, score_column: str, improved: bool) -> str:
+    """An epoch's progress line: losses, the early-stopping score (``*``: a new best), time."""
+    penalty = row.get("penalty")
+    loss_column = score_column.split("_", 1)[0] + "_loss"
+    return (
+        f"{prefix}: train_loss {row['train_loss']:.4f} "
+        + ("" if penalty is None else f"penalty {penalty:.4g} ")
+        + f"{loss_column} {row[loss_column]:.4f} "
+        f"{score_column} {row[score_column]:.4f}{' *' if improved else ''} "
+        f"({row['seconds']:.1f}s)"
+    )
+
+
 def block_lrs(optimizer, model: BuiltModel) -> dict[str, float]:
     """Per block: the mean lr of its trainable parameters (0 when the block is frozen)."""
     lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
