@@ -22,4 +22,4 @@ localrules:
 
 rule all:
     input:
-        grid.search_plan.targets() if grid.search.enabled else grid.report_targets(),
+        grid.search_plan.targets() if grid.search.enabled else grid.report_plan.targets(),

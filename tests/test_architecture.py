@@ -59,7 +59,7 @@ def test_a_registered_strategy_is_planned_and_priced(toys, tmp_path):
     user.write_text(yaml.safe_dump({"strategies": ["FT", "toy-biases"]}))
     grid = Grid(load_config([user], workdir=REPO))
     assert {cell[2] for cell in grid.cells()} == {"FT", "Toy-Biases"}
-    assert "; toy." in grid.protocol()
+    assert "; toy." in grid.report_plan.protocol()
     assert grid.cost.train(grid.cells()[0][0], "resnet50", "Toy-Biases").upper_s > 0
 
 
@@ -113,7 +113,7 @@ def test_a_registered_artefact_is_planned_and_written(monkeypatch, tmp_path):
     monkeypatch.setitem(ARTEFACTS._entries, "n_runs", entry)
     monkeypatch.setitem(ARTEFACTS._display, "n_runs", "n_runs")
     grid = Grid({**load_config([], workdir=REPO), "name": "config"})
-    assert grid.dataset_report_files("chexpert")["n_runs_txt"].endswith("/chexpert/n_runs.txt")
+    assert grid.report_plan.dataset_files("chexpert")["n_runs_txt"].endswith("/chexpert/n_runs.txt")
     written = dataset_artefacts(Evidence.from_runs(make_runs()), tmp_path)
     assert tmp_path / "n_runs.txt" in written
     assert (tmp_path / "n_runs.txt").read_text() == "36"

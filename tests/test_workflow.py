@@ -415,8 +415,12 @@ def test_paper_preset_plans_the_same_grid_with_evaluation_split_selection():
     assert len(sound.cells()) == len(paper.cells()) == 1728
     assert (paper.config["early_stop_on"], paper.config["select_lr_on"]) == ("test", "test")
     assert all(o.val_fraction == 0 for o in paper.dataset_options.values())
-    assert paper.protocol().startswith("Protocol: early stopping on test, lr chosen on test")
-    assert sound.protocol().startswith("Protocol: early stopping on val, lr chosen on val")
+    assert paper.report_plan.protocol().startswith(
+        "Protocol: early stopping on test, lr chosen on test"
+    )
+    assert sound.report_plan.protocol().startswith(
+        "Protocol: early stopping on val, lr chosen on val"
+    )
     cell = ("cholect50", "resnet50", "LP-FT", "0.001", 0)
     assert paper.train_params(*cell)["early_stop_on"] == "test"
     assert "init" not in paper.train_params(*cell)  # one-run LP-FT: no LP cell to wait for

@@ -193,20 +193,6 @@ class Grid:
         options = self.dataset_options[dataset]
         return SOURCES.get(options.source).inputs(options)
 
-    def protocol(self) -> str:
-        """One sentence naming the choices that made this grid's numbers, for captions: the
-        selection, and what each of the grid's strategies says of its own options."""
-        from medft.strategies import STRATEGIES
-
-        c, o = self.config, self.strategy_options
-        choices = [STRATEGIES.get(s).caption(o) for s in c["strategies"]]
-        return (
-            f"Protocol: early stopping on {c['early_stop_on']}, lr chosen on "
-            f"{c['select_lr_on']}; frozen BatchNorm {o.frozen_bn}"
-            + "".join(f"; {choice}" for choice in choices if choice)
-            + "."
-        )
-
     @cached_property
     def strategy_options(self):
         from medft.strategies import StrategyOptions
@@ -266,39 +252,6 @@ class Grid:
     def metrics_files(self, dataset: str | None = None) -> list[str]:
         return [f"{self.run_dir(*cell)}/metrics.json" for cell in self.cells(dataset)]
 
-    @property
-    def report_dir(self) -> str:
-        """Everything derived from this config's runs: keyed by the config's ``name``, so
-        that two configs sharing a results folder never overwrite each other's report."""
-        return f"{self.results}/report/{self.config['name']}"
-
-    def dataset_report_files(self, dataset: str) -> dict[str, str]:
-        """What ``medft.report.artefacts.dataset_artefacts`` writes for one dataset, by
-        output key: every dataset artefact the grid's strategies call for."""
-        return self._report_files("dataset", f"{self.report_dir}/{dataset}")
-
-    def summary_report_files(self) -> dict[str, str]:
-        return self._report_files("summary", f"{self.report_dir}/summary")
-
-    def _report_files(self, scope: str, folder: str) -> dict[str, str]:
-        from medft.report.artefacts import artefacts_of
-
-        return {
-            name.replace(".", "_"): f"{folder}/{name}"
-            for entry in artefacts_of(scope)
-            if entry.expected(self.config["strategies"])
-            for name in entry.files
-        }
-
-    def report_targets(self) -> list[str]:
-        return [
-            *(p for d in self.datasets for p in self.dataset_report_files(d).values()),
-            *self.summary_report_files().values(),
-        ]
-
-    def report_metrics(self, dataset: str) -> list[str] | None:
-        return self.datasets[dataset].get("report_metrics")
-
     def features_params(self, dataset: str, model: str) -> dict:
         """Keyword arguments of ``features_job`` for one (dataset, model)."""
         return {
@@ -316,6 +269,12 @@ class Grid:
         from medft.search.rungs import SearchSettings
 
         return SearchSettings.from_config(self.config.get("search"))
+
+    @cached_property
+    def report_plan(self):
+        from medft.report.plan import ReportPlan
+
+        return ReportPlan(self)
 
     @cached_property
     def search_plan(self):

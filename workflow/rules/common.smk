@@ -16,7 +16,7 @@ grid = validate_config(
 RESULTS = config["results"]
 DATA = config["data"]
 LOGS = f"{RESULTS}/logs"
-REPORT = grid.report_dir
+REPORT = grid.report_plan.folder
 CAPTIONS = os.path.join(workflow.current_basedir, "../report")
 
 
@@ -24,9 +24,9 @@ def report_outputs(scope):
     """The report rule's outputs, each flagged for `snakemake --report`: captioned, in the
     dataset's category (or the summary's), tables and figures before downloads."""
     files = (
-        grid.dataset_report_files("{dataset}")
+        grid.report_plan.dataset_files("{dataset}")
         if scope == "dataset"
-        else grid.summary_report_files()
+        else grid.report_plan.summary_files()
     )
     return {
         key: report(

@@ -43,8 +43,8 @@ rule dataset_report:
         runtime=30,
     params:
         select_on=config["select_lr_on"],
-        metrics=lambda w: grid.report_metrics(w.dataset),
-        protocol=grid.protocol(),
+        metrics=lambda w: grid.report_plan.metrics(w.dataset),
+        protocol=grid.report_plan.protocol(),
     script:
         "../scripts/table.py"
 
