@@ -214,3 +214,20 @@ def test_effectiveness_rounds_to_one_decimal_and_totals():
     both = tables.effectiveness(pd.DataFrame(rows), verdicts).set_index("strategy")
     assert both.loc["LP", ["Total", "Better (verdict)"]].tolist() == [2, 1]
     assert both.loc["LP", "Better (%)"] == 33.3
+
+
+def test_effectiveness_counts_zero_where_a_strategy_has_no_comparison_on_a_model():
+    """LP ran on resnet50 only: its vgg19 cell is 0, not a crash on a missing value."""
+    summary = pd.DataFrame(
+        {
+            "dataset": "d",
+            "model": ["resnet50", "resnet50", "vgg19", "vgg19"],
+            "strategy": ["FT", "LP", "FT", "Auto-RGN"],
+            "lr": 1e-3,
+            "main_metric": "auroc",
+            "auroc_mean": [80.0, 82.0, 80.0, 81.0],
+        }
+    )
+    counts = report.effectiveness(summary).set_index("strategy")
+    assert counts.loc["LP", "resnet50"] == 1 and counts.loc["LP", "vgg19"] == 0
+    assert counts.loc["Auto-RGN", "vgg19"] == 1 and counts.loc["Total", "Total"] == 2

@@ -164,3 +164,51 @@ def test_wilcoxon_across_datasets_needs_five_and_is_holm_corrected():
     assert frame.loc["Mixed", "verdict"] == st.SAME
     few = st.across_datasets(pd.DataFrame(rows[:12])).set_index("strategy")
     assert few.loc["Up", "verdict"] == st.UNTESTED
+
+
+def _patient_level_predictions(blank: int = 0) -> tuple[pd.DataFrame, dict]:
+    """30 patients x 20 images; the strategy beats FT on some patients and loses on others,
+    so the spread of the difference lives between patients. ``blank`` ids are emptied."""
+    rng = np.random.default_rng(1)
+    patients = np.repeat(np.arange(30), 20)
+    y = np.tile([0, 1], 300)
+    effect = rng.normal(0, 0.25, 30)[patients]
+    ft = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.1, 600), 0.01, 0.99)
+    better = np.clip(ft + (y - 0.5) * effect, 0.01, 0.99)
+    groups = np.array([f"p{p}" for p in patients], dtype=object)
+    groups[:blank] = ""
+    frames, rows = {}, []
+    for strategy, p1 in (("FT", ft), ("New", better)):
+        frames[strategy] = pd.DataFrame(
+            {
+                "id": [f"i{i:03d}" for i in range(600)],
+                "group": groups,
+                "target": y,
+                "prob_a": 1 - p1,
+                "prob_b": p1,
+            }
+        )
+        rows.append(
+            {"dataset": "d", "model": "m", "strategy": strategy, "seed": 0, "run_dir": strategy}
+        )
+    chosen = pd.DataFrame(rows).assign(main_metric="auroc")
+    return chosen, frames
+
+
+@pytest.mark.parametrize("blank", [1, 600])
+def test_a_blank_patient_id_is_a_patient_of_its_own(blank):
+    """One missing id leaves the other 599 images resampled by patient (the interval keeps
+    its patient-level width); only when no image has an id is the set resampled by image."""
+
+    def width(chosen, frames):
+        boot = st.bootstrap_intervals(chosen, {"d": "binary"}, n_boot=400, predictions=frames)
+        return float(boot["boot_high"].iloc[0] - boot["boot_low"].iloc[0])
+
+    grouped = width(*_patient_level_predictions())
+    with_blank = width(*_patient_level_predictions(blank))
+    if blank == 1:
+        assert with_blank == pytest.approx(grouped, rel=0.15)
+    else:
+        assert with_blank < 0.6 * grouped  # image-level resampling: far too narrow here
+    groups = st.resampling_groups(_patient_level_predictions(blank)[1]["FT"])
+    assert len(set(groups)) == {1: 30 + 1, 600: 600}[blank]

@@ -104,6 +104,28 @@ def group_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> 
     return counts[:, index].astype(np.float64)
 
 
+def resampling_groups(predictions: pd.DataFrame, dataset: str = "") -> np.ndarray:
+    """The unit each image is resampled with: its patient (group) id; an image without one
+    is a group of its own, so a few missing ids never turn the whole set image-level."""
+    if "group" in predictions:
+        ids = predictions["group"].fillna("").astype(str).str.strip()
+    else:
+        ids = pd.Series("", index=predictions.index)
+    blank = ids.eq("")
+    if blank.all():
+        log.warning("%s: no patient groups in the predictions; resampling images", dataset)
+    elif blank.any():
+        log.warning(
+            "%s: %d of %d evaluation images have no patient id; each is resampled as a patient "
+            "of its own",
+            dataset,
+            blank.sum(),
+            len(ids),
+        )
+    own = "image:" + predictions["id"].astype(str)
+    return ids.where(~blank, own).to_numpy()
+
+
 def test_predictions(run_dir: str) -> pd.DataFrame:
     """A run's evaluation-split predictions, sorted by image id."""
     frame = pd.read_parquet(Path(run_dir) / "predictions.parquet")
@@ -156,11 +178,7 @@ def bootstrap_intervals(
                     f"{run_dir}: its test predictions are not of the same images as "
                     f"{cell['run_dir'].iloc[0]}'s; runs of one dataset must share its test split"
                 )
-        if "group" in first and first["group"].ne("").all():
-            groups = first["group"].to_numpy()
-        else:
-            log.warning("%s: no patient groups in the predictions; resampling images", dataset)
-            groups = first["id"].to_numpy()
+        groups = resampling_groups(first, dataset)
         weights = group_weights(groups, n_boot, np.random.default_rng(seed))
         runs_of = cell.groupby("strategy", sort=False)["run_dir"].agg(list).to_dict()
         ft = _seed_mean(metric, task, [frames[r] for r in runs_of[reference]], weights)

@@ -257,9 +257,14 @@ def effectiveness(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None) -
     improvement = relative_improvement(summary)
     others = improvement[improvement["strategy"] != REFERENCE].dropna(subset=["improvement"])
     others = others.assign(effective=others["improvement"] > EFFECTIVE_OVER_FT)
-    counts = others.pivot_table(
-        index="strategy", columns="model", values="effective", aggfunc="sum", sort=False
-    ).astype(int)
+    # A (strategy, model) without a comparison (no FT or no run) counts 0, not NaN.
+    counts = (
+        others.pivot_table(
+            index="strategy", columns="model", values="effective", aggfunc="sum", sort=False
+        )
+        .fillna(0)
+        .astype(int)
+    )
     counts.columns = list(counts.columns)
     comparisons = others.groupby("strategy", sort=False).size()
     counts["Total"] = counts.sum(axis=1)
