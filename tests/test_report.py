@@ -231,3 +231,15 @@ def test_effectiveness_counts_zero_where_a_strategy_has_no_comparison_on_a_model
     counts = report.effectiveness(summary).set_index("strategy")
     assert counts.loc["LP", "resnet50"] == 1 and counts.loc["LP", "vgg19"] == 0
     assert counts.loc["Auto-RGN", "vgg19"] == 1 and counts.loc["Total", "Total"] == 2
+
+
+def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
+    from medft.report.artefacts import dataset_artefacts
+    from medft.report.evidence import Evidence
+
+    for select_on in ("val", "test"):
+        out = tmp_path / select_on
+        dataset_artefacts(Evidence.from_runs(make_runs(), select_on), out)
+        caveat = "chosen on this evaluation split"
+        assert (caveat in (out / "statistics.md").read_text()) == (select_on == "test")
+        assert (caveat in (out / "paper_table.md").read_text()) == (select_on == "test")

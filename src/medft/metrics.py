@@ -1,6 +1,6 @@
 """The paper's five metrics (plus balanced accuracy), as pure functions over scikit-learn.
 
-Conventions (PROTOCOL.md, "Metrics"):
+Conventions (docs/protocol.md, "Metrics"):
 
 * ``scores`` are probabilities, shape (N, C): softmax for single-label tasks (C = 2 for
   binary), sigmoid for multi-label tasks. ``y_true`` is (N,) class indices for single-label

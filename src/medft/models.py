@@ -1,7 +1,7 @@
 """Building models: ImageNet backbones with a new head, and their parameter blocks.
 
 ``create_model(name, num_classes, weights)`` returns a ``BuiltModel``: the module, its
-parameter blocks in ``named_parameters`` order (PROTOCOL.md: resnet50 6, densenet121 9,
+parameter blocks in ``named_parameters`` order (docs/protocol.md: resnet50 6, densenet121 9,
 vgg19 6, timm models by ``group_matcher(coarse=True)``), the name of the new head, and the
 preprocessing its pretrained weights expect. The three paper models come from torchvision;
 any other name is looked up in timm.

@@ -28,7 +28,7 @@ class TrainConfig:
     features: str | None = None  # a `medft features` file; None: LP extracts its own
     main_metric: str | None = None  # None: the dataset's own (meta.json), else by task type
     # The split whose main metric early-stops the run and picks its best epoch: "val" (the
-    # sound protocol) or "test" (the paper's, most likely; see PROTOCOL.md).
+    # sound protocol) or "test" (the paper's, most likely; see docs/protocol.md).
     early_stop_on: str = "val"
     options: StrategyOptions = field(default_factory=StrategyOptions)
 

@@ -1,4 +1,4 @@
-"""The preprocessing of PROTOCOL.md: shorter side resized, centre crop, no augmentation.
+"""The preprocessing of docs/protocol.md: shorter side resized, centre crop, no augmentation.
 
 Stored images keep their own channel count (grey stays one channel, to keep shards small);
 grey → 3 channels and ImageNet normalisation happen at load time (``medft.data.shards``).

@@ -115,7 +115,7 @@ def _paper_table(report: DatasetReport, stem: Path) -> None:
         seeds=e.seeds_text(),
         selection=report.selection,
         arrows=ARROWS.format(confirmation=e.confirmation) if e.verdicts is not None else "",
-        protocol=report.protocol,
+        protocol=report.protocol + report.selection_caveat,
     )
     markdown = tables.paper_table_wide(long, "md")
     markdown.columns = [f"{model} {metric}" for model, metric in markdown.columns]
@@ -145,7 +145,7 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
             else "no bootstrap (no saved predictions): the t-interval decides"
         )
         + ". Verdict: better / worse when the corrected p < 0.05 and the interval "
-        "excludes 0 on that side; not tested with one seed.",
+        "excludes 0 on that side; not tested with one seed." + report.selection_caveat,
         tables.statistics_table(e.verdicts),
     )
 

@@ -161,6 +161,17 @@ class DatasetReport:
         return DIVERGED_NOTE if self.evidence.summary["n_diverged"].fillna(0).any() else ""
 
     @property
+    def selection_caveat(self) -> str:
+        """A caption line where the verdicts were computed on the split that chose the lr."""
+        if self.evidence.select_on != "test" or self.evidence.verdicts is None:
+            return ""
+        return (
+            " Caution: the lr (and, under early_stop_on: test, the epoch) was chosen on this "
+            "evaluation split, so the verdicts test the same data that selected the runs; "
+            "they overstate differences."
+        )
+
+    @property
     def selection(self) -> str:
         if self.evidence.select_on == "published":
             return "as published"

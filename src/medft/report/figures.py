@@ -23,7 +23,7 @@ from medft.report.tables import METRIC_LABELS  # noqa: E402
 from medft.strategies import REFERENCE  # noqa: E402
 
 VERDICT_MARKS = {BETTER: "▲", WORSE: "▼"}
-VERDICT_LEGEND = "▲ / ▼: significantly better / worse than FT (PROTOCOL.md, Statistics)"
+VERDICT_LEGEND = "▲ / ▼: significantly better / worse than FT (docs/protocol.md, Statistics)"
 
 
 def save(figure: plt.Figure, *paths: str | Path) -> None:

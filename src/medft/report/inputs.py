@@ -12,7 +12,7 @@ Two documented schemas (CSV or Parquet), told apart by their columns:
 
 Metric names: ``medft.metrics.METRICS`` or the paper's labels (mAP, AUROC, Accuracy, Kappa,
 F1-Score), any case. The main metric of a dataset: ``main_metrics`` if given, else the
-paper's (PROTOCOL.md) for the paper's dataset names, else the first metric listed for it.
+paper's (docs/protocol.md) for the paper's dataset names, else the first metric listed for it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ METRIC_NAMES = {
     "roc_auc": "auroc",
     "cohen_kappa": "kappa",
 }
-# PROTOCOL.md, "Metrics": the main metric of each of the paper's datasets, by its name there.
+# docs/protocol.md, "Metrics": the main metric of each of the paper's datasets, by its name there.
 PAPER_MAIN_METRICS = {
     "chexpert": "map",
     "mura-shoulder": "accuracy",

@@ -1,4 +1,4 @@
-"""The statistics the paper lacked (PROTOCOL.md, "Statistics"): which differences from FT are
+"""The statistics the paper lacked (docs/protocol.md, "Statistics"): which differences from FT are
 real.
 
 * ``paired_tests``: per (dataset, model, strategy ≠ FT), the seed-paired differences of the

@@ -34,7 +34,7 @@ SECOND_METRIC = {
     "kappa": "accuracy",
     "f1": "accuracy",
 }
-EFFECTIVE_OVER_FT = 0.1  # percent: PROTOCOL.md's "beats FT by more than 0.1 %"
+EFFECTIVE_OVER_FT = 0.1  # percent: docs/protocol.md's "beats FT by more than 0.1 %"
 KEYS = ["dataset", "model", "strategy"]
 DIVERGED_MARK = " †"  # at least one seed of this cell diverged
 NO_VALUE = "–"

@@ -4,7 +4,7 @@ The finalists (the last decision's survivors and FT's best arm) have every seed 
 protocol. The recommendation is the finalist with the best mean main metric on the selection
 split (the grid's rule for choosing an lr); it is then tested against FT and against the
 runner-up on the evaluation split with the report's statistics: seed-paired t-test and
-patient-level bootstrap, Holm-corrected over the two comparisons (PROTOCOL.md, Statistics).
+patient-level bootstrap, Holm-corrected over the two comparisons (docs/protocol.md, Statistics).
 """
 
 from __future__ import annotations
@@ -196,8 +196,9 @@ def markdown(
         lines += [_verdict_sentence(row, metric) for _, row in comparisons.iterrows()]
     lines += [
         "",
-        "*better* / *worse*: Holm-corrected p < 0.05 and the interval excludes 0; otherwise the "
-        "data cannot tell the two apart, and either is a sound choice.",
+        "*better* / *worse*: Holm-corrected p < 0.05 and the interval excludes 0. *No "
+        "significant difference* means these seeds could not tell the two apart, not that they "
+        "are equivalent: the interval says how large a difference is still possible.",
         "",
         "## Finalists (every seed, full protocol)",
         "",
