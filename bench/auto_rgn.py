@@ -180,6 +180,32 @@ def against_reference(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def pooled_against_reference(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every (task, seed) pair of an arm and the reference pooled: how many the arm wins, and
+    the two-sided sign test of that count (each pair at both arms' chosen lrs)."""
+    from scipy.stats import binomtest
+
+    from medft.report.stats import seed_pairs
+
+    chosen = select_lr(runs, "val")
+    chosen = chosen[chosen["strategy"].str.startswith("Auto-RGN")]
+    pairs = seed_pairs(chosen, reference=REFERENCE_ARM)
+    rows = []
+    for arm, group in pairs.groupby("strategy", sort=False):
+        differences = (group["value"] - group["ft_value"]).to_numpy()
+        wins, n = int((differences > 0).sum()), int((differences != 0).sum())
+        rows.append(
+            {
+                "arm − reference": arm,
+                "pairs (task × seed)": len(differences),
+                "arm better in": f"{wins} of {n}",
+                "median (pp)": f"{pd.Series(differences).median():+.2f}",
+                "sign test p": f"{binomtest(wins, n).pvalue:.3f}" if n else "–",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def block_lr_table(epochs: pd.DataFrame) -> pd.DataFrame:
     """Each Auto-RGN arm's per-block lr relative to the grid lr, at lr 1e-3, mean over seeds,
     epochs and tasks: how much of the lr each block gets."""
@@ -212,6 +238,8 @@ def write(runs: pd.DataFrame, epochs: pd.DataFrame, command: str) -> None:
         + comparison(runs).to_markdown(index=False, disable_numparse=True)
         + "\n\n## The Auto-RGN arms against the reference code's\n\n"
         + against_reference(runs).to_markdown(index=False, disable_numparse=True)
+        + "\n\nPooled over the three tasks (each task's main metric, in points):\n\n"
+        + pooled_against_reference(runs).to_markdown(index=False, disable_numparse=True)
         + "\n\n## Per-block learning rate relative to the grid lr (lr 1e-3, mean over "
         "tasks, seeds and epochs)\n\n"
         + block_lr_table(epochs).to_markdown()

@@ -96,7 +96,7 @@ def test_a_registered_strategy_trains(name, toys, tiny_datasets, tmp_path):
         assert head < moved and all(n.endswith(".bias") or n in head for n in moved)
     else:
         assert moved == head | {"toy_gain"}
-    assert summary["metrics"]["test"]["auroc"] >= 0
+    assert summary["best_epoch"] == 0 and (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_a_registered_artefact_is_planned_and_written(monkeypatch, tmp_path):
