@@ -275,6 +275,7 @@ def block_learning_rates(epochs: pd.DataFrame, column: str = "model") -> plt.Fig
         facet_kws={"sharey": False},
     )
     grid.set(yscale="log")
+    grid.set_titles("{row_name} | {col_name}")
     _integer_epochs(grid.axes)
     grid.set_axis_labels("epoch", "block learning rate")
     grid.figure.suptitle("Per-block learning rate (Auto-RGN: lr × relative gradient norm)", y=1.02)
