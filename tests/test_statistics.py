@@ -212,3 +212,18 @@ def test_a_blank_patient_id_is_a_patient_of_its_own(blank):
         assert with_blank < 0.6 * grouped  # image-level resampling: far too narrow here
     groups = st.resampling_groups(_patient_level_predictions(blank)[1]["FT"])
     assert len(set(groups)) == {1: 30 + 1, 600: 600}[blank]
+
+
+def test_across_datasets_says_when_no_data_could_reach_significance():
+    """8 datasets, 7 strategies: Holm's first step cannot go below 7 · 2/256 = 0.0547, so even
+    a strategy better on every dataset gets no verdict it could never change."""
+    rows = [
+        {"dataset": f"d{d}", "model": "m", "strategy": s, "improvement": gain}
+        for d in range(8)
+        for s, gain in [("FT", 0.0), *((f"S{k}", 5.0 + d + k) for k in range(7))]
+    ]
+    frame = st.across_datasets(pd.DataFrame(rows)).set_index("strategy")
+    assert frame["min_p_holm"].iloc[0] == pytest.approx(7 * 2 / 256)
+    assert (frame["p_holm"] >= frame["min_p_holm"] - 1e-12).all()
+    assert frame.loc["S0", "verdict"].startswith("cannot decide with 8 datasets")
+    assert st.BETTER not in set(frame["verdict"])

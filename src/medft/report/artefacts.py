@@ -260,7 +260,9 @@ def _across_datasets(report: SummaryReport, stem: Path) -> None:
         "Across datasets",
         "Per model and strategy: the median relative improvement over FT across datasets and "
         "the Wilcoxon signed-rank test of it (Holm-corrected over strategies; tested only with "
-        f"{stats.MIN_DATASETS_WILCOXON} datasets or more).",
+        f"{stats.MIN_DATASETS_WILCOXON} datasets or more). min_p_holm: the smallest corrected p "
+        "the exact test can reach with this many datasets; where it is 0.05 or more, no data "
+        "could make the row significant, and the verdict says so instead.",
         across,
     )
 

@@ -281,10 +281,28 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(
         rows, columns=["model", "strategy", "n_datasets", "median_improvement", "p_value"]
     )
-    frame["p_holm"] = np.nan
+    frame["p_holm"] = frame["min_p_holm"] = np.nan
     for _, index in frame.groupby("model", sort=False).groups.items():
         frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"])
+        # The exact two-sided test's smallest p is 2 / 2^n; Holm's first step multiplies it
+        # by the number of strategies tested.
+        tested = frame.loc[index, "p_value"].notna().sum()
+        frame.loc[index, "min_p_holm"] = np.minimum(
+            1.0, tested * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
+        )
     frame["verdict"] = [
-        verdict(p, m, m) for p, m in zip(frame["p_holm"], frame["median_improvement"], strict=True)
+        unreachable(n, floor) if not np.isnan(p) and floor >= ALPHA else verdict(p, m, m)
+        for p, m, n, floor in zip(
+            frame["p_holm"],
+            frame["median_improvement"],
+            frame["n_datasets"],
+            frame["min_p_holm"],
+            strict=True,
+        )
     ]
     return frame
+
+
+def unreachable(n_datasets: int, floor: float) -> str:
+    """The verdict of a test that could not reach significance whatever the data."""
+    return f"cannot decide with {n_datasets} datasets (smallest attainable Holm p {floor:.3f})"
