@@ -22,4 +22,6 @@ localrules:
 
 rule all:
     input:
-        grid.search_plan.targets() if grid.search.enabled else grid.report_plan.targets(),
+        grid.search_plan.targets()
+        if grid.search.enabled
+        else grid.report_plan.targets(),
