@@ -126,3 +126,15 @@ def test_every_artefact_has_one_caption_file_and_a_docs_entry():
     for stem in ARTEFACTS.names():
         assert (REPO / "workflow" / "report" / f"{stem}.rst").is_file(), stem
         assert f"{stem}." in docs, f"docs/report.md does not describe {stem}"
+
+
+def test_the_schema_enums_are_the_registries():
+    """A source or metric added to its registry is accepted by the config without a second
+    list to edit; the schema's enums are checked against the registries here."""
+    from medft.data.sources import SOURCES
+    from medft.metrics import METRICS
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    entry = schema["properties"]["datasets"]["items"]["properties"]
+    assert entry["source"]["enum"] == SOURCES.names()
+    assert entry["main_metric"]["enum"] == list(METRICS)

@@ -147,6 +147,11 @@ class CarvedSplitOptions(SourceOptions):
             seed=self.split_seed,
         )
 
+    @property
+    def paper_task(self) -> str:
+        """The paper's name for this task (its Table 2 rows)."""
+        return self.source
+
 
 @dataclass(frozen=True, kw_only=True)
 class SyntheticOptions(SourceOptions):
@@ -204,6 +209,10 @@ class MuraOptions(CarvedSplitOptions):
     root: str
     part: str
     one_image_per_study: bool = False
+
+    @property
+    def paper_task(self) -> str:
+        return f"mura-{self.part.lower()}"  # the paper counts each body part as a task
 
 
 @dataclass(frozen=True, kw_only=True)

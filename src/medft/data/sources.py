@@ -173,7 +173,7 @@ def _paper_counts(options: opts.CarvedSplitOptions) -> dict[str, int]:
     counts replace these once the dataset is prepared."""
     from medft.data.paper import TABLE2
 
-    key = options.source + (f"-{options.part.lower()}" if options.source == "mura" else "")
+    key = options.paper_task
     if key not in TABLE2:
         raise opts.ConfigError(f"dataset {options.name!r}: the paper has no {key!r} task")
     train, test = TABLE2[key]
