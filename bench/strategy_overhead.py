@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from medft import features
+from medft import features, loop
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter
@@ -52,7 +52,7 @@ def prepared_cell(cell: Cell) -> tuple[Cell, float]:
 def one_step(cell: Cell, inputs, targets) -> float:
     cell.strategy.train_mode()
     started = time.perf_counter()
-    cell.train_step(inputs, targets)
+    loop.train_step(cell.step, inputs, targets)
     return time.perf_counter() - started
 
 

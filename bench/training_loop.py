@@ -4,7 +4,7 @@ extraction.
 
 The data path: ``torch.utils.data`` workers gather uint8 batches from the memory-mapped shards
 (pinned on a GPU), the batch is copied without blocking and normalised on the device. The
-reference step is ``Cell.train_step`` on one normalised batch kept on the device. Rounds
+reference step is ``medft.loop.train_step`` on one normalised batch kept on the device. Rounds
 alternate the two and the median of their per-round ratio is reported, since this machine's
 speed drifts within seconds.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medft import features
+from medft import features, loop
 from medft.data.shards import DatasetMeta, DatasetWriter
 from medft.engine import Cell, TrainConfig
 
@@ -58,7 +58,7 @@ def in_memory_img_s(cell: Cell, inputs, targets, steps: int) -> float:
     synchronize(cell.device)
     started = time.perf_counter()
     for _ in range(steps):
-        loss = cell.train_step(inputs, targets)
+        loss = loop.train_step(cell.step, inputs, targets)
     loss.item()
     return steps * len(targets) / (time.perf_counter() - started)
 

@@ -58,6 +58,9 @@ class Cell:
         self.model, self.strategy, self.optimizer = setup.model, setup.strategy, setup.optimizer
         self.splits, self.forward = setup.splits, setup.forward
         self.stoppable_from = setup.stoppable_from
+        self.step = loop.Step(
+            self.forward, self.loss_fn, self.optimizer, self.strategy, self.device
+        )
 
     def run_first_stage(self, strategy: str) -> str:
         """A strategy that starts from another's checkpoint, run without ``init``: train that
@@ -82,40 +85,22 @@ class Cell:
         return self.config.seed * 100_003 + epoch
 
     def probe_gradients(self, epoch: int):
-        train = self.batches("train", self.shuffle_seed(epoch))
-        return loop.gradient_probe(
-            self.forward, self.loss_fn, self.optimizer, self.strategy, train, self.device
-        )
+        return loop.gradient_probe(self.step, self.batches("train", self.shuffle_seed(epoch)))
 
     def train_one_epoch(self, epoch: int) -> tuple[float, float | None]:
         """Mean task loss and mean strategy penalty (None without one) over the epoch."""
-        train = self.splits["train"]
-        return loop.train_one_epoch(
-            self.forward,
-            self.loss_fn,
-            self.optimizer,
-            self.strategy,
-            self.batches("train", self.shuffle_seed(epoch)),
-            train.num_batches(self.config.batch_size),
-            len(train),
-            epoch,
-            self.device,
-        )
+        train, batches = self.splits["train"], self.batches("train", self.shuffle_seed(epoch))
+        n_batches = train.num_batches(self.config.batch_size)
+        return loop.train_one_epoch(self.step, batches, n_batches, len(train), epoch)
 
     def evaluate(self, split: str) -> tuple[float, dict[str, float], np.ndarray]:
         """Loss, metrics and scores on ``split``; why a metric is undefined is kept in
         ``undefined_because``."""
-        loss, scores = loop.predict(
-            self.model.module,
-            self.forward,
-            self.loss_fn,
-            self.batches(split),
-            len(self.splits[split]),
-            self.meta.multilabel,
-            self.device,
-        )
-        targets = self.splits[split].targets.numpy()
-        metrics, undefined = loop.split_metrics(self.meta.task, targets, scores, self.meta.classes)
+        meta, data = self.meta, self.splits[split]
+        module, batches = self.model.module, self.batches(split)
+        loss, scores = loop.predict(self.step, module, batches, len(data), meta.multilabel)
+        targets = data.targets.numpy()
+        metrics, undefined = loop.split_metrics(meta.task, targets, scores, meta.classes)
         self.undefined_because = undefined or "no reason given"
         return loss, metrics, scores
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,89 +25,83 @@ DIVERGED_OVER_CHANCE = 10
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
-def batch_loss(forward: Callable, loss_fn: nn.Module, inputs, targets, device) -> torch.Tensor:
+@dataclass
+class Step:
+    """What every step of a run uses: the forward pass (the whole model, or the head alone on
+    shared features), the task loss, the optimizer, the strategy and the device."""
+
+    forward: Callable
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    strategy: Strategy
+    device: torch.device
+
+
+def batch_loss(step: Step, inputs, targets) -> torch.Tensor:
     """Task loss of a batch already on the device."""
-    with autocast(device):
-        logits = forward(inputs)
-    return loss_fn(logits.float(), targets)
+    with autocast(step.device):
+        logits = step.forward(inputs)
+    return step.loss_fn(logits.float(), targets)
 
 
-def train_step(
-    forward: Callable, loss_fn: nn.Module, optimizer, strategy: Strategy, inputs, targets, device
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def train_step(step: Step, inputs, targets) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One optimizer step on task loss + the strategy's penalty; returns both, detached
     device tensors (reading them waits for the step)."""
-    loss = batch_loss(forward, loss_fn, inputs, targets, device)
-    extra = strategy.extra_loss()
+    loss = batch_loss(step, inputs, targets)
+    extra = step.strategy.extra_loss()
     objective = loss if extra is None else loss + extra
-    optimizer.zero_grad(set_to_none=True)
+    step.optimizer.zero_grad(set_to_none=True)
     objective.backward()
-    optimizer.step()
+    step.optimizer.step()
     return loss.detach(), None if extra is None else extra.detach()
 
 
 def train_one_epoch(
-    forward: Callable,
-    loss_fn: nn.Module,
-    optimizer,
-    strategy: Strategy,
-    batches: Batches,
-    n_batches: int,
-    n_images: int,
-    epoch: int,
-    device,
+    step: Step, batches: Batches, n_batches: int, n_images: int, epoch: int
 ) -> tuple[float, float | None]:
     """Mean task loss and mean strategy penalty (None without one) over the epoch."""
-    strategy.train_mode()
+    step.strategy.train_mode()
     # Summed on the device: reading the loss every step would make the CPU wait for the GPU
     # each step instead of queueing the next one.
-    total = torch.zeros((), device=device)
+    total = torch.zeros((), device=step.device)
     penalty = None
     for inputs, targets in progress(batches, n_batches, f"epoch {epoch}", unit="batches"):
-        loss, extra = train_step(forward, loss_fn, optimizer, strategy, inputs, targets, device)
+        loss, extra = train_step(step, inputs, targets)
         total += loss * len(targets)
         if extra is not None:
             penalty = extra * len(targets) + (0 if penalty is None else penalty)
     return total.item() / n_images, None if penalty is None else penalty.item() / n_images
 
 
-def gradient_probe(
-    forward: Callable, loss_fn: nn.Module, optimizer, strategy: Strategy, batches: Batches, device
-) -> Callable[[int], Iterator[None]]:
+def gradient_probe(step: Step, batches: Batches) -> Callable[[int], Iterator[None]]:
     """A strategy's gradient probe (``EpochContext.probe_gradients``): forward/backward on the
     first n of ``batches`` in train mode, yielding with each batch's gradients in place; no
     step is taken."""
 
     def probe(n: int) -> Iterator[None]:
-        strategy.train_mode()
+        step.strategy.train_mode()
         for i, (inputs, targets) in enumerate(batches):
             if i == n:
                 break
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss(forward, loss_fn, inputs, targets, device).backward()
+            step.optimizer.zero_grad(set_to_none=True)
+            batch_loss(step, inputs, targets).backward()
             yield
-        optimizer.zero_grad(set_to_none=True)
+        step.optimizer.zero_grad(set_to_none=True)
 
     return probe
 
 
 @torch.inference_mode()
 def predict(
-    module: nn.Module,
-    forward: Callable,
-    loss_fn: nn.Module,
-    batches: Batches,
-    n_images: int,
-    multilabel: bool,
-    device,
+    step: Step, module: nn.Module, batches: Batches, n_images: int, multilabel: bool
 ) -> tuple[float, np.ndarray]:
     """Mean task loss and class probabilities over ``batches``, ``module`` in eval mode."""
     module.eval()
-    total, scores = torch.zeros((), device=device), []
+    total, scores = torch.zeros((), device=step.device), []
     for inputs, targets in batches:
-        with autocast(device):
-            logits = forward(inputs).float()
-        total += loss_fn(logits, targets) * len(targets)
+        with autocast(step.device):
+            logits = step.forward(inputs).float()
+        total += step.loss_fn(logits, targets) * len(targets)
         probs = logits.sigmoid() if multilabel else logits.softmax(dim=1)
         scores.append(probs.cpu().numpy())
     return total.item() / n_images, np.concatenate(scores)
