@@ -5,6 +5,7 @@ without verdicts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -184,19 +185,19 @@ class DatasetReport:
 
 @dataclass
 class SummaryReport:
-    """Every dataset's evidence, combined."""
+    """Every dataset's evidence, combined once for the summary's artefacts."""
 
     evidence: list[Evidence]
 
-    @property
+    @cached_property
     def summary(self) -> pd.DataFrame:
         return pd.concat([e.summary for e in self.evidence], ignore_index=True)
 
-    @property
+    @cached_property
     def verdicts(self) -> pd.DataFrame | None:
         found = [e.verdicts for e in self.evidence if e.verdicts is not None]
         return pd.concat(found, ignore_index=True) if found else None
 
-    @property
+    @cached_property
     def improvement(self) -> pd.DataFrame:
         return pd.concat([e.improvement() for e in self.evidence], ignore_index=True)
