@@ -466,7 +466,8 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
         rung1 = f"results/nodule/test_resnet/{arm.strategy}/lr{arm.lr}/seed0/rung1.json"
         assert (rung1 in outputs) == arm.survives
 
-    rest = snakemake(tmp_path).stdout + snakemake(tmp_path).stderr
+    rest = snakemake(tmp_path)
+    rest = rest.stdout + rest.stderr
     assert "rung=0" not in rest  # nothing of the first rung ran again
     for arm in kept.itertuples():
         log = pd.read_csv(folder / arm.strategy / f"lr{arm.lr}" / "seed0" / "epochs.csv")

@@ -79,7 +79,11 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
 
 def serve(path: Path) -> None:
     """The worker: import the heavy modules once, then fork a child per job until idle."""
-    import medft.engine  # noqa: F401  (importing these once is the point of the worker)
+    # Importing these once is the point of the worker; scikit-learn too, which the planner
+    # keeps out of its imports (medft.metrics imports it where it computes).
+    import sklearn.metrics  # noqa: F401
+
+    import medft.engine  # noqa: F401
 
     with _Server(str(path), _Job) as server:
         server.timeout = 5
