@@ -11,7 +11,6 @@ Adding an artefact: a writer here, decorated with ``@artefact(...)``, and its ca
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,6 @@ from medft.report.evidence import DatasetReport, Evidence, SummaryReport, per_cl
 from medft.report.formats import latex_escape, to_latex, write_html, write_markdown, write_table
 from medft.report.tables import METRIC_LABELS
 from medft.strategies import REFERENCE, STRATEGIES
-
-log = logging.getLogger(__name__)
 
 PAPER_TABLE_CAPTION = (
     "{dataset}: {metrics} on the evaluation split in percent, mean (standard error) over "
