@@ -45,10 +45,8 @@ class ToyAdapter(Strategy):
 def toys(monkeypatch):
     """ToyBiases and ToyAdapter registered for one test, as a new strategy module would."""
     for info in (
-        StrategyInfo(
-            "Toy-Biases", f"{__name__}:ToyBiases", "biases and head", caption=lambda o: "toy"
-        ),
-        StrategyInfo("Toy-Adapter", f"{__name__}:ToyAdapter", "a gain and the head"),
+        StrategyInfo("Toy-Biases", ToyBiases, "biases and head", caption=lambda o: "toy"),
+        StrategyInfo("Toy-Adapter", ToyAdapter, "a gain and the head"),
     ):
         monkeypatch.setitem(STRATEGIES._entries, info.name.lower(), info)
         monkeypatch.setitem(STRATEGIES._display, info.name.lower(), info.name)
@@ -138,3 +136,19 @@ def test_the_schema_enums_are_the_registries():
     entry = schema["properties"]["datasets"]["items"]["properties"]
     assert entry["source"]["enum"] == SOURCES.names()
     assert entry["main_metric"]["enum"] == list(METRICS)
+
+
+def test_planning_reads_the_strategy_registry_without_loading_torch():
+    """Each strategy module registers itself; torch loads only when training code runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, medft.workflow, medft.cost\n"
+        "from medft.strategies import strategy_names\n"
+        "assert len(strategy_names()) >= 8\n"
+        "print(sorted(m for m in ('timm', 'sklearn') if m in sys.modules))\n"
+        "print(type(sys.modules.get('torch')).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "_LazyModule"]

@@ -42,25 +42,25 @@ def test_config_yaml_repeats_the_packaged_cost_table():
 
 
 def test_train_requests_grow_with_the_model_and_the_dataset(paper_grid):
-    vgg_chexpert = paper_grid.runtime_min("train", cell("chexpert", "vgg19"))
-    resnet_chexpert = paper_grid.runtime_min("train", cell("chexpert", "resnet50"))
-    resnet_isic = paper_grid.runtime_min("train", cell("isic2020", "resnet50"))
+    vgg_chexpert = paper_grid.cost.runtime_min("train", cell("chexpert", "vgg19"))
+    resnet_chexpert = paper_grid.cost.runtime_min("train", cell("chexpert", "resnet50"))
+    resnet_isic = paper_grid.cost.runtime_min("train", cell("isic2020", "resnet50"))
     assert vgg_chexpert > resnet_chexpert > resnet_isic
     # ResNet-50 on CheXpert: 58,086 training + 6,454 validation images per epoch at 2470 and
     # 7400 img/s, 50 epochs, start-up 120 s, then 6,654 images evaluated; margin 2.
     seconds = 50 * (58086 / 2470 + 6454 / 7400) + 120 + (6454 + 200) / 7400
     assert resnet_chexpert == pytest.approx(seconds * 2 / 60, abs=1)
-    assert paper_grid.mem_mb("train", cell("chexpert", "vgg19"), 1) > paper_grid.mem_mb(
+    assert paper_grid.cost.mem_mb("train", cell("chexpert", "vgg19"), 1) > paper_grid.cost.mem_mb(
         "train", cell("chexpert", "resnet50"), 1
     )
 
 
 def test_time_limits_stay_within_a_day_and_memory_rises_on_retry(paper_grid):
     huge = Grid({**paper_grid.config, "epochs": 5000})
-    assert huge.runtime_min("train", cell("chexpert", "vgg19")) == 1440
-    first = paper_grid.mem_mb("train", cell("bach", "resnet50"), 1)
-    assert paper_grid.mem_mb("train", cell("bach", "resnet50"), 2) == first * 1.5
-    assert paper_grid.mem_mb("train", cell("bach", "resnet50"), 3) == first * 2
+    assert huge.cost.runtime_min("train", cell("chexpert", "vgg19")) == 1440
+    first = paper_grid.cost.mem_mb("train", cell("bach", "resnet50"), 1)
+    assert paper_grid.cost.mem_mb("train", cell("bach", "resnet50"), 2) == first * 1.5
+    assert paper_grid.cost.mem_mb("train", cell("bach", "resnet50"), 3) == first * 2
 
 
 def test_lp_on_shared_features_costs_no_backbone_epochs(paper_grid):

@@ -457,9 +457,12 @@ def test_the_schema_lists_the_registry_and_the_options_defaults():
     assert {f.name: f.default for f in fields(StrategyOptions)} == {
         k: v["default"] for k, v in options.items()
     }
-    from medft.strategies import CHOICES
-
-    assert {k: tuple(v["enum"]) for k, v in options.items() if "enum" in v} == CHOICES
+    choices = {f.name: f.metadata["choices"] for f in fields(StrategyOptions)}
+    assert {k: tuple(v["enum"]) for k, v in options.items() if "enum" in v} == {
+        k: v for k, v in choices.items() if v
+    }
+    minima = {f.name: f.metadata["min"] for f in fields(StrategyOptions)}
+    assert {k: v.get("minimum") for k, v in options.items()} == minima
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
     assert config["strategies"] == "all"
     assert config["strategy_options"] == {f.name: f.default for f in fields(StrategyOptions)}

@@ -55,7 +55,13 @@ def _add_train(sub) -> None:
     for f in fields(StrategyOptions):
         flag = "--" + f.name.replace("_", "-")
         kind = {"bool": _parse_bool, "float": float, "int": int, "str": str}[str(f.type)]
-        p.add_argument(flag, type=kind, default=f.default, help=f"default: {f.default}")
+        p.add_argument(
+            flag,
+            type=kind,
+            default=f.default,
+            choices=f.metadata["choices"],
+            help=f"{f.metadata['help']} (default: {f.default})",
+        )
 
 
 def _parse_bool(text: str) -> bool:
@@ -288,11 +294,11 @@ def run_prepare(args) -> None:
 
 def run_list(args) -> None:
     from medft.architectures import model_names
-    from medft.strategies import STRATEGIES
+    from medft.strategies import STRATEGIES, strategy_names
     from medft.weights import weights_names
 
     if args.what == "strategies":
-        for name in STRATEGIES.names():
+        for name in strategy_names():
             print(f"{name:<10} {STRATEGIES.get(name).summary}")
         return
     for name in {"models": model_names, "weights": weights_names}[args.what]():

@@ -169,9 +169,19 @@ class CostModel:
     def _features_mb(counts: dict[str, int], speed: ModelCost) -> int:
         return math.ceil(sum(counts.values()) * speed.feature_dim * 4 / 2**20)
 
-    # -- scheduler requests -----------------------------------------------------------------
-    def runtime_min(self, job: JobCost) -> int:
+    # -- scheduler requests (the workflow's ``resources``) -------------------------------------
+    def job(self, rule: str, wildcards) -> JobCost:
+        """The cost of one ``train`` or ``features`` job."""
+        w = wildcards
+        if rule == "features":
+            return self.features(w.dataset, w.model)
+        return self.train(w.dataset, w.model, w.strategy)
+
+    def mem_mb(self, rule: str, wildcards, attempt: int) -> int:
+        return mem_for_attempt(self.job(rule, wildcards).mem_mb, attempt)
+
+    def runtime_min(self, rule: str, wildcards) -> int:
         """The time limit to ask for: the epoch budget's time with a margin, at most
         ``max_runtime_min`` (a longer run is resumed from its checkpoint by a retry)."""
-        minutes = math.ceil(job.upper_s * self.settings.runtime_margin / 60)
+        minutes = math.ceil(self.job(rule, wildcards).upper_s * self.settings.runtime_margin / 60)
         return max(10, min(minutes, self.settings.max_runtime_min))

@@ -12,6 +12,8 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +27,7 @@ from medft.data.shards import read_meta
 from medft.errors import DataError, DivergedError
 from medft.run_config import TrainConfig
 from medft.run_setup import set_up
-from medft.runtime import (
-    default_device,
-)
+from medft.runtime import default_device
 from medft.strategies.base import EpochContext
 
 log = logging.getLogger(__name__)
@@ -54,28 +54,13 @@ class Cell:
 
     # -- setup (medft.run_setup) -------------------------------------------------------------
     def build(self) -> None:
-        setup = set_up(self.config, self.meta, self.device, self.run_first_stage)
+        setup = set_up(self.config, self.meta, self.device, partial(run_first_stage, self.config))
         self.model, self.strategy, self.optimizer = setup.model, setup.strategy, setup.optimizer
         self.splits, self.forward = setup.splits, setup.forward
         self.stoppable_from = setup.stoppable_from
         self.step = loop.Step(
             self.forward, self.loss_fn, self.optimizer, self.strategy, self.device
         )
-
-    def run_first_stage(self, strategy: str) -> str:
-        """A strategy that starts from another's checkpoint, run without ``init``: train that
-        first stage into ``out/stage1-<strategy>``."""
-        first = TrainConfig(
-            **{
-                **self.config.to_dict(),
-                "strategy": strategy,
-                "init": None,
-                "out": str(self.out / f"stage1-{strategy}"),
-                "options": self.config.options,
-            }
-        )
-        Cell(first).run()
-        return str(Path(first.out) / "best.pt")
 
     # -- one epoch (medft.loop) ------------------------------------------------------------
     def batches(self, split: str, shuffle_seed: int | None = None):
@@ -106,8 +91,8 @@ class Cell:
 
     @property
     def name(self) -> str:
-        cfg = self.config
-        return f"{self.meta.name} {cfg.model} {cfg.strategy} lr={cfg.lr:g} seed={cfg.seed}"
+        c = self.config
+        return f"{self.meta.name} {c.model} {c.strategy} lr={c.lr:g} seed={c.seed}"
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> dict:
@@ -203,6 +188,15 @@ class Cell:
         line = loop.epoch_line(prefix, row, f"{stop_on}_{self.main_metric}", improved)
         tqdm.write(line, file=sys.stderr)
         return row
+
+
+def run_first_stage(config: TrainConfig, strategy: str) -> str:
+    """A strategy that starts from another's checkpoint, run without ``init``: train that
+    first stage into ``out/stage1-<strategy>``; the path of its best weights."""
+    out = Path(config.out) / f"stage1-{strategy}"
+    first = replace(config, strategy=strategy, init=None, out=str(out))
+    Cell(first).run()
+    return str(out / "best.pt")
 
 
 def finish(cell: Cell, state: RunState) -> dict:

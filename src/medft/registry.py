@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Case-insensitive names → objects; an unknown name raises ``ValueError`` listing all."""
+    """Case-insensitive names → objects; an unknown name raises ``ValueError`` listing all.
+    Names come in registration order, or sorted by ``order`` of their objects."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, order: Callable[[T], Any] | None = None) -> None:
         self.kind = kind
+        self.order = order
         self._entries: dict[str, T] = {}
         self._display: dict[str, str] = {}
 
@@ -41,7 +43,9 @@ class Registry(Generic[T]):
         return self._display[name.lower()]
 
     def names(self) -> list[str]:
-        return list(self._display.values())
+        if self.order is None:
+            return list(self._display.values())
+        return sorted(self._display.values(), key=lambda name: self.order(self.get(name)))
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._entries

@@ -89,10 +89,10 @@ def strategy_list(strategies: str | list[str]) -> list[str]:
     """The config's ``strategies`` as registered names: ``all`` is every registered strategy;
     an unknown name fails, listing the valid ones."""
     from medft.errors import ConfigError
-    from medft.strategies import STRATEGIES
+    from medft.strategies import STRATEGIES, strategy_names
 
     if strategies == "all":
-        return STRATEGIES.names()
+        return strategy_names()
     try:
         return [STRATEGIES.canonical(name) for name in strategies]
     except ValueError as error:
@@ -163,21 +163,6 @@ class Grid:
         from medft.cost import CostModel
 
         return CostModel(self)
-
-    def job_cost(self, rule: str, wildcards):
-        """The ``medft.cost.JobCost`` of one ``train`` or ``features`` job."""
-        w = wildcards
-        if rule == "features":
-            return self.cost.features(w.dataset, w.model)
-        return self.cost.train(w.dataset, w.model, w.strategy)
-
-    def mem_mb(self, rule: str, wildcards, attempt: int) -> int:
-        from medft.cost import mem_for_attempt
-
-        return mem_for_attempt(self.job_cost(rule, wildcards).mem_mb, attempt)
-
-    def runtime_min(self, rule: str, wildcards) -> int:
-        return self.cost.runtime_min(self.job_cost(rule, wildcards))
 
     def preprocess(self, model: str) -> Preprocess:
         size = self.config.get("image_size")

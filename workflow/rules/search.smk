@@ -21,8 +21,8 @@ rule search_rung:
     threads: config["train_threads"]
     resources:
         gpu=config["gpus_per_job"],
-        mem_mb=lambda w, attempt: grid.mem_mb("train", w, attempt),
-        runtime=lambda w: grid.runtime_min("train", w),
+        mem_mb=lambda w, attempt: grid.cost.mem_mb("train", w, attempt),
+        runtime=lambda w: grid.cost.runtime_min("train", w),
     params:
         job=lambda w: grid.search_plan.rung_params(w),
         warm=config["warm_worker"],

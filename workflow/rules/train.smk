@@ -11,8 +11,8 @@ rule features:
     threads: config["train_threads"]
     resources:
         gpu=config["gpus_per_job"],
-        mem_mb=lambda w, attempt: grid.mem_mb("features", w, attempt),
-        runtime=lambda w: grid.runtime_min("features", w),
+        mem_mb=lambda w, attempt: grid.cost.mem_mb("features", w, attempt),
+        runtime=lambda w: grid.cost.runtime_min("features", w),
     params:
         job=lambda w: grid.features_params(w.dataset, w.model),
         warm=config["warm_worker"],
@@ -37,8 +37,8 @@ rule train:
     threads: config["train_threads"]
     resources:
         gpu=config["gpus_per_job"],
-        mem_mb=lambda w, attempt: grid.mem_mb("train", w, attempt),
-        runtime=lambda w: grid.runtime_min("train", w),
+        mem_mb=lambda w, attempt: grid.cost.mem_mb("train", w, attempt),
+        runtime=lambda w: grid.cost.runtime_min("train", w),
     params:
         run=lambda w: grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
         warm=config["warm_worker"],

@@ -3,12 +3,45 @@ norms, as the reference code computes them."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from medft.models import BuiltModel
-from medft.strategies import StrategyOptions
+from medft.lazy import lazy_module
+from medft.strategies import StrategyInfo, option, register_strategy
 from medft.strategies.base import EpochContext, Strategy
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from medft.models import BuiltModel
+    from medft.strategies import StrategyOptions
+
+torch = lazy_module("torch")
+
+
+@dataclass(frozen=True)
+class AutoRGNOptions:
+    rgn_batches: int = option(5, "batches averaged for the gradient norms", minimum=1)
+    rgn_groups: str = option(
+        "tensor",
+        "one RGN per parameter tensor (the reference code) or per conv/norm/linear module",
+        choices=("tensor", "module"),
+    )
+    rgn_rebuild_optimizer: bool = option(
+        True, "a fresh Adam each epoch with the new lrs (the reference code)"
+    )
+    rgn_norm: str = option(
+        "frozen",
+        "BatchNorm scales and biases: frozen (the reference code: out of max(RGN), not "
+        "trained) or scaled (in max(RGN), trained at their own lr; medft before 0.2)",
+        choices=("frozen", "scaled"),
+    )
+    rgn_head: str = option(
+        "scaled",
+        "the new head: scaled (the reference code: its RGN enters max(RGN)) or full (out of "
+        "the maximum, at the full lr)",
+        choices=("scaled", "full"),
+    )
 
 
 class AutoRGN(Strategy):
@@ -88,7 +121,7 @@ def batchnorm_parameters(module: nn.Module) -> set[str]:
     return {
         f"{module_name}.{name}" if module_name else name
         for module_name, sub in module.named_modules()
-        if isinstance(sub, nn.modules.batchnorm._BatchNorm)
+        if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm)
         for name, _ in sub.named_parameters(recurse=False)
     }
 
@@ -104,3 +137,24 @@ def relative_gradient_norm(params: list[nn.Parameter]) -> torch.Tensor:
     if weight_norm == 0:
         return torch.tensor(float("nan"))
     return (grad_norm / weight_norm).detach()
+
+
+def _caption(o) -> str:
+    adam = "rebuilt" if o.rgn_rebuild_optimizer else "kept"
+    return (
+        f"Auto-RGN per {o.rgn_groups}, Adam {adam} each epoch, BatchNorm {o.rgn_norm}, "
+        f"head {o.rgn_head}"
+    )
+
+
+register_strategy(
+    StrategyInfo(
+        "Auto-RGN",
+        AutoRGN,
+        "every parameter but BatchNorm, lr per tensor from its relative gradient norm",
+        options=AutoRGNOptions,
+        order=7,
+        adapts_block_lrs=True,
+        caption=_caption,
+    )
+)

@@ -8,7 +8,7 @@ these hooks and never asks which strategy it runs:
 * ``extra_loss()`` — a regulariser added to the task loss;
 
 and, before the model goes to the device, ``extend_model`` may add modules to it (adapters).
-What the planner needs to know of a strategy is its registry entry (``medft.strategies``).
+What the planner needs to know of a strategy is its registry entry, beside its class.
 
 Frozen means ``requires_grad = False``; Adam skips parameters without a gradient, so a block
 that is unfrozen later starts its Adam state then. Modules whose parameters are all frozen run
@@ -19,11 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+from medft.lazy import lazy_module
+from medft.strategies import REFERENCE, StrategyInfo, register_strategy
 
-from medft.models import BuiltModel
-from medft.strategies import StrategyOptions
+if TYPE_CHECKING:
+    from medft.models import BuiltModel
+    from medft.strategies import StrategyOptions
+
+torch = lazy_module("torch")
 
 
 @dataclass
@@ -83,3 +88,6 @@ class Strategy:
             params = list(sub.parameters())
             if params and not any(p.requires_grad for p in params):
                 sub.eval()
+
+
+register_strategy(StrategyInfo(REFERENCE, Strategy, "every parameter", order=0))

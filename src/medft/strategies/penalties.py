@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from medft.models import BuiltModel
-from medft.strategies import StrategyOptions
+from medft.lazy import lazy_module
+from medft.strategies import StrategyInfo, option, register_strategy
 from medft.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from medft.models import BuiltModel
+    from medft.strategies import StrategyOptions
+
+torch = lazy_module("torch")
+
+
+@dataclass(frozen=True)
+class StartingPointOptions:
+    sp_include_norm: bool = option(False, "also pull BatchNorm affine parameters to the start")
+
+
+@dataclass(frozen=True)
+class L1SPOptions(StartingPointOptions):
+    # The paper's values (its eq. 1).
+    l1sp_alpha: float = option(7e-5, "L1-SP weight on the drift from the start", minimum=0)
+    l1sp_beta: float = option(1.4e-4, "L1-SP weight on the head", minimum=0)
+
+
+@dataclass(frozen=True)
+class L2SPOptions(StartingPointOptions):
+    # The original's values (Li et al. 2018).
+    l2sp_alpha: float = option(0.1, "L2-SP weight on the drift from the start", minimum=0)
+    l2sp_beta: float = option(0.01, "L2-SP weight on the head", minimum=0)
 
 
 class StartingPointPenalty(Strategy):
@@ -17,6 +44,7 @@ class StartingPointPenalty(Strategy):
 
     def __init__(self, model: BuiltModel, lr: float, options: StrategyOptions) -> None:
         super().__init__(model, lr, options)
+        nn = torch.nn
         kinds = (nn.modules.conv._ConvNd, nn.Linear)
         if options.sp_include_norm:
             kinds += (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -64,3 +92,25 @@ class L2SP(StartingPointPenalty):
         drift = torch.stack(torch._foreach_norm(self.drifts())).square().sum()
         head = torch.stack(torch._foreach_norm(self.head)).square().sum()
         return self.options.l2sp_alpha / 2 * drift + self.options.l2sp_beta / 2 * head
+
+
+register_strategy(
+    StrategyInfo(
+        "L1-SP",
+        L1SP,
+        "every parameter, pulled back to the start (L1)",
+        options=L1SPOptions,
+        order=5,
+        caption=lambda o: f"L1-SP α={o.l1sp_alpha:g}, β={o.l1sp_beta:g}",
+    )
+)
+register_strategy(
+    StrategyInfo(
+        "L2-SP",
+        L2SP,
+        "every parameter, pulled back to the start (L2)",
+        options=L2SPOptions,
+        order=6,
+        caption=lambda o: f"L2-SP α={o.l2sp_alpha:g}, β={o.l2sp_beta:g}",
+    )
+)

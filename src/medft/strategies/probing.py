@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from medft.strategies import StrategyInfo, option, register_strategy
 from medft.strategies.base import EpochContext, Strategy
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    lp_feature_cache: bool = option(
+        True, "LP trains its head on backbone features computed once per (dataset, model)"
+    )
+
+
+@dataclass(frozen=True)
+class LPFTOptions:
+    lpft_lp_epochs: int = option(
+        0,
+        "0: stage 2 starts from the LP cell's best checkpoint; N: one run, LP for N epochs, "
+        "then everything with a fresh Adam (the paper's variant)",
+        minimum=0,
+    )
 
 
 class LinearProbe(Strategy):
@@ -46,3 +66,34 @@ class LinearProbeThenFineTune(Strategy):
 
     def selection_restarts(self, epoch: int) -> bool:
         return epoch == self.options.lpft_lp_epochs > 0  # early stopping counts in stage 2
+
+
+def _lpft_caption(o) -> str:
+    if o.lpft_lp_epochs == 0:
+        return "LP-FT in two runs (stage 2 from the LP cell)"
+    return f"LP-FT in one run, LP for {o.lpft_lp_epochs} epochs"
+
+
+register_strategy(
+    StrategyInfo(
+        "LP",
+        LinearProbe,
+        "the new head only",
+        options=ProbeOptions,
+        order=1,
+        # Exact only while the backbone is a fixed function: BatchNorm in eval mode.
+        shares_features=lambda o: o.frozen_bn == "eval" and o.lp_feature_cache,
+    )
+)
+register_strategy(
+    StrategyInfo(
+        "LP-FT",
+        LinearProbeThenFineTune,
+        "every parameter, from a trained linear probe",
+        options=LPFTOptions,
+        order=4,
+        starts_from=lambda o: "LP" if o.lpft_lp_epochs == 0 else None,
+        stoppable_from=lambda o, blocks: o.lpft_lp_epochs,
+        caption=_lpft_caption,
+    )
+)

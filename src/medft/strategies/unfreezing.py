@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medft.strategies import StrategyInfo, register_strategy
 from medft.strategies.base import EpochContext, Strategy
 
 
@@ -32,3 +33,27 @@ class GradualUnfreezeLastToFirst(GradualUnfreeze):
 class GradualUnfreezeFirstToLast(GradualUnfreeze):
     __doc__ = GradualUnfreeze.__doc__ + " Order: first block to last."
     last_to_first = False
+
+
+def _all_blocks_trainable(options, blocks: int) -> int:
+    return blocks - 1
+
+
+register_strategy(
+    StrategyInfo(
+        "G-LF",
+        GradualUnfreezeLastToFirst,
+        "the last block, then one more block per epoch, last to first",
+        order=2,
+        stoppable_from=_all_blocks_trainable,
+    )
+)
+register_strategy(
+    StrategyInfo(
+        "G-FL",
+        GradualUnfreezeFirstToLast,
+        "the last block, then one more block per epoch, first to last",
+        order=3,
+        stoppable_from=_all_blocks_trainable,
+    )
+)
