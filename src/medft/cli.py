@@ -269,7 +269,7 @@ def run_report(args) -> None:
         main_metrics[dataset] = metric
     out = Path(args.out or Path("report") / Path(args.table).stem)
     written = report_from_table(args.table, out, main_metrics, args.select_lr_on)
-    print(f"wrote {len(written)} files under {out}/")
+    print(f"wrote {len(written)} files under {out}/; all of them on one page: {out}/report.html")
 
 
 def run_prepare(args) -> None:

@@ -94,9 +94,11 @@ def recommendation_job(
     title: str,
     costs: dict,
     outputs: dict[str, str],
+    margin: float | None = None,
 ) -> None:
     """The recommendation of one (dataset, model): ``arm_runs`` are every run the search
-    trained ({strategy, lr, seed, dir}: each arm's seed 0, the finalists' other seeds)."""
+    trained ({strategy, lr, seed, dir}: each arm's seed 0, the finalists' other seeds);
+    ``margin``: the equivalence margin in points."""
     import pandas as pd
 
     from medft.report.collect import collect_runs
@@ -125,7 +127,7 @@ def recommendation_job(
         outputs["png"],
         title,
         table,
-        recommend.compare(runs, table, tasks),
+        recommend.compare(runs, table, tasks, margin=margin),
         steps,
         budgets,
         recommend.seed0_curves(logs, runs["main_metric"].iloc[0], costs["split"]),
@@ -147,15 +149,19 @@ def dataset_report_job(
     outputs: dict[str, str],
     metrics: list[str] | None = None,
     protocol: str = "",
+    margin: float | None = None,
 ) -> None:
     """One dataset's tables, statistics and figures; ``outputs`` are the rule's files, all in
-    one folder, and must be what ``dataset_artefacts`` writes."""
+    one folder, and must be what ``dataset_artefacts`` writes; ``margin``: the equivalence
+    margin in points."""
     import pandas as pd
 
     from medft.report.artefacts import dataset_artefacts
     from medft.report.evidence import Evidence
 
-    evidence = Evidence.from_runs(pd.read_parquet(runs), select_on, pd.read_parquet(epochs))
+    evidence = Evidence.from_runs(
+        pd.read_parquet(runs), select_on, pd.read_parquet(epochs), margin=margin
+    )
     folder = Path(next(iter(outputs.values()))).parent
     written = {str(p) for p in dataset_artefacts(evidence, folder, metrics, protocol)}
     declared = {str(Path(p)) for p in outputs.values()}

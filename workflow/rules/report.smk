@@ -45,6 +45,7 @@ rule dataset_report:
         select_on=config["select_lr_on"],
         metrics=lambda w: grid.report_plan.metrics(w.dataset),
         protocol=grid.report_plan.protocol(),
+        margin=config["equivalence_margin"],
     script:
         "../scripts/table.py"
 

@@ -88,5 +88,6 @@ rule recommendation:
         budgets=grid.search_plan.budgets,
         select_on=config["select_lr_on"],
         costs=lambda w: grid.search_plan.costs(w.dataset, w.model),
+        margin=config["equivalence_margin"],
     script:
         "../scripts/recommendation.py"

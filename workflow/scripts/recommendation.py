@@ -10,4 +10,5 @@ with log_to(snakemake.log[0]):
         f"{snakemake.wildcards.dataset} · {snakemake.wildcards.model}",
         dict(snakemake.params.costs),
         {k: snakemake.output[k] for k in ("md", "csv", "png")},
+        snakemake.params.margin,
     )

@@ -8,4 +8,5 @@ with log_to(snakemake.log[0]):
         dict(snakemake.output),
         snakemake.params.metrics,
         snakemake.params.protocol,
+        snakemake.params.margin,
     )

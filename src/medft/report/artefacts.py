@@ -30,7 +30,8 @@ PAPER_TABLE_CAPTION = (
 )
 ARROWS = (
     "↑ / ↓ after the main metric: significantly better / worse than FT on the same "
-    "architecture (paired by seed, Holm-corrected, confirmed by {confirmation}). "
+    "architecture; ≈: equivalent within the margin (seed-paired, with {confirmation}, "
+    "Holm-corrected: statistics). "
 )
 DATASET, SUMMARY = "dataset", "summary"
 
@@ -130,19 +131,25 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
 
     e = report.evidence
     e.verdicts.to_csv(stem.with_suffix(".csv"), index=False)
+    margin = e.verdicts["margin"].iloc[0] if "margin" in e.verdicts else stats.EQUIVALENCE_MARGIN
     write_table(
         stem,
         f"{e.dataset}: each strategy against FT",
         f"Differences of the main metric ({METRIC_LABELS[e.main_metric]}) from FT in "
-        "percentage points, seed-paired at each side's chosen lr: mean, 95 % t-interval, "
-        "paired t-test p, Holm-corrected within the model; "
+        "percentage points, seed-paired at each side's chosen lr. One test counts both "
+        "uncertainties: the seeds' spread of the paired differences and "
         + (
-            f"95 % patient-bootstrap interval on the evaluation split (B = {stats.N_BOOT})"
+            f"the evaluation split's sampling (patient bootstrap, B = {stats.N_BOOT})"
             if e.has_predictions
-            else "no bootstrap (no saved predictions): the t-interval decides"
+            else "nothing of the evaluation split's sampling (no saved predictions)"
         )
-        + ". Verdict: better / worse when the corrected p < 0.05 and the interval "
-        "excludes 0 on that side; not tested with one seed." + report.selection_caveat,
+        + "; its 95 % interval and p, Holm-corrected within the model (docs/protocol.md, "
+        "Statistics; the rule was chosen by simulation, bench/results_stats.md). Verdict: "
+        "better / worse when the corrected p < 0.05; otherwise equivalent when the "
+        f"Bonferroni-adjusted interval lies within ±{margin:g} pp (equivalence_margin); "
+        "otherwise inconclusive, with the seeds that would decide it if the observed "
+        "difference and spread held. Inconclusive is not equivalent. Not tested with one "
+        "seed." + report.selection_caveat,
         tables.statistics_table(e.verdicts),
     )
 
@@ -233,8 +240,9 @@ def _effectiveness(report: SummaryReport, stem: Path) -> None:
         f"{REFERENCE}'s by more than {tables.EFFECTIVE_OVER_FT} % (relative, the paper's rule); "
         "Effectiveness = their share of all comparisons"
         + (
-            "; Better (verdict) counts only the cells judged significantly better than FT "
-            "(paired by seed, Holm-corrected, patient bootstrap)."
+            "; Better (verdict) counts only the cells judged significantly better than FT, "
+            "Equivalent (verdict) apart the cells shown equivalent within the margin "
+            "(statistics of each dataset)."
             if verdicts is not None
             else "."
         )
@@ -261,6 +269,44 @@ def _across_datasets(report: SummaryReport, stem: Path) -> None:
         "the exact test can reach with this many datasets; where it is 0.05 or more, no data "
         "could make the row significant, and the verdict says so instead.",
         across,
+    )
+
+
+@artefact("critical_difference", ("png", "pdf", "csv"), scope=SUMMARY)
+def _critical_difference(report: SummaryReport, stem: Path) -> None:
+    from medft.report import across, figures
+
+    test = across.rank_test(across.blocks(report.summary))
+    test.table.assign(
+        n_blocks=test.n_blocks, friedman_p=test.p_value, min_p=test.min_p, cd=test.cd
+    ).to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
+    figures.save(
+        figures.critical_difference(test), stem.with_suffix(".png"), stem.with_suffix(".pdf")
+    )
+
+
+@artefact("bayesian", ("md", "csv", "html"), scope=SUMMARY)
+def _bayesian(report: SummaryReport, stem: Path) -> None:
+    from medft.report import across
+
+    margin = report.margin
+    table = across.bayesian(across.blocks(report.summary), margin)
+    table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
+    shown = table.assign(
+        median_difference=table["median_difference"].map("{:+.2f}".format),
+        **{c: table[c].map("{:.3f}".format) for c in ("P(better)", "P(equivalent)", "P(worse)")},
+    )
+    write_table(
+        stem,
+        "Bayesian comparison with FT across blocks",
+        f"Per strategy, over the (dataset, model) blocks where every strategy has a value: the "
+        f"Bayesian signed-rank test (Benavoli et al., JMLR 2017; baycomp) of its main metric "
+        f"against {REFERENCE}'s, with a region of practical equivalence of ±{margin:g} points "
+        f"(equivalence_margin). P(better), P(equivalent), P(worse) are posterior "
+        f"probabilities; the verdict is the one reaching {across.DECISIVE:g}, else "
+        "inconclusive. Unlike a p-value, a high P(equivalent) is evidence of no practical "
+        "difference.",
+        shown,
     )
 
 

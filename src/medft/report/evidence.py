@@ -12,8 +12,8 @@ import pandas as pd
 
 from medft.report import tables
 
-BY_BOOTSTRAP = "the patient bootstrap"
-BY_T_INTERVAL = "the t-interval: there are no predictions to bootstrap"
+BY_BOOTSTRAP = "the evaluation split's sampling by patient bootstrap"
+BY_T_INTERVAL = "the seeds only: there are no predictions to bootstrap"
 DIVERGED_NOTE = (
     " †: at least one seed diverged; its metrics are from its best epoch before divergence "
     "(`diverged` in its metrics.json)."
@@ -56,8 +56,10 @@ class Evidence:
         select_on: str = "val",
         epochs: pd.DataFrame | None = None,
         n_boot: int | None = None,
+        margin: float | None = None,
     ) -> Evidence:
-        """``n_boot``: the bootstrap's resamples (default ``stats.N_BOOT``)."""
+        """``n_boot``: the bootstrap's resamples (default ``stats.N_BOOT``); ``margin``: the
+        equivalence margin in points (default ``stats.EQUIVALENCE_MARGIN``)."""
         from medft.report import stats
 
         chosen = tables.select_lr(runs, select_on)
@@ -76,7 +78,7 @@ class Evidence:
             runs,
             chosen,
             epochs,
-            stats.verdicts(paired, boot),
+            stats.verdicts(paired, boot, margin or stats.EQUIVALENCE_MARGIN),
             predictions=predictions,
         )
 
@@ -201,3 +203,13 @@ class SummaryReport:
     @cached_property
     def improvement(self) -> pd.DataFrame:
         return pd.concat([e.improvement() for e in self.evidence], ignore_index=True)
+
+    @property
+    def margin(self) -> float:
+        """The equivalence margin the datasets' statistics used (the default without)."""
+        from medft.report.stats import EQUIVALENCE_MARGIN
+
+        verdicts = self.verdicts
+        if verdicts is None or "margin" not in verdicts or verdicts["margin"].isna().all():
+            return EQUIVALENCE_MARGIN
+        return float(verdicts["margin"].dropna().iloc[0])

@@ -18,12 +18,14 @@ import seaborn as sns  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from medft.report.stats import BETTER, WORSE  # noqa: E402
 from medft.report.tables import METRIC_LABELS  # noqa: E402
+from medft.report.verdicts import BETTER, EQUIVALENT, WORSE  # noqa: E402
 from medft.strategies import REFERENCE  # noqa: E402
 
-VERDICT_MARKS = {BETTER: "▲", WORSE: "▼"}
-VERDICT_LEGEND = "▲ / ▼: significantly better / worse than FT (docs/protocol.md, Statistics)"
+VERDICT_MARKS = {BETTER: "▲", WORSE: "▼", EQUIVALENT: "≈"}
+VERDICT_LEGEND = (
+    "▲ / ▼: better / worse than FT; ≈: equivalent within the margin (docs/protocol.md, Statistics)"
+)
 
 
 def save(figure: plt.Figure, *paths: str | Path) -> None:
@@ -321,3 +323,28 @@ def search_curves(
     _integer_epochs(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return figure
+
+
+def critical_difference(test) -> plt.Figure:
+    """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
+    the blocks cannot support the test, the mean ranks alone and the reason."""
+    if test.result is not None:
+        from autorank import plot_stats
+
+        ax = plot_stats(test.result, allow_insignificant=True)
+        ax.set_title(
+            f"Friedman p = {test.p_value:.2g} over {test.n_blocks} (dataset, model) blocks; "
+            f"Nemenyi CD = {test.cd:.2f}",
+            fontsize=9,
+        )
+        return ax.figure
+    table = test.table.sort_values("mean_rank")
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.4), layout="constrained")
+    ax.scatter(table["mean_rank"], table["strategy"], color="black")
+    ax.invert_yaxis()
+    ax.set_xlabel("mean rank across (dataset, model) blocks (1 = best)")
+    ax.set_title(
+        f"No test: {test.n_blocks} blocks; Friedman's smallest attainable p {test.min_p:.3f}",
+        fontsize=9,
+    )
+    return fig

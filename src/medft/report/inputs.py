@@ -222,8 +222,10 @@ def report_from_table(
     select_on: str = "val",
 ) -> list[Path]:
     """``medft report``: every artefact a results table allows (``medft.report.inputs``),
-    per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/``."""
+    per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/``, and all
+    of them on one page, ``out/report.html``."""
     from medft.report.artefacts import dataset_artefacts, summary_artefacts
+    from medft.report.page import write_page
 
     frame = read_table(path)
     out = Path(out)
@@ -242,6 +244,8 @@ def report_from_table(
     for item, metrics in evidence:
         written += dataset_artefacts(item, out / _folder(item.dataset), metrics)
     written += summary_artefacts([item for item, _ in evidence], out / "summary")
+    folders = [out / _folder(item.dataset) for item, _ in evidence]
+    written.append(write_page(out, out / "summary", folders, f"medft report: {Path(path).name}"))
     return written
 
 

@@ -2,12 +2,12 @@
 real.
 
 * ``paired_tests``: per (dataset, model, strategy ≠ FT), the seed-paired differences of the
-  main metric from FT (each side at its chosen lr), their mean, 95 % t-interval and paired
-  t-test p-value.
-* ``bootstrap_intervals``: the 95 % percentile interval of (strategy − FT) on the evaluation
-  split, resampling patients (groups) with replacement from the saved predictions, the metric
-  averaged over seeds on each resample.
-* ``verdicts``: Holm-corrected p-values within each (dataset, model) and a verdict per cell.
+  main metric from FT (each side at its chosen lr): their mean, variance, 95 % t-interval.
+* ``bootstrap_intervals``: (strategy − FT) on the evaluation split, resampling patients
+  (groups) with replacement from the saved predictions, the metric averaged over seeds on each
+  resample: its 95 % percentile interval and its variance.
+* ``verdicts``: both sources of uncertainty in one test (``medft.report.verdicts``), Holm
+  within each (dataset, model), and one of four verdicts per cell.
 * ``across_datasets``: per model and strategy, a Wilcoxon signed-rank test of the relative
   improvement over FT across datasets, Holm-corrected over strategies.
 
@@ -22,16 +22,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from medft.report.resample import resampled_metric
+from medft.report.verdicts import (  # noqa: F401 -- the verdicts, re-exported
+    ALPHA,
+    BETTER,
+    EQUIVALENT,
+    INCONCLUSIVE,
+    UNTESTED,
+    WORSE,
+    decide,
+    estimate_from_parts,
+    holm,
+    pooled_spread,
+)
 from medft.strategies import REFERENCE
 
 CELL = ["dataset", "model"]
-ALPHA = 0.05
 LEVEL = 0.95
 N_BOOT = 2000
-BETTER, WORSE, SAME, UNTESTED = "better", "worse", "no significant difference", "not tested"
+# Points of the main metric within which two strategies are called equivalent (config's
+# ``equivalence_margin``; docs/protocol.md says why 1).
+EQUIVALENCE_MARGIN = 1.0
 MIN_DATASETS_WILCOXON = 5
 log = logging.getLogger(__name__)
 
@@ -70,8 +82,9 @@ def t_interval(differences: np.ndarray, level: float = LEVEL) -> tuple[float, fl
 
 
 def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per (dataset, model, strategy ≠ ``reference``): n_pairs, diff_mean, diff_low,
-    diff_high, p_value."""
+    """Per (dataset, model, strategy ≠ ``reference``): n_pairs, diff_mean, seed_var (the
+    variance of the paired differences), diff_low, diff_high (their 95 % t-interval),
+    p_seed (the seed-paired t-test), and the family's pooled spread (``family_spread``)."""
     rows = []
     for (dataset, model, strategy), pairs in seed_pairs(chosen, reference).groupby(
         [*CELL, "strategy"], sort=False
@@ -85,15 +98,30 @@ def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
                 "strategy": strategy,
                 "n_pairs": len(differences),
                 "diff_mean": differences.mean(),
+                "seed_var": np.var(differences, ddof=1) if len(differences) > 1 else np.nan,
                 "diff_low": low,
                 "diff_high": high,
-                "p_value": p,
+                "p_seed": p,
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[*CELL, "strategy", "n_pairs", "diff_mean", "diff_low", "diff_high", "p_value"],
-    )
+    paired = pd.DataFrame(rows, columns=[*CELL, "strategy", *PAIRED_COLUMNS])
+    return paired.merge(family_spread(chosen, reference), on=CELL, how="left")
+
+
+PAIRED_COLUMNS = ["n_pairs", "diff_mean", "seed_var", "diff_low", "diff_high", "p_seed"]
+
+
+def family_spread(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per (dataset, model): pooled_var, the variance of a paired difference from the residual
+    of its strategies × seeds layout (``medft.report.verdicts.pooled_spread``), and pooled_df."""
+    frame = chosen.assign(value=main_values(chosen) * 100)
+    rows = []
+    for (dataset, model), cell in frame.groupby(CELL, sort=False):
+        wide = cell.pivot_table(index="strategy", columns="seed", values="value", sort=False)
+        order = [reference, *(s for s in wide.index if s != reference)]
+        variance, df = pooled_spread(wide.reindex(order).to_numpy())
+        rows.append({"dataset": dataset, "model": model, "pooled_var": variance, "pooled_df": df})
+    return pd.DataFrame(rows, columns=[*CELL, "pooled_var", "pooled_df"])
 
 
 def group_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -156,12 +184,11 @@ def bootstrap_intervals(
     predictions: dict[str, pd.DataFrame] | None = None,
     reference: str = REFERENCE,
 ) -> pd.DataFrame:
-    """Per (dataset, model, strategy ≠ ``reference``, by default FT): boot_low, boot_high of
-    (strategy − reference) in
-    percentage points, from each run's evaluation predictions (``predictions`` by
-    ``run_dir``, else read with ``test_predictions``); ``tasks`` maps dataset → task type.
-    The same resamples serve every strategy of a (dataset, model), so the comparison with FT
-    is paired by patient."""
+    """Per (dataset, model, strategy ≠ ``reference``, by default FT): boot_low, boot_high (the
+    percentile interval) and boot_var of (strategy − reference) in percentage points, from
+    each run's evaluation predictions (``predictions`` by ``run_dir``, else read with
+    ``test_predictions``); ``tasks`` maps dataset → task type. The same resamples serve every
+    strategy of a (dataset, model), so the comparison with FT is paired by patient."""
     rows = []
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
         if reference not in set(cell["strategy"]):
@@ -208,50 +235,55 @@ def bootstrap_intervals(
                     "strategy": strategy,
                     "boot_low": low,
                     "boot_high": high,
+                    "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
                 }
             )
-    return pd.DataFrame(rows, columns=[*CELL, "strategy", "boot_low", "boot_high"])
+    return pd.DataFrame(rows, columns=[*CELL, "strategy", "boot_low", "boot_high", "boot_var"])
 
 
-def holm(p_values) -> np.ndarray:
-    """Holm-adjusted p-values; NaN (untested) entries stay NaN and do not count."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full_like(p, np.nan)
-    tested = ~np.isnan(p)
-    if tested.any():
-        adjusted[tested] = multipletests(p[tested], method="holm")[1]
-    return adjusted
-
-
-def verdict(p_holm: float, low: float, high: float) -> str:
-    """*better* / *worse* when the corrected p-value is below ALPHA and the interval
-    (bootstrap, or the t-interval where there are no predictions) lies on that side of 0."""
-    if np.isnan(p_holm):
-        return UNTESTED
-    if p_holm < ALPHA and low > 0:
-        return BETTER
-    if p_holm < ALPHA and high < 0:
-        return WORSE
-    return SAME
-
-
-def verdicts(paired: pd.DataFrame, boot: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``paired`` with ``p_holm`` (within each (dataset, model)), the bootstrap interval where
-    ``boot`` has one, and ``verdict``."""
+def verdicts(
+    paired: pd.DataFrame, boot: pd.DataFrame | None = None, margin: float = EQUIVALENCE_MARGIN
+) -> pd.DataFrame:
+    """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
+    test (the family's pooled seed spread + the evaluation split's sampling,
+    ``medft.report.verdicts.pooled``; equivalence on the pair's own spread):
+    p_value, p_holm (within each (dataset, model)), low / high (its 95 % interval), verdict
+    (better / worse / equivalent within ±``margin`` pp / inconclusive / not tested) and
+    seeds_to_decide (inconclusive only; empty where no number of seeds would)."""
     frame = paired.copy()
-    frame["p_holm"] = np.nan
-    for _, index in frame.groupby(CELL, sort=False).groups.items():
-        frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"])
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
     else:
-        frame["boot_low"] = frame["boot_high"] = np.nan
-    interval_low = frame["boot_low"].fillna(frame["diff_low"])
-    interval_high = frame["boot_high"].fillna(frame["diff_high"])
-    frame["verdict"] = [
-        verdict(p, lo, hi)
-        for p, lo, hi in zip(frame["p_holm"], interval_low, interval_high, strict=True)
-    ]
+        frame["boot_low"] = frame["boot_high"] = frame["boot_var"] = np.nan
+    for column in ("p_value", "p_holm", "low", "high", "seeds_to_decide"):
+        frame[column] = np.nan
+    frame["verdict"] = UNTESTED
+    for _, index in frame.groupby(CELL, sort=False).groups.items():
+        part = frame.loc[index]
+        estimate = estimate_from_parts(
+            part["diff_mean"],
+            part["pooled_var"],
+            part["n_pairs"],
+            part["boot_var"].fillna(0.0),
+            part["pooled_df"],
+        )
+        own = estimate_from_parts(
+            part["diff_mean"],
+            part["seed_var"],
+            part["n_pairs"],
+            part["boot_var"].fillna(0.0),
+            part["n_pairs"] - 1,
+        )
+        decision = decide(estimate, margin, own=own)
+        frame.loc[index, "p_value"] = decision.p
+        frame.loc[index, "p_holm"] = decision.p_holm
+        frame.loc[index, "low"] = decision.low
+        frame.loc[index, "high"] = decision.high
+        frame.loc[index, "verdict"] = decision.verdict
+        frame.loc[index, "seeds_to_decide"] = [
+            np.nan if n is None else n for n in decision.seeds_to_decide
+        ]
+    frame["margin"] = margin
     return frame
 
 
@@ -291,7 +323,7 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
             1.0, tested * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
         )
     frame["verdict"] = [
-        unreachable(n, floor) if not np.isnan(p) and floor >= ALPHA else verdict(p, m, m)
+        unreachable(n, floor) if not np.isnan(p) and floor >= ALPHA else _direction(p, m)
         for p, m, n, floor in zip(
             frame["p_holm"],
             frame["median_improvement"],
@@ -301,6 +333,14 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
         )
     ]
     return frame
+
+
+def _direction(p_holm: float, median: float) -> str:
+    if np.isnan(p_holm):
+        return UNTESTED
+    if p_holm >= ALPHA:
+        return INCONCLUSIVE
+    return BETTER if median > 0 else WORSE
 
 
 def unreachable(n_datasets: int, floor: float) -> str:

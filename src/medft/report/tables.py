@@ -188,13 +188,26 @@ def paper_table(
 
 
 MARKUP = {
-    "md": {"bold": "**{}**", "underline": "<u>{}</u>", "better": " ↑", "worse": " ↓"},
-    "html": {"bold": "<b>{}</b>", "underline": "<u>{}</u>", "better": " ↑", "worse": " ↓"},
+    "md": {
+        "bold": "**{}**",
+        "underline": "<u>{}</u>",
+        "better": " ↑",
+        "worse": " ↓",
+        "equivalent": " ≈",
+    },
+    "html": {
+        "bold": "<b>{}</b>",
+        "underline": "<u>{}</u>",
+        "better": " ↑",
+        "worse": " ↓",
+        "equivalent": " ≈",
+    },
     "latex": {
         "bold": r"\textbf{{{}}}",
         "underline": r"\underline{{{}}}",
         "better": r"$^\uparrow$",
         "worse": r"$^\downarrow$",
+        "equivalent": r"$^\approx$",
     },
 }
 
@@ -212,7 +225,7 @@ def paper_table_wide(long: pd.DataFrame, style: str) -> pd.DataFrame:
         if row["best_overall"]:
             text = markup["underline"].format(text)
         if row["metric"] == main:
-            text += markup.get(row["verdict"].split()[0] if row["verdict"] else "", "")
+            text += markup.get(row["verdict"], "")
         return text
 
     frame = long.assign(cell=long.apply(cell, axis=1), metric=long["metric"].map(METRIC_LABELS))
@@ -250,9 +263,9 @@ def best_combination(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None
 def effectiveness(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Table 12. Strategy × model counts of (dataset, model) cells whose main metric beats
     FT's by more than ``EFFECTIVE_OVER_FT`` % (relative), a total and the share of all
-    comparisons (one decimal); with ``verdicts``, the count of *better* verdicts beside it.
-    The last row totals each column."""
-    from medft.report.stats import BETTER
+    comparisons (one decimal); with ``verdicts``, the counts of *better* and of *equivalent*
+    verdicts beside it, apart. The last row totals each column."""
+    from medft.report.verdicts import BETTER, EQUIVALENT
 
     improvement = relative_improvement(summary)
     others = improvement[improvement["strategy"] != REFERENCE].dropna(subset=["improvement"])
@@ -269,14 +282,17 @@ def effectiveness(summary: pd.DataFrame, verdicts: pd.DataFrame | None = None) -
     comparisons = others.groupby("strategy", sort=False).size()
     counts["Total"] = counts.sum(axis=1)
     counts["Effectiveness (%)"] = (counts["Total"] / comparisons * 100).round(1)
+    verdict_columns = []
     if verdicts is not None and not verdicts.empty:
-        better = verdicts[verdicts["verdict"] == BETTER].groupby("strategy").size()
-        counts["Better (verdict)"] = better.reindex(counts.index).fillna(0).astype(int)
-        counts["Better (%)"] = (counts["Better (verdict)"] / comparisons * 100).round(1)
+        for label, kind in (("Better", BETTER), ("Equivalent", EQUIVALENT)):
+            found = verdicts[verdicts["verdict"] == kind].groupby("strategy").size()
+            counts[f"{label} (verdict)"] = found.reindex(counts.index).fillna(0).astype(int)
+            counts[f"{label} (%)"] = (counts[f"{label} (verdict)"] / comparisons * 100).round(1)
+            verdict_columns.append(label)
     total = counts.sum(numeric_only=True)
     total["Effectiveness (%)"] = round(total["Total"] / comparisons.sum() * 100, 1)
-    if "Better (%)" in counts:
-        total["Better (%)"] = round(total["Better (verdict)"] / comparisons.sum() * 100, 1)
+    for label in verdict_columns:
+        total[f"{label} (%)"] = round(total[f"{label} (verdict)"] / comparisons.sum() * 100, 1)
     counts.loc["Total"] = total
     counts = counts.reset_index().rename(columns={"index": "strategy"})
     integer = [c for c in counts.columns if c not in ("strategy",) and "%" not in c]
@@ -298,18 +314,34 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         {
             "model": verdicts["model"],
             "strategy": verdicts["strategy"],
-            "verdict": verdicts["verdict"],
+            "verdict": [
+                verdict_text(v, n)
+                for v, n in zip(verdicts["verdict"], verdicts["seeds_to_decide"], strict=True)
+            ],
             "difference (pp)": verdicts["diff_mean"].map("{:+.2f}".format),
-            "95 % t-interval": [
+            "95 % interval": [
+                _interval(lo, hi) for lo, hi in zip(verdicts["low"], verdicts["high"], strict=True)
+            ],
+            "p (Holm)": verdicts["p_holm"].map(_p),
+            "seeds (t-interval)": [
                 _interval(lo, hi)
                 for lo, hi in zip(verdicts["diff_low"], verdicts["diff_high"], strict=True)
             ],
-            "p": verdicts["p_value"].map(_p),
-            "p (Holm)": verdicts["p_holm"].map(_p),
-            "95 % bootstrap": [
+            "patients (bootstrap)": [
                 _interval(lo, hi)
                 for lo, hi in zip(verdicts["boot_low"], verdicts["boot_high"], strict=True)
             ],
             "seeds": verdicts["n_pairs"],
         }
     )
+
+
+def verdict_text(verdict: str, seeds_to_decide: float) -> str:
+    """An inconclusive verdict with what would decide it."""
+    from medft.report.verdicts import INCONCLUSIVE, MAX_SEEDS
+
+    if verdict != INCONCLUSIVE:
+        return verdict
+    if pd.isna(seeds_to_decide):
+        return f"{verdict} (over {MAX_SEEDS} seeds: the evaluation split decides)"
+    return f"{verdict} (~{int(seeds_to_decide)} seeds would decide)"

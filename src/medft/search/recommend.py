@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medft.report import stats
-from medft.report.tables import METRIC_LABELS, mean_se
+from medft.report.tables import METRIC_LABELS, mean_se, verdict_text
 from medft.search.rungs import REFERENCE
 from medft.workflow import lr_tag
 
@@ -62,11 +62,17 @@ def finalist_table(runs: pd.DataFrame, finalists: pd.DataFrame, select_on: str) 
 
 
 def compare(
-    runs: pd.DataFrame, table: pd.DataFrame, tasks: dict[str, str], n_boot: int = stats.N_BOOT
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    tasks: dict[str, str],
+    n_boot: int = stats.N_BOOT,
+    margin: float | None = None,
 ) -> pd.DataFrame:
     """The recommendation against FT's best finalist and against the runner-up: per
-    comparison, the seed-paired difference (recommended − other, percentage points), its
-    t-interval and p, the bootstrap interval, Holm over the comparisons, and the verdict."""
+    comparison, the seed-paired difference (recommended − other, percentage points), the
+    patient bootstrap, and the report's combined test with Holm over the comparisons and its
+    four verdicts (``medft.report.verdicts``; equivalent within ±``margin`` pp, default
+    ``stats.EQUIVALENCE_MARGIN``)."""
     runs = _lr_tags(runs)
     runs["strategy"] = [
         arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)
@@ -90,25 +96,20 @@ def compare(
         boot = stats.bootstrap_intervals(pair, tasks, n_boot=n_boot, reference=other)
         row = {"comparison": against, "other": other, **tested.iloc[0].to_dict()}
         row.update(
-            boot.iloc[0].to_dict() if len(boot) else {"boot_low": np.nan, "boot_high": np.nan}
+            boot.iloc[0].to_dict()
+            if len(boot)
+            else {"boot_low": np.nan, "boot_high": np.nan, "boot_var": np.nan}
         )
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["p_holm"] = stats.holm(frame["p_value"])
-    frame["verdict"] = [
-        stats.verdict(p, lo if not np.isnan(lo) else dlo, hi if not np.isnan(hi) else dhi)
-        for p, lo, hi, dlo, dhi in zip(
-            frame["p_holm"],
-            frame["boot_low"],
-            frame["boot_high"],
-            frame["diff_low"],
-            frame["diff_high"],
-            strict=True,
-        )
-    ]
-    return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
+    # One family: the comparisons share the recommended arm, so Holm runs over them.
+    frame["dataset"] = frame["model"] = ""
+    frame = stats.verdicts(frame, margin=margin or stats.EQUIVALENCE_MARGIN)
+    return frame.drop(columns=["strategy", "dataset", "model"]).rename(
+        columns={"other": "against_arm"}
+    )
 
 
 def search_cost(
@@ -156,15 +157,11 @@ def duration(hours: float) -> str:
 
 
 def _verdict_sentence(row: pd.Series, metric: str) -> str:
-    interval = (
-        f"bootstrap 95 % [{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
-        if not np.isnan(row["boot_low"])
-        else f"t-interval [{row['diff_low']:+.2f}, {row['diff_high']:+.2f}]"
-    )
     return (
-        f"- **{row['verdict']}** {row['comparison']} ({row['against_arm']}): "
-        f"{row['diff_mean']:+.2f} pp {METRIC_LABELS.get(metric, metric)} over "
-        f"{int(row['n_pairs'])} seed pairs, {interval}, p = {row['p_value']:.3g}, "
+        f"- **{verdict_text(row['verdict'], row['seeds_to_decide'])}** {row['comparison']} "
+        f"({row['against_arm']}): {row['diff_mean']:+.2f} pp {METRIC_LABELS.get(metric, metric)} "
+        f"over {int(row['n_pairs'])} seed pairs, 95 % interval [{row['low']:+.2f}, "
+        f"{row['high']:+.2f}] (seeds and patients), p = {row['p_value']:.3g}, "
         f"Holm p = {row['p_holm']:.3g}"
     )
 
@@ -196,9 +193,10 @@ def markdown(
         lines += [_verdict_sentence(row, metric) for _, row in comparisons.iterrows()]
     lines += [
         "",
-        "*better* / *worse*: Holm-corrected p < 0.05 and the interval excludes 0. *No "
-        "significant difference* means these seeds could not tell the two apart, not that they "
-        "are equivalent: the interval says how large a difference is still possible.",
+        "*better* / *worse*: Holm-corrected p < 0.05 (docs/protocol.md, Statistics). "
+        "*Equivalent*: the adjusted interval lies within the equivalence margin, so either "
+        "is a sound choice. *Inconclusive*: these seeds cannot tell the two apart, which is "
+        "not equivalence: the interval says how large a difference is still possible.",
         "",
         "## Finalists (every seed, full protocol)",
         "",

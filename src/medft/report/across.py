@@ -1,0 +1,116 @@
+"""Strategies compared across (dataset, model) blocks, the field's standard for many methods
+on many data sets (docs/protocol.md, "Across datasets"):
+
+* ``rank_test``: the Friedman test over the blocks' ranks and the Nemenyi post-hoc test, drawn
+  as a critical-difference diagram (Demšar, JMLR 2006), through ``autorank``;
+* ``bayesian``: per strategy against FT, the Bayesian signed-rank test (Benavoli et al., JMLR
+  2017) with a region of practical equivalence of ±margin points: P(better), P(equivalent),
+  P(worse), through ``baycomp``.
+
+Where a test cannot reach significance with the blocks at hand, the result says so (its
+smallest attainable p) instead of a verdict no data could change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from medft.report.verdicts import ALPHA, BETTER, EQUIVALENT, INCONCLUSIVE, WORSE
+from medft.strategies import REFERENCE
+
+# autorank refuses fewer blocks.
+MIN_BLOCKS = 5
+# A Bayesian verdict needs this posterior probability (Benavoli et al. use 0.95).
+DECISIVE = 0.95
+
+
+def blocks(summary: pd.DataFrame) -> pd.DataFrame:
+    """(dataset, model) × strategy: the mean main metric in percent; only blocks where every
+    strategy has a value, so that ranks compare like with like."""
+    values = summary.assign(
+        value=[row[f"{row['main_metric']}_mean"] for _, row in summary.iterrows()]
+    )
+    wide = values.pivot_table(
+        index=["dataset", "model"], columns="strategy", values="value", sort=False
+    )
+    order = list(dict.fromkeys(summary["strategy"]))
+    return wide.reindex(columns=order).dropna()
+
+
+@dataclass(frozen=True)
+class RankTest:
+    table: pd.DataFrame  # per strategy: mean_rank, rank_vs_FT, verdict
+    n_blocks: int
+    p_value: float  # Friedman's; NaN where not tested
+    min_p: float  # the smallest p Friedman can reach with these blocks
+    cd: float  # Nemenyi's critical difference of mean ranks; NaN where not tested
+    result: object | None  # autorank's, for the diagram
+
+
+def friedman_floor(n_blocks: int, k: int) -> float:
+    """Friedman's smallest attainable p (every block ranking the strategies alike), from the
+    chi-square approximation autorank and scipy use."""
+    return float(stats.chi2.sf(n_blocks * (k - 1), k - 1))
+
+
+def rank_test(wide: pd.DataFrame, alpha: float = ALPHA) -> RankTest:
+    n, k = wide.shape
+    ranks = wide.rank(axis=1, ascending=False).mean()
+    floor = friedman_floor(n, k) if k > 1 else np.nan
+    table = pd.DataFrame({"strategy": ranks.index, "mean_rank": ranks.to_numpy()})
+    table["rank_vs_FT"] = table["mean_rank"] - ranks.get(REFERENCE, np.nan)
+    if n < MIN_BLOCKS or k < 3 or not floor < alpha:
+        reason = f"cannot decide with {n} blocks (Friedman's smallest attainable p {floor:.3f})"
+        table["verdict"] = ["reference" if s == REFERENCE else reason for s in table["strategy"]]
+        return RankTest(table, n, np.nan, floor, np.nan, None)
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from autorank import autorank
+
+    with redirect_stdout(StringIO()):  # autorank prints its forced choice of test
+        result = autorank(wide, alpha=alpha, verbose=False, force_mode="nonparametric")
+    significant = result.pvalue < alpha
+    # A lower mean rank is better (rank 1: the highest metric).
+    table["verdict"] = [
+        "reference"
+        if s == REFERENCE
+        else (BETTER if d < 0 else WORSE)
+        if significant and abs(d) > result.cd
+        else INCONCLUSIVE
+        for s, d in zip(table["strategy"], table["rank_vs_FT"], strict=True)
+    ]
+    return RankTest(table, n, float(result.pvalue), floor, float(result.cd), result)
+
+
+def bayesian(wide: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Per strategy ≠ FT over the blocks: P(better), P(equivalent), P(worse) than FT, the
+    difference counted as equivalent within ±``margin`` points, and the verdict where one
+    probability reaches ``DECISIVE``."""
+    import baycomp
+
+    rows = []
+    for strategy in (s for s in wide.columns if s != REFERENCE):
+        x, y = wide[strategy].to_numpy(), wide[REFERENCE].to_numpy()
+        if len(x) < 2:
+            better = same = worse = np.nan
+        else:
+            better, same, worse = baycomp.two_on_multiple(x, y, rope=margin, random_state=0)
+        probabilities = {BETTER: better, EQUIVALENT: same, WORSE: worse}
+        decided = [v for v, p in probabilities.items() if p >= DECISIVE]
+        rows.append(
+            {
+                "strategy": strategy,
+                "n_blocks": len(x),
+                "median_difference": float(np.median(x - y)) if len(x) else np.nan,
+                "P(better)": better,
+                "P(equivalent)": same,
+                "P(worse)": worse,
+                "verdict": decided[0] if decided else INCONCLUSIVE,
+            }
+        )
+    return pd.DataFrame(rows)
