@@ -108,3 +108,33 @@ def test_pooled_uses_the_family_residual_and_more_degrees_of_freedom():
     fit = smf.ols("value ~ C(strategy) + C(seed)", long).fit()
     assert fit.df_resid == 14
     assert pooled.seed_var[0] == pytest.approx(2 * fit.scale)
+
+
+def test_the_rank_test_refuses_blocks_that_could_never_reach_significance():
+    import pandas as pd
+
+    from medft.report import across
+
+    wide = pd.DataFrame(
+        [[80.0, 70.0, 81.0], [82.0, 71.0, 83.0]], columns=["FT", "LP", "LP-FT"]
+    )  # two blocks ranking alike: the best Friedman can do
+    test = across.rank_test(wide)
+    assert test.min_p == pytest.approx(across.friedman_floor(2, 3))
+    assert test.result is None and np.isnan(test.p_value)
+    assert test.table.set_index("strategy").loc["LP", "verdict"].startswith("cannot decide with 2")
+
+
+def test_the_bayesian_comparison_points_the_right_way():
+    import pandas as pd
+
+    from medft.report import across
+
+    rng = np.random.default_rng(0)
+    ft = 80 + rng.normal(0, 3, 12)
+    wide = pd.DataFrame(
+        {"FT": ft, "Up": ft + 4 + rng.normal(0, 0.3, 12), "Same": ft + rng.normal(0, 0.1, 12)}
+    )
+    table = across.bayesian(wide, margin=1.0).set_index("strategy")
+    assert table.loc["Up", "P(better)"] > 0.95 and table.loc["Up", "verdict"] == v.BETTER
+    assert table.loc["Same", "P(equivalent)"] > 0.95
+    assert table.loc["Same", "verdict"] == v.EQUIVALENT
