@@ -238,7 +238,7 @@ def choose(frame: pd.DataFrame) -> tuple[str, str]:
     power = frame[frame["effect"] > 0].groupby("rule")["found"].mean()
     best = power[valid].idxmax()
     text = (
-        f"**Chosen: `{best}`** — the most power (mean over the effects and designs above: "
+        f"**Chosen: `{best}`** — the most power (mean over the effects and designs below: "
         f"{power[best] * 100:.1f} %) among the rules whose family-wise error stays within 5 % in "
         f"every design (worst: {worst[best] * 100:.1f} %). Rules over 5 % somewhere: "
         + ", ".join(f"`{r}` ({worst[r] * 100:.1f} %)" for r in worst.index if r not in valid)

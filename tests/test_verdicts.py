@@ -115,13 +115,17 @@ def test_the_rank_test_refuses_blocks_that_could_never_reach_significance():
 
     from medft.report import across
 
+    # Six blocks ranking three strategies alike is the best Friedman can do ...
     wide = pd.DataFrame(
-        [[80.0, 70.0, 81.0], [82.0, 71.0, 83.0]], columns=["FT", "LP", "LP-FT"]
-    )  # two blocks ranking alike: the best Friedman can do
-    test = across.rank_test(wide)
-    assert test.min_p == pytest.approx(across.friedman_floor(2, 3))
-    assert test.result is None and np.isnan(test.p_value)
-    assert test.table.set_index("strategy").loc["LP", "verdict"].startswith("cannot decide with 2")
+        [[80.0 + b, 70.0 + b, 81.0 + b] for b in range(6)], columns=["FT", "LP", "LP-FT"]
+    )
+    assert across.rank_test(wide).p_value == pytest.approx(across.friedman_floor(6, 3))
+    # ... and two blocks are too few to test at all.
+    few = across.rank_test(wide.iloc[:2])
+    assert few.result is None and np.isnan(few.p_value)
+    assert few.table.set_index("strategy").loc["LP", "verdict"] == (
+        "no rank test with 2 blocks (autorank needs 5)"
+    )
 
 
 def test_the_bayesian_comparison_points_the_right_way():

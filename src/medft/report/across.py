@@ -64,7 +64,13 @@ def rank_test(wide: pd.DataFrame, alpha: float = ALPHA) -> RankTest:
     table = pd.DataFrame({"strategy": ranks.index, "mean_rank": ranks.to_numpy()})
     table["rank_vs_FT"] = table["mean_rank"] - ranks.get(REFERENCE, np.nan)
     if n < MIN_BLOCKS or k < 3 or not floor < alpha:
-        reason = f"cannot decide with {n} blocks (Friedman's smallest attainable p {floor:.3f})"
+        reason = (
+            f"no rank test with {n} blocks (autorank needs {MIN_BLOCKS})"
+            if n < MIN_BLOCKS
+            else f"no rank test with {k} strategies"
+            if k < 3
+            else f"cannot decide with {n} blocks (Friedman's smallest attainable p {floor:.3f})"
+        )
         table["verdict"] = ["reference" if s == REFERENCE else reason for s in table["strategy"]]
         return RankTest(table, n, np.nan, floor, np.nan, None)
     from contextlib import redirect_stdout
