@@ -104,12 +104,10 @@ def compare(
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    # One family: the comparisons share the recommended arm, so Holm runs over them.
-    frame["dataset"] = frame["model"] = ""
+    # One family (one dataset and model): the comparisons share the recommended arm, so Holm
+    # runs over them.
     frame = stats.verdicts(frame, margin=margin or stats.EQUIVALENCE_MARGIN)
-    return frame.drop(columns=["strategy", "dataset", "model"]).rename(
-        columns={"other": "against_arm"}
-    )
+    return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
 
 
 def search_cost(
