@@ -243,3 +243,16 @@ def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
         caveat = "chosen on this evaluation split"
         assert (caveat in (out / "statistics.md").read_text()) == (select_on == "test")
         assert (caveat in (out / "paper_table.md").read_text()) == (select_on == "test")
+        # ... and each verdict a mark.
+        statistics = (out / "statistics.md").read_text()
+        marked = [
+            line
+            for line in statistics.splitlines()
+            if "inconclusive §" in line
+            or "better §" in line
+            or "worse §" in line
+            or "equivalent §" in line
+        ]
+        assert bool(marked) == (select_on == "test")
+        table = (out / "table.md").read_text()
+        assert ("§" in table) == (select_on == "test")

@@ -72,15 +72,9 @@ class Evidence:
             boot = stats.bootstrap_intervals(
                 chosen, tasks, n_boot=n_boot or stats.N_BOOT, predictions=predictions
             )
-        return cls(
-            summary,
-            select_on,
-            runs,
-            chosen,
-            epochs,
-            stats.verdicts(paired, boot, margin or stats.EQUIVALENCE_MARGIN),
-            predictions=predictions,
-        )
+        verdicts = stats.verdicts(paired, boot, margin or stats.EQUIVALENCE_MARGIN)
+        verdicts["on_selection_split"] = select_on == "test"
+        return cls(summary, select_on, runs, chosen, epochs, verdicts, predictions=predictions)
 
     @property
     def dataset(self) -> str:
@@ -169,9 +163,9 @@ class DatasetReport:
         if self.evidence.select_on != "test" or self.evidence.verdicts is None:
             return ""
         return (
-            " Caution: the lr (and, under early_stop_on: test, the epoch) was chosen on this "
-            "evaluation split, so the verdicts test the same data that selected the runs; "
-            "they overstate differences."
+            f" {tables.SELECTED_MARK} Caution: the lr (and, under early_stop_on: test, the "
+            "epoch) was chosen on this evaluation split, so the verdicts test the same data that "
+            "selected the runs; they overstate differences."
         )
 
     @property

@@ -17,6 +17,9 @@ import pandas as pd
 from medft.metrics import METRICS
 from medft.strategies import REFERENCE
 
+# After a verdict computed on the split that chose the runs (select_lr_on: test).
+SELECTED_MARK = "§"
+
 METRIC_LABELS = {
     "map": "mAP",
     "accuracy": "Accuracy",
@@ -122,6 +125,10 @@ def verdict_lookup(verdicts: pd.DataFrame | None) -> dict[tuple, str]:
     return {(r["dataset"], r["model"], r["strategy"]): r["verdict"] for _, r in verdicts.iterrows()}
 
 
+def _on_selection_split(verdicts: pd.DataFrame | None) -> bool:
+    return verdicts is not None and bool(verdicts.get("on_selection_split", pd.Series()).any())
+
+
 def dataset_table(
     summary: pd.DataFrame,
     verdicts: pd.DataFrame | None = None,
@@ -133,6 +140,7 @@ def dataset_table(
     rows = []
     metrics = list(metrics)
     verdict_of = verdict_lookup(verdicts)
+    selected = f" {SELECTED_MARK}" if _on_selection_split(verdicts) else ""
     for model, block in summary.groupby("model", sort=False):
         best = {m: block[f"{m}_mean"].max() for m in metrics}
         for _, row in block.iterrows():
@@ -145,7 +153,7 @@ def dataset_table(
             if verdict_of:
                 key = (row["dataset"], model, row["strategy"])
                 reference = row["strategy"] == REFERENCE
-                cells["vs FT"] = "reference" if reference else verdict_of.get(key)
+                cells["vs FT"] = "reference" if reference else verdict_of.get(key, "") + selected
             rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -315,8 +323,13 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "model": verdicts["model"],
             "strategy": verdicts["strategy"],
             "verdict": [
-                verdict_text(v, n)
-                for v, n in zip(verdicts["verdict"], verdicts["seeds_to_decide"], strict=True)
+                verdict_text(v, n) + (f" {SELECTED_MARK}" if selected else "")
+                for v, n, selected in zip(
+                    verdicts["verdict"],
+                    verdicts["seeds_to_decide"],
+                    verdicts.get("on_selection_split", pd.Series(False, index=verdicts.index)),
+                    strict=True,
+                )
             ],
             "difference (pp)": verdicts["diff_mean"].map("{:+.2f}".format),
             "95 % interval": [
