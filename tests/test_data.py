@@ -5,8 +5,10 @@ import torch
 from PIL import Image
 
 from medft.data import medmnist
+from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter, ShardDataset
+from medft.errors import DataError
 
 
 def test_preprocess_resizes_the_shorter_side_then_centre_crops():
@@ -63,10 +65,18 @@ def test_breastmnist_labels_shaped_n_are_accepted(breastmnist, tmp_path):
     splits = medmnist.load_npz(breastmnist, "breastmnist")
     assert {s: len(y) for s, (_, y) in splits.items()} == {"train": 546, "val": 78, "test": 156}
     assert np.bincount(splits["train"][1]).tolist() == [147, 399]
-    out = medmnist.prepare(breastmnist, "breastmnist", Preprocess(32, 32), tmp_path / "bm")
+    # The official split has one test image whose pixels are a training image's (test 76 =
+    # train 115): refused by default, dropped on request.
+    with pytest.raises(DataError, match="test 'test-76' = train 'train-115'"):
+        medmnist.prepare(breastmnist, "breastmnist", Preprocess(32, 32), tmp_path / "bm")
+    options = MedmnistOptions(
+        name="breastmnist", source="medmnist", npz=str(breastmnist), duplicates="drop_from_eval"
+    )
+    out = medmnist.prepare(breastmnist, "breastmnist", Preprocess(32, 32), tmp_path / "bm", options)
     test = ShardDataset(out, "test")
-    assert len(test) == 156 and test.meta.task == "binary"
+    assert len(test) == 155 and test.meta.task == "binary"
     assert test.meta.classes == ["malignant", "normal, benign"]
+    assert [d["id"] for d in test.meta.duplicates["dropped"]] == ["test-76"]
 
 
 def test_medmnist_npz_with_wrong_arrays_is_rejected(tmp_path):

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
+from imagefiles import marked_image
 from medft.data.preprocess import Preprocess
 from medft.data.records import DataError
 from medft.data.shards import ShardDataset, read_meta
@@ -18,7 +18,7 @@ PRE = Preprocess(16, 16)
 
 def save_image(path, value=128, mode="L", size=(24, 20)):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new(mode, size, value if mode == "L" else (value, 0, 0)).save(path)
+    marked_image(mode, size, value if mode == "L" else (value, 0, 0), str(path)).save(path)
 
 
 def manifest(out):

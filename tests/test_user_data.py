@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from imagefiles import marked_image
 from medft.data.preprocess import Preprocess
 from medft.data.records import DataError
 from medft.data.shards import read_meta
@@ -14,7 +15,7 @@ PRE = Preprocess(16, 16)
 
 def save_image(path, value=100):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("L", (20, 24), value).save(path)
+    marked_image("L", (20, 24), value, str(path)).save(path)
 
 
 def make_table(tmp_path, rows, name="labels.csv"):

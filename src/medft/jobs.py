@@ -150,10 +150,11 @@ def dataset_report_job(
     metrics: list[str] | None = None,
     protocol: str = "",
     margin: float | None = None,
+    data: str | None = None,
 ) -> None:
-    """One dataset's tables, statistics and figures; ``outputs`` are the rule's files, all in
-    one folder, and must be what ``dataset_artefacts`` writes; ``margin``: the equivalence
-    margin in points."""
+    """One dataset's tables, statistics, figures and data card; ``outputs`` are the rule's
+    files, all in one folder, and must be what ``dataset_artefacts`` writes; ``margin``: the
+    equivalence margin in points; ``data``: the prepared dataset's folder."""
     import pandas as pd
 
     from medft.report.artefacts import dataset_artefacts
@@ -162,6 +163,7 @@ def dataset_report_job(
     evidence = Evidence.from_runs(
         pd.read_parquet(runs), select_on, pd.read_parquet(epochs), margin=margin
     )
+    evidence.data_folder = data
     folder = Path(next(iter(outputs.values()))).parent
     written = {str(p) for p in dataset_artefacts(evidence, folder, metrics, protocol)}
     declared = {str(Path(p)) for p in outputs.values()}

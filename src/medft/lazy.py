@@ -3,21 +3,22 @@ the planner imports them to read those entries; torch loads only when training c
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from importlib import import_module
 from types import ModuleType
 
 
+class _Deferred(ModuleType):
+    """Stands for a module and imports it at the first attribute read. It never enters
+    ``sys.modules``, so every ordinary ``import`` of the module elsewhere is untouched (the
+    standard library's ``LazyLoader`` does enter it, and torchvision's imports of torch's
+    submodules then fail)."""
+
+    def __getattr__(self, attribute: str):
+        module = import_module(self.__name__)
+        self.__dict__.update(module.__dict__)
+        return getattr(module, attribute)
+
+
 def lazy_module(name: str) -> ModuleType:
-    """``name`` as a module whose first attribute access imports it (the standard library's
-    ``LazyLoader``); the module itself if it is already imported."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"no module named {name!r}", name=name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``name``, imported when one of its attributes is first read."""
+    return _Deferred(name)

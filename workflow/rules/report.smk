@@ -27,10 +27,12 @@ rule aggregate_dataset:
 
 
 rule dataset_report:
-    """One dataset: the paper's table, all metrics, the statistics against FT, and figures."""
+    """One dataset: the paper's table, all metrics, the statistics against FT, figures, and
+    its data card (from the dataset as prepared for the grid's first model)."""
     input:
         runs=f"{REPORT}/{{dataset}}/runs.parquet",
         epochs=f"{REPORT}/{{dataset}}/epochs.parquet",
+        data=lambda w: grid.prepared(w.dataset, config["models"][0]),
     output:
         **report_outputs("dataset"),
     log:

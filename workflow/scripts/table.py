@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from medft.jobs import dataset_report_job, log_to
 
 with log_to(snakemake.log[0]):
@@ -9,4 +11,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.metrics,
         snakemake.params.protocol,
         snakemake.params.margin,
+        str(Path(snakemake.input.data).parent),
     )

@@ -16,7 +16,7 @@ from medft.data.download import fetch
 from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
 from medft.data.records import label_column, subsample
-from medft.data.shards import DatasetMeta, DatasetWriter
+from medft.data.shards import DatasetMeta, DatasetWriter, describe_raw
 from medft.runtime import progress
 
 SIZES = (28, 64, 128, 224)
@@ -121,5 +121,6 @@ def prepare(
                 id=f"{row.split}-{row.index}",
                 split=row.split,
                 label=labels[row.index],
+                raw=describe_raw(images[row.index]),
             )
     return Path(out_dir)

@@ -43,8 +43,13 @@ class SourceOptions:
     # ... and this fraction of the training split (whole patients; stratified where possible).
     train_fraction: float | None = None
     subsample_seed: int = 0
+    # An evaluation image with the same pixels as an earlier split's: error, drop_from_eval
+    # or keep (medft.data.duplicates).
+    duplicates: str = "error"
 
     def __post_init__(self) -> None:
+        if self.duplicates not in ("error", "drop_from_eval", "keep"):
+            raise self.error("duplicates", "must be one of error, drop_from_eval, keep")
         if self.main_metric is not None and self.main_metric not in METRICS:
             raise self.error("main_metric", f"must be one of {', '.join(METRICS)}")
         if self.report_metrics is not None and not set(self.report_metrics) <= set(METRICS):

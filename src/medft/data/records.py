@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from medft.data.options import SourceOptions, SplitPlan
 from medft.data.preprocess import Preprocess
-from medft.data.shards import SPLITS, DatasetMeta, DatasetWriter
+from medft.data.shards import SPLITS, DatasetMeta, DatasetWriter, describe_raw
 from medft.errors import DataError
 from medft.runtime import progress
 
@@ -260,7 +260,8 @@ def write_records(
         rows = records.itertuples()
         for row in progress(rows, len(records), f"prepare {options.name}", unit="images"):
             at = f"{where}, row {row.Index}"
-            image = preprocess(read(row.path, at))
+            decoded = read(row.path, at)
+            image = preprocess(decoded)
             if image.shape[2] != channels:
                 if image.shape[2] == 3:
                     raise DataError(
@@ -275,5 +276,6 @@ def write_records(
                 split=row.split,
                 label=label,
                 group=row.group,
+                raw=describe_raw(decoded),
             )
     return Path(out_dir)

@@ -3,7 +3,9 @@
 A prepared dataset is a folder::
 
     meta.json           task type, class names, image size, split counts, how it was made
-    manifest.parquet    one row per image: id, split, group, label (or labels), shard, offset
+    manifest.parquet    one row per image: id, split, group, label (or labels), shard, offset,
+                        pixel_hash (medft.data.duplicates), raw (size and mode before
+                        preprocessing)
     shards/00000.npy    uint8 arrays of shape (n, H, W, C), C = 1 (grey) or 3 (RGB)
 
 ``DatasetWriter`` builds the folder beside its destination and renames it into place when it
@@ -12,6 +14,7 @@ closes cleanly, so an interrupted or failed preparation never leaves a half-writ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterator, Sequence
@@ -40,6 +43,8 @@ class DatasetMeta:
     channels: int
     source: dict = field(default_factory=dict)
     split_counts: dict = field(default_factory=dict)
+    # Images shared between or within splits, and what was done (medft.data.duplicates).
+    duplicates: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_TYPES:
@@ -66,8 +71,11 @@ class DatasetWriter:
         self._buffer: list[np.ndarray] = []
         self._shard = 0
 
-    def add(self, image: np.ndarray, *, id: str, split: str, label, group: str = "") -> None:
-        """One (image_size, image_size, channels) uint8 image with its label(s)."""
+    def add(
+        self, image: np.ndarray, *, id: str, split: str, label, group: str = "", raw: str = ""
+    ) -> None:
+        """One (image_size, image_size, channels) uint8 image with its label(s); ``raw``
+        describes it before preprocessing ("W×H MODE", for the data card)."""
         if split not in SPLITS:
             raise ValueError(f"split of {id!r} must be one of {SPLITS}, got {split!r}")
         expected = (self.meta.image_size, self.meta.image_size, self.meta.channels)
@@ -76,7 +84,8 @@ class DatasetWriter:
             raise ValueError(
                 f"image {id!r} is {image.shape} {image.dtype}, expected {expected} uint8"
             )
-        row = {"id": str(id), "split": split, "group": str(group)}
+        digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+        row = {"id": str(id), "split": split, "group": str(group), "pixel_hash": digest, "raw": raw}
         if self.meta.multilabel:
             row["labels"] = [int(v) for v in label]
         else:
@@ -94,12 +103,25 @@ class DatasetWriter:
             self._shard += 1
 
     def close(self) -> Path:
+        try:
+            return self._close()
+        except Exception:
+            self.abort()
+            raise
+
+    def _close(self) -> Path:
+        from medft.data.duplicates import resolve
+
         self._flush()
         manifest = pd.DataFrame(self._rows)
         if manifest.empty:
             raise ValueError(f"no images were written for dataset {self.meta.name!r}")
+        policy = self.meta.source.get("duplicates", "error")
+        manifest, duplicates = resolve(manifest, policy, self.meta.name)
         counts = manifest["split"].value_counts().to_dict()
-        meta = DatasetMeta(**{**asdict(self.meta), "split_counts": counts})
+        meta = DatasetMeta(
+            **{**asdict(self.meta), "split_counts": counts, "duplicates": duplicates}
+        )
         manifest.to_parquet(self._tmp / "manifest.parquet", index=False)
         (self._tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
         shutil.rmtree(self.out_dir, ignore_errors=True)
@@ -117,6 +139,14 @@ class DatasetWriter:
             self.close()
         else:
             self.abort()
+
+
+def describe_raw(image) -> str:
+    """ "W×H MODE" of a PIL image or an (H, W[, C]) array, as the data card lists them."""
+    if hasattr(image, "mode"):
+        return f"{image.width}×{image.height} {image.mode}"
+    mode = "L" if image.ndim == 2 or image.shape[2] == 1 else f"{image.shape[2]}-channel"
+    return f"{image.shape[1]}×{image.shape[0]} {mode} {image.dtype}"
 
 
 def read_meta(root: str | Path) -> DatasetMeta:

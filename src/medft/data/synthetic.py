@@ -28,7 +28,7 @@ from scipy import ndimage
 from medft.data.options import SyntheticOptions
 from medft.data.preprocess import Preprocess
 from medft.data.records import label_column, subsample
-from medft.data.shards import DatasetMeta, DatasetWriter
+from medft.data.shards import DatasetMeta, DatasetWriter, describe_raw
 from medft.registry import Registry
 
 
@@ -206,6 +206,11 @@ def prepare(
         for i in kept:
             image, label, patient, split = drawn[i]
             writer.add(
-                preprocess(image), id=f"{name}-{i:05d}", split=split, label=label, group=patient
+                preprocess(image),
+                id=f"{name}-{i:05d}",
+                split=split,
+                label=label,
+                group=patient,
+                raw=describe_raw(image),
             )
     return Path(out_dir)

@@ -208,6 +208,13 @@ def _block_lrs(report: DatasetReport, stem: Path) -> None:
     figures.save(figures.block_learning_rates(adaptive), stem.with_suffix(".png"))
 
 
+@artefact("data_card", ("md", "html"), available=lambda e: e.data_folder is not None)
+def _data_card(report: DatasetReport, stem: Path) -> None:
+    from medft.data.card import data_card, write
+
+    write(data_card(report.evidence.data_folder), stem)
+
+
 # -- across datasets -----------------------------------------------------------------------
 @artefact("best_combination", ("md", "tex", "csv", "html"), scope=SUMMARY)
 def _best_combination(report: SummaryReport, stem: Path) -> None:

@@ -35,6 +35,8 @@ class Evidence:
     improvement_frame: pd.DataFrame | None = None
     # evaluation-split predictions by run_dir, read once for the bootstrap and per-class metrics
     predictions: dict[str, pd.DataFrame] | None = None
+    # the prepared dataset (meta.json, manifest.parquet) for its data card, where there is one
+    data_folder: str | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> Evidence:

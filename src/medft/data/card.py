@@ -1,0 +1,124 @@
+"""A data card per prepared dataset: what went in, so a reader can judge the numbers built on
+it (Gebru et al., "Datasheets for Datasets", is the anchor). Read from the prepared folder's
+meta.json and manifest.parquet alone: source and options, images per split and class, groups
+(patients) per split, sizes and modes before preprocessing, the preprocessing, subsampling,
+and the duplicates found and what was done with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from medft.data.shards import SPLITS, read_meta
+
+# Source options every entry has; the card lists only those a user set away from these.
+UNSET = (None, "", 0, [], {})
+
+
+@dataclass(frozen=True)
+class DataCard:
+    title: str
+    sections: list[tuple[str, pd.DataFrame]]
+
+
+def data_card(folder: str | Path) -> DataCard:
+    folder = Path(folder)
+    meta = read_meta(folder)
+    manifest = pd.read_parquet(folder / "manifest.parquet")
+    splits = [s for s in SPLITS if (manifest["split"] == s).any()]
+    return DataCard(
+        f"Data card: {meta.name}",
+        [
+            ("What it is and how it was made", _overview(meta)),
+            ("Images per split and class", _counts(manifest, meta, splits)),
+            ("Before preprocessing (most common size and mode per split)", _raw(manifest, splits)),
+            ("Duplicates", _duplicates(meta)),
+        ],
+    )
+
+
+def _overview(meta) -> pd.DataFrame:
+    source = dict(meta.source)
+    rows = [
+        ("source", source.pop("source", "")),
+        ("task", f"{meta.task}, {len(meta.classes)} classes: {', '.join(meta.classes)}"),
+        (
+            "preprocessing",
+            f"shorter side resized to {source.pop('resize', '?')} px, centre crop "
+            f"{meta.image_size} px, {'RGB' if meta.channels == 3 else 'grey'} uint8",
+        ),
+    ]
+    source.pop("name", None)
+    rows += [(key, str(value)) for key, value in source.items() if value not in UNSET]
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def _counts(manifest: pd.DataFrame, meta, splits: list[str]) -> pd.DataFrame:
+    table = {}
+    for split in splits:
+        rows = manifest[manifest["split"] == split]
+        if meta.multilabel:
+            positives = pd.DataFrame(rows["labels"].tolist(), columns=meta.classes).sum()
+            column = {c: int(positives[c]) for c in meta.classes}
+        else:
+            counts = rows["label"].value_counts()
+            column = {c: int(counts.get(i, 0)) for i, c in enumerate(meta.classes)}
+        groups = rows["group"].replace("", pd.NA)
+        column["all images"] = len(rows)
+        column["groups (patients)"] = (
+            int(groups.nunique()) + int(groups.isna().sum()) if groups.notna().any() else "none"
+        )
+        table[split] = column
+    frame = pd.DataFrame(table)
+    frame.index.name = "positives per label" if meta.multilabel else "class"
+    return frame.reset_index()
+
+
+def _raw(manifest: pd.DataFrame, splits: list[str]) -> pd.DataFrame:
+    if "raw" not in manifest or not manifest["raw"].astype(bool).any():
+        return pd.DataFrame({"": ["not recorded (prepared before medft 0.3)"]})
+    rows = []
+    for split in splits:
+        described = manifest.loc[manifest["split"] == split, "raw"]
+        common = described.value_counts()
+        shown = ", ".join(f"{kind} ({n})" for kind, n in common.head(3).items())
+        more = f", {len(common) - 3} other kinds" if len(common) > 3 else ""
+        rows.append((split, shown + more))
+    return pd.DataFrame(rows, columns=["split", "size and mode (images)"])
+
+
+def _duplicates(meta) -> pd.DataFrame:
+    found = meta.duplicates
+    if not found:
+        return pd.DataFrame({"": ["not checked (prepared before medft 0.3)"]})
+    within = ", ".join(f"{s} {n}" for s, n in found["within_split"].items()) or "none"
+    rows = [
+        ("policy (`duplicates`)", found["policy"]),
+        ("evaluation images equal to an earlier split's", str(found["across_splits"])),
+        ("repeated within a split", within),
+    ]
+    rows += [
+        (f"dropped: {d['split']} {d['id']}", f"= {d['duplicate_split']} {d['duplicate_of']}")
+        for d in found["dropped"]
+    ]
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def write(card: DataCard, stem: Path) -> None:
+    """``stem``.md and ``stem``.html."""
+    import html
+
+    from medft.report.formats import HTML_PAGE
+
+    markdown = [f"# {card.title}", ""]
+    parts = []
+    for heading, frame in card.sections:
+        markdown += [f"## {heading}", "", frame.to_markdown(index=False), ""]
+        parts.append(f"<h4>{html.escape(heading)}</h4>" + frame.to_html(index=False, border=0))
+    stem.with_suffix(".md").write_text("\n".join(markdown))
+    caption = "What went into the benchmark, from the prepared dataset (docs/data.md)."
+    stem.with_suffix(".html").write_text(
+        HTML_PAGE.format(title=html.escape(card.title), caption=caption, table="\n".join(parts))
+    )

@@ -1,0 +1,85 @@
+"""Images shared between splits (leakage) and within a split, found at preparation.
+
+Every image's stored pixels — what the model sees, after decoding and preprocessing — are
+hashed as the writer adds them. Two files with the same decoded pixels always collide; two
+different images collide only where preprocessing makes them identical, which the model cannot
+tell apart either. An image in an evaluation split (val, test) that is also in an earlier split
+(train; for test, train or val) is leakage, handled by the dataset's ``duplicates`` option:
+
+* ``error`` (default): preparation stops, naming the first pairs and the count;
+* ``drop_from_eval``: those images leave the evaluation split, listed in meta.json's
+  ``duplicates`` and the data card;
+* ``keep``: they stay, counted.
+
+Duplicates within one split are counted, never dropped.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from medft.errors import DataError
+
+POLICIES = ("error", "drop_from_eval", "keep")
+ORDER = {"train": 0, "val": 1, "test": 2}
+SHOWN = 5
+
+
+def leaks(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Evaluation images whose pixels an earlier split also holds: id, split, duplicate_of
+    (the earlier image's id), duplicate_split."""
+    rank = manifest["split"].map(ORDER)
+    first = (
+        manifest.assign(rank=rank)
+        .sort_values(["rank"], kind="stable")
+        .drop_duplicates("pixel_hash")[["pixel_hash", "id", "split", "rank"]]
+        .rename(columns={"id": "duplicate_of", "split": "duplicate_split", "rank": "first"})
+    )
+    joined = manifest.assign(rank=rank).merge(first, on="pixel_hash")
+    leaked = joined[joined["rank"] > joined["first"]]
+    return leaked[["id", "split", "duplicate_of", "duplicate_split"]].reset_index(drop=True)
+
+
+def within_split(manifest: pd.DataFrame) -> dict[str, int]:
+    """Per split, the images whose pixels another image of the same split also has."""
+    repeated = manifest.duplicated(["split", "pixel_hash"], keep="first")
+    return {s: int(n) for s, n in manifest[repeated].groupby("split").size().items()}
+
+
+def resolve(manifest: pd.DataFrame, policy: str, dataset: str) -> tuple[pd.DataFrame, dict]:
+    """The manifest to write and what meta.json records of its duplicates."""
+    if policy not in POLICIES:
+        raise DataError(f"dataset {dataset!r}: duplicates must be one of {', '.join(POLICIES)}")
+    leaked = leaks(manifest)
+    record = {
+        "policy": policy,
+        "across_splits": len(leaked),
+        "within_split": within_split(manifest),
+        "dropped": [],
+    }
+    if leaked.empty or policy == "keep":
+        return manifest, record
+    if policy == "error":
+        pairs = "; ".join(
+            f"{r.split} {r.id!r} = {r.duplicate_split} {r.duplicate_of!r}"
+            for r in leaked.head(SHOWN).itertuples()
+        )
+        more = f" (and {len(leaked) - SHOWN} more)" if len(leaked) > SHOWN else ""
+        raise DataError(
+            f"dataset {dataset!r}: {len(leaked)} evaluation image(s) have the same pixels as an "
+            f"image of an earlier split — the evaluation would score memorisation: {pairs}{more}. "
+            "Remove them from one split, or set `duplicates: drop_from_eval` on the dataset to "
+            "drop them from val/test (listed in meta.json and the data card), or "
+            "`duplicates: keep`."
+        )
+    dropped = set(zip(leaked["split"], leaked["id"], strict=True))
+    keys = list(zip(manifest["split"], manifest["id"], strict=True))
+    kept = manifest[[key not in dropped for key in keys]].reset_index(drop=True)
+    record["dropped"] = leaked.to_dict("records")
+    for split in ("val", "test"):
+        if (manifest["split"] == split).any() and not (kept["split"] == split).any():
+            raise DataError(
+                f"dataset {dataset!r}: every {split} image duplicates an earlier split's; "
+                "nothing would be left to evaluate"
+            )
+    return kept, record

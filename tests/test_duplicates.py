@@ -1,0 +1,135 @@
+"""Images shared between splits are leakage: refused by default, dropped from evaluation on
+request, and recorded (medft.data.duplicates)."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from imagefiles import marked_image
+from medft.data.preprocess import Preprocess
+from medft.data.records import DataError
+from medft.data.shards import read_meta
+from medft.data.sources import prepare_dataset
+
+PRE = Preprocess(16, 16)
+CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
+
+
+def kaggle_layout(root, shared: dict[str, int]):
+    """Brain-tumour MRI as Kaggle ships it: Training/ and Testing/, 4 classes; ``shared``
+    test images per class are byte copies of training images."""
+    for cls in CLASSES:
+        for k in range(12):
+            path = root / "Training" / cls / f"Tr-{cls}-{k}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            marked_image("L", (24, 24), 60, str(path)).save(path, format="PNG")
+        for k in range(5):
+            path = root / "Testing" / cls / f"Te-{cls}-{k}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if k < shared.get(cls, 0):
+                shutil.copy(root / "Training" / cls / f"Tr-{cls}-{k}.jpg", path)
+            else:
+                marked_image("L", (24, 24), 60, str(path)).save(path, format="PNG")
+
+
+def prepare(tmp_path, **options):
+    return prepare_dataset(
+        "brain",
+        {"source": "imagefolder", "root": str(tmp_path / "raw"), **options},
+        PRE,
+        tmp_path / "out",
+    )
+
+
+def test_images_shared_between_training_and_testing_stop_preparation_naming_them(tmp_path):
+    kaggle_layout(tmp_path / "raw", {"meningioma": 3, "notumor": 2})
+    with pytest.raises(DataError) as caught:
+        prepare(tmp_path)
+    message = str(caught.value)
+    assert "5 evaluation image(s) have the same pixels" in message
+    assert "Te-meningioma-0.jpg" in message and "Tr-meningioma-0.jpg" in message
+    assert "duplicates: drop_from_eval" in message
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_drop_from_eval_removes_exactly_the_shared_test_images_and_lists_them(tmp_path):
+    kaggle_layout(tmp_path / "raw", {"meningioma": 3, "notumor": 2})
+    out = prepare(tmp_path, duplicates="drop_from_eval")
+    rows = pd.read_parquet(out / "manifest.parquet")
+    test = rows[rows["split"] == "test"]
+    assert len(test) == 4 * 5 - 5
+    dropped = {r["id"] for r in read_meta(out).duplicates["dropped"]}
+    assert len(dropped) == 5 and not dropped & set(test["id"])
+    assert all("Testing" in i for i in dropped)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["duplicates"]["across_splits"] == 5
+    assert meta["split_counts"]["test"] == 15
+
+
+def test_keep_keeps_them_counted_and_a_clean_set_reports_none(tmp_path):
+    kaggle_layout(tmp_path / "raw", {"pituitary": 1})
+    kept = read_meta(prepare(tmp_path, duplicates="keep")).duplicates
+    assert kept["across_splits"] == 1 and kept["dropped"] == []
+    clean = tmp_path / "clean"
+    kaggle_layout(clean / "raw", {})
+    assert read_meta(prepare(clean)).duplicates["across_splits"] == 0
+
+
+def test_duplicates_within_a_split_are_counted_not_dropped(tmp_path):
+    from medft.data.duplicates import resolve
+
+    manifest = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "split": ["train", "train", "train", "test"],
+            "pixel_hash": ["h1", "h1", "h2", "h3"],
+        }
+    )
+    kept, record = resolve(manifest, "error", "toy")
+    assert len(kept) == 4 and record["within_split"] == {"train": 1}
+
+
+def test_carved_splits_are_checked_too(tmp_path):
+    """A set without split folders is carved by medft; a copy in two classes' folders lands
+    in two splits or one, and either way is caught or counted."""
+    root = tmp_path / "raw"
+    for cls in ("a", "b"):
+        for k in range(15):
+            path = root / cls / f"{k}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            marked_image("L", (24, 24), 60, str(path)).save(path)
+    for k in range(15):  # class b's images are class a's, byte for byte
+        shutil.copy(root / "a" / f"{k}.png", root / "b" / f"{k}.png")
+    with pytest.raises(DataError, match="have the same pixels"):
+        prepare(tmp_path)
+
+
+def test_the_option_is_validated():
+    from medft.data.sources import parse_options
+
+    with pytest.raises(DataError, match="duplicates"):
+        parse_options({"name": "x", "source": "synthetic", "duplicates": "drop"})
+
+
+def test_the_data_card_shows_what_went_in_and_what_was_dropped(tmp_path):
+    from medft.data.card import data_card, write
+
+    kaggle_layout(tmp_path / "raw", {"meningioma": 3, "notumor": 2})
+    out = prepare(tmp_path, duplicates="drop_from_eval")
+    card = data_card(out)
+    sections = dict(card.sections)
+    counts = sections["Images per split and class"].set_index("class")
+    assert counts.loc["meningioma", "test"] == 2 and counts.loc["all images", "test"] == 15
+    assert counts.loc["glioma", "train"] + counts.loc["glioma", "val"] == 12
+    raw = sections["Before preprocessing (most common size and mode per split)"]
+    assert raw["size and mode (images)"].str.contains("24×24 L").all()
+    duplicates = sections["Duplicates"].set_index("")["value"]
+    assert duplicates["policy (`duplicates`)"] == "drop_from_eval"
+    assert duplicates["evaluation images equal to an earlier split's"] == "5"
+    assert any("Te-meningioma-0.jpg" in key for key in duplicates.index)
+    write(card, tmp_path / "data_card")
+    text = (tmp_path / "data_card.md").read_text()
+    assert "# Data card: brain" in text and "imagefolder" in text
+    assert "<h4>Duplicates</h4>" in (tmp_path / "data_card.html").read_text()
