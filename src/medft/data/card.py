@@ -43,7 +43,7 @@ def _overview(meta) -> pd.DataFrame:
     source = dict(meta.source)
     rows = [
         ("source", source.pop("source", "")),
-        ("task", f"{meta.task}, {len(meta.classes)} classes: {', '.join(meta.classes)}"),
+        ("task type", f"{meta.task}, {len(meta.classes)} classes: {', '.join(meta.classes)}"),
         (
             "preprocessing",
             f"shorter side resized to {source.pop('resize', '?')} px, centre crop "
