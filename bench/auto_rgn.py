@@ -181,7 +181,7 @@ def against_reference(runs: pd.DataFrame) -> pd.DataFrame:
                 "–" if pd.isna(lo) else f"[{lo:+.1f}, {hi:+.1f}]"
                 for lo, hi in zip(paired["diff_low"], paired["diff_high"], strict=True)
             ],
-            "p": paired["p_value"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
+            "p": paired["p_seed"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
             "seeds": paired["n_pairs"],
         }
     )

@@ -90,14 +90,14 @@ def compare_on_grid(grid_runs: pd.DataFrame, arm: tuple, best: tuple, task: str)
     ]
     mine, theirs = arm_label(*arm), arm_label(*best)
     pair = frame[frame["strategy"].isin([mine, theirs])]
-    tested = stats.paired_tests(pair, reference=theirs).iloc[0]
+    paired = stats.paired_tests(pair, reference=theirs)
     boot = stats.bootstrap_intervals(pair, {frame["dataset"].iloc[0]: task}, reference=theirs)
-    low, high = boot[["boot_low", "boot_high"]].iloc[0]
+    tested = stats.verdicts(paired, boot).iloc[0]
     return {
         "diff": tested["diff_mean"],
         "p": tested["p_value"],
-        "boot": (low, high),
-        "verdict": stats.verdict(tested["p_value"], low, high),
+        "boot": (tested["boot_low"], tested["boot_high"]),
+        "verdict": tested["verdict"],
     }
 
 
