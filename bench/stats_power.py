@@ -187,45 +187,36 @@ def one_family(args) -> list[dict]:
     return rows
 
 
+def _section(title: str, rows: pd.DataFrame, value: str) -> list[str]:
+    """A titled table of one rate (percent), rules × designs."""
+    pivot = rows.pivot_table(index="rule", columns=["seeds", "images"], values=value)
+    return ["", f"### {title}", "", _markdown(pivot * 100, "{:.1f} %")]
+
+
 def table(frame: pd.DataFrame) -> str:
-    lines = []
     null = frame[frame["effect"] == 0.0]
-    fwer = null.pivot_table(index="rule", columns=["seeds", "images"], values="false_any")
-    lines += [
-        "### Family-wise false-positive rate under the null (δ = 0 but the margin strategy)",
-        "",
-        _markdown(fwer * 100, "{:.1f} %"),
-    ]
+    lines = _section(
+        "Family-wise false-positive rate under the null (δ = 0 but the margin strategy)",
+        null,
+        "false_any",
+    )[1:]
     for effect in EFFECTS[1:]:
-        block = frame[frame["effect"] == effect]
-        power = block.pivot_table(index="rule", columns=["seeds", "images"], values="found")
-        lines += [
-            "",
-            f"### Power: one strategy {effect:g} pp better (share of families: *better*)",
-            "",
-            _markdown(power * 100, "{:.1f} %"),
-        ]
+        lines += _section(
+            f"Power: one strategy {effect:g} pp better (share of families: *better*)",
+            frame[frame["effect"] == effect],
+            "found",
+        )
     eq = null[null["rule"].isin(["seed_t", "combined", "pooled", "pooled+own"])]
-    lines += [
-        "",
-        f"### Equivalence (margin ±{MARGIN:g} pp): true-zero comparisons called *equivalent*",
-        "",
-        _markdown(
-            eq.pivot_table(index="rule", columns=["seeds", "images"], values="equivalent_null")
-            * 100,
-            "{:.1f} %",
-        ),
-    ]
-    lines += [
-        "",
-        f"### False equivalence: a strategy exactly {MARGIN:g} pp better called *equivalent*",
-        "",
-        _markdown(
-            eq.pivot_table(index="rule", columns=["seeds", "images"], values="equivalent_at_margin")
-            * 100,
-            "{:.1f} %",
-        ),
-    ]
+    lines += _section(
+        f"Equivalence (margin ±{MARGIN:g} pp): true-zero comparisons called *equivalent*",
+        eq,
+        "equivalent_null",
+    )
+    lines += _section(
+        f"False equivalence: a strategy exactly {MARGIN:g} pp better called *equivalent*",
+        eq,
+        "equivalent_at_margin",
+    )
     return "\n".join(lines)
 
 
