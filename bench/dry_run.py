@@ -21,6 +21,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results_dry_run.md"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+NOTES = """\
+Where the rest goes (cProfile of one dry run): medft's own planning (Snakefile, common.smk, the
+Grid, the cost model) is about 0.3 s; the remainder is Snakemake's per-job work (about 1 ms per
+job for evaluating input, resource and params functions, each through `inspect.signature`, and
+re-reading the job's script to check it exists) and its imports (about 1 s, a third of it
+pandas through the SLURM executor plugin). That is why a train job has one input function.
+Both checkouts vary by ±20 % between runs on this machine; compare within one run.
+A leftover `/etc/slurm/slurm.conf` without a running controller makes the SLURM plugin's
+import wait 9 s: measure without it.
+"""
 
 
 def dry_run(checkout: Path) -> float:
@@ -73,7 +83,7 @@ def main() -> None:
         f"| {head} (this one) | {now:.2f} | {', '.join(f'{t:.2f}' for t in times['now'])} |\n"
         f"| {args.against} | {before:.2f} | "
         f"{', '.join(f'{t:.2f}' for t in times[args.against])} |\n\n"
-        f"Ratio: {now / before:.2f} of {args.against}'s time.\n"
+        f"Ratio: {now / before:.2f} of {args.against}'s time.\n\n{NOTES}"
     )
     print(OUT.read_text())
 

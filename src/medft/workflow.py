@@ -191,14 +191,16 @@ class Grid:
         return STRATEGIES.get(strategy).starts_from(self.strategy_options)
 
     def train_inputs(self, wildcards) -> list[str]:
-        """A cell that starts from another strategy's cell waits for it; a cell that trains a
-        head on shared features waits for its (dataset, model)'s features file."""
+        """A cell reads its prepared data; one that starts from another strategy's cell waits
+        for it, one that trains a head on shared features for its (dataset, model)'s features
+        file. One input function per job: Snakemake's cost of planning grows with each."""
         w = wildcards
+        data = self.prepared(w.dataset, w.model)
         first = self.first_stage(w.strategy)
         if first:
-            return [f"{self.run_dir(w.dataset, w.model, first, w.lr, w.seed)}/metrics.json"]
+            return [data, f"{self.run_dir(w.dataset, w.model, first, w.lr, w.seed)}/metrics.json"]
         shared = self.features_file(w.dataset, w.model, w.strategy)
-        return [shared] if shared else []
+        return [data, shared] if shared else [data]
 
     def features_file(self, dataset: str, model: str, strategy: str) -> str | None:
         """The features file ``strategy``'s cells read, if any. A frozen backbone gives the

@@ -26,8 +26,7 @@ rule train:
     workflow is re-run.
     """
     input:
-        data=lambda w: grid.prepared(w.dataset, w.model),
-        init=lambda w: grid.train_inputs(w),
+        grid.train_inputs,
     output:
         f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/metrics.json",
     log:
