@@ -11,7 +11,7 @@ $(BIN)/activate:
 
 # Re-install only when the project's requirements change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,slurm,test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,slurm,test,dicom,nifti]"
 	touch $@
 
 # Everything that checks in-process, in a few minutes; the real `snakemake` runs, signals and

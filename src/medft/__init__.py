@@ -1,3 +1,3 @@
 """medft: a benchmark of fine-tuning strategies for medical image classification."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -110,7 +110,10 @@ def _add_option_flags(parser, options_class) -> None:
             "dest": f.name,
             "help": "required" if required else f"default: {default}",
         }
-        if typing.get_origin(kind) is list:
+        if kind is str and any(typing.get_origin(a) is list for a in args):
+            # A name or a list of numbers (DICOM's `window`: `lung`, or `40 400`).
+            parser.add_argument(flag, nargs="+", type=_name_or_number, action=_OneOrList, **extra)
+        elif typing.get_origin(kind) is list:
             item = typing.get_args(kind)[0]
             parser.add_argument(flag, nargs="+", type=item, **extra)
         elif typing.get_origin(kind) is dict:
@@ -119,6 +122,20 @@ def _add_option_flags(parser, options_class) -> None:
             parser.add_argument(flag, type=_parse_bool, metavar="true|false", **extra)
         else:
             parser.add_argument(flag, type=kind, **extra)
+
+
+def _name_or_number(token: str) -> str | float:
+    try:
+        return float(token)
+    except ValueError:
+        return token
+
+
+class _OneOrList(argparse.Action):
+    """One value as itself, several as a list."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
 
 
 def _add_features(sub) -> None:

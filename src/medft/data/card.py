@@ -98,6 +98,10 @@ def _duplicates(meta) -> pd.DataFrame:
         ("policy (`duplicates`)", found["policy"]),
         ("evaluation images equal to an earlier split's", str(found["across_splits"])),
         ("repeated within a split", within),
+        (
+            "blank images (one value; not compared)",
+            ", ".join(f"{s} {n}" for s, n in found.get("blank", {}).items()) or "none",
+        ),
     ]
     rows += [
         (f"dropped: {d['split']} {d['id']}", f"= {d['duplicate_split']} {d['duplicate_of']}")

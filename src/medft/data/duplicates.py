@@ -11,7 +11,9 @@ tell apart either. An image in an evaluation split (val, test) that is also in a
   ``duplicates`` and the data card;
 * ``keep``: they stay, counted.
 
-Duplicates within one split are counted, never dropped.
+Duplicates within one split are counted, never dropped. Blank images (one value everywhere:
+the empty edge slices of a volume, a failed export) are counted apart and never compared: any
+two are identical, and no model can tell them apart anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SHOWN = 5
 def leaks(manifest: pd.DataFrame) -> pd.DataFrame:
     """Evaluation images whose pixels an earlier split also holds: id, split, duplicate_of
     (the earlier image's id), duplicate_split."""
+    manifest = _content(manifest)
     rank = manifest["split"].map(ORDER)
     first = (
         manifest.assign(rank=rank)
@@ -42,8 +45,21 @@ def leaks(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def within_split(manifest: pd.DataFrame) -> dict[str, int]:
     """Per split, the images whose pixels another image of the same split also has."""
+    manifest = _content(manifest)
     repeated = manifest.duplicated(["split", "pixel_hash"], keep="first")
     return {s: int(n) for s, n in manifest[repeated].groupby("split").size().items()}
+
+
+def _content(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The images that are not blank (manifests written before medft 0.4 have no flag)."""
+    return manifest[~manifest["blank"]] if "blank" in manifest else manifest
+
+
+def blank(manifest: pd.DataFrame) -> dict[str, int]:
+    """Per split, the blank images."""
+    if "blank" not in manifest:
+        return {}
+    return {s: int(n) for s, n in manifest[manifest["blank"]].groupby("split").size().items()}
 
 
 def resolve(manifest: pd.DataFrame, policy: str, dataset: str) -> tuple[pd.DataFrame, dict]:
@@ -55,6 +71,7 @@ def resolve(manifest: pd.DataFrame, policy: str, dataset: str) -> tuple[pd.DataF
         "policy": policy,
         "across_splits": len(leaked),
         "within_split": within_split(manifest),
+        "blank": blank(manifest),
         "dropped": [],
     }
     if leaked.empty or policy == "keep":

@@ -116,8 +116,13 @@ def _coerce(value: Any, hint, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, where)
+        inner = [a for a in args if a is not type(None)]
+        for candidate in inner[:-1]:  # the first type the value fits
+            try:
+                return _coerce(value, candidate, where)
+            except ConfigError:
+                continue
+        return _coerce(value, inner[-1], where)
     if origin is list:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} must be a list, got {value!r}")
@@ -180,6 +185,34 @@ class UserDataOptions(CarvedSplitOptions):
     # A class read from the data with fewer images than this is an error (a typo or a stray
     # label); set ``classes`` to accept rare classes.
     min_class_images: int = 5
+    # DICOM (medft.data.dicom): one window for every file, a preset name (soft_tissue, lung,
+    # bone, brain, ...) or [centre, width]; default: each file's own window, else its range.
+    window: str | list[float] | None = None
+    # NIfTI volumes (medft.data.volumes): the axis slices are cut along (0 sagittal, 1 coronal,
+    # 2 axial — the default), the central fraction of slices kept (default: all), and the
+    # per-volume intensity percentiles mapped to 0 and 255 (default [0.5, 99.5]).
+    slice_axis: int | None = None
+    central_slices: float | None = None
+    intensity_percentiles: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from medft.data.dicom import check_window
+
+        problem = check_window(self.window)
+        if problem:
+            raise self.error("window", problem)
+        if self.slice_axis is not None and self.slice_axis not in (0, 1, 2):
+            raise self.error("slice_axis", "must be 0, 1 or 2")
+        if self.central_slices is not None and not 0 < self.central_slices <= 1:
+            raise self.error("central_slices", "must be in (0, 1]")
+        percentiles = self.intensity_percentiles
+        if percentiles is not None and not (
+            len(percentiles) == 2 and 0 <= percentiles[0] < percentiles[1] <= 100
+        ):
+            raise self.error(
+                "intensity_percentiles", "must be [low, high] with 0 <= low < high <= 100"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,23 +11,23 @@ and leaves nothing behind.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+from medft.data import volumes
 from medft.data.options import SourceOptions, SplitPlan
 from medft.data.preprocess import Preprocess
+from medft.data.readers import FileReader, printable
 from medft.data.shards import SPLITS, DatasetMeta, DatasetWriter, describe_raw
 from medft.errors import DataError
 from medft.runtime import progress
 
 log = logging.getLogger(__name__)
+# Random group splits tried for one that gives every class to both sides.
+GROUP_DRAWS = 50
 
 
 def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, where: str) -> None:
@@ -149,40 +149,12 @@ def label_column(label, multilabel: bool) -> dict:
     return {"labels": tuple(int(v) for v in label)} if multilabel else {"label": int(label)}
 
 
-def printable(path: str) -> str:
-    """A path that can be written to UTF-8 text (names in other encodings keep their bytes as
-    escapes)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def image_channels(path: str, where: str) -> int:
-    """3 for a colour image, 1 for grey (a palette of greys included), from the file header."""
-    with opened(path, where) as image:
-        if image.mode == "P":
-            palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
-            return 1 if (palette == palette[:, :1]).all() else 3
-        return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "PA") else 1
-
-
-@contextmanager
-def opened(path: str, where: str) -> Iterator[Image.Image]:
-    """``Image.open``, with any failure to read the file as a ``DataError`` naming it."""
-    try:
-        with Image.open(path) as image:
-            yield image
-    except Exception as error:  # PIL raises many types for broken files
-        raise DataError(
-            f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
-            "remove its row"
-        ) from None
-
-
 def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) -> pd.Index:
-    """Index of the rows to move out: whole groups when there are groups, else stratified."""
-    if frame["group"].ne("").all():
-        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        _, taken = next(splitter.split(frame, groups=frame["group"]))
-        return frame.index[taken]
+    """Index of the rows to move out: whole groups when there are groups (an image without one
+    is its own group, so a partly grouped set never splits a group), else stratified."""
+    if frame["group"].ne("").any():
+        groups = frame["group"].where(frame["group"] != "", "row " + frame.index.astype(str))
+        return _carve_groups(frame, groups, fraction, seed, multilabel)
     strata = frame["labels"].map(tuple) if multilabel else frame["label"]
     n_taken = int(np.ceil(fraction * len(frame)))
     if not multilabel:  # a small set still gives every class to the carved split
@@ -198,6 +170,25 @@ def _carve(frame: pd.DataFrame, fraction: float, seed: int, multilabel: bool) ->
     return pd.Index(taken)
 
 
+def _carve_groups(
+    frame: pd.DataFrame, groups: pd.Series, fraction: float, seed: int, multilabel: bool
+) -> pd.Index:
+    """Whole groups, drawn at random; draws that leave a class out of either side are redrawn
+    (up to GROUP_DRAWS times), since a split without a class cannot rank it. Single-label only:
+    multi-label sets keep the first draw."""
+    splitter = GroupShuffleSplit(n_splits=GROUP_DRAWS, test_size=fraction, random_state=seed)
+    draws = splitter.split(frame, groups=groups)
+    kept, taken = next(draws)
+    if multilabel:
+        return frame.index[taken]
+    classes = frame["label"].nunique()
+    for kept_draw, taken_draw in [(kept, taken), *draws]:
+        labels = frame["label"].to_numpy()
+        if len(set(labels[taken_draw])) == classes and len(set(labels[kept_draw])) == classes:
+            return frame.index[taken_draw]
+    return frame.index[taken]
+
+
 def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd.DataFrame:
     """Fill empty splits: test (when no row has one) then val from the training rows."""
     records = records.copy()
@@ -211,12 +202,6 @@ def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd
     return records
 
 
-def read_image(path: str, where: str) -> Image.Image:
-    with opened(path, where) as image:
-        image.load()
-        return image.copy()
-
-
 def write_records(
     records: pd.DataFrame,
     *,
@@ -225,11 +210,13 @@ def write_records(
     classes: list[str],
     preprocess: Preprocess,
     out_dir: str | Path,
-    read=read_image,
+    read=None,
 ) -> Path:
     """Check, split, subsample, preprocess and write ``records`` (see the module docstring).
+    Files are read by ``medft.data.readers.FileReader`` (images, DICOM, NIfTI volumes, whose
+    rows become one per slice), unless a source passes its own ``read(path, where)``.
     A set with any colour image is stored as RGB, grey images replicated; with a custom
-    ``read`` (arrays, not files PIL can inspect) the first image decides, and a colour image
+    ``read`` (arrays, not files whose header tells) the first image decides, and a colour image
     in a grey set is an error rather than averaged to grey."""
     multilabel = task == "multilabel"
     where = options.where
@@ -241,13 +228,23 @@ def write_records(
     records["group"] = records["group"].fillna("").astype(str)
     records["split"] = records["split"].fillna("").astype(str)
     check_records(records, classes, multilabel, where)
+    records = volumes.expand(records, options, where)
     records = carve_splits(records, options.plan, multilabel)
     records = subsample(records, options, multilabel)
     check_splits(records, classes, multilabel, where, options.plan)
-    if read is read_image:
-        channels = max(image_channels(p, f"{where}, row {i}") for i, p in records["path"].items())
+    if read is None:
+        files = FileReader(options)
+        channels = max(
+            files.channels(p, f"{where}, row {i}")
+            for i, p in records.drop_duplicates("path")["path"].items()
+        )
     else:
         channels = preprocess(read(records["path"].iloc[0], where)).shape[2]
+
+        def files(path: str, slice_index: int, at: str):
+            decoded = read(path, at)
+            return decoded, describe_raw(decoded)
+
     meta = DatasetMeta(
         name=options.name,
         task=task,
@@ -259,8 +256,8 @@ def write_records(
     with DatasetWriter(out_dir, meta) as writer:
         rows = records.itertuples()
         for row in progress(rows, len(records), f"prepare {options.name}", unit="images"):
-            at = f"{where}, row {row.Index}"
-            decoded = read(row.path, at)
+            at = f"{where}, row {row.source_row}"
+            decoded, raw = files(row.path, row.slice, at)
             image = preprocess(decoded)
             if image.shape[2] != channels:
                 if image.shape[2] == 3:
@@ -272,10 +269,16 @@ def write_records(
             label = row.labels if multilabel else row.label
             writer.add(
                 image,
-                id=row.id if "id" in records else printable(row.path),
+                id=_image_id(row, "id" in records),
                 split=row.split,
                 label=label,
                 group=row.group,
-                raw=describe_raw(decoded),
+                raw=raw,
             )
     return Path(out_dir)
+
+
+def _image_id(row, listed: bool) -> str:
+    """The source's id, else the file's path; a volume's slice adds its index."""
+    name = row.id if listed else printable(row.path)
+    return f"{name}#slice{row.slice}" if row.slice >= 0 else name

@@ -4,8 +4,8 @@ A prepared dataset is a folder::
 
     meta.json           task type, class names, image size, split counts, how it was made
     manifest.parquet    one row per image: id, split, group, label (or labels), shard, offset,
-                        pixel_hash (medft.data.duplicates), raw (size and mode before
-                        preprocessing)
+                        pixel_hash and blank (medft.data.duplicates), raw (size and
+                        mode before preprocessing)
     shards/00000.npy    uint8 arrays of shape (n, H, W, C), C = 1 (grey) or 3 (RGB)
 
 ``DatasetWriter`` builds the folder beside its destination and renames it into place when it
@@ -85,7 +85,14 @@ class DatasetWriter:
                 f"image {id!r} is {image.shape} {image.dtype}, expected {expected} uint8"
             )
         digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
-        row = {"id": str(id), "split": split, "group": str(group), "pixel_hash": digest, "raw": raw}
+        row = {
+            "id": str(id),
+            "split": split,
+            "group": str(group),
+            "pixel_hash": digest,
+            "blank": bool(image.min() == image.max()),
+            "raw": raw,
+        }
         if self.meta.multilabel:
             row["labels"] = [int(v) for v in label]
         else:

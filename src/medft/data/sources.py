@@ -152,7 +152,7 @@ def _records_source(
     def prepare(options: opts.SourceOptions, preprocess: Preprocess, out: Path) -> Path:
         from importlib import import_module
 
-        from medft.data.records import read_image, write_records
+        from medft.data.records import write_records
 
         records, classes, task = parse(options)
         return write_records(
@@ -162,7 +162,7 @@ def _records_source(
             classes=classes,
             preprocess=preprocess,
             out_dir=out,
-            read=getattr(import_module(f"medft.data.{module}"), read) if read else read_image,
+            read=getattr(import_module(f"medft.data.{module}"), read) if read else None,
         )
 
     return Source(options, prepare, counts or parsed_counts, inputs=inputs, description=description)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from medft.data.options import ImageFolderOptions, TableOptions, UserDataOptions
+from medft.data.readers import is_image_file
 from medft.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
 # Split folder names as datasets ship them (Kaggle's Training/Testing included), any case.
 SPLIT_ALIASES = {
     "train": "train",
@@ -27,7 +27,7 @@ SPLIT_ALIASES = {
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
 
 
 def _split_folders(root: Path) -> dict[str, Path]:
@@ -49,7 +49,7 @@ def _check_class_folder(folder: Path, root: Path) -> None:
     """A class folder holds images (in any sub-folders: patients, studies), never other classes'
     folders: a folder of image folders is most likely a split or a parent folder."""
     nested = [d.name for d in sorted(folder.iterdir()) if d.is_dir() and _images_in(d)]
-    loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    loose = [p for p in folder.iterdir() if is_image_file(p)]
     if len(nested) >= 2 and not loose:
         raise DataError(
             f"{folder}: this 'class' folder holds image folders ({', '.join(nested[:5])}), so "

@@ -1,0 +1,87 @@
+"""Reading the image of one records row, whatever its file: ordinary images through Pillow,
+DICOM through pydicom (``medft.data.dicom``), a NIfTI volume's slice through nibabel
+(``medft.data.volumes``). Every failure is a ``DataError`` naming the file and the row."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from medft.data import dicom, volumes
+from medft.errors import DataError
+
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def is_image_file(path: str | Path) -> bool:
+    """A file the folder source lists: an image Pillow reads, a DICOM file or a volume."""
+    name = str(path).lower()
+    return name.endswith(PIL_SUFFIXES) or dicom.is_dicom(name) or volumes.is_volume(name)
+
+
+def printable(path: str) -> str:
+    """A path that can be written to UTF-8 text (names in other encodings keep their bytes as
+    escapes)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@contextmanager
+def opened(path: str, where: str) -> Iterator[Image.Image]:
+    """``Image.open``, with any failure to read the file as a ``DataError`` naming it."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except Exception as error:  # PIL raises many types for broken files
+        raise DataError(
+            f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
+            "remove its row"
+        ) from None
+
+
+def image_channels(path: str, where: str) -> int:
+    """3 for a colour image, 1 for grey (a palette of greys included), from the file header."""
+    with opened(path, where) as image:
+        if image.mode == "P":
+            palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
+            return 1 if (palette == palette[:, :1]).all() else 3
+        return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "PA") else 1
+
+
+def read_image(path: str, where: str) -> Image.Image:
+    with opened(path, where) as image:
+        image.load()
+        return image.copy()
+
+
+class FileReader:
+    """The image of a records row (``path``, and ``slice`` ≥ 0 for a volume's slice) and its
+    description before preprocessing; the dataset's options carry the DICOM window and the
+    volumes' slicing."""
+
+    def __init__(self, options) -> None:
+        self.window = getattr(options, "window", None)
+        self.volumes = volumes.VolumeReader(options)
+
+    def channels(self, path: str, where: str) -> int:
+        """From the header alone (volumes are grey)."""
+        if volumes.is_volume(path):
+            return 1
+        if dicom.is_dicom(path):
+            return dicom.channels(path, where)
+        return image_channels(path, where)
+
+    def __call__(self, path: str, slice_index: int, where: str):
+        if slice_index >= 0:
+            return self.volumes.slice(path, slice_index, where)
+        if dicom.is_dicom(path):
+            return dicom.read(path, where, self.window)
+        # Here, not at the top: the folder source lists files while planning, without torch.
+        from medft.data.shards import describe_raw
+
+        image = read_image(path, where)
+        return image, describe_raw(image)

@@ -1,0 +1,137 @@
+"""NIfTI volumes (``.nii``, ``.nii.gz``) through nibabel (the optional ``nifti`` extra): each
+volume becomes 2D slices.
+
+A records row whose file is a volume expands into one row per slice along ``slice_axis`` of
+the volume in its closest canonical (RAS+) orientation (0: sagittal, 1: coronal, 2: axial;
+default 2) — every slice, or the central ``central_slices`` fraction of them. Every slice keeps
+the row's label and has the row's group, or the volume itself as its group when the row names
+none, so no volume (and no patient) is ever split across train, validation and test.
+Intensities are scaled per volume, not per slice: the volume's ``intensity_percentiles``
+(default 0.5 and 99.5) map to 0 and 255, so a slice's brightness still means what it means in
+its neighbours, and a few hot voxels do not flatten the rest.
+
+nibabel is imported on use; reading a volume once serves all of its slices (they are written
+one after another).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medft.errors import DataError
+
+SUFFIXES = (".nii", ".nii.gz")
+DEFAULT_AXIS = 2
+DEFAULT_PERCENTILES = (0.5, 99.5)
+INSTALL = "pip install 'medft[nifti]' (or: pip install nibabel)"
+
+
+def is_volume(path: str) -> bool:
+    return str(path).lower().endswith(SUFFIXES)
+
+
+def _nibabel():
+    try:
+        import nibabel
+    except ImportError:
+        raise DataError(f"reading NIfTI volumes needs nibabel: {INSTALL}") from None
+    return nibabel
+
+
+def _load(path: str, where: str):
+    """The volume's image in canonical orientation (header read; voxels on demand)."""
+    nibabel = _nibabel()
+    try:
+        image = nibabel.as_closest_canonical(nibabel.load(path))
+    except Exception as error:  # nibabel raises several types for broken files
+        raise DataError(
+            f"{where}: cannot read NIfTI file {path} ({error}); re-export it or remove its row"
+        ) from None
+    shape = image.shape
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) not in (2, 3):
+        raise DataError(
+            f"{where}: NIfTI file {Path(path).name} has shape {image.shape}; medft reads 3D "
+            "volumes (and 2D images): split a 4D series into one volume per file"
+        )
+    return image, shape
+
+
+def _axis(options) -> int:
+    """The options' slice axis; sources without volume options slice none."""
+    axis = getattr(options, "slice_axis", None)
+    return DEFAULT_AXIS if axis is None else axis
+
+
+def slice_indices(n: int, central: float | None) -> range:
+    """Every index of an axis of length ``n``, or its central ``central`` fraction (≥ 1)."""
+    if central is None or central >= 1:
+        return range(n)
+    kept = max(1, round(n * central))
+    start = (n - kept) // 2
+    return range(start, start + kept)
+
+
+def expand(records: pd.DataFrame, options, where: str) -> pd.DataFrame:
+    """``records`` with each volume's row replaced by its slices' rows (column ``slice``;
+    -1 for a row that is not a volume); ``source_row`` keeps the row's label for messages."""
+    if not records["path"].map(is_volume).any():
+        return records.assign(slice=-1, source_row=records.index)
+    axis = _axis(options)
+    central = getattr(options, "central_slices", None)
+    rows = []
+    for index, row in records.iterrows():
+        if not is_volume(row["path"]):
+            rows.append({**row.to_dict(), "slice": -1, "source_row": index})
+            continue
+        _, shape = _load(row["path"], f"{where}, row {index}")
+        length = shape[axis] if axis < len(shape) else 1
+        group = row["group"] or f"volume {row['path']}"
+        rows += [
+            {**row.to_dict(), "group": group, "slice": i, "source_row": index}
+            for i in slice_indices(length, central)
+        ]
+    return pd.DataFrame(rows)
+
+
+class VolumeReader:
+    """Slices of volumes as uint8 images, each volume read and scaled once."""
+
+    def __init__(self, options) -> None:
+        self.axis = _axis(options)
+        self.percentiles = getattr(options, "intensity_percentiles", None) or DEFAULT_PERCENTILES
+        self._path: str | None = None
+        self._volume: np.ndarray | None = None
+        self._raw = ""
+
+    def slice(self, path: str, index: int, where: str) -> tuple[np.ndarray, str]:
+        """Slice ``index`` as (H, W) uint8, and the volume's description for the data card."""
+        if path != self._path:
+            self._volume, self._raw = self._read(path, where)
+            self._path = path
+        volume = self._volume
+        if volume.ndim == 2:
+            return volume, self._raw
+        return np.ascontiguousarray(np.take(volume, index, axis=self.axis)), self._raw
+
+    def _read(self, path: str, where: str) -> tuple[np.ndarray, str]:
+        image, shape = _load(path, where)
+        try:
+            voxels = np.asarray(image.dataobj, dtype=np.float64).reshape(shape)
+        except Exception as error:  # truncated or corrupt voxel data
+            raise DataError(
+                f"{where}: cannot read the voxels of NIfTI file {Path(path).name} ({error}); "
+                "re-export it or remove its row"
+            ) from None
+        finite = voxels[np.isfinite(voxels)]
+        low, high = np.percentile(finite, self.percentiles) if finite.size else (0.0, 0.0)
+        scaled = np.zeros(shape, dtype=np.uint8)
+        if high > low:
+            clipped = np.clip((np.nan_to_num(voxels, nan=low) - low) / (high - low), 0, 1)
+            scaled = np.round(clipped * 255).astype(np.uint8)
+        size = "×".join(str(n) for n in shape)
+        return scaled, f"{size} NIfTI {image.get_data_dtype()} volume"

@@ -1,0 +1,287 @@
+"""DICOM files (written here with pydicom) and NIfTI volumes (written with nibabel), read the way
+a viewer shows them and prepared through the table and folder sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medft.cli import main
+from medft.data import dicom
+from medft.data.card import data_card
+from medft.data.preprocess import Preprocess
+from medft.data.readers import FileReader
+from medft.data.shards import read_meta
+from medft.data.sources import prepare_dataset
+from medft.errors import DataError
+
+pydicom = pytest.importorskip("pydicom", reason="the dicom extra (make installs it)")
+nibabel = pytest.importorskip("nibabel", reason="the nifti extra (make installs it)")
+from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
+from pydicom.encaps import encapsulate  # noqa: E402
+from pydicom.uid import (  # noqa: E402
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGLSLossless,
+    RLELossless,
+    generate_uid,
+)
+
+PRE = Preprocess(16, 16)
+
+
+def phantom_hu(key: int, size: int = 32) -> np.ndarray:
+    """A CT-like slice in Hounsfield units: air around a water body, a soft-tissue disc and a
+    bone ring whose position depends on ``key`` (so no two slices are equal)."""
+    y, x = np.mgrid[:size, :size]
+    r = np.hypot(y - size / 2, x - size / 2)
+    hu = np.full((size, size), -1000.0)
+    hu[r < size * 0.45] = 0
+    cy, cx = size / 2 + (key % 5) - 2, size / 2 + (key // 5) % 5 - 2
+    hu[np.hypot(y - cy, x - cx) < size * 0.15] = 60
+    hu[(r > size * 0.35) & (r < size * 0.42)] = 700
+    return hu
+
+
+def write_dicom(
+    path,
+    hu: np.ndarray,
+    *,
+    signed: bool,
+    syntax=ExplicitVRLittleEndian,
+    photometric="MONOCHROME2",
+    window=(40, 400),
+    frames: int = 1,
+):
+    """``hu`` stored as CT does: 12-bit unsigned with intercept −1024, or 16-bit signed."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian if syntax is ImplicitVRLittleEndian else (ExplicitVRLittleEndian)
+    )
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "CT", path.stem
+    ds.Rows, ds.Columns = hu.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated = 16
+    ds.BitsStored, ds.HighBit = (16, 15) if signed else (12, 11)
+    ds.PixelRepresentation = 1 if signed else 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0 if signed else -1024
+    if window:
+        ds.WindowCenter, ds.WindowWidth = window
+    stored = hu if signed else hu + 1024
+    pixels = np.repeat(stored[None], frames, 0) if frames > 1 else stored
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.PixelData = pixels.astype(np.int16 if signed else np.uint16).tobytes()
+    if syntax is RLELossless:
+        ds.compress(RLELossless)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def read(path, window=None):
+    return dicom.read(str(path), "test", window)[0]
+
+
+def test_ct_stored_unsigned_with_intercept_or_signed_reads_the_same(tmp_path):
+    hu = phantom_hu(0)
+    unsigned = write_dicom(tmp_path / "u.dcm", hu, signed=False, syntax=ImplicitVRLittleEndian)
+    signed = write_dicom(tmp_path / "s.dcm", hu, signed=True)
+    assert pydicom.dcmread(unsigned).file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    assert np.array_equal(read(unsigned), read(signed))
+    # The file's window (40, 400): air black, bone white, water and soft tissue in between.
+    image = read(signed)
+    assert image[0, 0] == 0 and image[hu == 700].min() == 255
+    assert image[hu == 0].mean() == round((0 - (40 - 200)) / 400 * 255)
+    assert image[hu == 60].mean() == round((60 - (40 - 200)) / 400 * 255)
+
+
+def test_the_window_option_beats_the_files_and_the_range_is_the_fallback(tmp_path):
+    hu = phantom_hu(1)
+    path = write_dicom(tmp_path / "a.dcm", hu, signed=True)
+    lung = read(path, "lung")  # centre -600, width 1500: -1350..150 HU
+    assert lung[hu == -1000].mean() == round(350 / 1500 * 255)
+    assert lung[hu == 700].min() == 255
+    custom = read(path, [0, 100])  # -50..50 HU
+    assert custom[hu == 0].mean() == 128 and custom[hu == 60].min() == 255
+    no_window = write_dicom(tmp_path / "b.dcm", hu, signed=True, window=None)
+    full = read(no_window)
+    assert full.min() == 0 and full.max() == 255
+    assert full[hu == 0].mean() == round(1000 / 1700 * 255)
+
+
+def test_monochrome1_is_inverted_and_rle_decodes(tmp_path):
+    hu = phantom_hu(2)
+    plain = read(write_dicom(tmp_path / "m2.dcm", hu, signed=True))
+    inverted = read(write_dicom(tmp_path / "m1.dcm", hu, signed=True, photometric="MONOCHROME1"))
+    assert np.array_equal(inverted, 255 - plain)
+    rle = write_dicom(tmp_path / "rle.dcm", hu, signed=False, syntax=RLELossless)
+    assert pydicom.dcmread(rle).file_meta.TransferSyntaxUID == RLELossless
+    assert np.array_equal(read(rle), plain)
+
+
+def test_a_compressed_file_without_its_decoder_names_syntax_and_package(tmp_path):
+    path = write_dicom(tmp_path / "ls.dcm", phantom_hu(3), signed=True)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + bytes(64)])
+    ds["PixelData"].VR, ds["PixelData"].is_undefined_length = "OB", True
+    ds.save_as(path, enforce_file_format=True)
+    if pydicom.pixels.get_decoder(JPEGLSLossless).is_available:
+        pytest.skip("a JPEG-LS decoder is installed here")
+    with pytest.raises(DataError) as error:
+        read(path)
+    message = str(error.value)
+    assert "ls.dcm" in message and "JPEG-LS Lossless" in message
+    assert "1.2.840.10008.1.2.4.80" in message and "pylibjpeg" in message
+
+
+def test_multi_frame_files_are_refused_by_name(tmp_path):
+    path = write_dicom(tmp_path / "cine.dcm", phantom_hu(4), signed=True, frames=3)
+    with pytest.raises(DataError, match="cine.dcm has 3 frames"):
+        read(path)
+
+
+def ct_table(tmp_path, n=16):
+    rows = []
+    for i in range(n):
+        name = f"ct{i:02d}.dcm"
+        write_dicom(
+            tmp_path / "images" / name,
+            phantom_hu(i),
+            signed=(i // 2) % 2 == 0,
+            syntax=ImplicitVRLittleEndian if (i // 4) % 2 else ExplicitVRLittleEndian,
+        )
+        rows.append({"path": f"images/{name}", "label": ["normal", "lesion"][i % 2]})
+    pd.DataFrame(rows).to_csv(tmp_path / "ct.csv", index=False)
+    return tmp_path / "ct.csv"
+
+
+def test_a_table_of_ct_slices_prepares_with_contrast(tmp_path):
+    table = ct_table(tmp_path)
+    out = prepare_dataset("ct", {"source": "table", "table": str(table)}, PRE, tmp_path / "out")
+    meta = read_meta(out)
+    assert meta.channels == 1 and sum(meta.split_counts.values()) == 16
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    raw = set(manifest["raw"])
+    assert raw == {
+        "32×32 DICOM MONOCHROME2 16-bit signed",
+        "32×32 DICOM MONOCHROME2 12-bit unsigned",
+    }
+    shards = np.concatenate([np.load(p) for p in sorted((out / "shards").glob("*.npy"))])
+    # Every slice shows black air, white bone and grey tissue, not a flat or saturated image.
+    assert all(image.min() <= 5 and image.max() >= 200 for image in shards), [
+        (i.min(), i.max()) for i in shards
+    ]
+    assert all(image.std() > 40 for image in shards)
+    card = dict(data_card(out).sections)
+    assert "DICOM" in card["Before preprocessing (most common size and mode per split)"].to_string()
+
+
+def test_a_truncated_dicom_stops_naming_file_and_row_without_traceback(tmp_path, capsys):
+    table = ct_table(tmp_path)
+    broken = tmp_path / "images" / "ct05.dcm"
+    broken.write_bytes(broken.read_bytes()[:-700])
+    # The colour check reads headers only, so it passes; the pixels then fail by name.
+    assert FileReader(None).channels(str(broken), "test") == 1
+    code = main(
+        ["prepare", "table", "--table", str(table), "--size", "16", "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "ct.csv, row 7" in err and "ct05.dcm" in err and "re-export" in err  # file line 7
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_the_folder_source_reads_dicom_and_the_cli_takes_a_window(tmp_path, capsys):
+    for i in range(12):
+        write_dicom(tmp_path / "root" / ["a", "b"][i % 2] / f"{i}.dcm", phantom_hu(i), signed=True)
+    out = tmp_path / "out"
+    args = ["prepare", "imagefolder", "--root", str(tmp_path / "root"), "--size", "16"]
+    assert main([*args, "--out", str(out), "--window", "-600", "1500"]) == 0
+    assert read_meta(out).source["window"] == [-600.0, 1500.0]
+    assert main([*args, "--out", str(tmp_path / "o2"), "--window", "lung"]) == 0
+    shards = [np.load(p) for p in (out / "shards").glob("*.npy")]
+    assert np.array_equal(shards, [np.load(p) for p in (tmp_path / "o2" / "shards").glob("*.npy")])
+    assert main([*args, "--out", str(tmp_path / "o3"), "--window", "lungs"]) == 2
+    assert "must be one of soft_tissue" in capsys.readouterr().err
+
+
+def write_volume(path, key: int, shape=(12, 12, 8), scale=1.0, pad=0):
+    """A volume whose slices all differ (a block that moves with the slice index and ``key``),
+    with ``pad`` blank slices at each end."""
+    z = np.arange(shape[2])
+    data = np.zeros(shape, dtype=np.float32)
+    for k in z:
+        data[2 + (k + key) % 6 : 6 + (k + key) % 6, 1 + key % 7 : 5 + key % 7, k] = 10 + k
+        data[0, 0, k] = 1  # a faint marker: no slice is blank
+    data = np.concatenate([np.zeros((*shape[:2], pad)), data, np.zeros((*shape[:2], pad))], 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nibabel.save(nibabel.Nifti1Image((data * scale).astype(np.float32), np.eye(4)), path)
+    return path
+
+
+def test_volumes_become_slices_and_no_volume_spans_two_splits(tmp_path):
+    for i in range(20):
+        suffix = ".nii.gz" if i % 3 else ".nii"
+        write_volume(tmp_path / "root" / ["glioma", "healthy"][i % 2] / f"v{i}{suffix}", i)
+    options = {"source": "imagefolder", "root": str(tmp_path / "root"), "val_fraction": 0.2}
+    out = prepare_dataset("mri", options, PRE, tmp_path / "out")
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert len(manifest) == 20 * 8 and manifest["group"].nunique() == 20
+    assert manifest.groupby("group")["split"].nunique().max() == 1
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    assert manifest["id"].str.contains(r"v\d+\.nii(?:\.gz)?#slice[0-7]$").all()
+    assert manifest["raw"].str.endswith("NIfTI float32 volume").all()
+    central = prepare_dataset("mri", {**options, "central_slices": 0.5}, PRE, tmp_path / "central")
+    ids = pd.read_parquet(central / "manifest.parquet")["id"]
+    assert len(ids) == 20 * 4 and set(ids.str[-1]) == {"2", "3", "4", "5"}
+
+
+def test_intensity_is_scaled_per_volume_and_blank_slices_are_not_leaks(tmp_path):
+    class Options:
+        slice_axis = central_slices = intensity_percentiles = None
+
+    reader = FileReader(Options())
+    one = write_volume(tmp_path / "one.nii.gz", 3)
+    bright = write_volume(tmp_path / "bright.nii.gz", 3, scale=1000.0)
+    for k in range(8):
+        assert np.array_equal(reader(str(one), k, "t")[0], reader(str(bright), k, "t")[0])
+    for i in range(16):
+        write_volume(tmp_path / "root" / ["a", "b"][i % 2] / f"v{i}.nii.gz", i, pad=2)
+    out = prepare_dataset(
+        "padded", {"source": "imagefolder", "root": str(tmp_path / "root")}, PRE, tmp_path / "o"
+    )
+    found = read_meta(out).duplicates
+    assert found["across_splits"] == 0 and sum(found["blank"].values()) == 16 * 4
+
+
+def test_a_4d_series_is_refused_by_name(tmp_path):
+    path = tmp_path / "root" / "a" / "bold.nii.gz"
+    path.parent.mkdir(parents=True)
+    nibabel.save(nibabel.Nifti1Image(np.zeros((4, 4, 4, 5), np.float32), np.eye(4)), path)
+    with pytest.raises(DataError, match=r"bold.nii.gz has shape \(4, 4, 4, 5\)"):
+        prepare_dataset(
+            "x",
+            {
+                "source": "table",
+                "table": str(_one_row_table(tmp_path, path)),
+                "min_class_images": 1,
+            },
+            PRE,
+            tmp_path / "out",
+        )
+
+
+def _one_row_table(tmp_path, path):
+    other = write_volume(tmp_path / "root" / "b" / "ok.nii.gz", 0)
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"path": [str(path), str(other)], "label": ["a", "b"]}).to_csv(table, index=False)
+    return table
