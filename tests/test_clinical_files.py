@@ -285,3 +285,39 @@ def _one_row_table(tmp_path, path):
     table = tmp_path / "t.csv"
     pd.DataFrame({"path": [str(path), str(other)], "label": ["a", "b"]}).to_csv(table, index=False)
     return table
+
+
+def real_file(name: str):
+    """One of the real DICOM files pydicom ships (CT and MR slices, kept in its package)."""
+    from pathlib import Path
+
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    if not path.is_file():
+        pytest.skip(f"this pydicom installation does not ship {name}")
+    return path
+
+
+def test_real_ct_and_mr_slices_read_with_contrast(tmp_path):
+    ct = real_file("CT_small.dcm")  # 16-bit signed, intercept -1024, explicit VR
+    restored = pydicom.dcmread(ct)  # the same CT, stored 12-bit unsigned, implicit VR
+    hu = restored.pixel_array.astype(np.int32) + int(restored.RescaleIntercept)
+    restored.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    restored.BitsStored, restored.HighBit, restored.PixelRepresentation = 12, 11, 0
+    restored.PixelData = (hu + 1024).clip(0, 4095).astype(np.uint16).tobytes()
+    unsigned = tmp_path / "ct12.dcm"
+    restored.save_as(unsigned, enforce_file_format=True)
+    assert np.array_equal(read(ct), read(unsigned))
+    for path in (ct, real_file("MR_small_implicit.dcm"), real_file("MR_small_RLE.dcm")):
+        image = read(path)
+        assert image.std() > 20 and len(np.unique(image)) > 100, path.name
+    assert np.array_equal(read(real_file("MR_small_RLE.dcm")), read(real_file("MR_small.dcm")))
+
+
+def test_real_broken_and_undecodable_files_are_named(tmp_path):
+    with pytest.raises(DataError, match="MR_truncated.dcm"):
+        read(real_file("MR_truncated.dcm"))
+    if not pydicom.pixels.get_decoder(JPEGLSLossless).is_available:
+        with pytest.raises(
+            DataError, match=r"MR_small_jpeg_ls_lossless.dcm is compressed as JPEG-LS"
+        ):
+            read(real_file("MR_small_jpeg_ls_lossless.dcm"))
