@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from medft.engine import Cell, TrainConfig
-from medft.search import progress
+from medft.search import progress, replay
 from medft.search.rungs import (
     SearchSettings,
     decide,
-    finalists,
     planned_epochs,
     read_decision,
+    settle_epochs,
     survivors,
 )
 
@@ -59,10 +59,10 @@ def run_search(trainer: FakeTrainer, folder, start_rung: int = 0) -> list[pd.Dat
     """The rungs as the workflow runs them: each decision written to a file, and the next
     rung's arms read back from it (so a search can stop between rungs and go on)."""
     folder.mkdir(parents=True, exist_ok=True)
-    arms = list(trainer.curves)
+    arms = [arm for arm in trainer.curves if arm[0] != "FT"]  # FT runs the full protocol
     if start_rung:
         arms = survivors(read_decision(folder / f"decision{start_rung - 1}.csv"))
-    for k, budget in enumerate(SETTINGS.budgets(MAX_EPOCHS)):
+    for k, budget in enumerate(SETTINGS.budgets(MAX_EPOCHS, settle_epochs(COMPARABLE_FROM))):
         if k < start_rung:
             continue
         settle = k == SETTINGS.last_decision
@@ -97,47 +97,133 @@ CURVES = {
 def test_each_rung_keeps_the_top_third_of_each_pool(tmp_path):
     decisions = run_search(FakeTrainer(CURVES), tmp_path)
     first, second = decisions
-    # Rung 1 (1 epoch): 9 comparable arms keep 3 by score at epoch 0; G-LF, not comparable
-    # yet, keeps its best lr of 3.
-    assert set(survivors(first)) == {
-        ("FT", "0.0001"),
-        ("L2-SP", "0.0001"),
-        ("LP", "0.001"),
-        ("G-LF", "0.0001"),
-    }
+    # Rung 1 (1 epoch): the 6 comparable arms keep 2 by score at epoch 0; G-LF, not
+    # comparable yet, keeps its best lr of 3 in its own pool. FT is not searched.
+    assert set(survivors(first)) == {("L2-SP", "0.0001"), ("LP", "0.001"), ("G-LF", "0.0001")}
+    assert "FT" not in set(first["strategy"])
     assert first.set_index(["strategy", "lr"]).loc[("G-LF", "0.0001"), "pool"] == "G-LF only"
-    # Rung 2 (3 epochs; G-LF settles to 9): all four comparable, ⌈4/3⌉ = 2 go on.
-    assert survivors(second) == [("FT", "0.0001"), ("G-LF", "0.0001")]
-    assert second["pool"].eq("all strategies").all()
-    assert second.set_index(["strategy", "lr"]).loc[("G-LF", "0.0001"), "epochs"] == 9
+    # The last decision compares every arm at the same training: 9 epochs, from which
+    # G-LF's schedule has its final form.
+    assert second["epochs"].eq(9).all() and second["pool"].eq("all strategies").all()
+    assert survivors(second) == [("G-LF", "0.0001")]
 
 
 def test_a_slow_starter_is_not_eliminated_for_being_slow(tmp_path):
     trainer = FakeTrainer(CURVES)
     decisions = run_search(trainer, tmp_path)
-    # In one pool, G-LF's 0.45 at epoch 0 would rank 11th of 12: out at the first cut.
+    # In one pool, G-LF's 0.45 at epoch 0 would rank 8th of 9: out at the first cut.
     first = decisions[0].set_index(["strategy", "lr"])
     assert first.loc[("G-LF", "0.0001"), "score"] < first["score"].median()
     assert ("G-LF", "0.0001") in survivors(decisions[-1])
-    # Its best lr by the slow-start rule only: at the second rung it is compared with all.
     assert trainer.trained[("G-LF", "0.001")] == 1
 
 
-def test_ft_is_a_finalist_as_the_reference_even_when_eliminated(tmp_path):
-    curves = {**CURVES, ("FT", "0.0001"): linear(0.55, 0.0)}
-    decisions = run_search(FakeTrainer(curves), tmp_path)
-    assert "FT" not in {s for s, _ in survivors(decisions[-1])}
-    table = finalists(decisions)
-    reference = table[table["role"] == "FT reference"]
-    # The FT arm that went furthest with the best score: 0.001 (0.60 at epoch 0).
-    assert reference[["strategy", "lr"]].values.tolist() == [["FT", "0.001"]]
+def ranked(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["strategy", "lr", "score", "may_stop", "diverged"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return decide(frame.assign(epochs=3, over=frame["diverged"]), eta=3).set_index(
+        ["strategy", "lr"]
+    )
+
+
+def test_a_lone_slow_starter_with_a_poor_score_is_cut():
+    decision = ranked(
+        [
+            ("L2-SP", "0.001", 0.90, True, False),
+            ("LP", "0.001", 0.85, True, False),
+            ("L2-SP", "0.0001", 0.80, True, False),
+            ("G-LF", "0.001", 0.10, False, False),  # alone in its pool: ranked with all
+        ]
+    )
+    assert decision.loc[("G-LF", "0.001"), "pool"] == "all strategies"
+    assert not decision.loc[("G-LF", "0.001"), "survives"]
+    # Two lrs of it still make a pool of their own, where its better lr goes on.
+    two = ranked(
+        [
+            ("L2-SP", "0.001", 0.90, True, False),
+            ("G-LF", "0.001", 0.10, False, False),
+            ("G-LF", "0.0001", 0.12, False, False),
+        ]
+    )
+    assert two.loc[("G-LF", "0.0001"), "survives"] and two.loc[("G-LF", "0.0001"), "pool"] == (
+        "G-LF only"
+    )
+
+
+def test_a_diverged_arm_is_never_a_finalist():
+    decision = ranked(
+        [
+            ("L2-SP", "0.001", 0.99, True, True),  # its best epoch before diverging was best
+            ("LP", "0.001", 0.85, True, False),
+            ("L2-SP", "0.0001", 0.80, True, False),
+        ]
+    )
+    assert survivors(decision.reset_index()) == [("LP", "0.001")]
+    assert decision.loc[("L2-SP", "0.001"), "reason"] == "out: diverged"
+
+
+def fake_grid(curves, seeds=(0, 1, 2), seed_shift=None) -> replay.Grid:
+    """A grid whose seed-s curve is the arm's curve shifted by ``seed_shift[arm][s]``."""
+    seed_shift = seed_shift or {}
+    epochs, runs = [], []
+    for (strategy, lr), curve in curves.items():
+        for seed in seeds:
+            shift = seed_shift.get((strategy, lr), [0.0] * len(seeds))[seed]
+            scores = [v + shift for v in curve]
+            epochs += [
+                {
+                    "strategy": strategy,
+                    "lr": lr,
+                    "seed": seed,
+                    "epoch": e,
+                    "score": v,
+                    "may_stop": e >= COMPARABLE_FROM[strategy],
+                }
+                for e, v in enumerate(scores)
+            ]
+            runs.append(
+                {
+                    "strategy": strategy,
+                    "lr": lr,
+                    "seed": seed,
+                    "select": max(scores),
+                    "test": max(scores),
+                    "diverged": False,
+                }
+            )
+    return replay.Grid(pd.DataFrame(epochs), pd.DataFrame(runs))
+
+
+def test_the_ft_reference_is_the_full_protocol_ft():
+    # FT lr=1e-3 starts ahead on seed 0 but is the worst FT on average over seeds at the full
+    # protocol; the reference is the FT arm the grid would choose.
+    shifts = {("FT", "0.001"): [0.05, -0.3, -0.3]}
+    grid = fake_grid(CURVES, seed_shift=shifts)
+    outcome = replay.search(grid, SETTINGS, MAX_EPOCHS)
+    assert outcome.reference == replay.choose(grid.runs[grid.runs["strategy"] == "FT"])
+    assert outcome.reference == ("FT", "0.0001")
+    for lr in ("0.001", "0.0001", "1e-05"):  # every FT lr and seed, to the end
+        assert all(outcome.trained[("FT", lr, seed)] == MAX_EPOCHS for seed in (0, 1, 2))
+
+
+def test_the_replay_trains_what_the_search_trains(tmp_path):
+    trainer = FakeTrainer(CURVES)
+    decisions = run_search(trainer, tmp_path)
+    outcome = replay.search(fake_grid(CURVES), SETTINGS, MAX_EPOCHS)
+    for mine, theirs in zip(outcome.decisions, decisions, strict=True):
+        pd.testing.assert_frame_equal(
+            mine.reset_index(drop=True), theirs, check_dtype=False, check_like=True
+        )
+    for (strategy, lr), n in trainer.trained.items():
+        if strategy not in ("FT", "LP") and (strategy, lr) not in outcome.finalists:
+            assert outcome.trained[(strategy, lr, 0)] == n
 
 
 def test_survivors_continue_their_epoch_count(tmp_path):
     trainer = FakeTrainer(CURVES)
     run_search(trainer, tmp_path)
-    ft = [epoch for s, lr, epoch in trainer.log if (s, lr) == ("FT", "0.0001")]
-    assert ft == [0, 1, 2]  # rung 1: epoch 0; rung 2: epochs 1 and 2, never 0 again
+    l2sp = [epoch for s, lr, epoch in trainer.log if (s, lr) == ("L2-SP", "0.0001")]
+    assert l2sp == list(range(9))  # rung 1: epoch 0; rung 2: epochs 1 to 8, never 0 again
     assert len(trainer.log) == len(set(trainer.log))
 
 
@@ -146,7 +232,7 @@ def test_an_interrupted_search_resumes_without_retraining(tmp_path):
     (tmp_path / "cut").mkdir()
     trainer = FakeTrainer(CURVES)
     # Stopped after the first decision: a new process picks up from its file.
-    arms = list(CURVES)
+    arms = [arm for arm in CURVES if arm[0] != "FT"]
     first = decide(pd.DataFrame([trainer.advance(a, 1, False) for a in arms]), SETTINGS.eta)
     first.to_csv(tmp_path / "cut" / "decision0.csv", index=False)
     before = list(trainer.log)
@@ -174,20 +260,15 @@ def test_ties_and_missing_scores_are_decided_the_same_every_time():
     assert decision.set_index(["strategy", "lr"]).loc[("L2-SP", "0.001"), "rank"] == 4
 
 
-def test_planned_epochs_bound_what_the_fake_search_trains(tmp_path):
-    trainer = FakeTrainer(CURVES)
-    decisions = run_search(trainer, tmp_path)
-    n_seeds = 3
-    for arm in finalists(decisions).itertuples():  # the finalists' full runs, every seed
-        key = (arm.strategy, arm.lr)
-        trainer.trained[key] = MAX_EPOCHS
-    fake_total = sum(trainer.trained.values()) + len(finalists(decisions)) * MAX_EPOCHS * (
-        n_seeds - 1
-    )
-    bound = planned_epochs(["FT", "LP", "L2-SP", "G-LF"], 3, COMPARABLE_FROM, SETTINGS, 12, 3)
-    assert fake_total <= bound["epochs"]
-    grid = 4 * 3 * n_seeds * MAX_EPOCHS
-    assert bound["epochs"] < grid / 2
+def test_planned_epochs_bound_what_the_search_trains():
+    strategies = ["FT", "LP", "L2-SP", "G-LF"]
+    grid = fake_grid(CURVES)
+    bound = planned_epochs(strategies, 3, COMPARABLE_FROM, SETTINGS, MAX_EPOCHS, 3, ("LP",))
+    for settings in (SETTINGS, SearchSettings(enabled=True, eta=2, first_rung_epochs=1)):
+        trained = replay.search(grid, settings, MAX_EPOCHS).trained
+        bound = planned_epochs(strategies, 3, COMPARABLE_FROM, settings, MAX_EPOCHS, 3, ("LP",))
+        assert sum(trained.values()) <= bound["epochs"]
+    assert bound["epochs"] < len(strategies) * 3 * 3 * MAX_EPOCHS
 
 
 @pytest.mark.parametrize(
@@ -275,10 +356,11 @@ def test_the_search_counts_every_run_it_trains_and_backbone_passes_only():
         (r["strategy"], r["lr"], r["seed"])
         for r in grid.search_plan.runs("synth-nodule", "efficientnet_lite0", chosen)
     }
-    assert (
-        len(runs) == len(grid.search_plan.arms()) + 3 + 3
-    )  # every arm's seed 0; LP-FT's and its LP's other seeds
+    # Every searched arm's seed 0; LP-FT's and its LP's other seeds; FT's every lr and seed.
+    assert len(runs) == len(grid.search_plan.arms()) + 3 + 3 + 2 * 4
     assert {("LP", "0.003", seed) for seed in (1, 2, 3)} <= runs
+    assert {("FT", lr, seed) for lr in ("0.003", "0.001") for seed in range(4)} <= runs
+    assert "FT" not in {s for s, _ in grid.search_plan.arms()}
     logs = pd.DataFrame({"strategy": ["FT"] * 3 + ["LP"] * 5, "seconds": [1.0] * 8})
     spent = search_cost(
         logs, n_train=100, epoch_s={"FT": 2.0, "LP": 0.0}, head_only=["LP"], n_images=150

@@ -108,7 +108,9 @@ def recommendation_job(
     runs = collect_runs(finalist_metrics)
     tasks = dict(zip(runs["dataset"], runs["task"], strict=False))
     steps = [read_decision(p) for p in decisions]
-    table = recommend.finalist_table(runs, finalists(steps), select_on)
+    table = recommend.finalist_table(
+        runs, recommend.with_reference(runs, finalists(steps)), select_on
+    )
     logs = pd.concat(
         [
             pd.read_csv(Path(r["dir"]) / "epochs.csv").assign(

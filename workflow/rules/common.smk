@@ -71,3 +71,14 @@ def arms_at(dataset, model, rung):
 
 def finalists_of(dataset, model):
     return finalists([read_decision(p) for p in decisions_of(dataset, model)])
+
+
+def finalist_arms(dataset, model):
+    """The arms whose every seed the recommendation compares: the finalists and FT's arms
+    (the full-protocol reference)."""
+    arms = list(
+        finalists_of(dataset, model)[["strategy", "lr"]].itertuples(
+            index=False, name=None
+        )
+    )
+    return arms + [a for a in grid.search_plan.reference_arms() if a not in arms]

@@ -53,8 +53,8 @@ rule recommendation:
     """The finalists' every seed at the full protocol, and the answer with its statistics."""
     input:
         runs=lambda w: [
-            f"{grid.run_dir(w.dataset, w.model, a.strategy, a.lr, seed)}/metrics.json"
-            for a in finalists_of(w.dataset, w.model).itertuples()
+            f"{grid.run_dir(w.dataset, w.model, strategy, lr, seed)}/metrics.json"
+            for strategy, lr in finalist_arms(w.dataset, w.model)
             for seed in config["seeds"]
         ],
         decisions=lambda w: decisions_of(w.dataset, w.model),
@@ -85,7 +85,7 @@ rule recommendation:
         arm_runs=lambda w: grid.search_plan.runs(
             w.dataset, w.model, finalists_of(w.dataset, w.model)
         ),
-        budgets=grid.search_plan.budgets,
+        budgets=lambda w: grid.search_plan.budgets(w.model),
         select_on=config["select_lr_on"],
         costs=lambda w: grid.search_plan.costs(w.dataset, w.model),
         margin=config["equivalence_margin"],

@@ -4,6 +4,7 @@ workflow/rules/search.smk reads; the decisions themselves are ``medft.search.run
 
 from __future__ import annotations
 
+from medft.search.rungs import REFERENCE, settle_epochs
 from medft.workflow import Grid, lr_tag
 
 
@@ -15,13 +16,23 @@ class SearchPlan:
     def seed(self) -> int:
         return self.grid.config["seeds"][0]
 
-    @property
-    def budgets(self) -> list[int]:
-        return self.grid.search.budgets(self.grid.config["epochs"])
+    def budgets(self, model: str) -> list[int]:
+        """The rungs' epoch budgets on ``model``: the last decision at the epoch from which
+        every searched strategy's schedule has its final form (docs/search.md)."""
+        from medft.cost_plan import comparable_from
+
+        return self.grid.search.budgets(
+            self.grid.config["epochs"], settle_epochs(comparable_from(self.grid.cost, model))
+        )
 
     def arms(self) -> list[tuple[str, str]]:
+        """The searched arms: every (strategy, lr) but FT's, which run the full protocol."""
         c = self.grid.config
-        return [(s, lr_tag(lr)) for s in c["strategies"] for lr in c["lrs"]]
+        return [(s, lr_tag(lr)) for s in c["strategies"] if s != REFERENCE for lr in c["lrs"]]
+
+    def reference_arms(self) -> list[tuple[str, str]]:
+        c = self.grid.config
+        return [(REFERENCE, lr_tag(lr)) for lr in c["lrs"]] if REFERENCE in c["strategies"] else []
 
     def is_first_stage(self, strategy: str) -> bool:
         """Whether another strategy of the grid starts from this one's checkpoint."""
@@ -53,7 +64,7 @@ class SearchPlan:
         return {
             "run": self.grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
             "rung": rung,
-            "budget": self.budgets[rung],
+            "budget": self.budgets(w.model)[rung],
             # The last decision compares every arm: slow starters first reach the epoch
             # from which their strategy may stop (docs/search.md).
             "settle": rung == self.grid.search.last_decision,
@@ -78,8 +89,12 @@ class SearchPlan:
 
     def runs(self, dataset: str, model: str, finalists) -> list[dict]:
         """Every run the search trains: each arm's seed 0, every seed of the finalists (rows
-        of ``medft.search.rungs.finalists``), and the runs those start from (LP-FT's LP)."""
+        of ``medft.search.rungs.finalists``) and of FT's arms, and the runs those start from
+        (LP-FT's LP)."""
         runs = {(s, lr, self.seed) for s, lr in self.arms()}
+        runs |= {
+            (s, lr, seed) for s, lr in self.reference_arms() for seed in self.grid.config["seeds"]
+        }
         for arm in finalists.itertuples():
             first = self.grid.first_stage(arm.strategy)
             for seed in self.grid.config["seeds"][1:]:

@@ -48,8 +48,13 @@ def rung_result(
         score = progress["best_score"]
     else:
         score = rows[column].max(skipna=True) if column in rows else None
+    finished = run_dir / "metrics.json"
+    diverged = bool(
+        over and finished.is_file() and json.loads(finished.read_text()).get("diverged")
+    )
     return {
         "epochs": len(rows),
+        "diverged": diverged,
         "score": None if score is None or not math.isfinite(score) else float(score),
         "main_metric": metric,
         "split": split,

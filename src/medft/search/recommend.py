@@ -1,10 +1,11 @@
 """The search's answer for one (dataset, model): which (strategy, lr) to use, and how sure.
 
-The finalists (the last decision's survivors and FT's best arm) have every seed at the full
-protocol. The recommendation is the finalist with the best mean main metric on the selection
-split (the grid's rule for choosing an lr); it is then tested against FT and against the
-runner-up on the evaluation split with the report's statistics: seed-paired t-test and
-patient-level bootstrap, Holm-corrected over the two comparisons (docs/protocol.md, Statistics).
+The finalists (the last decision's survivors) and FT's arms have every seed at the full
+protocol. The recommendation is the one with the best mean main metric on the selection split
+(the grid's rule for choosing an lr); it is then tested against FT's arm chosen by the same
+rule (the FT the grid would choose) and against the runner-up on the evaluation split with the
+report's statistics: seed-paired t-test and patient-level bootstrap, Holm-corrected over the two
+comparisons (docs/protocol.md, Statistics).
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ def arm_label(strategy: str, lr) -> str:
 def _lr_tags(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with lrs as the workflow's folder tags (``1e-05``), as the decisions hold them."""
     return runs.assign(lr=runs["lr"].map(lambda lr: lr_tag(float(lr))))
+
+
+def with_reference(runs: pd.DataFrame, finalists: pd.DataFrame) -> pd.DataFrame:
+    """The finalists and every FT arm of ``runs`` (FT runs the full protocol: its arm the
+    grid's rule chooses is the reference of "better / worse than FT")."""
+    ft = sorted(set(_lr_tags(runs[runs["strategy"] == REFERENCE])["lr"]))
+    extra = pd.DataFrame(
+        [{"strategy": REFERENCE, "lr": lr, "role": "FT, full protocol"} for lr in ft],
+        columns=["strategy", "lr", "role"],
+    )
+    return pd.concat([finalists, extra], ignore_index=True).drop_duplicates(["strategy", "lr"])
 
 
 def finalist_table(runs: pd.DataFrame, finalists: pd.DataFrame, select_on: str) -> pd.DataFrame:

@@ -4,7 +4,11 @@ decision, and who goes on to the full protocol (docs/search.md).
 Every decision is a pure function of the rung's results, a frame with one row per arm:
 ``strategy``, ``lr``, ``score`` (the best early-stopping-split main metric so far),
 ``epochs`` (trained so far), ``over`` (training has ended), ``may_stop`` (the strategy's
-schedule has reached its final form, so its score can be compared with any other's).
+schedule has reached its final form, so its score can be compared with any other's) and,
+optionally, ``diverged`` (the run stopped on a non-finite or exploding loss).
+
+FT, the reference every verdict is against, is not searched: it trains at the full protocol
+(every lr, every seed), as in the grid, and the FT arm the grid would choose is the reference.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ DECISION_COLUMNS = [
     "epochs",
     "over",
     "may_stop",
+    "diverged",
     "pool",
     "rank",
     "pool_size",
@@ -58,11 +63,15 @@ class SearchSettings:
             raise ValueError(f"search has unknown keys {sorted(unknown)}")
         return cls(**section)
 
-    def budgets(self, max_epochs: int) -> list[int]:
-        """The epoch budget of every rung that ends in a decision (all but the last)."""
-        return [
+    def budgets(self, max_epochs: int, settle_at: int = 0) -> list[int]:
+        """The epoch budget of every rung that ends in a decision (all but the last). The last
+        decision compares every arm at the same training, from ``settle_at`` epochs on (the
+        first epoch count at which every searched strategy's schedule has its final form)."""
+        budgets = [
             min(self.first_rung_epochs * self.eta**k, max_epochs) for k in range(self.rungs - 1)
         ]
+        budgets[-1] = min(max(budgets[-1], settle_at), max_epochs)
+        return budgets
 
     @property
     def last_decision(self) -> int:
@@ -81,12 +90,18 @@ def decide(results: pd.DataFrame, eta: int) -> pd.DataFrame:
     other. An arm that may not stop yet (gradual unfreezing before every block trains, LP-FT
     in one run before its LP stage ends) cannot be compared with the others at this budget:
     it is ranked only among its own strategy's arms (the same schedule at other lrs, a fair
-    comparison), and that pool's top ⌈n/η⌉ go on. A missing score (NaN) ranks last.
+    comparison), and that pool's top ⌈n/η⌉ go on — but a pool needs two arms to decide
+    anything, so an arm alone in its pool is ranked with all strategies (no arm is carried by
+    a pool of one). A diverged arm is out; a missing score (NaN) ranks last.
     """
     frame = results.copy()
+    diverged = frame["diverged"].fillna(False).astype(bool) if "diverged" in frame else False
+    frame["diverged"] = diverged
+    own = frame["strategy"].where(~frame["may_stop"].astype(bool))
+    alone = own.map(own.value_counts()).fillna(0) < 2
     frame["pool"] = [
-        "all strategies" if ready else f"{strategy} only"
-        for strategy, ready in zip(frame["strategy"], frame["may_stop"], strict=True)
+        "diverged" if gone else "all strategies" if single else f"{strategy} only"
+        for strategy, single, gone in zip(frame["strategy"], alone, frame["diverged"], strict=True)
     ]
     # Ties go to the arm listed first (the config's order), so a re-run decides the same.
     frame = frame.assign(_score=frame["score"].fillna(-math.inf)).sort_values(
@@ -95,17 +110,22 @@ def decide(results: pd.DataFrame, eta: int) -> pd.DataFrame:
     pools = frame.groupby("pool", sort=False)
     frame["rank"] = pools.cumcount() + 1
     frame["pool_size"] = pools["pool"].transform("size")
-    frame["survives"] = frame["rank"] <= frame["pool_size"].map(lambda n: keep(n, eta))
+    frame["survives"] = (frame["rank"] <= frame["pool_size"].map(lambda n: keep(n, eta))) & (
+        ~frame["diverged"]
+    )
     frame["reason"] = [
-        f"{'top' if kept else 'out:'} {rank} of {n} ({pool}"
+        "out: diverged"
+        if gone
+        else f"{'top' if kept else 'out:'} {rank} of {n} ({pool}"
         + ("" if ready else "; not comparable yet")
         + ")"
-        for kept, rank, n, pool, ready in zip(
+        for kept, rank, n, pool, ready, gone in zip(
             frame["survives"],
             frame["rank"],
             frame["pool_size"],
             frame["pool"],
             frame["may_stop"],
+            frame["diverged"],
             strict=True,
         )
     ]
@@ -123,27 +143,17 @@ def survivors(decision: pd.DataFrame) -> list[tuple[str, str]]:
     return list(zip(kept["strategy"], kept["lr"].map(str), strict=True))
 
 
-def reference_arm(decisions: list[pd.DataFrame]) -> tuple[str, str] | None:
-    """FT's arm for the verdict "better than FT": the FT arm that went furthest, best score
-    at the last decision it took part in; None when the search has no FT arm."""
-    for decision in reversed(decisions):
-        ft = decision[decision["strategy"] == REFERENCE]
-        if len(ft):
-            best = ft.assign(_s=ft["score"].fillna(-math.inf)).sort_values(
-                "_s", ascending=False, kind="stable"
-            )
-            return REFERENCE, str(best["lr"].iloc[0])
-    return None
-
-
 def finalists(decisions: list[pd.DataFrame]) -> pd.DataFrame:
-    """Who gets every seed at the full protocol: the last decision's survivors, and FT's
-    best arm as the reference when it did not survive (columns strategy, lr, role)."""
+    """Who gets every seed at the full protocol: the last decision's survivors (columns
+    strategy, lr, role). FT is not among them: it runs at the full protocol anyway."""
     rows = [{"strategy": s, "lr": lr, "role": "survivor"} for s, lr in survivors(decisions[-1])]
-    reference = reference_arm(decisions)
-    if reference and reference not in {(r["strategy"], r["lr"]) for r in rows}:
-        rows.append({"strategy": reference[0], "lr": reference[1], "role": "FT reference"})
     return pd.DataFrame(rows, columns=["strategy", "lr", "role"])
+
+
+def settle_epochs(comparable_from: dict[str, int]) -> int:
+    """The epochs after which every searched strategy's schedule has its final form."""
+    searched = [e for s, e in comparable_from.items() if s != REFERENCE]
+    return max(searched) + 1 if searched else 0
 
 
 def planned_epochs(
@@ -153,42 +163,49 @@ def planned_epochs(
     settings: SearchSettings,
     max_epochs: int,
     n_seeds: int,
+    first_stages: tuple[str, ...] = (),
 ) -> dict[str, int]:
-    """Upper bounds on the epochs the search trains (no arm stops early) and on its jobs, by
-    the rule of ``decide``: ``comparable_from[s]`` is the first epoch (0-based) at which
+    """Upper bounds on the epochs the search trains and on its jobs, by the rule of
+    ``decide`` (no arm stopping early, the most survivors its pools allow): FT at the full
+    protocol (every lr and seed); the searched arms' seed-0 rungs, ``first_stages`` (LP, that
+    LP-FT starts from) trained to the end at seed 0; and every seed of the finalists, with
+    their first stage's runs. ``comparable_from[s]`` is the first epoch (0-based) at which
     strategy ``s`` may stop. Pools are counted, not scored, so this holds before anything
     runs."""
-    budgets = settings.budgets(max_epochs)
-    alive = {s: n_lrs for s in strategies}
-    trained = dict.fromkeys(strategies, 0)  # epochs per arm so far, by strategy
-    total = jobs = 0
-    for k, budget in enumerate(budgets):
+    searched = [s for s in strategies if s != REFERENCE]
+    budgets = settings.budgets(max_epochs, settle_epochs(comparable_from))
+    reference = max_epochs * n_lrs * n_seeds if REFERENCE in strategies else 0
+    total, jobs = reference, (n_lrs * n_seeds if reference else 0)
+    alive = {s: n_lrs for s in searched}
+    trained = 0
+    for budget in budgets:
         jobs += sum(alive.values())
-        settle = k == settings.last_decision
-        reach = {
-            s: min(max_epochs, max(budget, comparable_from[s] + 1) if settle else budget)
-            for s in alive
-        }
-        total += sum(alive[s] * (reach[s] - trained[s]) for s in alive)
-        trained = reach
-        ready = [s for s in alive if reach[s] - 1 >= comparable_from[s]]
-        pooled = sum(alive[s] for s in ready)
-        # Which strategies fill the pooled survivors is unknown: charge the most-trained.
+        total += sum(
+            alive[s] * ((max_epochs if s in first_stages else budget) - trained) for s in alive
+        )
+        trained = budget
+        ready = [s for s in alive if budget - 1 >= comparable_from[s]]
+        # The most survivors: every strategy not ready in a pool of its own (an arm alone
+        # there joins the ready pool, which keeps no more), the ready pool its top 1/eta.
+        pooled = sum(alive[s] for s in ready) + sum(
+            alive[s] for s in alive if s not in ready and alive[s] < 2
+        )
         kept_pooled = keep(pooled, settings.eta) if pooled else 0
-        survivors_by = {s: keep(alive[s], settings.eta) for s in alive if s not in ready}
-        by_training = sorted(ready, key=lambda s: -reach[s])
-        for s in by_training:
+        survivors_by = {
+            s: keep(alive[s], settings.eta) for s in alive if s not in ready and alive[s] >= 2
+        }
+        for s in sorted(alive, key=lambda s: s not in first_stages):  # first stages cost most
+            if s in survivors_by:
+                continue
             take = min(alive[s], kept_pooled)
             if take:
                 survivors_by[s] = take
             kept_pooled -= take
         alive = survivors_by
-    # FT's best arm joins the finalists when it is not among the survivors: count it always.
-    reference = REFERENCE in strategies
-    finalists = sum(alive.values()) + reference
-    seed0 = sum(alive[s] * (max_epochs - trained[s]) for s in alive)
-    seed0 += reference * (max_epochs - budgets[0])
+    finalists = sum(alive.values())
+    total += sum(alive[s] * (max_epochs - budgets[-1]) for s in alive if s not in first_stages)
+    total += finalists * max_epochs * (n_seeds - 1) * (2 if first_stages else 1)
     return {
-        "epochs": total + seed0 + finalists * max_epochs * (n_seeds - 1),
-        "jobs": jobs + finalists * n_seeds,
+        "epochs": total,
+        "jobs": jobs + finalists * n_seeds * (2 if first_stages else 1),
     }

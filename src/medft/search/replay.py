@@ -1,0 +1,135 @@
+"""The search re-enacted on a finished grid: which arms it would train, how far, what it
+would recommend and what that costs — without training. Exact, because a paused and resumed
+run equals the grid's straight run epoch by epoch (tests/test_search.py), so every rung's
+score is the grid's seed-0 epoch log cut at the rung's budget, and every finalist's run is a
+grid run.
+
+A grid here is two frames: ``epochs`` (``strategy``, ``lr``, ``seed``, ``epoch``, ``score``:
+the early-stopping split's main metric, ``may_stop``) and ``runs`` (one row per run:
+``strategy``, ``lr``, ``seed``, ``select``: the selection split's main metric at its best
+epoch, ``test``: the evaluation split's, ``diverged``). Costs count backbone epochs (the
+epochs a head-only strategy trains pass no image through the backbone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from medft.search.rungs import REFERENCE, SearchSettings, decide, finalists, survivors
+
+ARM = ["strategy", "lr"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    epochs: pd.DataFrame
+    runs: pd.DataFrame
+    head_only: tuple[str, ...] = ("LP",)
+    first_stages: tuple[str, ...] = ("LP",)  # LP-FT starts from LP's run
+
+    def log(self, strategy: str, lr: str, seed: int) -> pd.DataFrame:
+        e = self.epochs
+        mine = e[(e["strategy"] == strategy) & (e["lr"] == lr) & (e["seed"] == seed)]
+        return mine.sort_values("epoch")
+
+    def length(self, strategy: str, lr: str, seed: int) -> int:
+        return len(self.log(strategy, lr, seed))
+
+    def arms(self) -> list[tuple[str, str]]:
+        return list(self.runs[ARM].drop_duplicates().itertuples(index=False, name=None))
+
+    def seeds(self) -> list[int]:
+        return sorted(self.runs["seed"].unique())
+
+    def settle_epochs(self) -> int:
+        """The epochs after which every searched strategy may stop, from the logs."""
+        ready = self.epochs[self.epochs["may_stop"].astype(bool)]
+        first = ready.groupby("strategy")["epoch"].min()
+        return int(first.drop(REFERENCE, errors="ignore").max()) + 1 if len(first) else 0
+
+    def backbone_epochs(self, trained: dict[tuple[str, str, int], int]) -> int:
+        return sum(n for (s, _, _), n in trained.items() if s not in self.head_only)
+
+    def grid_epochs(self) -> dict[tuple[str, str, int], int]:
+        sizes = self.epochs.groupby(["strategy", "lr", "seed"]).size()
+        return {key: int(n) for key, n in sizes.items()}
+
+
+def choose(runs: pd.DataFrame, arms: list[tuple[str, str]] | None = None) -> tuple[str, str]:
+    """The grid's rule: the arm with the best mean selection-split score over seeds."""
+    frame = runs if arms is None else runs[runs[ARM].apply(tuple, axis=1).isin(arms)]
+    means = frame.groupby(ARM, sort=False)["select"].mean()
+    return tuple(means.idxmax())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    pick: tuple[str, str]
+    reference: tuple[str, str] | None
+    finalists: list[tuple[str, str]]
+    trained: dict[tuple[str, str, int], int]  # epochs per run the search trained
+    decisions: list[pd.DataFrame]
+
+
+def search(grid: Grid, settings: SearchSettings, max_epochs: int) -> Outcome:
+    """medft's search on ``grid``: FT at the full protocol, the other arms halved on seed 0,
+    the finalists' every seed; the pick by the grid's rule among finalists and FT's arms."""
+    seed0 = grid.seeds()[0]
+    trained: dict[tuple[str, str, int], int] = {}
+    for strategy, lr in grid.arms():
+        if strategy == REFERENCE:
+            for seed in grid.seeds():
+                trained[(strategy, lr, seed)] = grid.length(strategy, lr, seed)
+        elif strategy in grid.first_stages:  # trains to the end first, judged per rung
+            trained[(strategy, lr, seed0)] = grid.length(strategy, lr, seed0)
+    alive = [arm for arm in grid.arms() if arm[0] != REFERENCE]
+    decisions = []
+    budgets = settings.budgets(max_epochs, grid.settle_epochs())
+    diverged = {
+        (r.strategy, r.lr) for r in grid.runs.itertuples() if r.seed == seed0 and r.diverged
+    }
+    for k, budget in enumerate(budgets):
+        rows = []
+        for strategy, lr in alive:
+            log = grid.log(strategy, lr, seed0)
+            n = min(budget, len(log))
+            if k == settings.last_decision:  # as the engine's settle: on until it may stop
+                ready = log["may_stop"].astype(bool).to_numpy()
+                while n < len(log) and not ready[n - 1]:
+                    n += 1
+            key = (strategy, lr, seed0)
+            trained[key] = max(trained.get(key, 0), n)
+            over = n == len(log)
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "lr": lr,
+                    "score": log["score"].iloc[:n].max(),
+                    "epochs": n,
+                    "over": over,
+                    "may_stop": bool(log["may_stop"].iloc[n - 1]),
+                    "diverged": over and (strategy, lr) in diverged,
+                }
+            )
+        decisions.append(decide(pd.DataFrame(rows), settings.eta))
+        alive = survivors(decisions[-1])
+    final = list(finalists(decisions)[ARM].itertuples(index=False, name=None))
+    for strategy, lr in final:
+        for seed in grid.seeds():
+            trained[(strategy, lr, seed)] = grid.length(strategy, lr, seed)
+            for first in grid.first_stages if strategy == "LP-FT" else ():
+                trained[(first, lr, seed)] = grid.length(first, lr, seed)
+    ft_arms = [arm for arm in grid.arms() if arm[0] == REFERENCE]
+    reference = choose(grid.runs, ft_arms) if ft_arms else None
+    return Outcome(choose(grid.runs, final + ft_arms), reference, final, trained, decisions)
+
+
+def cost_share(
+    grid: Grid, trained: dict[tuple[str, str, int], int], n_train: int, n_images: int
+) -> float:
+    """The share of the grid's training image-passes: backbone epochs × training images, plus
+    the features job's one pass over every image on both sides."""
+    mine = grid.backbone_epochs(trained) * n_train + n_images
+    return mine / (grid.backbone_epochs(grid.grid_epochs()) * n_train + n_images)
