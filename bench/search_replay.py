@@ -118,8 +118,10 @@ def optuna_peer(grid: replay.Grid, pruner, seed: int) -> tuple[tuple[str, str], 
     reporting its seed-0 validation curve epoch by epoch until the pruner stops it; the pick
     is the completed trial with the best score."""
     arms, seed0 = grid.arms(), grid.seeds()[0]
-    sampler = optuna.samplers.GridSampler({"arm": list(range(len(arms)))}, seed=seed)
+    sampler = optuna.samplers.RandomSampler(seed=seed)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    for index in np.random.default_rng(seed).permutation(len(arms)):  # each arm once
+        study.enqueue_trial({"arm": int(index)})
     trained, best = {}, {}
     for _ in arms:
         trial = study.ask()

@@ -197,9 +197,11 @@ def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, c
     pairs = [r for r in rows if r["dataset"] != "total"]
     assert len(pairs) == 24
     for row in pairs:
-        # 24 first-rung jobs, 8 second-rung, 4 finalists x 3 seeds: the bound of the rule.
-        assert int(row["search jobs"]) == 24 + 8 + 4 * 3
+        # FT's 9 full runs, 21 first-rung jobs, 7 at the last rung, 3 finalists x 3 seeds and
+        # (were they all LP-FT) their LP runs of 2 more seeds: the bound of the rule.
+        assert int(row["search jobs"]) == 9 + 21 + 7 + 3 * 3 + 3 * 2
         assert 0 < float(row["search GPU-h upper bound"]) < float(row["GPU-h upper bound"])
-        assert int(row["search epochs share"].rstrip("%")) == 18  # 660 of 3,600 epochs
+        # FT 450 + LP 150 + rungs 36 + 28 + finalists 132 + 600: 1,396 of 3,600 epochs.
+        assert int(row["search epochs share"].rstrip("%")) == 39
         assert 0 < int(row["search GPU-h share"].rstrip("%")) < 100
     assert "Search (`search:` η=3, first rung 2 epochs, 3 rungs)" in out

@@ -4,6 +4,7 @@ a real run paused at a rung and resumed, and the cost bound."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -368,3 +369,51 @@ def test_the_search_counts_every_run_it_trains_and_backbone_passes_only():
     # LP's five epochs train a head on cached features: the features job's one pass counts.
     assert spent["image_passes"] == 3 * 100 + 150
     assert spent["epochs"] == 8 and spent["hours_model"] == pytest.approx(6 / 3600)
+
+
+GRIDS = Path(__file__).resolve().parents[1] / "bench" / "search" / "grids"
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(GRIDS.glob("*/grid.json")) or [None], ids=lambda p: p and p.parent.name
+)
+def test_the_plans_upper_bound_holds_on_every_stored_grid(folder):
+    """`medft plan`'s bound (planned_epochs) against what the search trains on the real grids
+    of bench/search/grids (bench/results_search.md), at the defaults and the variants."""
+    if folder is None:
+        pytest.skip("no stored grid in bench/search/grids (bench/search/store_grid.py)")
+    runs = pd.read_parquet(folder.parent / "runs.parquet")
+    epochs = pd.read_parquet(folder.parent / "epochs.parquet")
+    parts = epochs["run"].str.split("/")
+    epochs = epochs.assign(
+        strategy=parts.str[0],
+        lr=parts.str[1].str.removeprefix("lr"),
+        seed=parts.str[2].str.removeprefix("seed").astype(int),
+        score=epochs["val_" + runs["main_metric"].iloc[0]],
+    )
+    runs = runs.assign(
+        lr=runs["run"].str.split("/").str[1].str.removeprefix("lr"),
+        select=runs["val_" + runs["main_metric"].iloc[0]],
+        test=0.0,
+        diverged=runs["diverged_epoch"].notna(),
+    )
+    grid = replay.Grid(epochs, runs)
+    ready = epochs[epochs["may_stop"].astype(bool)].groupby("strategy")["epoch"].min()
+    strategies = sorted(runs["strategy"].unique())
+    for settings in (
+        SearchSettings(enabled=True),
+        SearchSettings(enabled=True, first_rung_epochs=1, rungs=4),
+        SearchSettings(enabled=True, eta=4, first_rung_epochs=1),
+    ):
+        trained = replay.search(grid, settings, MAX_EPOCHS).trained
+        bound = planned_epochs(
+            strategies,
+            3,
+            ready.to_dict(),
+            settings,
+            MAX_EPOCHS,
+            3,
+            first_stages=("LP",),
+            followers=("LP-FT",),
+        )
+        assert sum(trained.values()) <= bound["epochs"]

@@ -446,8 +446,9 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
         warm_worker=True,
     )
     first = planned_jobs(tmp_path)
-    # Every arm's first rung, and the LP runs LP-FT starts from (trained to the end first).
-    assert first["search_rung"] == 8 and first["train"] == 2
+    # Every searched arm's first rung (FT is not searched), the LP runs LP-FT starts from
+    # (trained to the end first) and FT's full protocol, every lr and seed, from the start.
+    assert first["search_rung"] == 6 and first["train"] == 2 + 2 * 2
     outputs = planned_outputs(tmp_path)
     assert any(o.endswith("rung0.json") for o in outputs)
     assert not any(o.endswith("rung1.json") for o in outputs)
@@ -456,8 +457,8 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
     snakemake(tmp_path, "results/nodule/test_resnet/search/decision0.csv")
     decision = pd.read_csv(folder / "search" / "decision0.csv", dtype={"lr": str})
     kept = decision[decision["survives"]]
-    # 6 comparable arms keep 3; G-LF, not comparable after one epoch, keeps its best lr.
-    assert len(kept) == 4 and (kept["strategy"] == "G-LF").sum() == 1
+    # 4 comparable arms keep 2; G-LF, not comparable after one epoch, keeps its best lr.
+    assert len(kept) == 3 and (kept["strategy"] == "G-LF").sum() == 1
     second = planned_jobs(tmp_path)
     assert second["search_rung"] == len(kept)
     outputs = planned_outputs(tmp_path)
@@ -476,6 +477,8 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
     assert recommendation.startswith("# Recommendation: nodule · test_resnet")
     table = pd.read_csv(folder / "recommendation.csv")
     assert table["role"].iloc[0] == "recommended" and (table["n_seeds"] == 2).all()
+    # FT's every lr is there, at the full protocol, as the reference.
+    assert set(table.loc[table["strategy"] == "FT", "lr"].astype(str)) == {"0.001", "0.01"}
     assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout
     snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
     html = (tmp_path / "report.html").read_text()

@@ -77,6 +77,7 @@ def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float)
         c["epochs"],
         len(c["seeds"]),
         tuple({cost.grid.first_stage(s) for s in c["strategies"]} - {None}),
+        tuple(s for s in c["strategies"] if cost.grid.first_stage(s)),
     )
     epoch_s = max(cost.epoch_seconds(dataset, model, s) for s in c["strategies"])
     grid_epochs = len(c["strategies"]) * len(c["lrs"]) * len(c["seeds"]) * c["epochs"]

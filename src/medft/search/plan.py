@@ -80,11 +80,20 @@ class SearchPlan:
         }
 
     def targets(self) -> list[str]:
+        """The recommendations, and FT's full-protocol runs: they wait for no decision, so
+        they are asked for from the start and run beside the rungs."""
         return [
             path
             for d in self.grid.datasets
             for m in self.grid.config["models"]
-            for path in self.recommendation_files(d, m).values()
+            for path in [
+                *self.recommendation_files(d, m).values(),
+                *(
+                    f"{self.grid.run_dir(d, m, s, lr, seed)}/metrics.json"
+                    for s, lr in self.reference_arms()
+                    for seed in self.grid.config["seeds"]
+                ),
+            ]
         ]
 
     def runs(self, dataset: str, model: str, finalists) -> list[dict]:

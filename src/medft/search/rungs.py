@@ -164,12 +164,14 @@ def planned_epochs(
     max_epochs: int,
     n_seeds: int,
     first_stages: tuple[str, ...] = (),
+    followers: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Upper bounds on the epochs the search trains and on its jobs, by the rule of
     ``decide`` (no arm stopping early, the most survivors its pools allow): FT at the full
     protocol (every lr and seed); the searched arms' seed-0 rungs, ``first_stages`` (LP, that
     LP-FT starts from) trained to the end at seed 0; and every seed of the finalists, with
-    their first stage's runs. ``comparable_from[s]`` is the first epoch (0-based) at which
+    their first stage's runs (``followers``: the strategies that start from a first stage).
+    ``comparable_from[s]`` is the first epoch (0-based) at which
     strategy ``s`` may stop. Pools are counted, not scored, so this holds before anything
     runs."""
     searched = [s for s in strategies if s != REFERENCE]
@@ -177,13 +179,12 @@ def planned_epochs(
     reference = max_epochs * n_lrs * n_seeds if REFERENCE in strategies else 0
     total, jobs = reference, (n_lrs * n_seeds if reference else 0)
     alive = {s: n_lrs for s in searched}
-    trained = 0
+    trained = dict.fromkeys(searched, 0)  # epochs per arm so far, by strategy
     for budget in budgets:
         jobs += sum(alive.values())
-        total += sum(
-            alive[s] * ((max_epochs if s in first_stages else budget) - trained) for s in alive
-        )
-        trained = budget
+        reach = {s: max_epochs if s in first_stages else budget for s in alive}
+        total += sum(alive[s] * (reach[s] - trained[s]) for s in alive)
+        trained.update(reach)
         ready = [s for s in alive if budget - 1 >= comparable_from[s]]
         # The most survivors: every strategy not ready in a pool of its own (an arm alone
         # there joins the ready pool, which keeps no more), the ready pool its top 1/eta.
@@ -194,7 +195,8 @@ def planned_epochs(
         survivors_by = {
             s: keep(alive[s], settings.eta) for s in alive if s not in ready and alive[s] >= 2
         }
-        for s in sorted(alive, key=lambda s: s not in first_stages):  # first stages cost most
+        # First stages trained to the end at the first rung: any other survivor costs more.
+        for s in sorted(alive, key=lambda s: s in first_stages):
             if s in survivors_by:
                 continue
             take = min(alive[s], kept_pooled)
@@ -203,9 +205,11 @@ def planned_epochs(
             kept_pooled -= take
         alive = survivors_by
     finalists = sum(alive.values())
-    total += sum(alive[s] * (max_epochs - budgets[-1]) for s in alive if s not in first_stages)
-    total += finalists * max_epochs * (n_seeds - 1) * (2 if first_stages else 1)
+    # Every finalist could be a follower, whose other seeds need their first stage's runs.
+    with_first = min(finalists, n_lrs * len(followers)) if first_stages else 0
+    total += sum(alive[s] * (max_epochs - trained[s]) for s in alive)
+    total += (finalists + with_first) * max_epochs * (n_seeds - 1)
     return {
         "epochs": total,
-        "jobs": jobs + finalists * n_seeds * (2 if first_stages else 1),
+        "jobs": jobs + finalists * n_seeds + with_first * (n_seeds - 1),
     }
