@@ -38,9 +38,11 @@ SETTINGS = {
     "medft (defaults: η 3, first rung 2, 3 rungs)": SearchSettings(enabled=True),
     "medft η 3, first rung 1, 3 rungs": SearchSettings(enabled=True, first_rung_epochs=1),
     "medft η 4, first rung 1, 3 rungs": SearchSettings(enabled=True, eta=4, first_rung_epochs=1),
-    "medft η 3, first rung 1, 4 rungs": SearchSettings(
-        enabled=True, first_rung_epochs=1, rungs=4
+    "medft η 3, first rung 1, 4 rungs": SearchSettings(enabled=True, first_rung_epochs=1, rungs=4),
+    "medft η 4, first rung 1, 4 rungs": SearchSettings(
+        enabled=True, eta=4, first_rung_epochs=1, rungs=4
     ),
+    "medft η 3, first rung 2, 4 rungs": SearchSettings(enabled=True, rungs=4),
 }
 DEFAULT = next(iter(SETTINGS))
 
@@ -69,18 +71,22 @@ def load(folder: Path) -> tuple[replay.Grid, dict, pd.DataFrame, dict]:
     return replay.Grid(epochs, runs), info, runs, by_run
 
 
-def compare(runs, predictions, info, arm, against) -> dict:
-    """``arm`` − ``against`` on the evaluation split: the report's statistics, one comparison."""
+def compare(runs, predictions, info, arm, against, family=None) -> dict:
+    """``arm`` − ``against`` on the evaluation split: the report's statistics, one comparison
+    (in a family of ``family``, as the recommendation tests against FT)."""
     label = {arm: "pick", against: "other"}
     pair = runs[runs[["strategy", "lr"]].apply(tuple, axis=1).isin([arm, against])].copy()
     pair["strategy"] = pair[["strategy", "lr"]].apply(tuple, axis=1).map(label)
     pair["run_dir"] = pair["run"]
     tested = stats.paired_tests(pair, reference="other")
     boot = stats.bootstrap_intervals(
-        pair, {info["dataset"]: info["task"]}, n_boot=N_BOOT, predictions=predictions,
+        pair,
+        {info["dataset"]: info["task"]},
+        n_boot=N_BOOT,
+        predictions=predictions,
         reference="other",
     )
-    return stats.verdicts(tested, boot).iloc[0].to_dict()
+    return stats.verdicts(tested, boot, family=family).iloc[0].to_dict()
 
 
 def grid_verdicts(runs, predictions, info) -> dict[tuple[str, str], str]:
@@ -184,12 +190,16 @@ def judge(name, pick, trained, grid, info, runs, predictions, order, best, verdi
         row.update(low=tested["low"], high=tested["high"], verdict=tested["verdict"])
         row["verdict"] = {"better": "worse", "worse": "better"}.get(row["verdict"], row["verdict"])
     if ours is not None:
-        against = compare(runs, predictions, info, pick, ours.reference) if (
-            pick != ours.reference
-        ) else {"verdict": "is FT"}
+        family = runs["strategy"].nunique() - 1  # as the recommendation job passes it
+        against = (
+            compare(runs, predictions, info, pick, ours.reference, family)
+            if (pick != ours.reference)
+            else {"verdict": "is FT"}
+        )
         row["vs FT (search)"] = against["verdict"]
-        row["vs FT (grid)"] = verdicts.get(pick, "not the grid's lr" if pick[0] != REFERENCE
-                                           else "is FT")
+        row["vs FT (grid)"] = verdicts.get(
+            pick, "not the grid's lr" if pick[0] != REFERENCE else "is FT"
+        )
     return row
 
 
@@ -201,8 +211,21 @@ def task_rows(folder: Path) -> tuple[dict, list[dict]]:
     rows = []
     for name, settings in SETTINGS.items():
         outcome = replay.search(grid, settings, MAX_EPOCHS)
-        rows.append(judge(name, outcome.pick, outcome.trained, grid, info, runs, predictions,
-                          order, best, verdicts, ours=outcome))
+        rows.append(
+            judge(
+                name,
+                outcome.pick,
+                outcome.trained,
+                grid,
+                info,
+                runs,
+                predictions,
+                order,
+                best,
+                verdicts,
+                ours=outcome,
+            )
+        )
     budget = rows[0]["cost"] / 100
     for name, pruner in {
         "Optuna SuccessiveHalvingPruner (min 1, η 3)": optuna.pruners.SuccessiveHalvingPruner(
@@ -213,13 +236,24 @@ def task_rows(folder: Path) -> tuple[dict, list[dict]]:
         ),
     }.items():
         picks = [optuna_peer(grid, pruner, seed) for seed in range(5)]
-        judged = [judge(name, p, t, grid, info, runs, predictions, order, best, verdicts)
-                  for p, t in picks]
+        judged = [
+            judge(name, p, t, grid, info, runs, predictions, order, best, verdicts)
+            for p, t in picks
+        ]
         rows.append(summarise(name + " (5 orders)", judged))
     rng = np.random.default_rng(0)
     judged = [
-        judge("random", *random_peer(grid, budget, info, rng), grid, info, runs, predictions,
-              order, best, verdicts)
+        judge(
+            "random",
+            *random_peer(grid, budget, info, rng),
+            grid,
+            info,
+            runs,
+            predictions,
+            order,
+            best,
+            verdicts,
+        )
         for _ in range(RANDOM_ORDERS)
     ]
     rows.append(summarise(f"random search at the defaults' cost ({RANDOM_ORDERS} orders)", judged))
@@ -280,8 +314,12 @@ def main() -> None:
         lines.append("")
         summary += [{**r, "task": info["dataset"]} for r in rows]
     frame = pd.DataFrame(summary)
-    lines += ["## All tasks", "", "| method | mean cost % | max cost % | mean regret pp | "
-              "max regret pp |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "## All tasks",
+        "",
+        "| method | mean cost % | max cost % | mean regret pp | max regret pp |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for method, part in frame.groupby("method", sort=False):
         lines.append(
             f"| {method} | {part['cost'].mean():.1f} | {part['cost'].max():.1f} | "

@@ -142,3 +142,11 @@ def test_the_bayesian_comparison_points_the_right_way():
     assert table.loc["Up", "P(better)"] > 0.95 and table.loc["Up", "verdict"] == v.BETTER
     assert table.loc["Same", "P(equivalent)"] > 0.95
     assert table.loc["Same", "verdict"] == v.EQUIVALENT
+
+
+def test_a_comparison_of_a_larger_family_carries_its_multiplicity():
+    # The search tests its pick against FT alone, but claims no more than the grid, which
+    # tests 7 strategies against FT: the pick's p counts as the first of 7.
+    assert v.holm([0.01], family=7) == pytest.approx([0.07])
+    assert v.holm([0.01, 0.04], family=7) == pytest.approx([0.07, 0.24])
+    assert v.holm([0.01, np.nan]) == pytest.approx([0.01, np.nan], nan_ok=True)

@@ -129,7 +129,7 @@ def recommendation_job(
         outputs["png"],
         title,
         table,
-        recommend.compare(runs, table, tasks, margin=margin),
+        recommend.compare(runs, table, tasks, margin=margin, family=len(costs["epoch_s"]) - 1),
         steps,
         budgets,
         recommend.seed0_curves(logs, runs["main_metric"].iloc[0], costs["split"]),

@@ -242,14 +242,19 @@ def bootstrap_intervals(
 
 
 def verdicts(
-    paired: pd.DataFrame, boot: pd.DataFrame | None = None, margin: float = EQUIVALENCE_MARGIN
+    paired: pd.DataFrame,
+    boot: pd.DataFrame | None = None,
+    margin: float = EQUIVALENCE_MARGIN,
+    family: int | None = None,
 ) -> pd.DataFrame:
     """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
     test (the family's pooled seed spread + the evaluation split's sampling,
     ``medft.report.verdicts.pooled``; equivalence on the pair's own spread):
     p_value, p_holm (within each (dataset, model)), low / high (its 95 % interval), verdict
     (better / worse / equivalent within ±``margin`` pp / inconclusive / not tested) and
-    seeds_to_decide (inconclusive only; empty where no number of seeds would)."""
+    seeds_to_decide (inconclusive only; empty where no number of seeds would). ``family``:
+    the comparisons of each (dataset, model) belong to a family of that many
+    (``medft.report.verdicts.holm``)."""
     frame = paired.copy()
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
@@ -274,7 +279,7 @@ def verdicts(
             part["boot_var"].fillna(0.0),
             part["n_pairs"] - 1,
         )
-        decision = decide(estimate, margin, own=own)
+        decision = decide(estimate, margin, own=own, family=family)
         frame.loc[index, "p_value"] = decision.p
         frame.loc[index, "p_holm"] = decision.p_holm
         frame.loc[index, "low"] = decision.low

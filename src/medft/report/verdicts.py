@@ -132,15 +132,19 @@ def p_values(estimate: Estimate) -> np.ndarray:
     return np.where(estimate.seeds < 2, np.nan, p)
 
 
-def holm(p_values) -> np.ndarray:
-    """Holm-adjusted p-values; NaN (untested) entries stay NaN and do not count."""
+def holm(p_values, family: int | None = None) -> np.ndarray:
+    """Holm-adjusted p-values; NaN (untested) entries stay NaN and do not count. ``family``:
+    the tests are part of a larger family of that many (the rest unseen), so each is adjusted
+    as if it came first among them — the search's comparisons with FT carry the grid's
+    multiplicity, and claim no more than the grid's own verdict could."""
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
     tested = np.flatnonzero(~np.isnan(p))
     # statsmodels' multipletests gives the same numbers (tests/test_verdicts.py) but runs
     # gc.collect() on every call, which dominates the power simulation.
     order = tested[np.argsort(p[tested], kind="stable")]
-    steps = (len(order) - np.arange(len(order))) * p[order]
+    size = max(len(order), family or 0)
+    steps = (size - np.arange(len(order))) * p[order]
     adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
     return adjusted
 
@@ -161,17 +165,22 @@ class Decision:
 
 
 def decide(
-    estimate: Estimate, margin: float, alpha: float = ALPHA, own: Estimate | None = None
+    estimate: Estimate,
+    margin: float,
+    alpha: float = ALPHA,
+    own: Estimate | None = None,
+    family: int | None = None,
 ) -> Decision:
     """The four verdicts of one family. ``estimate`` tests the differences; ``own`` — each
     pair's own seed spread (``combined``), default ``estimate`` — tests equivalence: a pair that
     moves with the reference seed by seed (a strategy that trains almost as FT does) can show
     equivalence that the family's pooled spread would hide, and TOST on its own spread is valid
-    whatever the others do."""
+    whatever the others do. ``family``: the size of the larger family these comparisons
+    belong to (``holm``)."""
     own = own or estimate
     p = p_values(estimate)
-    p_holm = holm(p)
-    m = int((~np.isnan(p)).sum())
+    p_holm = holm(p, family)
+    m = max(int((~np.isnan(p)).sum()), family or 0)
     half95 = stats.t.ppf(1 - alpha / 2, estimate.df) * estimate.se
     equivalent = np.abs(own.diff) + equivalence_half_width(own, m, alpha) <= margin
     verdicts, seeds = [], []

@@ -79,12 +79,15 @@ def compare(
     tasks: dict[str, str],
     n_boot: int = stats.N_BOOT,
     margin: float | None = None,
+    family: int | None = None,
 ) -> pd.DataFrame:
     """The recommendation against FT's best finalist and against the runner-up: per
     comparison, the seed-paired difference (recommended − other, percentage points), the
     patient bootstrap, and the report's combined test with Holm over the comparisons and its
     four verdicts (``medft.report.verdicts``; equivalent within ±``margin`` pp, default
-    ``stats.EQUIVALENCE_MARGIN``)."""
+    ``stats.EQUIVALENCE_MARGIN``). ``family``: the grid's comparisons with FT (its strategies
+    but FT); the search's verdicts then carry the grid's multiplicity, so that it claims
+    *better* or *worse* only where the grid's own statistics could."""
     runs = _lr_tags(runs)
     runs["strategy"] = [
         arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)
@@ -117,8 +120,8 @@ def compare(
     if frame.empty:
         return frame
     # One family (one dataset and model): the comparisons share the recommended arm, so Holm
-    # runs over them.
-    frame = stats.verdicts(frame, margin=margin or stats.EQUIVALENCE_MARGIN)
+    # runs over them, at the grid's size where that is larger.
+    frame = stats.verdicts(frame, margin=margin or stats.EQUIVALENCE_MARGIN, family=family)
     return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
 
 
