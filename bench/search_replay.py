@@ -176,9 +176,12 @@ def random_peer(grid: replay.Grid, budget: float, info: dict, rng) -> tuple[tupl
 def judge(name, pick, trained, grid, info, runs, predictions, order, best, verdicts, ours=None):
     share = replay.cost_share(grid, trained, info["n_train"], info["n_images"])
     test = runs.groupby(["strategy", "lr"])["test"].mean() * 100
+    ft_runs = {key: n for key, n in trained.items() if key[0] == REFERENCE}
+    grid_passes = grid.backbone_epochs(grid.grid_epochs()) * info["n_train"] + info["n_images"]
     row = {
         "method": name,
         "cost": share * 100,
+        "ft_cost": grid.backbone_epochs(ft_runs) * info["n_train"] / grid_passes * 100,
         "pick": f"{pick[0]} lr={pick[1]}",
         "rank": order.index(pick) + 1,
         "regret": test[best] - test[pick],
@@ -268,6 +271,7 @@ def summarise(name: str, judged: list[dict]) -> dict:
     return {
         "method": name,
         "cost": frame["cost"].mean(),
+        "ft_cost": frame["ft_cost"].mean(),
         "pick": ", ".join(f"{p} ×{n}" for p, n in picks.head(3).items()),
         "rank": frame["rank"].mean(),
         "regret": frame["regret"].mean(),
@@ -300,14 +304,14 @@ def main() -> None:
             "",
             f"The grid's best: **{info['best']}**; FT's arm by the grid's rule: {info['ft']}.",
             "",
-            "| method | cost % | pick | rank | regret pp | 95 % interval | verdict (pick vs best)"
-            " | vs FT: search | vs FT: grid |",
+            "| method | cost % (FT's share) | pick | rank | regret pp | 95 % interval |"
+            " verdict (pick vs best) | vs FT: search | vs FT: grid |",
             "|---|---:|---|---:|---:|---|---|---|---|",
         ]
         for r in rows:
             interval = "" if np.isnan(r["low"]) else f"[{r['low']:+.2f}, {r['high']:+.2f}]"
             lines.append(
-                f"| {r['method']} | {r['cost']:.1f} | {r['pick']} | {r['rank']:.1f} | "
+                f"| {r['method']} | {r['cost']:.1f} ({r['ft_cost']:.1f}) | {r['pick']} | {r['rank']:.1f} | "
                 f"{r['regret']:+.2f} | {interval} | {r['verdict']} | "
                 f"{r.get('vs FT (search)', '')} | {r.get('vs FT (grid)', '')} |"
             )

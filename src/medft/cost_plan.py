@@ -64,32 +64,44 @@ def plan_table(cost: CostModel):
 
 
 def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float) -> dict:
-    """The budgeted search's upper bound (``medft.search.rungs.planned_epochs``): every
-    epoch charged at the dearest strategy's epoch time."""
+    """The budgeted search's upper bound (``medft.search.rungs.planned_epochs``: no run
+    stopping early, the most survivors, every epoch charged at the dearest strategy's epoch
+    time), and a typical figure beside it: the same count with every run stopping at the cost
+    model's typical epoch, each strategy's epochs at its own time."""
     from medft.search.rungs import planned_epochs
 
     c = cost.grid.config
-    plan = planned_epochs(
-        c["strategies"],
-        len(c["lrs"]),
-        comparable_from(cost, model),
-        cost.grid.search,
-        c["epochs"],
-        len(c["seeds"]),
-        tuple({cost.grid.first_stage(s) for s in c["strategies"]} - {None}),
-        tuple(s for s in c["strategies"] if cost.grid.first_stage(s)),
-    )
-    epoch_s = max(cost.epoch_seconds(dataset, model, s) for s in c["strategies"])
+    typical_epochs = min(c["epochs"], cost.settings.typical_epochs)
+
+    def plan(max_epochs: int) -> dict:
+        return planned_epochs(
+            c["strategies"],
+            len(c["lrs"]),
+            comparable_from(cost, model),
+            cost.grid.search,
+            max_epochs,
+            len(c["seeds"]),
+            tuple({cost.grid.first_stage(s) for s in c["strategies"]} - {None}),
+            tuple(s for s in c["strategies"] if cost.grid.first_stage(s)),
+        )
+
+    upper, typical = plan(c["epochs"]), plan(typical_epochs)
+    epoch_s = {s: cost.epoch_seconds(dataset, model, s) for s in c["strategies"]}
     grid_epochs = len(c["strategies"]) * len(c["lrs"]) * len(c["seeds"]) * c["epochs"]
     n, _ = cost.counts(dataset, model)
     speed = cost.model(model)
-    final = cost._seconds(n["val"] + n["test"], speed.infer_img_s, model)
-    seconds = plan["epochs"] * epoch_s + plan["jobs"] * (cost.settings.startup_s + final)
+    per_job = cost.settings.startup_s + cost._seconds(
+        n["val"] + n["test"], speed.infer_img_s, model
+    )
+    seconds = upper["epochs"] * max(epoch_s.values()) + upper["jobs"] * per_job
+    mean_epoch_s = sum(epoch_s.values()) / len(epoch_s)
+    typical_s = typical["epochs"] * mean_epoch_s + typical["jobs"] * per_job
     return {
-        "search jobs": plan["jobs"],
+        "search jobs": upper["jobs"],
         "search GPU-h upper bound": seconds * c["gpus_per_job"] / 3600,
+        "search GPU-h typical": typical_s * c["gpus_per_job"] / 3600,
         "search GPU-h share": f"{seconds / grid_upper_s:.0%}",
-        "search epochs share": f"{plan['epochs'] / grid_epochs:.0%}",
+        "search epochs share": f"{upper['epochs'] / grid_epochs:.0%}",
     }
 
 
