@@ -311,8 +311,8 @@ def main() -> None:
         for r in rows:
             interval = "" if np.isnan(r["low"]) else f"[{r['low']:+.2f}, {r['high']:+.2f}]"
             lines.append(
-                f"| {r['method']} | {r['cost']:.1f} ({r['ft_cost']:.1f}) | {r['pick']} | {r['rank']:.1f} | "
-                f"{r['regret']:+.2f} | {interval} | {r['verdict']} | "
+                f"| {r['method']} | {r['cost']:.1f} ({r['ft_cost']:.1f}) | {r['pick']} | "
+                f"{r['rank']:.1f} | {r['regret']:+.2f} | {interval} | {r['verdict']} | "
                 f"{r.get('vs FT (search)', '')} | {r.get('vs FT (grid)', '')} |"
             )
         lines.append("")

@@ -25,6 +25,8 @@ EXPECTED_TRAINABLE = {
     "L1-SP": ("all", "all"),
     "L2-SP": ("all", "all"),
     "Auto-RGN": ("all but BatchNorm", "all but BatchNorm"),
+    "BitFit": ("biases", "biases"),
+    "LoRA": ("adapters", "adapters"),
 }
 
 
@@ -76,6 +78,10 @@ def test_which_parameters_move_each_epoch(name, tiny_datasets, tiny_weights, tmp
             want = set(params)
         elif expected == "all but BatchNorm":
             want = set(params) - batchnorm_parameters(cell.model.module)
+        elif expected == "biases":
+            want = head | {n for n in params if n.endswith(".bias")}
+        elif expected == "adapters":
+            want = head | {n for n in params if ".lora_" in n}
         else:
             want = head | {p for i in expected for p in blocks[i].params}
         trainable = {n for n, p in cell.model.module.named_parameters() if p.requires_grad}
@@ -452,7 +458,7 @@ def test_the_schema_lists_the_registry_and_the_options_defaults():
     schema = yaml.safe_load(
         (Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text()
     )["properties"]
-    assert schema["strategies"]["default"] == "all"  # the registry's names (workflow.py)
+    assert schema["strategies"]["default"] == "paper"  # the registry's names (workflow.py)
     options = schema["strategy_options"]["properties"]
     assert {f.name: f.default for f in fields(StrategyOptions)} == {
         k: v["default"] for k, v in options.items()
@@ -464,7 +470,7 @@ def test_the_schema_lists_the_registry_and_the_options_defaults():
     minima = {f.name: f.metadata["min"] for f in fields(StrategyOptions)}
     assert {k: v.get("minimum") for k, v in options.items()} == minima
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    assert config["strategies"] == "all"
+    assert config["strategies"] == "paper"
     assert config["strategy_options"] == {f.name: f.default for f in fields(StrategyOptions)}
     from medft.engine import TrainConfig
 

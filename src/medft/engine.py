@@ -218,8 +218,9 @@ def finish(cell: Cell, state: RunState) -> dict:
     files = cell.files
     cell.model.module.load_state_dict(files.load_best())
     results, predictions = {}, []
-    for split in (s for s in ("val", "test") if s in cell.splits):
-        loss, metrics, scores = cell.evaluate(split)
+    with cell.strategy.merged():
+        evaluated = {s: cell.evaluate(s) for s in ("val", "test") if s in cell.splits}
+    for split, (loss, metrics, scores) in evaluated.items():
         results[split] = {"loss": loss, **metrics}
         predictions.append(
             prediction_frame(
@@ -236,10 +237,18 @@ def finish(cell: Cell, state: RunState) -> dict:
         # {"epoch", "reason"} when training stopped on divergence; the metrics are the
         # best epoch's before it.
         "diverged": state.diverged,
+        # Parameters the last epoch trained, and their share of the model's.
+        **trainable(cell.model.module),
         "metrics": results,
     }
     files.write_results(summary, pd.concat(predictions))
     return summary
+
+
+def trainable(module) -> dict:
+    params = list(module.parameters())
+    n = sum(p.numel() for p in params if p.requires_grad)
+    return {"trainable_params": n, "trainable_share": n / sum(p.numel() for p in params)}
 
 
 def train(config: TrainConfig) -> dict:

@@ -86,13 +86,15 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
 
 
 def strategy_list(strategies: str | list[str]) -> list[str]:
-    """The config's ``strategies`` as registered names: ``all`` is every registered strategy;
-    an unknown name fails, listing the valid ones."""
+    """The config's ``strategies`` as registered names: ``all`` is every registered strategy,
+    ``paper`` the paper's eight; an unknown name fails, listing the valid ones."""
     from medft.errors import ConfigError
-    from medft.strategies import STRATEGIES, strategy_names
+    from medft.strategies import STRATEGIES, paper_strategy_names, strategy_names
 
     if strategies == "all":
         return strategy_names()
+    if strategies == "paper":
+        return paper_strategy_names()
     try:
         return [STRATEGIES.canonical(name) for name in strategies]
     except ValueError as error:

@@ -13,7 +13,7 @@ epochs a head-only strategy trains pass no image through the backbone).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -22,12 +22,33 @@ from medft.search.rungs import REFERENCE, SearchSettings, decide, finalists, sur
 ARM = ["strategy", "lr"]
 
 
+def _starts_from() -> dict[str, str]:
+    """Each registered strategy that starts from another's run, and that one (defaults)."""
+    from medft.strategies import STRATEGIES, StrategyOptions
+
+    options = StrategyOptions()
+    found = {name: STRATEGIES.get(name).starts_from(options) for name in STRATEGIES.names()}
+    return {name: first for name, first in found.items() if first}
+
+
+def _head_only() -> tuple[str, ...]:
+    """The registered strategies that train a head on shared features (defaults)."""
+    from medft.strategies import STRATEGIES, StrategyOptions
+
+    options = StrategyOptions()
+    return tuple(n for n in STRATEGIES.names() if STRATEGIES.get(n).shares_features(options))
+
+
 @dataclass(frozen=True)
 class Grid:
     epochs: pd.DataFrame
     runs: pd.DataFrame
-    head_only: tuple[str, ...] = ("LP",)
-    first_stages: tuple[str, ...] = ("LP",)  # LP-FT starts from LP's run
+    head_only: tuple[str, ...] = field(default_factory=_head_only)
+    starts_from: dict[str, str] = field(default_factory=_starts_from)
+
+    @property
+    def first_stages(self) -> set[str]:
+        return set(self.starts_from.values())
 
     def log(self, strategy: str, lr: str, seed: int) -> pd.DataFrame:
         e = self.epochs
@@ -119,7 +140,8 @@ def search(grid: Grid, settings: SearchSettings, max_epochs: int) -> Outcome:
     for strategy, lr in final:
         for seed in grid.seeds():
             trained[(strategy, lr, seed)] = grid.length(strategy, lr, seed)
-            for first in grid.first_stages if strategy == "LP-FT" else ():
+            first = grid.starts_from.get(strategy)
+            if first:
                 trained[(first, lr, seed)] = grid.length(first, lr, seed)
     ft_arms = [arm for arm in grid.arms() if arm[0] == REFERENCE]
     reference = choose(grid.runs, ft_arms) if ft_arms else None

@@ -81,6 +81,8 @@ class StrategyInfo:
     stoppable_from: Callable[[StrategyOptions, int], int] = _from_the_start
     # Its choices, for the protocol line of a table's caption; None: nothing to say.
     caption: Callable[[StrategyOptions], str | None] = _never
+    # One of the paper's eight (config's `strategies: paper`).
+    in_paper: bool = False
 
 
 STRATEGIES: Registry[StrategyInfo] = Registry("strategy", order=lambda info: info.order)
@@ -93,6 +95,11 @@ def register_strategy(info: StrategyInfo) -> StrategyInfo:
 def strategy_names() -> list[str]:
     """The registered strategies in table order."""
     return STRATEGIES.names()
+
+
+def paper_strategy_names() -> list[str]:
+    """The paper's eight, in table order."""
+    return [name for name in STRATEGIES.names() if STRATEGIES.get(name).in_paper]
 
 
 def _combined_options() -> type:

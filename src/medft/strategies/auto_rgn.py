@@ -154,6 +154,7 @@ register_strategy(
         "every parameter but BatchNorm, lr per tensor from its relative gradient norm",
         options=AutoRGNOptions,
         order=7,
+        in_paper=True,
         adapts_block_lrs=True,
         caption=_caption,
     )

@@ -18,6 +18,7 @@ in eval mode, so a frozen block's BatchNorm statistics do not move either.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,11 @@ class Strategy:
     def extra_loss(self) -> torch.Tensor | None:
         return None
 
+    def merged(self):
+        """A context in which the model's weights are as deployed (adapters merged into the
+        layers they adapt) for the final evaluation; most strategies have nothing to merge."""
+        return nullcontext()
+
     def selection_restarts(self, epoch: int) -> bool:
         """Whether model selection starts afresh at ``epoch`` (earlier epochs are not kept)."""
         return False
@@ -90,4 +96,4 @@ class Strategy:
                 sub.eval()
 
 
-register_strategy(StrategyInfo(REFERENCE, Strategy, "every parameter", order=0))
+register_strategy(StrategyInfo(REFERENCE, Strategy, "every parameter", order=0, in_paper=True))

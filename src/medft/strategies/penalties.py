@@ -101,6 +101,7 @@ register_strategy(
         "every parameter, pulled back to the start (L1)",
         options=L1SPOptions,
         order=5,
+        in_paper=True,
         caption=lambda o: f"L1-SP α={o.l1sp_alpha:g}, β={o.l1sp_beta:g}",
     )
 )
@@ -111,6 +112,7 @@ register_strategy(
         "every parameter, pulled back to the start (L2)",
         options=L2SPOptions,
         order=6,
+        in_paper=True,
         caption=lambda o: f"L2-SP α={o.l2sp_alpha:g}, β={o.l2sp_beta:g}",
     )
 )

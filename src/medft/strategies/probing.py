@@ -81,6 +81,7 @@ register_strategy(
         "the new head only",
         options=ProbeOptions,
         order=1,
+        in_paper=True,
         # Exact only while the backbone is a fixed function: BatchNorm in eval mode.
         shares_features=lambda o: o.frozen_bn == "eval" and o.lp_feature_cache,
     )
@@ -92,6 +93,7 @@ register_strategy(
         "every parameter, from a trained linear probe",
         options=LPFTOptions,
         order=4,
+        in_paper=True,
         starts_from=lambda o: "LP" if o.lpft_lp_epochs == 0 else None,
         stoppable_from=lambda o, blocks: o.lpft_lp_epochs,
         caption=_lpft_caption,

@@ -45,6 +45,7 @@ register_strategy(
         GradualUnfreezeLastToFirst,
         "the last block, then one more block per epoch, last to first",
         order=2,
+        in_paper=True,
         stoppable_from=_all_blocks_trainable,
     )
 )
@@ -54,6 +55,7 @@ register_strategy(
         GradualUnfreezeFirstToLast,
         "the last block, then one more block per epoch, first to last",
         order=3,
+        in_paper=True,
         stoppable_from=_all_blocks_trainable,
     )
 )
