@@ -63,11 +63,37 @@ def _blocks_from_patterns(model: nn.Module, patterns) -> list[Block]:
     return blocks
 
 
+# A ViT/DeiT's transformer blocks form this many blocks between the patch embedding and the
+# head: 6 blocks in all, as ResNet-50 and VGG-19 have in the paper, so that gradual unfreezing
+# and Auto-RGN see stages of a few transformer blocks each rather than 12 single ones.
+TRANSFORMER_GROUPS = 4
+
+
 def _blocks_from_timm(model: nn.Module) -> list[Block]:
     from timm.models import group_parameters
+    from timm.models.vision_transformer import VisionTransformer
 
     groups = group_parameters(model, model.group_matcher(coarse=True))
-    return [Block(f"group{gid}", tuple(params)) for gid, params in sorted(groups.items())]
+    blocks = [Block(f"group{gid}", tuple(params)) for gid, params in sorted(groups.items())]
+    if isinstance(model, VisionTransformer) and len(blocks) > TRANSFORMER_GROUPS + 2:
+        return _grouped_transformer(blocks)
+    return blocks
+
+
+def _grouped_transformer(blocks: list[Block]) -> list[Block]:
+    """patch embedding (with the class token and position embedding), the transformer blocks
+    in ``TRANSFORMER_GROUPS`` contiguous groups (the earlier ones one larger where they do not
+    divide evenly), the head."""
+    stem, *middle, head = blocks
+    size, extra = divmod(len(middle), TRANSFORMER_GROUPS)
+    grouped, start = [], 0
+    for k in range(TRANSFORMER_GROUPS):
+        end = start + size + (k < extra)
+        grouped.append(
+            Block(f"transformer{k}", tuple(p for b in middle[start:end] for p in b.params))
+        )
+        start = end
+    return [Block("patch_embed", stem.params), *grouped, Block("head", head.params)]
 
 
 def check_blocks(model: nn.Module, blocks: list[Block]) -> None:
