@@ -20,6 +20,8 @@ def test_list_and_blocks(capsys):
         "L1-SP",
         "L2-SP",
         "Auto-RGN",
+        "BitFit",
+        "LoRA",
     ]
     assert main(["list", "weights"]) == 0
     assert "efficientnet-lite0-offline" in capsys.readouterr().out
