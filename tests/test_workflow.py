@@ -253,6 +253,10 @@ def test_imagefolder_and_table_run_to_tables_and_figures(finished_workflow):
         assert set(statistics["verdict"]) == {"not tested"}  # one seed
         runs = pd.read_parquet(report / dataset / "runs.parquet")
         assert len(runs) == 3 and set(runs["strategy"]) == {"FT", "LP", "LP-FT"}
+        calibration = pd.read_csv(report / dataset / "calibration.csv")
+        assert set(calibration["strategy"]) == {"FT", "LP", "LP-FT"}
+        assert calibration[["ece_before", "ece_after", "temperature"]].notna().all().all()
+        assert (report / dataset / "calibration.png").stat().st_size > 1000
     effectiveness = pd.read_csv(report / "summary" / "effectiveness.csv")
     assert set(effectiveness["strategy"]) == {"LP", "LP-FT", "Total"}
     assert (report / "summary" / "best_combination.md").exists()

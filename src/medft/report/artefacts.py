@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from medft.registry import Registry
 from medft.report import tables
 from medft.report.evidence import DatasetReport, Evidence, SummaryReport, per_class_metrics
@@ -206,6 +208,54 @@ def _block_lrs(report: DatasetReport, stem: Path) -> None:
     epochs = report.chosen_epochs()
     adaptive = epochs[epochs["strategy"].map(adapts_block_lrs)]
     figures.save(figures.block_learning_rates(adaptive), stem.with_suffix(".png"))
+
+
+@artefact("calibration", ("md", "csv", "png"), available=lambda e: e.has_predictions)
+def _calibration(report: DatasetReport, stem: Path) -> None:
+    import pandas as pd
+
+    from medft.report import calibration, figures
+
+    rows, bins = [], []
+    for _, run in report.evidence.chosen.iterrows():
+        predictions = pd.read_parquet(Path(run["run_dir"]) / "predictions.parquet")
+        cell = {"model": run["model"], "strategy": run["strategy"], "seed": run["seed"]}
+        rows.append({**cell, **calibration.run_calibration(predictions)})
+        probs, targets, multilabel = calibration.split_arrays(
+            predictions[predictions["split"] == "test"]
+        )
+        if multilabel:  # each label a binary problem
+            probs = np.concatenate([np.stack([1 - p, p], 1) for p in probs.T])
+            targets = targets.T.reshape(-1)
+        bins.append(calibration.reliability(probs, targets).assign(**cell))
+    per_seed = pd.DataFrame(rows)
+    table = per_seed.groupby(["model", "strategy"], sort=False).mean(numeric_only=True)
+    table = table.drop(columns="seed").reset_index().round(4)
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    write_markdown(
+        stem.with_suffix(".md"),
+        f"{report.evidence.dataset}: calibration",
+        "Evaluation split, mean over seeds at the chosen lr: expected calibration error with "
+        f"{calibration.N_BINS} equal-width bins (ece) and equal-mass bins (adaptive_ece), Brier "
+        "score and negative log-likelihood, before and after temperature scaling fitted on the "
+        "validation split (temperature: the fitted T; T > 1 means the model was "
+        "over-confident). Lower is better for all four.",
+        table,
+    )
+    pooled = pd.concat(bins)
+    pooled = (
+        pooled.assign(
+            hits=pooled["accuracy"] * pooled["n"], weight=pooled["confidence"] * pooled["n"]
+        )
+        .groupby(["model", "strategy", "bin"], sort=False)[["hits", "weight", "n"]]
+        .sum()
+        .reset_index()
+    )
+    pooled["accuracy"], pooled["confidence"] = (
+        pooled["hits"] / pooled["n"],
+        pooled["weight"] / pooled["n"],
+    )
+    figures.save(figures.reliability_diagrams(pooled), stem.with_suffix(".png"))
 
 
 @artefact("data_card", ("md", "html"), available=lambda e: e.data_folder is not None)

@@ -348,3 +348,26 @@ def critical_difference(test) -> plt.Figure:
         fontsize=9,
     )
     return fig
+
+
+def reliability_diagrams(bins: pd.DataFrame) -> plt.Figure:
+    """One panel per (model, strategy): accuracy against mean confidence per confidence bin
+    (evaluation split, seeds pooled, before temperature scaling), the diagonal perfect."""
+    panels = list(bins.groupby(["model", "strategy"], sort=False))
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False, layout="constrained"
+    )
+    for ax, ((model, strategy), part) in zip(axes.flat, panels, strict=False):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.bar(part["confidence"], part["accuracy"], width=1 / 15, alpha=0.7, edgecolor="k", lw=0.3)
+        ax.set_title(f"{strategy} · {model}", fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    fig.supxlabel("confidence (top label)", fontsize=8)
+    fig.supylabel("accuracy", fontsize=8)
+    return fig
