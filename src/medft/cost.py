@@ -109,7 +109,10 @@ class CostModel:
             from medft.data.sources import SOURCES
 
             options = self.grid.dataset_options[dataset]
-            self._documented[dataset] = SOURCES.get(options.source).counts(options)
+            counts = dict(SOURCES.get(options.source).counts(options))
+            if options.train_fraction:  # subsampled after the splits (the label-fraction axis)
+                counts["train"] = max(1, round(counts["train"] * options.train_fraction))
+            self._documented[dataset] = counts
         return self._documented[dataset], "documented"
 
     def _seconds(self, images: float, img_s: float, model: str) -> float:

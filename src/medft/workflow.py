@@ -80,6 +80,7 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
             )
     validate(config, str(schema))
     config["strategies"] = strategy_list(config["strategies"])
+    config["datasets"] = with_fractions(config["datasets"], config.get("train_fractions"))
     grid = Grid(config)
     check_grid(grid)
     return grid
@@ -135,6 +136,40 @@ def check_grid(grid: Grid) -> None:
             validate_weights(grid.config["weights"], model)
         except ValueError as error:
             raise ConfigError(f"config: {error}") from None
+
+
+# A dataset at one point of the label-fraction axis: "<name>@<fraction>".
+AXIS_MARK = "@"
+
+
+def with_fractions(datasets: list[dict], fractions: list[float] | None) -> list[dict]:
+    """``train_fractions``: each dataset once per fraction of its training split (whole
+    patients, stratified; the evaluation split the same at every fraction: medft.data.records'
+    subsampling), named ``<name>@<fraction>``, so that every job, folder, table and verdict
+    carries the fraction. Idempotent: entries already on the axis stay as they are."""
+    if not fractions:
+        return datasets
+    expanded = []
+    for entry in datasets:
+        if AXIS_MARK in entry["name"]:
+            expanded.append(entry)
+            continue
+        own = entry.get("train_fraction") or 1.0
+        for fraction in fractions:
+            expanded.append(
+                {
+                    **entry,
+                    "name": f"{entry['name']}{AXIS_MARK}{fraction:g}",
+                    "train_fraction": own * fraction,
+                }
+            )
+    return expanded
+
+
+def on_axis(dataset: str) -> tuple[str, float] | None:
+    """(base dataset, training fraction) of a dataset on the label-fraction axis, else None."""
+    base, mark, fraction = dataset.rpartition(AXIS_MARK)
+    return (base, float(fraction)) if mark else None
 
 
 def lr_tag(lr: float) -> str:

@@ -23,6 +23,7 @@ from medft.report.evidence import DatasetReport, Evidence, SummaryReport, per_cl
 from medft.report.formats import latex_escape, to_latex, write_html, write_markdown, write_table
 from medft.report.tables import METRIC_LABELS
 from medft.strategies import REFERENCE, STRATEGIES
+from medft.workflow import on_axis
 
 PAPER_TABLE_CAPTION = (
     "{dataset}: {metrics} on the evaluation split in percent, mean (standard error) over "
@@ -49,8 +50,9 @@ class Artefact:
     scope: str  # DATASET: one per dataset; SUMMARY: one across datasets
     # Writes ``<stem>.<format>`` for each of its formats: (DatasetReport | SummaryReport, stem).
     write: Callable
-    # Whether the workflow expects it, given the config's strategies (read as traits).
-    expected: Callable[[list[str]], bool] = _always
+    # Whether the workflow expects it, given the (validated) config: its strategies (read as
+    # traits), its axes.
+    expected: Callable[[dict], bool] = _always
     # Whether the evidence at hand allows it (published means have no runs, logs or
     # predictions; one seed has no statistics).
     available: Callable[[Evidence], bool] = _always
@@ -199,7 +201,7 @@ def _per_class(report: DatasetReport, stem: Path) -> None:
 @artefact(
     "block_lrs",
     ("png",),
-    expected=lambda strategies: any(map(adapts_block_lrs, strategies)),
+    expected=lambda config: any(map(adapts_block_lrs, config["strategies"])),
     available=lambda e: e.epochs is not None and e.epochs["strategy"].map(adapts_block_lrs).any(),
 )
 def _block_lrs(report: DatasetReport, stem: Path) -> None:
@@ -367,6 +369,30 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     )
 
 
+@artefact(
+    "label_fractions",
+    ("png", "csv", "md"),
+    scope=SUMMARY,
+    expected=lambda config: bool(config.get("train_fractions")),
+    available=lambda e: on_axis(e.dataset) is not None,
+)
+def _label_fractions(report: SummaryReport, stem: Path) -> None:
+    from medft.report import axes, figures
+
+    curves = axes.fraction_curves(report.summary, report.verdicts)
+    curves.round(3).to_csv(stem.with_suffix(".csv"), index=False)
+    write_markdown(
+        stem.with_suffix(".md"),
+        "Label fractions: where another strategy overtakes FT",
+        "Per dataset and model: at each fraction of the training split (the same evaluation "
+        "split at every fraction), the strategies whose mean main metric is above FT's, with "
+        "their verdict against FT at that fraction (statistics.md of `<dataset>@<fraction>`); "
+        "a crossover is a change of the leader between two fractions.",
+        axes.crossovers(curves),
+    )
+    figures.save(figures.label_fractions(curves), stem.with_suffix(".png"))
+
+
 @artefact("heatmap", ("png", "pdf"), scope=SUMMARY)
 def _heatmap(report: SummaryReport, stem: Path) -> None:
     from medft.report import figures
@@ -400,4 +426,9 @@ def dataset_artefacts(
 
 def summary_artefacts(evidence: list[Evidence], out: str | Path) -> list[Path]:
     """Table 11, Table 12, the across-dataset tests and the heatmap, into ``out``."""
-    return _write(artefacts_of(SUMMARY), SummaryReport(evidence), Path(out), _always)
+    return _write(
+        artefacts_of(SUMMARY),
+        SummaryReport(evidence),
+        Path(out),
+        lambda entry: any(entry.available(e) for e in evidence),
+    )

@@ -45,7 +45,7 @@ class ReportPlan:
         return {
             name.replace(".", "_"): f"{folder}/{name}"
             for entry in artefacts_of(scope)
-            if entry.expected(self.grid.config["strategies"])
+            if entry.expected(self.grid.config)
             for name in entry.files
         }
 
