@@ -9,19 +9,22 @@ import pytest
 
 from medft.cli import main
 from medft.report import inputs
-from medft.workflow import Grid, load_config, on_axis, with_fractions
+from medft.workflow import AxisPoint, Grid, axis_point, load_config, with_axes
 
 
-def test_each_dataset_runs_once_per_fraction_and_keeps_its_own():
+def test_each_dataset_runs_once_per_point_of_the_axes_and_keeps_its_own_fraction():
     datasets = [
         {"name": "a", "source": "synthetic"},
         {"name": "b", "source": "x", "train_fraction": 0.5},
     ]
-    expanded = with_fractions(datasets, [0.1, 1.0])
+    expanded = with_axes(datasets, [0.1, 1.0], None)
     assert [d["name"] for d in expanded] == ["a@0.1", "a@1", "b@0.1", "b@1"]
     assert [d["train_fraction"] for d in expanded] == [0.1, 1.0, 0.05, 0.5]
-    assert with_fractions(expanded, [0.1, 1.0]) == expanded  # the workflow validates twice
-    assert on_axis("a@0.1") == ("a", 0.1) and on_axis("a") is None
+    assert with_axes(expanded, [0.1, 1.0], None) == expanded  # the workflow validates twice
+    both = with_axes(datasets[:1], [0.1], [64, 128])
+    assert [d["name"] for d in both] == ["a@0.1@64px", "a@0.1@128px"]
+    assert axis_point("a@0.1@64px") == AxisPoint("a", 0.1, 64)
+    assert axis_point("a@128px") == AxisPoint("a", None, 128) and axis_point("a") is None
 
 
 def test_the_plan_prices_each_fraction(tmp_path):
@@ -37,6 +40,23 @@ def test_the_plan_prices_each_fraction(tmp_path):
     large, _ = grid.cost.counts("nodule@0.5", "efficientnet_lite0")
     assert large["train"] == pytest.approx(5 * small["train"], rel=0.02)
     assert small["test"] == large["test"]  # the same evaluation split
+
+
+def test_each_input_size_is_prepared_and_priced_at_its_size(tmp_path):
+    config = tmp_path / "sizes.yaml"
+    config.write_text(
+        "datasets: [{name: nodule, source: synthetic, n_images: 1000}]\n"
+        "image_sizes: [64, 128]\nimage_size: {resize: 73, crop: 64}\n"
+        "models: [efficientnet_lite0]\nweights: efficientnet-lite0-offline\n"
+        "results: " + str(tmp_path / "r") + "\n"
+    )
+    grid = Grid(load_config([config]))
+    model = "efficientnet_lite0"
+    assert grid.prepared("nodule@64px", model).endswith("nodule@64px/r73_c64/meta.json")
+    assert grid.prepared("nodule@128px", model).endswith("nodule@128px/r146_c128/meta.json")
+    small = grid.cost.epoch_seconds("nodule@64px", model, "FT")
+    large = grid.cost.epoch_seconds("nodule@128px", model, "FT")
+    assert large == pytest.approx(4 * small, rel=0.01)  # four times the pixels
 
 
 def test_the_summary_shows_where_another_strategy_overtakes_ft(tmp_path):
@@ -57,6 +77,7 @@ def test_the_summary_shows_where_another_strategy_overtakes_ft(tmp_path):
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
     summary = tmp_path / "out" / "summary"
     curves = pd.read_csv(summary / "label_fractions.csv")
+    assert not (summary / "image_sizes.csv").exists()  # no dataset on that axis
     lp_ft = curves[curves["strategy"] == "LP-FT"].set_index("fraction")
     assert (
         lp_ft.loc[0.1, "verdict vs FT"] == "better" and lp_ft.loc[1.0, "verdict vs FT"] == "worse"

@@ -115,8 +115,10 @@ class CostModel:
             self._documented[dataset] = counts
         return self._documented[dataset], "documented"
 
-    def _seconds(self, images: float, img_s: float, model: str) -> float:
-        crop = self.grid.preprocess(model).crop
+    def _seconds(
+        self, images: float, img_s: float, model: str, dataset: str | None = None
+    ) -> float:
+        crop = self.grid.preprocess(model, dataset).crop
         return images / img_s * (crop * crop / REFERENCE_PIXELS)
 
     # -- jobs -----------------------------------------------------------------------------
@@ -127,13 +129,13 @@ class CostModel:
 
         n, _ = self.counts(dataset, model)
         speed = self.model(model)
-        evaluate = self._seconds(n["val"], speed.infer_img_s, model)
+        evaluate = self._seconds(n["val"], speed.infer_img_s, model, dataset)
         frozen_backbone = STRATEGIES.get(strategy).shares_features(self.grid.strategy_options)
         if frozen_backbone and self.grid.features_file(dataset, model, strategy):
             return 0.0, 0.0  # the features job paid for the backbone
         if frozen_backbone:
-            return 0.0, self._seconds(sum(n.values()), speed.infer_img_s, model)
-        return self._seconds(n["train"], speed.train_img_s, model) + evaluate, 0.0
+            return 0.0, self._seconds(sum(n.values()), speed.infer_img_s, model, dataset)
+        return self._seconds(n["train"], speed.train_img_s, model, dataset) + evaluate, 0.0
 
     def epoch_seconds(self, dataset: str, model: str, strategy: str) -> float:
         return self._epoch_and_once(dataset, model, strategy)[0]
@@ -151,8 +153,8 @@ class CostModel:
         speed = self.model(model)
         epoch, once = self._epoch_and_once(dataset, model, strategy)
         frozen_backbone = STRATEGIES.get(strategy).shares_features(self.grid.strategy_options)
-        evaluate = self._seconds(n["val"], speed.infer_img_s, model)
-        final = evaluate + self._seconds(n["test"], speed.infer_img_s, model)
+        evaluate = self._seconds(n["val"], speed.infer_img_s, model, dataset)
+        final = evaluate + self._seconds(n["test"], speed.infer_img_s, model, dataset)
         epochs = self.grid.config["epochs"]
         fixed = once + final + self.settings.startup_s
         mem = speed.mem_mb + (self._features_mb(n, speed) if frozen_backbone else 0)
@@ -165,7 +167,10 @@ class CostModel:
     def features(self, dataset: str, model: str) -> JobCost:
         n, _ = self.counts(dataset, model)
         speed = self.model(model)
-        seconds = self._seconds(sum(n.values()), speed.infer_img_s, model) + self.settings.startup_s
+        seconds = (
+            self._seconds(sum(n.values()), speed.infer_img_s, model, dataset)
+            + self.settings.startup_s
+        )
         return JobCost(seconds, seconds, speed.mem_mb + self._features_mb(n, speed))
 
     @staticmethod

@@ -91,7 +91,7 @@ def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float)
     n, _ = cost.counts(dataset, model)
     speed = cost.model(model)
     per_job = cost.settings.startup_s + cost._seconds(
-        n["val"] + n["test"], speed.infer_img_s, model
+        n["val"] + n["test"], speed.infer_img_s, model, dataset
     )
     seconds = upper["epochs"] * max(epoch_s.values()) + upper["jobs"] * per_job
     mean_epoch_s = sum(epoch_s.values()) / len(epoch_s)

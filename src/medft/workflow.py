@@ -80,7 +80,9 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
             )
     validate(config, str(schema))
     config["strategies"] = strategy_list(config["strategies"])
-    config["datasets"] = with_fractions(config["datasets"], config.get("train_fractions"))
+    config["datasets"] = with_axes(
+        config["datasets"], config.get("train_fractions"), config.get("image_sizes")
+    )
     grid = Grid(config)
     check_grid(grid)
     return grid
@@ -138,38 +140,52 @@ def check_grid(grid: Grid) -> None:
             raise ConfigError(f"config: {error}") from None
 
 
-# A dataset at one point of the label-fraction axis: "<name>@<fraction>".
-AXIS_MARK = "@"
+# A dataset at a point of the grid's axes: "<name>@<fraction>", "<name>@<size>px", or both.
+AXIS_MARK, PX = "@", "px"
 
 
-def with_fractions(datasets: list[dict], fractions: list[float] | None) -> list[dict]:
-    """``train_fractions``: each dataset once per fraction of its training split (whole
-    patients, stratified; the evaluation split the same at every fraction: medft.data.records'
-    subsampling), named ``<name>@<fraction>``, so that every job, folder, table and verdict
-    carries the fraction. Idempotent: entries already on the axis stay as they are."""
-    if not fractions:
-        return datasets
+def with_axes(
+    datasets: list[dict], fractions: list[float] | None, sizes: list[int] | None
+) -> list[dict]:
+    """The label-fraction and resolution axes: each dataset once per fraction of its training
+    split (whole patients, stratified; the evaluation split the same at every fraction:
+    medft.data.records' subsampling) and per input size, named ``<name>@<fraction>`` and
+    ``<name>@<size>px``, so that every job, folder, table and verdict carries its point.
+    Idempotent: entries already on an axis stay as they are."""
     expanded = []
     for entry in datasets:
         if AXIS_MARK in entry["name"]:
             expanded.append(entry)
             continue
         own = entry.get("train_fraction") or 1.0
-        for fraction in fractions:
-            expanded.append(
-                {
-                    **entry,
-                    "name": f"{entry['name']}{AXIS_MARK}{fraction:g}",
-                    "train_fraction": own * fraction,
-                }
-            )
+        points = [(entry["name"], entry)]
+        if fractions:
+            points = [
+                (f"{name}{AXIS_MARK}{f:g}", {**e, "train_fraction": own * f})
+                for name, e in points
+                for f in fractions
+            ]
+        if sizes:
+            points = [(f"{name}{AXIS_MARK}{size}{PX}", e) for name, e in points for size in sizes]
+        expanded += [{**e, "name": name} for name, e in points]
     return expanded
 
 
-def on_axis(dataset: str) -> tuple[str, float] | None:
-    """(base dataset, training fraction) of a dataset on the label-fraction axis, else None."""
-    base, mark, fraction = dataset.rpartition(AXIS_MARK)
-    return (base, float(fraction)) if mark else None
+@dataclass(frozen=True)
+class AxisPoint:
+    base: str
+    fraction: float | None = None
+    size: int | None = None
+
+
+def axis_point(dataset: str) -> AxisPoint | None:
+    """Where ``dataset`` sits on the grid's axes, or None for a dataset on none."""
+    base, *marks = dataset.split(AXIS_MARK)
+    if not marks:
+        return None
+    sizes = [int(m.removesuffix(PX)) for m in marks if m.endswith(PX)]
+    fractions = [float(m) for m in marks if not m.endswith(PX)]
+    return AxisPoint(base, fractions[0] if fractions else None, sizes[0] if sizes else None)
 
 
 def lr_tag(lr: float) -> str:
@@ -201,13 +217,20 @@ class Grid:
 
         return CostModel(self)
 
-    def preprocess(self, model: str) -> Preprocess:
+    def preprocess(self, model: str, dataset: str | None = None) -> Preprocess:
+        """The config's ``image_size``, else the model's own; a dataset on the resolution axis
+        crops its size, resized in the same ratio."""
         size = self.config.get("image_size")
         if size:
-            return Preprocess(size["resize"], size["crop"])
-        from medft.architectures import model_preprocess
+            base = Preprocess(size["resize"], size["crop"])
+        else:
+            from medft.architectures import model_preprocess
 
-        return model_preprocess(model)
+            base = model_preprocess(model)
+        point = axis_point(dataset) if dataset else None
+        if point is None or point.size is None:
+            return base
+        return Preprocess(round(point.size * base.resize / base.crop), point.size)
 
     def raw_inputs(self, dataset: str) -> list[str]:
         from medft.data.sources import SOURCES
@@ -256,7 +279,7 @@ class Grid:
 
     def prepared(self, dataset: str, model: str) -> str:
         """The meta.json of ``dataset`` preprocessed for ``model``'s input size."""
-        return f"{self.config['data']}/{dataset}/{self.preprocess(model).tag}/meta.json"
+        return f"{self.config['data']}/{dataset}/{self.preprocess(model, dataset).tag}/meta.json"
 
     def run_dir(self, dataset, model, strategy, lr, seed) -> str:
         return f"{self.results}/{dataset}/{model}/{strategy}/lr{lr}/seed{seed}"

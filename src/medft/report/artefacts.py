@@ -23,7 +23,7 @@ from medft.report.evidence import DatasetReport, Evidence, SummaryReport, per_cl
 from medft.report.formats import latex_escape, to_latex, write_html, write_markdown, write_table
 from medft.report.tables import METRIC_LABELS
 from medft.strategies import REFERENCE, STRATEGIES
-from medft.workflow import on_axis
+from medft.workflow import axis_point
 
 PAPER_TABLE_CAPTION = (
     "{dataset}: {metrics} on the evaluation split in percent, mean (standard error) over "
@@ -369,28 +369,56 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     )
 
 
-@artefact(
+def _axis_writer(axis: str, title: str, intro: str) -> Callable:
+    def write(report: SummaryReport, stem: Path) -> None:
+        from medft.report import axes, figures
+
+        frame = axes.curves(report.summary, report.verdicts, axis)
+        frame.round(3).to_csv(stem.with_suffix(".csv"), index=False)
+        write_markdown(
+            stem.with_suffix(".md"),
+            title,
+            f"{intro} At each point: the leading strategy, the strategies whose mean main "
+            "metric is above FT's with their verdict against FT there (statistics.md of that "
+            "point's dataset), and where the lead changes.",
+            axes.crossovers(frame, axis),
+        )
+        figures.save(figures.along_axis(frame, axis), stem.with_suffix(".png"))
+
+    return write
+
+
+def _on(axis: str) -> Callable[[Evidence], bool]:
+    return lambda e: (p := axis_point(e.dataset)) is not None and getattr(p, axis) is not None
+
+
+artefact(
     "label_fractions",
     ("png", "csv", "md"),
     scope=SUMMARY,
     expected=lambda config: bool(config.get("train_fractions")),
-    available=lambda e: on_axis(e.dataset) is not None,
-)
-def _label_fractions(report: SummaryReport, stem: Path) -> None:
-    from medft.report import axes, figures
-
-    curves = axes.fraction_curves(report.summary, report.verdicts)
-    curves.round(3).to_csv(stem.with_suffix(".csv"), index=False)
-    write_markdown(
-        stem.with_suffix(".md"),
+    available=_on("fraction"),
+)(
+    _axis_writer(
+        "fraction",
         "Label fractions: where another strategy overtakes FT",
-        "Per dataset and model: at each fraction of the training split (the same evaluation "
-        "split at every fraction), the strategies whose mean main metric is above FT's, with "
-        "their verdict against FT at that fraction (statistics.md of `<dataset>@<fraction>`); "
-        "a crossover is a change of the leader between two fractions.",
-        axes.crossovers(curves),
+        "Per dataset and model, against the fraction of the training split (the same "
+        "evaluation split at every fraction).",
     )
-    figures.save(figures.label_fractions(curves), stem.with_suffix(".png"))
+)
+artefact(
+    "image_sizes",
+    ("png", "csv", "md"),
+    scope=SUMMARY,
+    expected=lambda config: bool(config.get("image_sizes")),
+    available=_on("size"),
+)(
+    _axis_writer(
+        "size",
+        "Input sizes: where another strategy overtakes FT",
+        "Per dataset and model, against the input size (the same images, resized).",
+    )
+)
 
 
 @artefact("heatmap", ("png", "pdf"), scope=SUMMARY)

@@ -1,5 +1,6 @@
-"""The label-fraction axis (config's ``train_fractions``): each strategy's main metric against
-the fraction of the training split, and where another strategy overtakes FT."""
+"""The grid's axes — label fraction (config's ``train_fractions``) and resolution
+(``image_sizes``): each strategy's main metric against the axis, and where another strategy
+overtakes FT."""
 
 from __future__ import annotations
 
@@ -8,27 +9,33 @@ import pandas as pd
 from scipy import stats
 
 from medft.strategies import REFERENCE
-from medft.workflow import on_axis
+from medft.workflow import axis_point
+
+# Each axis: the AxisPoint field it reads, and how its values read.
+AXES = {"fraction": "fraction of the training split", "size": "input size (px)"}
 
 LEVEL = 0.95
 
 
-def fraction_curves(summary: pd.DataFrame, verdicts: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per (dataset, model, strategy, fraction) of the datasets on the axis: the main
-    metric's mean over seeds at the chosen lr (percent), its 95 % t-interval over seeds, and
-    the verdict against FT at that fraction."""
+def curves(summary: pd.DataFrame, verdicts: pd.DataFrame | None, axis: str) -> pd.DataFrame:
+    """One row per (dataset, model, strategy, point) of the datasets on ``axis`` ("fraction"
+    or "size"): the main metric's mean over seeds at the chosen lr (percent), its 95 %
+    t-interval over seeds, and the verdict against FT at that point. ``dataset`` is the
+    dataset without this axis's mark (other axes' marks stay: each is its own curve)."""
     rows = []
     for _, row in summary.iterrows():
-        axis = on_axis(row["dataset"])
-        if axis is None:
+        point = axis_point(row["dataset"])
+        if point is None or getattr(point, axis) is None:
             continue
+        value = getattr(point, axis)
+        mark = f"@{value:g}" if axis == "fraction" else f"@{value}px"
         main, n = row["main_metric"], int(row["n_seeds"])
         mean, se = row[f"{main}_mean"], row[f"{main}_se"]
         half = stats.t.ppf(0.5 + LEVEL / 2, n - 1) * se if n > 1 else np.nan
         rows.append(
             {
-                "dataset": axis[0],
-                "fraction": axis[1],
+                "dataset": row["dataset"].replace(mark, ""),
+                axis: value,
                 "point": row["dataset"],
                 "model": row["model"],
                 "strategy": row["strategy"],
@@ -39,9 +46,9 @@ def fraction_curves(summary: pd.DataFrame, verdicts: pd.DataFrame | None) -> pd.
                 "high": mean + half,
             }
         )
-    curves = pd.DataFrame(rows)
-    if curves.empty:
-        return curves
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
     verdict = {}
     if verdicts is not None and len(verdicts):
         verdict = {
@@ -54,22 +61,20 @@ def fraction_curves(summary: pd.DataFrame, verdicts: pd.DataFrame | None) -> pd.
                 strict=True,
             )
         }
-    curves["verdict vs FT"] = [
+    frame["verdict vs FT"] = [
         "reference" if s == REFERENCE else verdict.get((p, m, s), "not tested")
-        for p, m, s in zip(curves["point"], curves["model"], curves["strategy"], strict=True)
+        for p, m, s in zip(frame["point"], frame["model"], frame["strategy"], strict=True)
     ]
-    return curves.sort_values(["dataset", "model", "fraction"], kind="stable").reset_index(
-        drop=True
-    )
+    return frame.sort_values(["dataset", "model", axis], kind="stable").reset_index(drop=True)
 
 
-def crossovers(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, fraction): the leading strategy, the strategies above FT with their
-    difference and verdict, and whether the lead changed since the previous fraction."""
+def crossovers(frame: pd.DataFrame, axis: str) -> pd.DataFrame:
+    """Per (dataset, model, point of ``axis``): the leading strategy, the strategies above FT
+    with their difference and verdict, and whether the lead changed since the previous point."""
     rows = []
-    for (dataset, model), part in curves.groupby(["dataset", "model"], sort=False):
+    for (dataset, model), part in frame.groupby(["dataset", "model"], sort=False):
         previous = None
-        for fraction, point in part.groupby("fraction", sort=True):
+        for value, point in part.groupby(axis, sort=True):
             ft = point.loc[point["strategy"] == REFERENCE, "mean"]
             reference = ft.iloc[0] if len(ft) else np.nan
             leader = point.loc[point["mean"].idxmax(), "strategy"]
@@ -78,7 +83,7 @@ def crossovers(curves: pd.DataFrame) -> pd.DataFrame:
                 {
                     "dataset": dataset,
                     "model": model,
-                    "fraction": fraction,
+                    axis: value,
                     "leader": leader,
                     "above FT": "; ".join(
                         f"{s} {m - reference:+.2f} ({v})"

@@ -373,16 +373,18 @@ def reliability_diagrams(bins: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def label_fractions(curves: pd.DataFrame) -> plt.Figure:
+def along_axis(curves: pd.DataFrame, axis: str) -> plt.Figure:
     """Per (dataset, model): each strategy's main metric (mean, 95 % interval over seeds)
-    against the training fraction, log-scaled; FT drawn black."""
+    against ``axis`` ("fraction" or "size"), log-scaled; FT drawn black."""
+    from medft.report.axes import AXES
+
     panels = list(curves.groupby(["dataset", "model"], sort=False))
     fig, axes = plt.subplots(
         1, len(panels), figsize=(5 * len(panels), 4), squeeze=False, layout="constrained"
     )
     for ax, ((dataset, model), part) in zip(axes.flat, panels, strict=True):
         for strategy, line in part.groupby("strategy", sort=False):
-            line = line.sort_values("fraction")
+            line = line.sort_values(axis)
             style = {"color": "black", "lw": 2.2} if strategy == REFERENCE else {"lw": 1.2}
             ax.plot(line["fraction"], line["mean"], marker="o", ms=3, label=strategy, **style)
             ax.fill_between(
@@ -393,7 +395,7 @@ def label_fractions(curves: pd.DataFrame) -> plt.Figure:
                 **({"color": "black"} if strategy == REFERENCE else {}),
             )
         ax.set_xscale("log")
-        ax.set_xlabel("fraction of the training split")
+        ax.set_xlabel(AXES[axis])
         ax.set_ylabel(_label(part["main_metric"].iloc[0]))
         ax.set_title(f"{dataset} · {model}", fontsize=9)
         ax.grid(alpha=0.3)
