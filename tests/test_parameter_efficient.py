@@ -64,3 +64,24 @@ def test_each_run_records_its_trainable_share(
     assert 0 < summary["trainable_share"] <= most
     if strategy == "FT":
         assert summary["trainable_share"] == 1.0
+
+
+def test_the_tables_caption_gives_each_partial_strategys_trainable_share():
+    import pandas as pd
+
+    from medft.report.evidence import DatasetReport, Evidence
+
+    chosen = pd.DataFrame(
+        {
+            "strategy": ["FT", "FT", "BitFit", "BitFit", "LoRA"],
+            "model": ["resnet50"] * 5,
+            "trainable_share": [1.0, 1.0, 0.0013, 0.0013, 0.0265],
+        }
+    )
+    note = DatasetReport(Evidence(summary=pd.DataFrame(), chosen=chosen)).trainable
+    assert note == (
+        " Trainable share of the model's parameters: BitFit 0.13% (resnet50), "
+        "LoRA 2.65% (resnet50)."
+    )
+    old = chosen.assign(trainable_share=None)  # runs before the share was recorded
+    assert DatasetReport(Evidence(summary=pd.DataFrame(), chosen=old)).trainable == ""

@@ -96,7 +96,7 @@ def _table(report: DatasetReport, stem: Path) -> None:
         f"{e.seeds_text()}, {report.selection} (main metric: {METRIC_LABELS[main]}). Bold: "
         "the best value of each metric within a model; "
         f"'vs {REFERENCE}': the verdict on the main metric (statistics.md)."
-        f"{report.diverged}{report.caption_tail}",
+        f"{report.diverged}{report.trainable}{report.caption_tail}",
         tables.dataset_table(
             e.summary,
             e.verdicts,
@@ -117,7 +117,7 @@ def _paper_table(report: DatasetReport, stem: Path) -> None:
         seeds=e.seeds_text(),
         selection=report.selection,
         arrows=ARROWS.format(confirmation=e.confirmation) if e.verdicts is not None else "",
-        protocol=report.protocol + report.selection_caveat,
+        protocol=report.protocol + report.selection_caveat + report.trainable,
     )
     markdown = tables.paper_table_wide(long, "md")
     markdown.columns = [f"{model} {metric}" for model, metric in markdown.columns]

@@ -26,6 +26,8 @@ def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
             "best_epoch": summary["best_epoch"],
             "epochs_trained": summary["epochs_trained"],
             "diverged_epoch": (summary.get("diverged") or {}).get("epoch"),
+            # runs before medft 0.4 did not record it
+            "trainable_share": summary.get("trainable_share"),
             "run_dir": str(Path(path).parent),
         }
         for split, values in summary["metrics"].items():

@@ -160,6 +160,24 @@ class DatasetReport:
         return DIVERGED_NOTE if self.evidence.summary["n_diverged"].fillna(0).any() else ""
 
     @property
+    def trainable(self) -> str:
+        """A caption line: each strategy's share of trainable parameters where it trains fewer
+        than all of them (mean over its runs at the chosen lr, as each run recorded it)."""
+        chosen = self.evidence.chosen
+        if (
+            chosen is None
+            or "trainable_share" not in chosen
+            or chosen["trainable_share"].isna().all()
+        ):
+            return ""
+        shares = chosen.groupby(["strategy", "model"], sort=False)["trainable_share"].mean()
+        partial = shares[shares < 1].dropna()
+        if partial.empty:
+            return ""
+        text = ", ".join(f"{s} {v:.2%} ({m})" for (s, m), v in partial.items())
+        return f" Trainable share of the model's parameters: {text}."
+
+    @property
     def selection_caveat(self) -> str:
         """A caption line where the verdicts were computed on the split that chose the lr."""
         if self.evidence.select_on != "test" or self.evidence.verdicts is None:
