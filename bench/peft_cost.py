@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 MODELS = ["resnet50", "densenet121", "vgg19", "vit_base_patch16_224"]
-STRATEGIES = ["FT", "BitFit", "LoRA"]
+STRATEGIES = ["FT", "BitFit", "LoRA", "SSF"]
 STEPS, WARMUP = 5, 1
 OUT = Path(__file__).resolve().parent
 

@@ -22,6 +22,7 @@ def test_list_and_blocks(capsys):
         "Auto-RGN",
         "BitFit",
         "LoRA",
+        "SSF",
     ]
     assert main(["list", "weights"]) == 0
     assert "efficientnet-lite0-offline" in capsys.readouterr().out

@@ -27,6 +27,7 @@ EXPECTED_TRAINABLE = {
     "Auto-RGN": ("all but BatchNorm", "all but BatchNorm"),
     "BitFit": ("biases", "biases"),
     "LoRA": ("adapters", "adapters"),
+    "SSF": ("scales and shifts", "scales and shifts"),
 }
 
 
@@ -82,6 +83,8 @@ def test_which_parameters_move_each_epoch(name, tiny_datasets, tiny_weights, tmp
             want = head | {n for n in params if n.endswith(".bias")}
         elif expected == "adapters":
             want = head | {n for n in params if ".lora_" in n}
+        elif expected == "scales and shifts":
+            want = head | {n for n in params if ".ssf_" in n}
         else:
             want = head | {p for i in expected for p in blocks[i].params}
         trainable = {n for n, p in cell.model.module.named_parameters() if p.requires_grad}

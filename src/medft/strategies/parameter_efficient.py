@@ -1,5 +1,6 @@
-"""Parameter-efficient fine-tuning: BitFit (Ben Zaken et al. 2022) and LoRA (Hu et al. 2022,
-through Hugging Face ``peft``) on convolution and linear layers. Not in the paper: the grid's
+"""Parameter-efficient fine-tuning: BitFit (Ben Zaken et al. 2022), LoRA (Hu et al. 2022,
+through Hugging Face ``peft``) on convolution and linear layers, and SSF (Lian et al. 2022:
+a learned per-channel scale and shift after each of them). Not in the paper: the grid's
 ``strategies: paper`` leaves them out, ``all`` includes them."""
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ if TYPE_CHECKING:
 
 torch = lazy_module("torch")
 
-# peft's names for what it adds around a wrapped layer.
+# peft's names for what it adds around a wrapped layer; SSF's, the same way.
 WRAPPED, LORA_PARTS = ".base_layer", (".lora_A.default", ".lora_B.default")
+SSF_PARTS = (".ssf_scale", ".ssf_shift")
 
 
 class BitFit(Strategy):
@@ -48,14 +50,7 @@ class LoRA(Strategy):
     def extend_model(cls, model: BuiltModel, options: StrategyOptions) -> None:
         import peft
 
-        nn = torch.nn
-        targets = [
-            name
-            for name, module in model.module.named_modules()
-            if isinstance(module, nn.Conv2d | nn.Linear)
-            and name != model.head
-            and getattr(module, "groups", 1) == 1
-        ]
+        targets = adaptable_layers(model)
         config = peft.LoraConfig(
             r=options.lora_rank,
             lora_alpha=options.lora_alpha,
@@ -84,6 +79,62 @@ class LoRA(Strategy):
                 layer.unmerge()
 
 
+def adaptable_layers(model: BuiltModel) -> list[str]:
+    """The backbone's convolution and linear layers (not the new head; grouped convolutions
+    aside)."""
+    nn = torch.nn
+    return [
+        name
+        for name, module in model.module.named_modules()
+        if isinstance(module, nn.Conv2d | nn.Linear)
+        and name != model.head
+        and getattr(module, "groups", 1) == 1
+    ]
+
+
+def _scale_shift_class():
+    # Built on use: strategy modules read torch lazily (planning never imports it).
+    nn = torch.nn
+
+    class ScaleShiftLayer(nn.Module):
+        """``base_layer``'s output scaled and shifted per channel (SSF), starting at identity."""
+
+        def __init__(self, base_layer: nn.Module) -> None:
+            super().__init__()
+            self.base_layer = base_layer
+            channels = getattr(base_layer, "out_channels", None) or base_layer.out_features
+            self.ssf_scale = nn.Parameter(torch.ones(channels))
+            self.ssf_shift = nn.Parameter(torch.zeros(channels))
+
+        def forward(self, x):
+            y = self.base_layer(x)
+            if y.dim() == 4:  # (N, C, H, W)
+                return y * self.ssf_scale[:, None, None] + self.ssf_shift[:, None, None]
+            return y * self.ssf_scale + self.ssf_shift  # channels last (linear layers)
+
+    return ScaleShiftLayer
+
+
+class SSF(Strategy):
+    """SSF: a per-channel scale and shift after every convolution and linear layer of the
+    backbone (grouped convolutions aside, as for LoRA), starting at identity; they and the new
+    head train, the pretrained weights stay frozen."""
+
+    @classmethod
+    def extend_model(cls, model: BuiltModel, options: StrategyOptions) -> None:
+        layer = _scale_shift_class()
+        for name in adaptable_layers(model):
+            parent, _, attr = name.rpartition(".")
+            owner = model.module.get_submodule(parent) if parent else model.module
+            setattr(owner, attr, layer(getattr(owner, attr)))
+        model.blocks = _regroup(model, [n for n, _ in model.module.named_parameters()])
+
+    def on_epoch_start(self, ctx: EpochContext) -> None:
+        self.epoch = ctx.epoch
+        adapters = [n for n in self.named if n.endswith(SSF_PARTS)]
+        self.set_trainable([*adapters, *self.model.head_params])
+
+
 def _exact(names: list[str]) -> str:
     """A regex that matches exactly these module names (peft matches a string in full)."""
     import re
@@ -98,7 +149,7 @@ def _regroup(model: BuiltModel, names: list[str]) -> list:
 
     def original(name: str) -> str:
         name = name.replace(WRAPPED, "")
-        for part in LORA_PARTS:
+        for part in (*LORA_PARTS, *SSF_PARTS):
             if part in name:
                 return name.split(part)[0] + ".weight"
         return name
@@ -112,6 +163,14 @@ def _regroup(model: BuiltModel, names: list[str]) -> list:
 
 register_strategy(
     StrategyInfo("BitFit", BitFit, "biases (BatchNorm shifts included) and the head", order=10)
+)
+register_strategy(
+    StrategyInfo(
+        "SSF",
+        SSF,
+        "a per-channel scale and shift after every convolution and linear layer, and the head",
+        order=12,
+    )
 )
 register_strategy(
     StrategyInfo(
