@@ -86,3 +86,27 @@ def test_the_summary_shows_where_another_strategy_overtakes_ft(tmp_path):
     crossover = (summary / "label_fractions.md").read_text()
     assert "FT overtakes LP-FT" in crossover
     assert (summary / "label_fractions.png").stat().st_size > 1000
+
+
+def test_the_axes_multiply_the_jobs_and_keep_the_evaluation_images(tmp_path):
+    from medft.data.preprocess import Preprocess
+    from medft.data.sources import prepare_dataset
+
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "datasets: [{name: synth-nodule, source: synthetic, n_images: 120}]\n"
+        "models: [efficientnet_lite0]\nweights: efficientnet-lite0-offline\n"
+        "image_size: {resize: 40, crop: 32}\nresults: " + str(tmp_path / "r") + "\n"
+    )
+    axes = tmp_path / "axes.yaml"
+    axes.write_text("train_fractions: [0.1, 0.25, 1.0]\nimage_sizes: [32, 40]\n")
+    plain = Grid(load_config([base]))
+    both = Grid(load_config([base, axes]))
+    assert len(both.cells()) == 6 * len(plain.cells())
+    test_ids = set()
+    for name, entry in both.datasets.items():
+        pre = both.preprocess("efficientnet_lite0", name)
+        out = prepare_dataset(name, entry, Preprocess(pre.resize, pre.crop), tmp_path / name)
+        manifest = pd.read_parquet(out / "manifest.parquet")
+        test_ids.add(tuple(sorted(manifest.loc[manifest["split"] == "test", "id"])))
+    assert len(test_ids) == 1  # the same evaluation images in all six variants

@@ -134,3 +134,14 @@ def test_breastmnist_with_offline_weights_ft_and_lp(breastmnist, tmp_path):
     for metric, value in results["LP"]["test"].items():
         assert value == pytest.approx(results["LP-full"]["test"][metric], abs=1e-4), metric
     assert results["LP-shared"] == results["LP"]
+
+
+def test_list_strategies_gives_each_ones_trainable_share_on_a_model(capsys):
+    assert main(["list", "strategies", "--model", "test_resnet"]) == 0
+    share = {
+        line.split()[0]: float(line.split()[1].rstrip("%"))
+        for line in capsys.readouterr().out.splitlines()
+    }
+    assert share["FT"] == 100.0 and share["G-LF"] == 100.0  # in its final form
+    assert 0 < share["LP"] < share["BitFit"] < share["LoRA"] < 100
+    assert 0 < share["SSF"] < 100

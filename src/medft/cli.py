@@ -200,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     lister = sub.add_parser("list", help="list registered strategies, models or weights")
     lister.add_argument("what", choices=["strategies", "models", "weights"])
+    lister.add_argument(
+        "--model",
+        help="strategies: each one's share of this model's parameters in its final form "
+        "(builds the model once per strategy: seconds)",
+    )
     blocks = sub.add_parser("blocks", help="print a model's parameter blocks")
     blocks.add_argument("model")
     blocks.add_argument("--num-classes", type=int, default=2)
@@ -315,8 +320,14 @@ def run_list(args) -> None:
     from medft.weights import weights_names
 
     if args.what == "strategies":
+        shares = {}
+        if args.model:
+            from medft.trainable import trainable_shares
+
+            shares = trainable_shares(args.model, strategy_names())
         for name in strategy_names():
-            print(f"{name:<10} {STRATEGIES.get(name).summary}")
+            share = f"{shares[name]:>8.2%} of {args.model}  " if shares else ""
+            print(f"{name:<10} {share}{STRATEGIES.get(name).summary}")
         return
     for name in {"models": model_names, "weights": weights_names}[args.what]():
         print(name)

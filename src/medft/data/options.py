@@ -67,6 +67,12 @@ class SourceOptions:
         return ConfigError(f"dataset {self.name!r}: `{key}: {getattr(self, key)!r}` {problem}")
 
     @property
+    def base_name(self) -> str:
+        """The entry's name without its point on the grid's axes (``nodule@0.1@64px`` →
+        ``nodule``: medft.workflow.with_axes), for sources that read a task from the name."""
+        return self.name.split("@")[0]
+
+    @property
     def where(self) -> str:
         """The raw data this entry reads, for error messages."""
         return str(getattr(self, "table", None) or getattr(self, "root", None) or self.name)

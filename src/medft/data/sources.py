@@ -64,7 +64,7 @@ def _synthetic(options: opts.SyntheticOptions, preprocess: Preprocess, out: Path
     from medft.data import synthetic
 
     return synthetic.prepare(
-        options.task or options.name,
+        options.task or options.base_name,
         preprocess,
         out,
         n_images=options.n_images,
@@ -86,7 +86,7 @@ def medmnist_flag(options: opts.MedmnistOptions) -> str:
     entry's name."""
     if options.flag:
         return options.flag
-    return Path(options.npz).stem.split("_")[0] if options.npz else options.name
+    return Path(options.npz).stem.split("_")[0] if options.npz else options.base_name
 
 
 def _synthetic_counts(options: opts.SyntheticOptions) -> dict[str, int]:
