@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -487,3 +488,41 @@ def test_search_runs_one_rung_at_a_time_and_resumes(tmp_path, tiny_weights):
     snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
     html = (tmp_path / "report.html").read_text()
     assert all(name in html for name in ("recommendation.md", "search_curves.png"))
+    replay_equals_the_search(tmp_path, folder)
+
+
+def replay_equals_the_search(workdir: Path, folder: Path) -> None:
+    """The grid finished in the same folder (the search's seed-0 runs resume to the end):
+    replaying the search on the grid's logs makes the search's own decisions."""
+    from medft.report.collect import collect_runs
+    from medft.search import replay
+    from medft.search.rungs import SearchSettings
+
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["search"]["enabled"] = False
+    (workdir / "grid.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "--configfile", str(workdir / "grid.yaml"))
+    files = sorted(folder.glob("*/lr*/seed*/metrics.json"))
+    runs = collect_runs(files)
+    runs["lr"] = [f.parent.parent.name.removeprefix("lr") for f in files]
+    runs["select"], runs["test"] = runs["val_auroc"], runs["test_auroc"]
+    runs["diverged"] = runs["diverged_epoch"].notna()
+    logs = []
+    for f, row in zip(files, runs.itertuples(), strict=True):
+        log = pd.read_csv(f.parent / "epochs.csv")
+        logs.append(
+            log.assign(strategy=row.strategy, lr=row.lr, seed=row.seed, score=log["val_auroc"])
+        )
+    # The config's order: ties go to the arm listed first, in the search and in the replay.
+    rank = {s: i for i, s in enumerate(config["strategies"])}
+    lrs = {f"{lr:g}": i for i, lr in enumerate(config["lrs"])}
+    runs = runs.sort_values(["strategy", "lr", "seed"], key=lambda c: c.map({**rank, **lrs}))
+    settings = SearchSettings(**{k: v for k, v in config["search"].items() if k != "enabled"})
+    outcome = replay.search(replay.Grid(pd.concat(logs), runs), settings, config["epochs"])
+    for k, replayed in enumerate(outcome.decisions):
+        real = pd.read_csv(folder / "search" / f"decision{k}.csv", dtype={"lr": str})
+        columns = ["strategy", "lr", "epochs", "survives"]
+        replayed = replayed.sort_values(["strategy", "lr"]).reset_index(drop=True)
+        real = real.sort_values(["strategy", "lr"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(replayed[columns], real[columns], check_dtype=False)
+        assert np.allclose(replayed["score"], real["score"], equal_nan=True)

@@ -24,10 +24,10 @@ def trainable_shares(model_name: str, strategies: list[str], size: int = 64) -> 
         strategy = info.cls(model, 1e-3, options)
         optimizer = torch.optim.Adam(strategy.param_groups(), lr=1e-3)
 
-        def probe(n: int):
+        def probe(n: int, optimizer=optimizer, module=model.module):
             for _ in range(n):
                 optimizer.zero_grad()
-                torch.nn.functional.cross_entropy(model.module(images), labels).backward()
+                torch.nn.functional.cross_entropy(module(images), labels).backward()
                 yield
 
         epoch = info.stoppable_from(options, len(model.blocks))

@@ -64,11 +64,14 @@ class Grid:
     def seeds(self) -> list[int]:
         return sorted(self.runs["seed"].unique())
 
-    def settle_epochs(self) -> int:
-        """The epochs after which every searched strategy may stop, from the logs."""
+    def settle_epochs(self, max_epochs: int) -> int:
+        """The epochs after which every searched strategy may stop, from the logs; a strategy
+        whose schedule never reaches its final form within the protocol counts as the whole
+        protocol (as ``medft.cost_plan.comparable_from`` clamps it)."""
+        searched = [s for s in self.epochs["strategy"].unique() if s != REFERENCE]
         ready = self.epochs[self.epochs["may_stop"].astype(bool)]
         first = ready.groupby("strategy")["epoch"].min()
-        return int(first.drop(REFERENCE, errors="ignore").max()) + 1 if len(first) else 0
+        return min(max_epochs, max(int(first.get(s, max_epochs - 1)) + 1 for s in searched))
 
     def backbone_epochs(self, trained: dict[tuple[str, str, int], int]) -> int:
         return sum(n for (s, _, _), n in trained.items() if s not in self.head_only)
@@ -107,7 +110,7 @@ def search(grid: Grid, settings: SearchSettings, max_epochs: int) -> Outcome:
             trained[(strategy, lr, seed0)] = grid.length(strategy, lr, seed0)
     alive = [arm for arm in grid.arms() if arm[0] != REFERENCE]
     decisions = []
-    budgets = settings.budgets(max_epochs, grid.settle_epochs())
+    budgets = settings.budgets(max_epochs, grid.settle_epochs(max_epochs))
     diverged = {
         (r.strategy, r.lr) for r in grid.runs.itertuples() if r.seed == seed0 and r.diverged
     }
