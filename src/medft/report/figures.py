@@ -361,7 +361,9 @@ def reliability_diagrams(bins: pd.DataFrame) -> plt.Figure:
     )
     for ax, ((model, strategy), part) in zip(axes.flat, panels, strict=False):
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.bar(part["confidence"], part["accuracy"], width=1 / 15, alpha=0.7, edgecolor="k", lw=0.3)
+        centres = (part["bin"] + 0.5) / 15
+        ax.bar(centres, part["accuracy"], width=1 / 15, alpha=0.7, edgecolor="k", lw=0.3)
+        ax.plot(part["confidence"], part["accuracy"], "o", color="C3", ms=2.5)  # bin's mean
         ax.set_title(f"{strategy} · {model}", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
