@@ -35,20 +35,19 @@ MAX_EPOCHS = 12  # bench/search/grid.yaml
 N_BOOT = 1000
 RANDOM_ORDERS = 50
 SETTINGS = {
-    "medft (defaults: η 3, first rung 2, 3 rungs)": SearchSettings(enabled=True),
-    "medft η 3, first rung 1, 3 rungs": SearchSettings(enabled=True, first_rung_epochs=1),
-    "medft η 4, first rung 1, 3 rungs": SearchSettings(enabled=True, eta=4, first_rung_epochs=1),
-    "medft η 3, first rung 1, 4 rungs": SearchSettings(enabled=True, first_rung_epochs=1, rungs=4),
-    "medft η 4, first rung 1, 4 rungs": SearchSettings(
-        enabled=True, eta=4, first_rung_epochs=1, rungs=4
+    "medft (defaults: η 5, first rung 1, 3 rungs)": SearchSettings(enabled=True),
+    "medft η 3, first rung 2, 3 rungs (the former defaults)": SearchSettings(
+        enabled=True, eta=3, first_rung_epochs=2
     ),
-    "medft η 3, first rung 2, 4 rungs": SearchSettings(enabled=True, rungs=4),
-    "medft η 5, first rung 1, 3 rungs": SearchSettings(enabled=True, eta=5, first_rung_epochs=1),
-    "medft η 5, first rung 1, 4 rungs": SearchSettings(
-        enabled=True, eta=5, first_rung_epochs=1, rungs=4
+    "medft η 3, first rung 1, 3 rungs": SearchSettings(enabled=True, eta=3),
+    "medft η 4, first rung 1, 3 rungs": SearchSettings(enabled=True, eta=4),
+    "medft η 3, first rung 1, 4 rungs": SearchSettings(enabled=True, eta=3, rungs=4),
+    "medft η 4, first rung 1, 4 rungs": SearchSettings(enabled=True, eta=4, rungs=4),
+    "medft η 5, first rung 1, 4 rungs": SearchSettings(enabled=True, rungs=4),
+    "medft η 3, first rung 2, 4 rungs": SearchSettings(
+        enabled=True, eta=3, first_rung_epochs=2, rungs=4
     ),
 }
-DEFAULT = next(iter(SETTINGS))
 
 
 def load(folder: Path) -> tuple[replay.Grid, dict, pd.DataFrame, dict]:

@@ -197,12 +197,13 @@ def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, c
     pairs = [r for r in rows if r["dataset"] != "total"]
     assert len(pairs) == 24
     for row in pairs:
-        # FT's 9 full runs, 21 first-rung jobs, 7 at the last rung, 3 finalists x 3 seeds and
-        # (were they all LP-FT) their LP runs of 2 more seeds: the bound of the rule.
-        assert int(row["search jobs"]) == 9 + 21 + 7 + 3 * 3 + 3 * 2
+        # The defaults (η 5, first rung 1, 3 rungs): FT's 9 full runs, 21 first-rung jobs,
+        # 5 at the last rung (the top fifth of 15, and one lr each of G-LF and G-FL), 1
+        # finalist x 3 seeds and (were it LP-FT) its LP runs of 2 more seeds: the bound.
+        assert int(row["search jobs"]) == 9 + 21 + 5 + 1 * 3 + 1 * 2
         assert 0 < float(row["search GPU-h upper bound"]) < float(row["GPU-h upper bound"])
-        # FT 450 + LP 150 + rungs 36 + 28 + finalists 132 + 600: 1,396 of 3,600 epochs.
-        assert int(row["search epochs share"].rstrip("%")) == 39
+        # FT 450 + LP 150 + rungs 18 + 25 + the finalist 44 + 200: 887 of 3,600 epochs.
+        assert int(row["search epochs share"].rstrip("%")) == 25
         assert 0 < float(row["search GPU-h typical"]) <= float(row["search GPU-h upper bound"])
         assert 0 < int(row["search GPU-h share"].rstrip("%")) < 100
-    assert "Search (`search:` η=3, first rung 2 epochs, 3 rungs)" in out
+    assert "Search (`search:` η=5, first rung of 1 epoch(s), 3 rungs)" in out

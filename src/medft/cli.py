@@ -267,11 +267,14 @@ def run_plan(args) -> None:
         "job). Image counts: the prepared dataset where it exists, else the source's "
         "documented counts (the paper's Table 2 for its tasks)."
         + (
-            f"\nSearch (`search:` η={grid.search.eta}, first rung "
-            f"{grid.search.first_rung_epochs} epochs, {grid.search.rungs} rungs): every arm and "
-            "finalist charged the dearest strategy's epoch and no arm stopping early. `search "
-            "epochs share`: its training epochs over the grid's; `search GPU-h share` adds "
-            "each job's start-up, which weighs most on small datasets."
+            f"\nSearch (`search:` η={grid.search.eta}, first rung of "
+            f"{grid.search.first_rung_epochs} epoch(s), {grid.search.rungs} rungs): the upper "
+            "bound charges every arm and finalist the dearest strategy's epoch, no arm "
+            "stopping early, the most survivors, FT's full protocol and LP's full runs; "
+            "`search GPU-h typical` has every run stop at the typical epoch, each strategy at "
+            "its own epoch time (measured on four real grids: bench/results_search.md). "
+            "`search epochs share`: its training epochs over the grid's; `search GPU-h share` "
+            "adds each job's start-up, which weighs most on small datasets."
             if grid.search.enabled
             else ""
         )

@@ -41,8 +41,8 @@ class SearchSettings:
     """The config's ``search`` section; the defaults' reasons are in docs/search.md."""
 
     enabled: bool = False
-    eta: int = 3  # keep the top 1/eta of each pool at every decision
-    first_rung_epochs: int = 2
+    eta: int = 5  # keep the top 1/eta of each pool at every decision
+    first_rung_epochs: int = 1
     rungs: int = 3  # the last rung is the full protocol with every seed
 
     def __post_init__(self) -> None:
