@@ -144,14 +144,14 @@ def test_demo_dry_run_plans_exactly_the_grid():
         text=True,
         check=True,
     )
-    from medft.strategies import strategy_names
+    from medft.strategies import paper_strategy_names
 
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    assert demo["strategies"] == "all"
+    assert demo["strategies"] == "paper"
     expected = (
         len(demo["datasets"])
         * len(demo["models"])
-        * len(strategy_names())
+        * len(paper_strategy_names())
         * len(demo["lrs"])
         * len(demo["seeds"])
     )
