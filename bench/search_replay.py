@@ -16,8 +16,8 @@ search's "better/worse than FT" matches the grid's own verdict for that arm.
 
 from __future__ import annotations
 
-import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,30 +48,6 @@ SETTINGS = {
         enabled=True, eta=3, first_rung_epochs=2, rungs=4
     ),
 }
-
-
-def load(folder: Path) -> tuple[replay.Grid, dict, pd.DataFrame, dict]:
-    info = json.loads((folder / "grid.json").read_text())
-    runs = pd.read_parquet(folder / "runs.parquet")
-    metric = runs["main_metric"].iloc[0]
-    runs["lr"] = runs["run"].str.split("/").str[1].str.removeprefix("lr")
-    runs["select"] = runs[f"val_{metric}"]
-    runs["test"] = runs[f"test_{metric}"]
-    runs["diverged"] = runs["diverged_epoch"].notna()
-    epochs = pd.read_parquet(folder / "epochs.parquet")
-    parts = epochs["run"].str.split("/")
-    epochs = epochs.assign(
-        strategy=parts.str[0],
-        lr=parts.str[1].str.removeprefix("lr"),
-        seed=parts.str[2].str.removeprefix("seed").astype(int),
-        score=epochs[f"val_{metric}"],
-    )
-    predictions = pd.read_parquet(folder / "predictions.parquet")
-    by_run = {
-        run: frame.drop(columns="run").sort_values("id").reset_index(drop=True)
-        for run, frame in predictions.groupby("run")
-    }
-    return replay.Grid(epochs, runs), info, runs, by_run
 
 
 def compare(runs, predictions, info, arm, against, family=None) -> dict:
@@ -128,7 +104,10 @@ def optuna_peer(grid: replay.Grid, pruner, seed: int) -> tuple[tuple[str, str], 
     is the completed trial with the best score."""
     arms, seed0 = grid.arms(), grid.seeds()[0]
     sampler = optuna.samplers.RandomSampler(seed=seed)
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # A fixed name: Hyperband assigns trials to brackets by hashing it with the trial number.
+    study = optuna.create_study(
+        study_name=f"replay-{seed}", direction="maximize", sampler=sampler, pruner=pruner
+    )
     for index in np.random.default_rng(seed).permutation(len(arms)):  # each arm once
         study.enqueue_trial({"arm": int(index)})
     trained, best = {}, {}
@@ -176,7 +155,28 @@ def random_peer(grid: replay.Grid, budget: float, info: dict, rng) -> tuple[tupl
     return pick, with_reference(grid, trained, pick)
 
 
-def judge(name, pick, trained, grid, info, runs, predictions, order, best, verdicts, ours=None):
+@dataclass(frozen=True)
+class Task:
+    """One stored grid and what every method is judged against: the grid's ranking of its
+    arms, its best arm, and its report's verdicts against FT."""
+
+    stored: replay.Stored
+    order: list[tuple[str, str]]
+    verdicts: dict[tuple[str, str], str]
+
+    @property
+    def best(self) -> tuple[str, str]:
+        return self.order[0]
+
+
+def judge(task: Task, name: str, pick, trained: dict, ours=None) -> dict:
+    grid, info, runs = task.stored.grid, task.stored.info, task.stored.runs
+    predictions, order, best, verdicts = (
+        task.stored.predictions,
+        task.order,
+        task.best,
+        task.verdicts,
+    )
     share = replay.cost_share(grid, trained, info["n_train"], info["n_images"])
     test = runs.groupby(["strategy", "lr"])["test"].mean() * 100
     ft_runs = {key: n for key, n in trained.items() if key[0] == REFERENCE}
@@ -210,28 +210,13 @@ def judge(name, pick, trained, grid, info, runs, predictions, order, best, verdi
 
 
 def task_rows(folder: Path) -> tuple[dict, list[dict]]:
-    grid, info, runs, predictions = load(folder)
-    order = ranking(runs)
-    best = order[0]
-    verdicts = grid_verdicts(runs, predictions, info)
+    stored = replay.load_stored(folder)
+    grid, info, runs = stored.grid, stored.info, stored.runs
+    task = Task(stored, ranking(runs), grid_verdicts(runs, stored.predictions, info))
     rows = []
     for name, settings in SETTINGS.items():
         outcome = replay.search(grid, settings, MAX_EPOCHS)
-        rows.append(
-            judge(
-                name,
-                outcome.pick,
-                outcome.trained,
-                grid,
-                info,
-                runs,
-                predictions,
-                order,
-                best,
-                verdicts,
-                ours=outcome,
-            )
-        )
+        rows.append(judge(task, name, outcome.pick, outcome.trained, ours=outcome))
     budget = rows[0]["cost"] / 100
     for name, pruner in {
         "Optuna SuccessiveHalvingPruner (min 1, η 3)": optuna.pruners.SuccessiveHalvingPruner(
@@ -241,29 +226,14 @@ def task_rows(folder: Path) -> tuple[dict, list[dict]]:
             min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=3
         ),
     }.items():
-        picks = [optuna_peer(grid, pruner, seed) for seed in range(5)]
-        judged = [
-            judge(name, p, t, grid, info, runs, predictions, order, best, verdicts)
-            for p, t in picks
-        ]
+        judged = [judge(task, name, *optuna_peer(grid, pruner, seed)) for seed in range(5)]
         rows.append(summarise(name + " (5 orders)", judged))
     rng = np.random.default_rng(0)
     judged = [
-        judge(
-            "random",
-            *random_peer(grid, budget, info, rng),
-            grid,
-            info,
-            runs,
-            predictions,
-            order,
-            best,
-            verdicts,
-        )
-        for _ in range(RANDOM_ORDERS)
+        judge(task, "random", *random_peer(grid, budget, info, rng)) for _ in range(RANDOM_ORDERS)
     ]
     rows.append(summarise(f"random search at the defaults' cost ({RANDOM_ORDERS} orders)", judged))
-    info["best"] = f"{best[0]} lr={best[1]}"
+    info["best"] = f"{task.best[0]} lr={task.best[1]}"
     info["ft"] = "FT lr=" + replay.choose(runs[runs["strategy"] == REFERENCE])[1]
     return info, rows
 

@@ -382,22 +382,8 @@ def test_the_plans_upper_bound_holds_on_every_stored_grid(folder):
     of bench/search/grids (bench/results_search.md), at the defaults and the variants."""
     if folder is None:
         pytest.skip("no stored grid in bench/search/grids (bench/search/store_grid.py)")
-    runs = pd.read_parquet(folder.parent / "runs.parquet")
-    epochs = pd.read_parquet(folder.parent / "epochs.parquet")
-    parts = epochs["run"].str.split("/")
-    epochs = epochs.assign(
-        strategy=parts.str[0],
-        lr=parts.str[1].str.removeprefix("lr"),
-        seed=parts.str[2].str.removeprefix("seed").astype(int),
-        score=epochs["val_" + runs["main_metric"].iloc[0]],
-    )
-    runs = runs.assign(
-        lr=runs["run"].str.split("/").str[1].str.removeprefix("lr"),
-        select=runs["val_" + runs["main_metric"].iloc[0]],
-        test=0.0,
-        diverged=runs["diverged_epoch"].notna(),
-    )
-    grid = replay.Grid(epochs, runs)
+    grid = replay.load_stored(folder.parent).grid
+    runs, epochs = grid.runs, grid.epochs
     ready = epochs[epochs["may_stop"].astype(bool)].groupby("strategy")["epoch"].min()
     strategies = sorted(runs["strategy"].unique())
     for settings in (

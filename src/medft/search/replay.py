@@ -158,3 +158,48 @@ def cost_share(
     the features job's one pass over every image on both sides."""
     mine = grid.backbone_epochs(trained) * n_train + n_images
     return mine / (grid.backbone_epochs(grid.grid_epochs()) * n_train + n_images)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A grid stored by bench/search/store_grid.py: the replay's frames, the grid's
+    ``grid.json`` (task type, training and total images) and each run's test predictions by
+    run key (``<strategy>/lr<lr>/seed<seed>``)."""
+
+    grid: Grid
+    info: dict
+    predictions: dict[str, pd.DataFrame]
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return self.grid.runs
+
+
+def load_stored(folder) -> Stored:
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    info = json.loads((folder / "grid.json").read_text())
+    runs = pd.read_parquet(folder / "runs.parquet")
+    metric = runs["main_metric"].iloc[0]
+    runs = runs.assign(
+        lr=runs["run"].str.split("/").str[1].str.removeprefix("lr"),
+        select=runs[f"val_{metric}"],
+        test=runs[f"test_{metric}"],
+        diverged=runs["diverged_epoch"].notna(),
+    )
+    epochs = pd.read_parquet(folder / "epochs.parquet")
+    parts = epochs["run"].str.split("/")
+    epochs = epochs.assign(
+        strategy=parts.str[0],
+        lr=parts.str[1].str.removeprefix("lr"),
+        seed=parts.str[2].str.removeprefix("seed").astype(int),
+        score=epochs[f"val_{metric}"],
+    )
+    predictions = pd.read_parquet(folder / "predictions.parquet")
+    by_run = {
+        run: frame.drop(columns="run").sort_values("id").reset_index(drop=True)
+        for run, frame in predictions.groupby("run")
+    }
+    return Stored(Grid(epochs, runs), info, by_run)
