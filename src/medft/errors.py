@@ -3,6 +3,9 @@
 The command line and the workflow's jobs print them as one line, without a traceback.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class DataError(ValueError):
     """Bad input data; the message names the file or row and says what to do."""
@@ -21,3 +24,17 @@ class DiskFullError(OSError):
 
 
 USER_ERRORS = (DataError, DivergedError, DiskFullError, FileNotFoundError)
+
+
+@contextmanager
+def reading(where: str, what: str) -> Iterator[None]:
+    """Any failure to read inside as a ``DataError`` naming the row (``where``) and the file
+    (``what``, e.g. "DICOM file x.dcm"): image libraries raise many types for broken files."""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as error:
+        raise DataError(
+            f"{where}: cannot read {what} ({error}); re-export the file or remove its row"
+        ) from None

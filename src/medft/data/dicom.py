@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft.errors import DataError
+from medft.errors import DataError, reading
 
 SUFFIXES = (".dcm", ".dicom")
 # (centre, width) in Hounsfield units: the usual CT presets (Radiopaedia, "Windowing (CT)").
@@ -67,13 +67,8 @@ def _pydicom():
 
 def _open(path: str, where: str, header_only: bool):
     pydicom = _pydicom()
-    try:
+    with reading(where, f"DICOM file {path}"):
         return pydicom.dcmread(path, stop_before_pixels=header_only)
-    except Exception as error:  # pydicom raises several types for broken files
-        raise DataError(
-            f"{where}: cannot read DICOM file {path} ({error}); re-export the file or remove "
-            "its row"
-        ) from None
 
 
 def channels(path: str, where: str) -> int:
@@ -110,13 +105,8 @@ def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
             f"{where}: DICOM file {name} is compressed as {syntax.name} ({syntax}), and no "
             f"decoder for it is installed: install {needs}"
         )
-    try:
+    with reading(where, f"the pixels of DICOM file {name}"):
         pixels = dataset.pixel_array
-    except Exception as error:  # truncated pixel data, inconsistent header, decoder failure
-        raise DataError(
-            f"{where}: cannot decode the pixels of DICOM file {name} ({error}); re-export the "
-            "file or remove its row"
-        ) from None
     if pixels.ndim == 3:  # colour: pydicom has converted YBR to RGB
         return _stretch(pixels, None), describe(dataset)
     values = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from medft.data import dicom, volumes
-from medft.errors import DataError
+from medft.errors import reading
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -33,14 +33,8 @@ def printable(path: str) -> str:
 @contextmanager
 def opened(path: str, where: str) -> Iterator[Image.Image]:
     """``Image.open``, with any failure to read the file as a ``DataError`` naming it."""
-    try:
-        with Image.open(path) as image:
-            yield image
-    except Exception as error:  # PIL raises many types for broken files
-        raise DataError(
-            f"{where}: cannot read image {printable(path)} ({error}); re-export the file or "
-            "remove its row"
-        ) from None
+    with reading(where, f"image {printable(path)}"), Image.open(path) as image:
+        yield image
 
 
 def image_channels(path: str, where: str) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medft.errors import DataError
+from medft.errors import DataError, reading
 
 SUFFIXES = (".nii", ".nii.gz")
 DEFAULT_AXIS = 2
@@ -44,12 +44,8 @@ def _nibabel():
 def _load(path: str, where: str):
     """The volume's image in canonical orientation (header read; voxels on demand)."""
     nibabel = _nibabel()
-    try:
+    with reading(where, f"NIfTI file {path}"):
         image = nibabel.as_closest_canonical(nibabel.load(path))
-    except Exception as error:  # nibabel raises several types for broken files
-        raise DataError(
-            f"{where}: cannot read NIfTI file {path} ({error}); re-export it or remove its row"
-        ) from None
     shape = image.shape
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
@@ -120,13 +116,8 @@ class VolumeReader:
 
     def _read(self, path: str, where: str) -> tuple[np.ndarray, str]:
         image, shape = _load(path, where)
-        try:
+        with reading(where, f"the voxels of NIfTI file {Path(path).name}"):
             voxels = np.asarray(image.dataobj, dtype=np.float64).reshape(shape)
-        except Exception as error:  # truncated or corrupt voxel data
-            raise DataError(
-                f"{where}: cannot read the voxels of NIfTI file {Path(path).name} ({error}); "
-                "re-export it or remove its row"
-            ) from None
         finite = voxels[np.isfinite(voxels)]
         low, high = np.percentile(finite, self.percentiles) if finite.size else (0.0, 0.0)
         scaled = np.zeros(shape, dtype=np.uint8)

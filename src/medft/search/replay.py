@@ -14,6 +14,7 @@ epochs a head-only strategy trains pass no image through the backbone).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -50,10 +51,16 @@ class Grid:
     def first_stages(self) -> set[str]:
         return set(self.starts_from.values())
 
+    @cached_property
+    def _logs(self) -> dict[tuple[str, str, int], pd.DataFrame]:
+        """Each run's epoch log, split once (a replay reads them many times)."""
+        return {
+            key: log.sort_values("epoch")
+            for key, log in self.epochs.groupby(["strategy", "lr", "seed"], sort=False)
+        }
+
     def log(self, strategy: str, lr: str, seed: int) -> pd.DataFrame:
-        e = self.epochs
-        mine = e[(e["strategy"] == strategy) & (e["lr"] == lr) & (e["seed"] == seed)]
-        return mine.sort_values("epoch")
+        return self._logs[(strategy, lr, seed)]
 
     def length(self, strategy: str, lr: str, seed: int) -> int:
         return len(self.log(strategy, lr, seed))
