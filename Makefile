@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test test-slow lint demo-ci bench clean
+.PHONY: demo test test-slow lint demo-ci bench clean docs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-slow: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --scheduler greedy --quiet
 	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
+
+# docs/report.md's list of artefacts, from the writers' docstrings (a test checks it is current).
+docs: $(VENV)/.installed
+	$(BIN)/python -m medft.report.artefacts docs/report.md
 
 # What CI adds to the tests: static checks, a dry run of the paper's grid, a smaller demo.
 lint: $(VENV)/.installed

@@ -117,13 +117,22 @@ def test_a_registered_artefact_is_planned_and_written(monkeypatch, tmp_path):
     assert (tmp_path / "n_runs.txt").read_text() == "36"
 
 
-def test_every_artefact_has_one_caption_file_and_a_docs_entry():
-    from medft.report.artefacts import ARTEFACTS
+def test_every_artefact_has_one_caption_file_and_its_docs_entry_is_current():
+    from medft.report.artefacts import ARTEFACTS, docs_section
 
     docs = (REPO / "docs" / "report.md").read_text()
     for stem in ARTEFACTS.names():
         assert (REPO / "workflow" / "report" / f"{stem}.rst").is_file(), stem
-        assert f"{stem}." in docs, f"docs/report.md does not describe {stem}"
+        assert f"/{stem}." in docs, f"docs/report.md does not describe {stem}"
+    assert docs_section() in docs, "docs/report.md's artefact list is stale: run `make docs`"
+
+
+def test_a_writer_without_a_docstring_is_refused_for_the_docs():
+    from medft.report.catalogue import Artefact
+
+    entry = Artefact("undocumented", ("csv",), "dataset", lambda report, stem: None)
+    with pytest.raises(ValueError, match="undocumented.*no docstring"):
+        assert entry.description
 
 
 def test_the_schema_enums_are_the_registries():

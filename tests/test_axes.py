@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from medft.cli import main
+from medft.grid_axes import AxisPoint, axis_point, with_axes
 from medft.report import inputs
-from medft.workflow import AxisPoint, Grid, axis_point, load_config, with_axes
+from medft.workflow import Grid, load_config
 
 
 def test_each_dataset_runs_once_per_point_of_the_axes_and_keeps_its_own_fraction():

@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from medft.metrics import METRICS, compute_metrics
+from medft.report import across
 from medft.report import stats as st
 from medft.report.resample import resampled_metric
 
@@ -149,12 +150,12 @@ def test_wilcoxon_across_datasets_needs_five_and_is_holm_corrected():
                 "improvement": (-1) ** d * (1.0 + d),
             },
         ]
-    frame = st.across_datasets(pd.DataFrame(rows)).set_index("strategy")
+    frame = across.across_datasets(pd.DataFrame(rows)).set_index("strategy")
     assert frame.loc["Up", "p_value"] == pytest.approx(stats.wilcoxon(np.arange(1, 9.0)).pvalue)
     assert frame.loc["Up", "p_holm"] == pytest.approx(2 * frame.loc["Up", "p_value"])
     assert frame.loc["Up", "verdict"] == st.BETTER
     assert frame.loc["Mixed", "verdict"] == st.INCONCLUSIVE
-    few = st.across_datasets(pd.DataFrame(rows[:12])).set_index("strategy")
+    few = across.across_datasets(pd.DataFrame(rows[:12])).set_index("strategy")
     assert few.loc["Up", "verdict"] == st.UNTESTED
 
 
@@ -214,7 +215,7 @@ def test_across_datasets_says_when_no_data_could_reach_significance():
         for d in range(8)
         for s, gain in [("FT", 0.0), *((f"S{k}", 5.0 + d + k) for k in range(7))]
     ]
-    frame = st.across_datasets(pd.DataFrame(rows)).set_index("strategy")
+    frame = across.across_datasets(pd.DataFrame(rows)).set_index("strategy")
     assert frame["min_p_holm"].iloc[0] == pytest.approx(7 * 2 / 256)
     assert (frame["p_holm"] >= frame["min_p_holm"] - 1e-12).all()
     assert frame.loc["S0", "verdict"].startswith("cannot decide with 8 datasets")

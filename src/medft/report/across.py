@@ -3,6 +3,8 @@ on many data sets (docs/protocol.md, "Across datasets"):
 
 * ``rank_test``: the Friedman test over the blocks' ranks and the Nemenyi post-hoc test, drawn
   as a critical-difference diagram (Demšar, JMLR 2006), through ``autorank``;
+* ``across_datasets``: per model and strategy, a Wilcoxon signed-rank test of the relative
+  improvement over FT across datasets, Holm-corrected over strategies;
 * ``bayesian``: per strategy against FT, the Bayesian signed-rank test (Benavoli et al., JMLR
   2017) with a region of practical equivalence of ±margin points: P(better), P(equivalent),
   P(worse), through ``baycomp``.
@@ -19,13 +21,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from medft.report.verdicts import ALPHA, BETTER, EQUIVALENT, INCONCLUSIVE, WORSE
+from medft.report.verdicts import ALPHA, BETTER, EQUIVALENT, INCONCLUSIVE, UNTESTED, WORSE, holm
 from medft.strategies import REFERENCE
 
 # autorank refuses fewer blocks.
 MIN_BLOCKS = 5
 # A Bayesian verdict needs this posterior probability (Benavoli et al. use 0.95).
 DECISIVE = 0.95
+MIN_DATASETS_WILCOXON = 5
 
 
 def blocks(summary: pd.DataFrame) -> pd.DataFrame:
@@ -120,3 +123,64 @@ def bayesian(wide: pd.DataFrame, margin: float) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Per model and strategy ≠ FT: the Wilcoxon signed-rank test of the relative improvement
+    over FT across datasets (only with ``MIN_DATASETS_WILCOXON`` or more), Holm-corrected over
+    the strategies of a model. Columns: model, strategy, n_datasets, median_improvement,
+    p_value, p_holm, verdict."""
+    rows = []
+    others = improvement[improvement["strategy"] != REFERENCE].dropna(subset=["improvement"])
+    for (model, strategy), block in others.groupby(["model", "strategy"], sort=False):
+        values = block["improvement"].to_numpy()
+        p = (
+            float(stats.wilcoxon(values).pvalue)
+            if len(values) >= MIN_DATASETS_WILCOXON and np.any(values != 0)
+            else np.nan
+        )
+        rows.append(
+            {
+                "model": model,
+                "strategy": strategy,
+                "n_datasets": len(values),
+                "median_improvement": float(np.median(values)),
+                "p_value": p,
+            }
+        )
+    frame = pd.DataFrame(
+        rows, columns=["model", "strategy", "n_datasets", "median_improvement", "p_value"]
+    )
+    frame["p_holm"] = frame["min_p_holm"] = np.nan
+    for _, index in frame.groupby("model", sort=False).groups.items():
+        frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"])
+        # The exact two-sided test's smallest p is 2 / 2^n; Holm's first step multiplies it
+        # by the number of strategies tested.
+        tested = frame.loc[index, "p_value"].notna().sum()
+        frame.loc[index, "min_p_holm"] = np.minimum(
+            1.0, tested * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
+        )
+    frame["verdict"] = [
+        unreachable(n, floor) if not np.isnan(p) and floor >= ALPHA else _direction(p, m)
+        for p, m, n, floor in zip(
+            frame["p_holm"],
+            frame["median_improvement"],
+            frame["n_datasets"],
+            frame["min_p_holm"],
+            strict=True,
+        )
+    ]
+    return frame
+
+
+def _direction(p_holm: float, median: float) -> str:
+    if np.isnan(p_holm):
+        return UNTESTED
+    if p_holm >= ALPHA:
+        return INCONCLUSIVE
+    return BETTER if median > 0 else WORSE
+
+
+def unreachable(n_datasets: int, floor: float) -> str:
+    """The verdict of a test that could not reach significance whatever the data."""
+    return f"cannot decide with {n_datasets} datasets (smallest attainable Holm p {floor:.3f})"

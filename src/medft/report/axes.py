@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from medft.grid_axes import axis_point
 from medft.strategies import REFERENCE
-from medft.workflow import axis_point
 
 # Each axis: the AxisPoint field it reads, and how its values read.
 AXES = {"fraction": "fraction of the training split", "size": "input size (px)"}

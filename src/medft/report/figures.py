@@ -41,7 +41,7 @@ def _integer_epochs(axes) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _label(metric: str) -> str:
+def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
@@ -80,60 +80,13 @@ def relative_improvement(
                         fontsize=9,
                     )
         ax.text(0, -0.16, VERDICT_LEGEND, transform=ax.transAxes, fontsize=8)
-    metric = _label(data["metric"].iloc[0]) if len(data) else ""
+    metric = metric_label(data["metric"].iloc[0]) if len(data) else ""
     ax.set_xlabel("Fine-tuning strategy")
     ax.set_ylabel(f"{metric}: improvement over FT (%)")
     ax.set_title(title)
     ax.legend(title="Model", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", alpha=0.3)
     ax.margins(y=0.12)  # room for the verdict marks
-    return fig
-
-
-def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None) -> plt.Figure:
-    """(dataset, model) rows × strategy columns: relative improvement of the main metric over
-    FT, each cell annotated with its value and verdict mark. Rows, not columns, for the
-    (dataset, model) pairs: there are 24 in the paper's grid, and rows stay readable."""
-    data = improvement[improvement["strategy"] != REFERENCE].copy()
-    data["row"] = data["dataset"] + " · " + data["model"]
-    if verdicts is not None and not verdicts.empty:
-        data = data.merge(verdicts[["dataset", "model", "strategy", "verdict"]], how="left")
-    else:
-        data["verdict"] = ""
-    data["text"] = [
-        f"{v:+.1f}{VERDICT_MARKS.get(m, '')}" if np.isfinite(v) else ""
-        for v, m in zip(data["improvement"], data["verdict"], strict=True)
-    ]
-    rows = list(dict.fromkeys(data["row"]))
-    columns = list(dict.fromkeys(data["strategy"]))
-    values = data.pivot(index="row", columns="strategy", values="improvement")
-    values = values.reindex(index=rows, columns=columns)
-    text = data.pivot(index="row", columns="strategy", values="text")
-    text = text.reindex(index=rows, columns=columns).fillna("")
-    limit = max(np.nanmax(np.abs(values.to_numpy())), 0.1) if values.notna().any().any() else 1
-    fig, ax = plt.subplots(
-        figsize=(0.95 * len(columns) + 4.5, 0.42 * len(rows) + 1.8), layout="constrained"
-    )
-    sns.heatmap(
-        values,
-        annot=text,
-        fmt="",
-        cmap="RdBu",
-        center=0,
-        vmin=-limit,
-        vmax=limit,
-        cbar_kws={"label": "improvement over FT (%)"},
-        ax=ax,
-    )
-    ax.set_xlabel("Strategy")
-    ax.set_ylabel("")
-    ax.tick_params(axis="y", rotation=0)
-    marked = verdicts is not None and not verdicts.empty
-    ax.set_title(
-        "Relative improvement of the main metric over FT (%)"
-        + (f"\n{VERDICT_LEGEND}" if marked else ""),
-        fontsize=9,
-    )
     return fig
 
 
@@ -164,7 +117,9 @@ def learning_curves(epochs: pd.DataFrame, main_metric: str, split: str) -> plt.F
                 if f"{split}_{main_metric}" in run:
                     metric_ax.plot(run["epoch"], run[f"{split}_{main_metric}"], color=color)
             loss_ax.set_title(f"{strategy} · {model}: loss", fontsize=9)
-            metric_ax.set_title(f"{strategy} · {model}: {split} {_label(main_metric)}", fontsize=9)
+            metric_ax.set_title(
+                f"{strategy} · {model}: {split} {metric_label(main_metric)}", fontsize=9
+            )
             for ax in (loss_ax, metric_ax):
                 ax.tick_params(labelsize=7)
                 ax.grid(alpha=0.3)
@@ -209,9 +164,9 @@ def lr_sensitivity(runs: pd.DataFrame, main_metric: str, select_on: str) -> plt.
     grid.set(xscale="log", xticks=lrs, xticklabels=[f"{lr:g}" for lr in lrs])
     for ax in grid.axes.flat:
         ax.minorticks_off()
-    grid.set_axis_labels("learning rate", f"{_label(main_metric)} (%)")
+    grid.set_axis_labels("learning rate", f"{metric_label(main_metric)} (%)")
     grid.figure.suptitle(
-        f"lr sensitivity: {select_on} (selection) and test {_label(main_metric)}", y=1.02
+        f"lr sensitivity: {select_on} (selection) and test {metric_label(main_metric)}", y=1.02
     )
     return grid.figure
 
@@ -317,37 +272,12 @@ def search_curves(
         )
     ax.set(
         xlabel="epochs trained (seed 0)",
-        ylabel=f"validation {_label(metric)} (%)",
+        ylabel=f"validation {metric_label(metric)} (%)",
         title=f"{title}: every arm of the search",
     )
     _integer_epochs(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return figure
-
-
-def critical_difference(test) -> plt.Figure:
-    """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
-    the blocks cannot support the test, the mean ranks alone and the reason."""
-    if test.result is not None:
-        from autorank import plot_stats
-
-        ax = plot_stats(test.result, allow_insignificant=True)
-        ax.set_title(
-            f"Friedman p = {test.p_value:.2g} over {test.n_blocks} (dataset, model) blocks; "
-            f"Nemenyi CD = {test.cd:.2f}",
-            fontsize=9,
-        )
-        return ax.figure
-    table = test.table.sort_values("mean_rank")
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.4), layout="constrained")
-    ax.scatter(table["mean_rank"], table["strategy"], color="black")
-    ax.invert_yaxis()
-    ax.set_xlabel("mean rank across (dataset, model) blocks (1 = best)")
-    ax.set_title(
-        f"No test: {test.n_blocks} blocks; Friedman's smallest attainable p {test.min_p:.3f}",
-        fontsize=9,
-    )
-    return fig
 
 
 def reliability_diagrams(bins: pd.DataFrame) -> plt.Figure:
@@ -372,34 +302,4 @@ def reliability_diagrams(bins: pd.DataFrame) -> plt.Figure:
         ax.set_visible(False)
     fig.supxlabel("confidence (top label)", fontsize=8)
     fig.supylabel("accuracy", fontsize=8)
-    return fig
-
-
-def along_axis(curves: pd.DataFrame, axis: str) -> plt.Figure:
-    """Per (dataset, model): each strategy's main metric (mean, 95 % interval over seeds)
-    against ``axis`` ("fraction" or "size"), log-scaled; FT drawn black."""
-    from medft.report.axes import AXES
-
-    panels = list(curves.groupby(["dataset", "model"], sort=False))
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(5 * len(panels), 4), squeeze=False, layout="constrained"
-    )
-    for ax, ((dataset, model), part) in zip(axes.flat, panels, strict=True):
-        for strategy, line in part.groupby("strategy", sort=False):
-            line = line.sort_values(axis)
-            style = {"color": "black", "lw": 2.2} if strategy == REFERENCE else {"lw": 1.2}
-            ax.plot(line["fraction"], line["mean"], marker="o", ms=3, label=strategy, **style)
-            ax.fill_between(
-                line["fraction"],
-                line["low"],
-                line["high"],
-                alpha=0.12,
-                **({"color": "black"} if strategy == REFERENCE else {}),
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel(AXES[axis])
-        ax.set_ylabel(_label(part["main_metric"].iloc[0]))
-        ax.set_title(f"{dataset} · {model}", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes.flat[-1].legend(fontsize=7, loc="lower right")
     return fig

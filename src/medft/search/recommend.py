@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from medft.report import stats
-from medft.report.tables import METRIC_LABELS, mean_se, verdict_text
+from medft.report.tables import METRIC_LABELS, mean_se
+from medft.report.verdict_table import verdict_text
 from medft.search.rungs import REFERENCE
 from medft.workflow import lr_tag
 

@@ -1,0 +1,146 @@
+"""What each ``medft`` subcommand does with its parsed arguments (``medft.cli`` parses them).
+Heavy imports stay inside each command, so ``medft --help`` and planning stay quick."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from medft.strategies import StrategyOptions
+
+
+def run_train(args) -> None:
+    import torch
+
+    from medft.engine import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    options = StrategyOptions(**{f.name: getattr(args, f.name) for f in fields(StrategyOptions)})
+    config = TrainConfig(
+        **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "options"},
+        options=options,
+    )
+    summary = train(config)
+    test = summary["metrics"]["test"]
+    print(
+        f"{summary['dataset']} {config.model} {config.strategy} lr={config.lr:g} "
+        f"seed={config.seed}: "
+        f"best epoch {summary['best_epoch']}, test "
+        + " ".join(f"{k}={v:.4f}" for k, v in test.items())
+    )
+
+
+def run_features(args) -> None:
+    import torch
+
+    from medft import features
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = features.extract(
+        args.data,
+        args.model,
+        args.weights,
+        args.out,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    print(f"wrote {out}")
+
+
+def run_plan(args) -> None:
+    from medft.cost_plan import plan_table
+    from medft.workflow import Grid, load_config
+
+    grid = Grid(load_config(args.configfile))
+    table = plan_table(grid.cost)
+    settings = grid.cost.settings
+    print(
+        table.to_markdown(index=False, floatfmt=".1f")
+        + f"\n\nUpper bound: every run trains all {grid.config['epochs']} epochs; typical: "
+        f"early stopping after {min(settings.typical_epochs, grid.config['epochs'])}. "
+        f"GPU speed: the `cost` table of the config ({grid.config['gpus_per_job']} GPU per "
+        "job). Image counts: the prepared dataset where it exists, else the source's "
+        "documented counts (the paper's Table 2 for its tasks)."
+        + (
+            f"\nSearch (`search:` η={grid.search.eta}, first rung of "
+            f"{grid.search.first_rung_epochs} epoch(s), {grid.search.rungs} rungs): the upper "
+            "bound charges every arm and finalist the dearest strategy's epoch, no arm "
+            "stopping early, the most survivors, FT's full protocol and LP's full runs; "
+            "`search GPU-h typical` has every run stop at the typical epoch, each strategy at "
+            "its own epoch time (measured on four real grids: bench/results_search.md). "
+            "`search epochs share`: its training epochs over the grid's; `search GPU-h share` "
+            "adds each job's start-up, which weighs most on small datasets."
+            if grid.search.enabled
+            else ""
+        )
+    )
+
+
+def run_report(args) -> None:
+    from pathlib import Path
+
+    from medft.report.inputs import report_from_table
+
+    main_metrics = {}
+    for item in args.main_metric:
+        dataset, sep, metric = item.partition("=")
+        if not sep:
+            raise ValueError(f"--main-metric {item!r}: write DATASET=METRIC")
+        main_metrics[dataset] = metric
+    out = Path(args.out or Path("report") / Path(args.table).stem)
+    written = report_from_table(args.table, out, main_metrics, args.select_lr_on)
+    print(f"wrote {len(written)} files under {out}/; all of them on one page: {out}/report.html")
+
+
+def run_prepare(args) -> None:
+    from pathlib import Path
+
+    from medft.data.preprocess import Preprocess
+    from medft.data.sources import SOURCES, prepare_dataset
+
+    option_names = {f.name for f in fields(SOURCES.get(args.source).options)}
+    entry = {
+        "source": args.source,
+        **{
+            name: value
+            for name, value in vars(args).items()
+            if name in option_names - {"name", "source"} and value is not None
+        },
+    }
+    name = args.name or Path(args.out).name
+    out = prepare_dataset(name, entry, Preprocess(args.resize or args.size, args.size), args.out)
+    print(f"wrote {out}")
+
+
+def run_list(args) -> None:
+    from medft.architectures import model_names
+    from medft.strategies import STRATEGIES, strategy_names
+    from medft.weights import weights_names
+
+    if args.what == "strategies":
+        shares = {}
+        if args.model:
+            from medft.trainable import trainable_shares
+
+            shares = trainable_shares(args.model, strategy_names())
+        for name in strategy_names():
+            share = f"{shares[name]:>8.2%} of {args.model}  " if shares else ""
+            print(f"{name:<10} {share}{STRATEGIES.get(name).summary}")
+        return
+    for name in {"models": model_names, "weights": weights_names}[args.what]():
+        print(name)
+    if args.what == "models":
+        print("(and any timm model: timm.list_models())")
+
+
+def run_blocks(args) -> None:
+    from medft.models import create_model
+
+    model = create_model(args.model, args.num_classes, weights="none")
+    named = dict(model.module.named_parameters())
+    for i, block in enumerate(model.blocks):
+        count = sum(named[p].numel() for p in block.params)
+        print(f"{i:2d} {block.name:<20s} {len(block.params):4d} tensors {count:>12,d} parameters")
+    print(f"head: {model.head} ({', '.join(model.head_params)})")

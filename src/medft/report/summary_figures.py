@@ -1,0 +1,114 @@
+"""The across-dataset figures: the improvement heatmap, the critical-difference diagram and
+the curves along an axis (label fractions, input sizes). ``figures.save`` writes them."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from medft.report.figures import VERDICT_LEGEND, VERDICT_MARKS, metric_label
+from medft.strategies import REFERENCE
+
+
+def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None) -> plt.Figure:
+    """(dataset, model) rows × strategy columns: relative improvement of the main metric over
+    FT, each cell annotated with its value and verdict mark. Rows, not columns, for the
+    (dataset, model) pairs: there are 24 in the paper's grid, and rows stay readable."""
+    data = improvement[improvement["strategy"] != REFERENCE].copy()
+    data["row"] = data["dataset"] + " · " + data["model"]
+    if verdicts is not None and not verdicts.empty:
+        data = data.merge(verdicts[["dataset", "model", "strategy", "verdict"]], how="left")
+    else:
+        data["verdict"] = ""
+    data["text"] = [
+        f"{v:+.1f}{VERDICT_MARKS.get(m, '')}" if np.isfinite(v) else ""
+        for v, m in zip(data["improvement"], data["verdict"], strict=True)
+    ]
+    rows = list(dict.fromkeys(data["row"]))
+    columns = list(dict.fromkeys(data["strategy"]))
+    values = data.pivot(index="row", columns="strategy", values="improvement")
+    values = values.reindex(index=rows, columns=columns)
+    text = data.pivot(index="row", columns="strategy", values="text")
+    text = text.reindex(index=rows, columns=columns).fillna("")
+    limit = max(np.nanmax(np.abs(values.to_numpy())), 0.1) if values.notna().any().any() else 1
+    fig, ax = plt.subplots(
+        figsize=(0.95 * len(columns) + 4.5, 0.42 * len(rows) + 1.8), layout="constrained"
+    )
+    sns.heatmap(
+        values,
+        annot=text,
+        fmt="",
+        cmap="RdBu",
+        center=0,
+        vmin=-limit,
+        vmax=limit,
+        cbar_kws={"label": "improvement over FT (%)"},
+        ax=ax,
+    )
+    ax.set_xlabel("Strategy")
+    ax.set_ylabel("")
+    ax.tick_params(axis="y", rotation=0)
+    marked = verdicts is not None and not verdicts.empty
+    ax.set_title(
+        "Relative improvement of the main metric over FT (%)"
+        + (f"\n{VERDICT_LEGEND}" if marked else ""),
+        fontsize=9,
+    )
+    return fig
+
+
+def critical_difference(test) -> plt.Figure:
+    """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
+    the blocks cannot support the test, the mean ranks alone and the reason."""
+    if test.result is not None:
+        from autorank import plot_stats
+
+        ax = plot_stats(test.result, allow_insignificant=True)
+        ax.set_title(
+            f"Friedman p = {test.p_value:.2g} over {test.n_blocks} (dataset, model) blocks; "
+            f"Nemenyi CD = {test.cd:.2f}",
+            fontsize=9,
+        )
+        return ax.figure
+    table = test.table.sort_values("mean_rank")
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.4), layout="constrained")
+    ax.scatter(table["mean_rank"], table["strategy"], color="black")
+    ax.invert_yaxis()
+    ax.set_xlabel("mean rank across (dataset, model) blocks (1 = best)")
+    ax.set_title(
+        f"No test: {test.n_blocks} blocks; Friedman's smallest attainable p {test.min_p:.3f}",
+        fontsize=9,
+    )
+    return fig
+
+
+def along_axis(curves: pd.DataFrame, axis: str) -> plt.Figure:
+    """Per (dataset, model): each strategy's main metric (mean, 95 % interval over seeds)
+    against ``axis`` ("fraction" or "size"), log-scaled; FT drawn black."""
+    from medft.report.axes import AXES
+
+    panels = list(curves.groupby(["dataset", "model"], sort=False))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 4), squeeze=False, layout="constrained"
+    )
+    for ax, ((dataset, model), part) in zip(axes.flat, panels, strict=True):
+        for strategy, line in part.groupby("strategy", sort=False):
+            line = line.sort_values(axis)
+            style = {"color": "black", "lw": 2.2} if strategy == REFERENCE else {"lw": 1.2}
+            ax.plot(line["fraction"], line["mean"], marker="o", ms=3, label=strategy, **style)
+            ax.fill_between(
+                line["fraction"],
+                line["low"],
+                line["high"],
+                alpha=0.12,
+                **({"color": "black"} if strategy == REFERENCE else {}),
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel(AXES[axis])
+        ax.set_ylabel(metric_label(part["main_metric"].iloc[0]))
+        ax.set_title(f"{dataset} · {model}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes.flat[-1].legend(fontsize=7, loc="lower right")
+    return fig

@@ -1,0 +1,220 @@
+"""The across-dataset artefacts' writers, each registered with ``@artefact``
+(``medft.report.catalogue``); its docstring is its entry in docs/report.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from medft.grid_axes import axis_point
+from medft.report import tables
+from medft.report.catalogue import SUMMARY, artefact
+from medft.report.evidence import Evidence, SummaryReport
+from medft.report.formats import latex_escape, to_latex, write_markdown, write_table
+from medft.report.tables import METRIC_LABELS
+from medft.strategies import REFERENCE
+
+
+@artefact("best_combination", ("md", "tex", "csv", "html"), scope=SUMMARY)
+def _best_combination(report: SummaryReport, stem: Path) -> None:
+    """Table 11: per dataset, the (model, strategy) with the best mean main metric and its relative
+    improvement over FT on the same model (two decimals).
+    """
+    verdicts = report.verdicts
+    best = tables.best_combination(report.summary, verdicts)
+    best.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.2f")
+    caption = (
+        "Table 11: per dataset, the model and strategy with the highest mean main metric, "
+        "and its relative improvement over FT on the same model (%)"
+        + ("; verdict against FT (statistics.md of the dataset)." if verdicts is not None else ".")
+    )
+    shown = best.assign(
+        improvement=best["improvement"].map("{:.2f}".format),
+        value=best["value"].map("{:.2f}".format),
+        main_metric=best["main_metric"].map(METRIC_LABELS),
+    )
+    write_table(stem, "Best combination per dataset", caption, shown)
+    stem.with_suffix(".tex").write_text(
+        to_latex(shown.map(lambda v: latex_escape(str(v))), caption, "tab:best", index=False)
+    )
+
+
+@artefact("effectiveness", ("md", "tex", "csv", "html"), scope=SUMMARY)
+def _effectiveness(report: SummaryReport, stem: Path) -> None:
+    """Table 12: per strategy and model, the (dataset, model) cells whose main metric beats FT's by
+    more than 0.1 % (relative); `Effectiveness (%)` is their share (one decimal); `Better
+    (verdict)` / `Better (%)` count only cells judged *better*, `Equivalent (verdict)` /
+    `Equivalent (%)` apart those shown *equivalent*. The last row totals the columns.
+    """
+    verdicts = report.verdicts
+    counts = tables.effectiveness(report.summary, verdicts)
+    counts.to_csv(stem.with_suffix(".csv"), index=False)
+    caption = (
+        "Table 12: per strategy and model, the (dataset, model) cells whose main metric beats "
+        f"{REFERENCE}'s by more than {tables.EFFECTIVE_OVER_FT} % (relative, the paper's rule); "
+        "Effectiveness = their share of all comparisons"
+        + (
+            "; Better (verdict) counts only the cells judged significantly better than FT, "
+            "Equivalent (verdict) apart the cells shown equivalent within the margin "
+            "(statistics of each dataset)."
+            if verdicts is not None
+            else "."
+        )
+    )
+    shown = counts.astype(str)
+    write_table(stem, "Effectiveness", caption, shown)
+    stem.with_suffix(".tex").write_text(
+        to_latex(shown.map(latex_escape), caption, "tab:effectiveness", index=False)
+    )
+
+
+@artefact("across_datasets", ("md", "csv", "html"), scope=SUMMARY)
+def _across_datasets(report: SummaryReport, stem: Path) -> None:
+    """Per model and strategy: the median relative improvement across datasets and the Wilcoxon
+    signed-rank test (only with ≥ 5 datasets), Holm-corrected over the strategies of a model;
+    `min_p_holm` is the smallest corrected p the exact test can reach with that many datasets,
+    and a row that could never reach 0.05 says "cannot decide" instead of a verdict.
+    """
+    from medft.report import across
+
+    tested = across.across_datasets(report.improvement).round(4)
+    tested.to_csv(stem.with_suffix(".csv"), index=False)
+    write_table(
+        stem,
+        "Across datasets",
+        "Per model and strategy: the median relative improvement over FT across datasets and "
+        "the Wilcoxon signed-rank test of it (Holm-corrected over strategies; tested only with "
+        f"{across.MIN_DATASETS_WILCOXON} datasets or more). min_p_holm: the smallest corrected p "
+        "the exact test can reach with this many datasets; where it is 0.05 or more, no data "
+        "could make the row significant, and the verdict says so instead.",
+        tested,
+    )
+
+
+@artefact("critical_difference", ("png", "pdf", "csv"), scope=SUMMARY)
+def _critical_difference(report: SummaryReport, stem: Path) -> None:
+    """The Friedman test over the (dataset, model) blocks (each block ranks the strategies by mean
+    main metric; only blocks where every strategy has a value) and the Nemenyi post-hoc test,
+    drawn as a critical-difference diagram (Demšar 2006; `autorank`, nonparametric forced). The
+    CSV: mean rank, rank difference from FT, verdict (better / worse when Friedman p < 0.05 and
+    the rank difference exceeds the critical difference), Friedman p, its smallest attainable p
+    with these blocks (`min_p`) and CD. With fewer than 5 blocks or a `min_p` of 0.05 or more
+    the figure shows the mean ranks and says why there is no test.
+    """
+    from medft.report import across, figures, summary_figures
+
+    test = across.rank_test(across.blocks(report.summary))
+    test.table.assign(
+        n_blocks=test.n_blocks, friedman_p=test.p_value, min_p=test.min_p, cd=test.cd
+    ).to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
+    figures.save(
+        summary_figures.critical_difference(test),
+        stem.with_suffix(".png"),
+        stem.with_suffix(".pdf"),
+    )
+
+
+@artefact("bayesian", ("md", "csv", "html"), scope=SUMMARY)
+def _bayesian(report: SummaryReport, stem: Path) -> None:
+    """Per strategy against FT over the same blocks: the Bayesian signed-rank test (Benavoli et
+    al., JMLR 2017; `baycomp`, 50,000 samples, seed 0) with a region of practical equivalence of
+    ±`equivalence_margin` points: P(better), P(equivalent), P(worse), and the verdict whose
+    probability reaches 0.95 (else inconclusive).
+    """
+    from medft.report import across
+
+    margin = report.margin
+    table = across.bayesian(across.blocks(report.summary), margin)
+    table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
+    shown = table.assign(
+        median_difference=table["median_difference"].map("{:+.2f}".format),
+        **{c: table[c].map("{:.3f}".format) for c in ("P(better)", "P(equivalent)", "P(worse)")},
+    )
+    write_table(
+        stem,
+        "Bayesian comparison with FT across blocks",
+        f"Per strategy, over the (dataset, model) blocks where every strategy has a value: the "
+        f"Bayesian signed-rank test (Benavoli et al., JMLR 2017; baycomp) of its main metric "
+        f"against {REFERENCE}'s, with a region of practical equivalence of ±{margin:g} points "
+        f"(equivalence_margin). P(better), P(equivalent), P(worse) are posterior "
+        f"probabilities; the verdict is the one reaching {across.DECISIVE:g}, else "
+        "inconclusive. Unlike a p-value, a high P(equivalent) is evidence of no practical "
+        "difference.",
+        shown,
+    )
+
+
+def _axis_writer(axis: str, title: str, intro: str, description: str) -> Callable:
+    def write(report: SummaryReport, stem: Path) -> None:
+        from medft.report import axes, figures, summary_figures
+
+        frame = axes.curves(report.summary, report.verdicts, axis)
+        frame.round(3).to_csv(stem.with_suffix(".csv"), index=False)
+        write_markdown(
+            stem.with_suffix(".md"),
+            title,
+            f"{intro} At each point: the leading strategy, the strategies whose mean main "
+            "metric is above FT's with their verdict against FT there (statistics.md of that "
+            "point's dataset), and where the lead changes.",
+            axes.crossovers(frame, axis),
+        )
+        figures.save(summary_figures.along_axis(frame, axis), stem.with_suffix(".png"))
+
+    write.__doc__ = description
+    return write
+
+
+def _on(axis: str) -> Callable[[Evidence], bool]:
+    return lambda e: (p := axis_point(e.dataset)) is not None and getattr(p, axis) is not None
+
+
+artefact(
+    "label_fractions",
+    ("png", "csv", "md"),
+    scope=SUMMARY,
+    expected=lambda config: bool(config.get("train_fractions")),
+    available=_on("fraction"),
+)(
+    _axis_writer(
+        "fraction",
+        "Label fractions: where another strategy overtakes FT",
+        "Per dataset and model, against the fraction of the training split (the same "
+        "evaluation split at every fraction).",
+        """With `train_fractions: [...]` in the config (the label-fraction axis: every dataset
+        once per fraction of its training split, whole patients, stratified, named
+        `<dataset>@<fraction>`, the evaluation split the same at every fraction): per dataset and
+        model, each strategy's main metric (mean and 95 % t-interval over seeds, at its chosen
+        lr) against the fraction, log-scaled (`.png`, `.csv`), and per fraction the leading
+        strategy, the strategies above FT with their difference and verdict at that fraction, and
+        where the lead changes (`.md`). Each `<dataset>@<fraction>` also has its own paper-style
+        tables and statistics. `medft plan` prices each fraction at its own size.""",
+    )
+)
+artefact(
+    "image_sizes",
+    ("png", "csv", "md"),
+    scope=SUMMARY,
+    expected=lambda config: bool(config.get("image_sizes")),
+    available=_on("size"),
+)(
+    _axis_writer(
+        "size",
+        "Input sizes: where another strategy overtakes FT",
+        "Per dataset and model, against the input size (the same images, resized).",
+        """The same along the resolution axis (`image_sizes: [...]`: every dataset once per
+        input size, named `<dataset>@<size>px`, prepared at that crop and resized in the ratio of
+        `image_size` or the model's own; the same images at every size). A ViT's fixed position
+        embedding takes only its own size.""",
+    )
+)
+
+
+@artefact("heatmap", ("png", "pdf"), scope=SUMMARY)
+def _heatmap(report: SummaryReport, stem: Path) -> None:
+    """Strategies × (dataset, model), coloured by relative improvement, annotated with the value
+    and the verdict mark (▲ better, ▼ worse, ≈ equivalent).
+    """
+    from medft.report import figures, summary_figures
+
+    figure = summary_figures.improvement_heatmap(report.improvement, report.verdicts)
+    figures.save(figure, stem.with_suffix(".png"), stem.with_suffix(".pdf"))

@@ -1,0 +1,59 @@
+"""The statistics table for reading: each verdict first, then what it rests on."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from medft.report.tables import NO_VALUE, SELECTED_MARK
+
+
+def _interval(low: float, high: float) -> str:
+    return NO_VALUE if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
+
+
+def _p(value: float) -> str:
+    return NO_VALUE if pd.isna(value) else f"{value:.4f}"
+
+
+def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per model × strategy, for reading: the verdict first, then what it rests on."""
+    return pd.DataFrame(
+        {
+            "model": verdicts["model"],
+            "strategy": verdicts["strategy"],
+            "verdict": [
+                verdict_text(v, n) + (f" {SELECTED_MARK}" if selected else "")
+                for v, n, selected in zip(
+                    verdicts["verdict"],
+                    verdicts["seeds_to_decide"],
+                    verdicts.get("on_selection_split", pd.Series(False, index=verdicts.index)),
+                    strict=True,
+                )
+            ],
+            "difference (pp)": verdicts["diff_mean"].map("{:+.2f}".format),
+            "95 % interval": [
+                _interval(lo, hi) for lo, hi in zip(verdicts["low"], verdicts["high"], strict=True)
+            ],
+            "p (Holm)": verdicts["p_holm"].map(_p),
+            "seeds (t-interval)": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["diff_low"], verdicts["diff_high"], strict=True)
+            ],
+            "patients (bootstrap)": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["boot_low"], verdicts["boot_high"], strict=True)
+            ],
+            "seeds": verdicts["n_pairs"],
+        }
+    )
+
+
+def verdict_text(verdict: str, seeds_to_decide: float) -> str:
+    """An inconclusive verdict with what would decide it."""
+    from medft.report.verdicts import INCONCLUSIVE, MAX_SEEDS
+
+    if verdict != INCONCLUSIVE:
+        return verdict
+    if pd.isna(seeds_to_decide):
+        return f"{verdict} (over {MAX_SEEDS} seeds: the evaluation split decides)"
+    return f"{verdict} (~{int(seeds_to_decide)} seeds would decide)"
