@@ -12,6 +12,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/post_hoc.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
 

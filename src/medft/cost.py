@@ -178,11 +178,23 @@ class CostModel:
         return math.ceil(sum(counts.values()) * speed.feature_dim * 4 / 2**20)
 
     # -- scheduler requests (the workflow's ``resources``) -------------------------------------
+    def post_hoc(self, dataset: str, model: str, name: str) -> JobCost:
+        """An evaluation of saved checkpoints: its image passes at inference speed."""
+        from medft.post_hoc import POST_HOC
+
+        n, _ = self.counts(dataset, model)
+        c, speed = self.grid.config, self.model(model)
+        images = POST_HOC.get(name).passes(n, len(c["strategies"]), len(c["lrs"]), len(c["seeds"]))
+        seconds = self._seconds(images, speed.infer_img_s, model, dataset) + self.settings.startup_s
+        return JobCost(seconds, seconds, speed.mem_mb + self._features_mb(n, speed))
+
     def job(self, rule: str, wildcards) -> JobCost:
-        """The cost of one ``train`` or ``features`` job."""
+        """The cost of one ``train``, ``features`` or ``post_hoc`` job."""
         w = wildcards
         if rule == "features":
             return self.features(w.dataset, w.model)
+        if rule == "post_hoc":
+            return self.post_hoc(w.dataset, w.model, w.evaluation)
         return self.train(w.dataset, w.model, w.strategy)
 
     def mem_mb(self, rule: str, wildcards, attempt: int) -> int:

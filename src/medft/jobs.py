@@ -137,11 +137,34 @@ def recommendation_job(
     )
 
 
-def aggregate_job(metrics_files: list[str], runs_out: str, epochs_out: str) -> None:
+def aggregate_job(inputs: list[str], runs_out: str, epochs_out: str) -> None:
+    """The runs of one dataset: the grid's ``metrics.json`` files and the derived runs the
+    post-hoc evaluations' index files list (they have no epochs)."""
+    from medft.post_hoc.context import derived_metrics_files
     from medft.report.collect import collect_epochs, collect_runs
 
-    collect_runs(metrics_files).to_parquet(runs_out, index=False)
-    collect_epochs(metrics_files).to_parquet(epochs_out, index=False)
+    trained = [path for path in inputs if path.endswith("metrics.json")]
+    derived = derived_metrics_files(
+        [path for path in inputs if path.endswith(".json") and not path.endswith("metrics.json")]
+    )
+    collect_runs(trained + derived).to_parquet(runs_out, index=False)
+    collect_epochs(trained).to_parquet(epochs_out, index=False)
+
+
+def post_hoc_job(name: str, inputs: list[str], params: dict, threads: int | None = None) -> None:
+    """One post-hoc evaluation of one (dataset, model): ``inputs`` are its finished runs'
+    ``metrics.json`` files and, where it reads them, the shared features."""
+    import torch
+
+    from medft.post_hoc import POST_HOC
+    from medft.post_hoc.context import Job
+
+    if threads:
+        torch.set_num_threads(threads)
+    runs = [path for path in inputs if path.endswith("metrics.json")]
+    features = next((path for path in inputs if not path.endswith("metrics.json")), None)
+    Path(params["folder"]).mkdir(parents=True, exist_ok=True)
+    POST_HOC.get(name).run(Job(runs, features=features, **params))
 
 
 def dataset_report_job(

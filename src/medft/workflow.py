@@ -81,6 +81,10 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
             )
     validate(config, str(schema))
     config["strategies"] = strategy_list(config["strategies"])
+    if config.get("post_hoc") == "all":
+        from medft.post_hoc import POST_HOC
+
+        config["post_hoc"] = POST_HOC.names()
     config["datasets"] = with_axes(
         config["datasets"], config.get("train_fractions"), config.get("image_sizes")
     )
@@ -129,6 +133,11 @@ def check_grid(grid: Grid) -> None:
                 "early stopping and lr selection must both use the evaluation split: set "
                 "`early_stop_on: test` and `select_lr_on: test` (config/paper.yaml does)"
             )
+    if "probes" in grid.config.get("post_hoc", []) and grid.config["weights"] == "none":
+        raise ConfigError(
+            "post_hoc: `probes` read a pretrained backbone's features; with `weights: none` "
+            "there are none to probe — drop `probes` or choose pretrained weights"
+        )
     try:
         grid.strategy_options  # noqa: B018 -- building it is the check
     except ValueError as error:
@@ -275,6 +284,12 @@ class Grid:
         from medft.report.plan import ReportPlan
 
         return ReportPlan(self)
+
+    @cached_property
+    def post_hoc_plan(self):
+        from medft.post_hoc.plan import PostHocPlan
+
+        return PostHocPlan(self)
 
     @cached_property
     def search_plan(self):

@@ -47,6 +47,7 @@ wildcard_constraints:
     seed=r"\d+",
     resize=r"\d+",
     crop=r"\d+",
+    evaluation="[a-z_]+",
 
 
 # The search's input functions read the decisions (checkpoints of search.smk).

@@ -8,9 +8,10 @@ localrules:
 
 
 rule aggregate_dataset:
-    """Every run of one dataset: final metrics and per-epoch logs, one Parquet each."""
+    """Every run of one dataset: final metrics and per-epoch logs, one Parquet each; the
+    post-hoc evaluations' derived runs (probes, WiSE) join the runs."""
     input:
-        lambda w: grid.metrics_files(w.dataset),
+        lambda w: grid.metrics_files(w.dataset) + grid.post_hoc_plan.indexes(w.dataset),
     output:
         runs=f"{REPORT}/{{dataset}}/runs.parquet",
         epochs=f"{REPORT}/{{dataset}}/epochs.parquet",

@@ -4,7 +4,8 @@
 list all derive from the entries. The workflow's report rules and ``medft report`` both call
 ``dataset_artefacts`` and ``summary_artefacts``.
 
-Adding an artefact: a writer in ``dataset_writers`` or ``summary_writers``, decorated with
+Adding an artefact: a writer in ``dataset_writers``, ``post_hoc_writers`` or
+``summary_writers``, decorated with
 ``@artefact(...)`` and documented by its docstring, and its caption file
 ``workflow/report/<stem>.rst`` (docs/architecture.md); ``make docs`` updates docs/report.md.
 """
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 # Imported for their registrations, in the order the report shows them.
-from medft.report import dataset_writers, summary_writers  # noqa: F401
+from medft.report import dataset_writers, post_hoc_writers, summary_writers  # noqa: F401
 from medft.report.catalogue import ARTEFACTS, DATASET, SUMMARY, Artefact, artefacts_of
 from medft.report.evidence import DatasetReport, Evidence, SummaryReport
 

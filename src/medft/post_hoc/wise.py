@@ -1,0 +1,103 @@
+"""WiSE-FT (Wortsman et al., CVPR 2022) from the grid's own ends: for each lr and seed, the
+weights of the LP solution (pretrained backbone, trained head) and of the FT solution (or
+LP-FT's, which starts from that LP solution) interpolated, θ(α) = (1 − α)·θ_LP + α·θ_FT, at
+α = 0, 0.1, …, 1; α is chosen on the selection split. α = 0 is the LP run and α = 1 the FT
+run, evaluated again (tests/test_post_hoc.py checks they reproduce their metrics)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from medft.post_hoc.context import (
+    Evaluation,
+    Job,
+    best_state,
+    summary_of,
+    write_derived,
+    write_index,
+)
+
+log = logging.getLogger(__name__)
+
+ALPHAS = tuple(np.round(np.linspace(0, 1, 11), 2))
+# Each derived row: the two strategies whose solutions it interpolates.
+ENDS = {"WiSE(LP, FT)": ("LP", "FT"), "WiSE(LP, LP-FT)": ("LP", "LP-FT")}
+
+
+def interpolate(start: dict, end: dict, alpha: float) -> dict:
+    """(1 − α)·start + α·end for every floating tensor; counters (BatchNorm's
+    ``num_batches_tracked``) are taken from ``end``."""
+    if set(start) != set(end):
+        raise ValueError("the two solutions are not of the same network")
+    return {
+        key: (start[key] * (1 - alpha) + value * alpha) if value.is_floating_point() else value
+        for key, value in end.items()
+    }
+
+
+def curve(evaluation: Evaluation, start: dict, end: dict, splits: list[str]):
+    """Per α: (loss, metrics, scores) on each split."""
+    points = {}
+    for alpha in ALPHAS:
+        evaluation.load(interpolate(start, end, float(alpha)))
+        points[float(alpha)] = {split: evaluation.evaluate(split) for split in splits}
+    return points
+
+
+def run(job: Job) -> None:
+    from medft.checkpoints import prediction_frame
+
+    runs = job.runs()
+    by_cell = {(r.strategy, r.lr, r.seed): r.run_dir for r in runs.itertuples()}
+    written, rows = [], []
+    for row in job.rows:
+        first, second = ENDS[row]
+        for (strategy, lr, seed), run_dir in sorted(by_cell.items()):
+            if strategy != second or (first, lr, seed) not in by_cell:
+                continue
+            like = summary_of(run_dir)
+            evaluation = Evaluation(like, job.batch_size)
+            splits = [s for s in ("val", "test") if s in evaluation.splits]
+            points = curve(
+                evaluation, best_state(by_cell[(first, lr, seed)]), best_state(run_dir), splits
+            )
+            main = like["main_metric"]
+            for alpha, evaluated in points.items():
+                rows += [
+                    {
+                        "row": row,
+                        "lr": lr,
+                        "seed": seed,
+                        "alpha": alpha,
+                        "split": split,
+                        "value": m[main],
+                    }
+                    for split, (_, m, _) in evaluated.items()
+                ]
+            chosen = max(
+                points, key=lambda a: np.nan_to_num(points[a][job.select_on][1][main], nan=-np.inf)
+            )
+            log.info("%s lr=%g seed=%d: α=%.1f", row, lr, seed, chosen)
+            evaluated = points[chosen]
+            results = {s: {"loss": loss, **metrics} for s, (loss, metrics, _) in evaluated.items()}
+            predictions = pd.concat(
+                prediction_frame(
+                    evaluation.splits[s],
+                    s,
+                    scores,
+                    evaluation.meta.classes,
+                    evaluation.meta.multilabel,
+                )
+                for s, (_, _, scores) in evaluated.items()
+            )
+            written.append(
+                write_derived(job, row, like, lr, seed, results, predictions, {"alpha": chosen})
+            )
+    curve_path = f"{job.folder}/curve.parquet"
+    pd.DataFrame(rows, columns=["row", "lr", "seed", "alpha", "split", "value"]).to_parquet(
+        curve_path, index=False
+    )
+    write_index(job, written, {"curve": curve_path})

@@ -1,0 +1,91 @@
+"""The post-hoc evaluations' own tables (``medft.post_hoc``): robustness to corruptions, with
+verdicts against FT, and the WiSE interpolation curves. Their derived runs (probes, WiSE) are
+rows of the ordinary tables; these are what does not fit there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medft.post_hoc import folder
+from medft.strategies import REFERENCE, STRATEGIES
+
+
+def tables(runs: pd.DataFrame | None, name: str, table: str) -> list[Path]:
+    """The ``table`` files evaluation ``name`` wrote for the models of ``runs`` (found from
+    the trained runs' folders: ``<results>/<dataset>/<model>/<strategy>/lr<lr>/seed<seed>``)."""
+    if runs is None or "run_dir" not in runs:
+        return []
+    trained = runs[runs["strategy"].map(lambda s: s in STRATEGIES)]
+    model_dirs = sorted({str(Path(d).parents[2]) for d in trained["run_dir"]})
+    return [p for d in model_dirs if (p := Path(folder(d, name)) / table).is_file()]
+
+
+def robustness(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Per (model, strategy): the main metric clean and averaged over every corruption and
+    severity (percent, mean over seeds), the relative drop, the drop per corruption, and the
+    verdict against FT on the corrupted mean (the report's seed-paired test, Holm within the
+    model; seeds only: the corrupted images are not resampled), sorted by the drop."""
+    from medft.report import stats
+
+    clean = frame[frame["severity"] == 0]
+    corrupted = frame[frame["severity"] > 0]
+    keys = ["dataset", "model", "strategy", "seed"]
+    per_seed = (
+        corrupted.groupby(keys, sort=False)["value"].mean().rename("corrupted").reset_index()
+    ).merge(clean[[*keys, "value"]].rename(columns={"value": "clean"}), on=keys)
+    per_seed["drop"] = (per_seed["clean"] - per_seed["corrupted"]) / per_seed["clean"] * 100
+    main = frame["main_metric"].iloc[0]
+    runs = per_seed.assign(main_metric=main, **{f"test_{main}": per_seed["corrupted"]})
+    tested = stats.verdicts(stats.paired_tests(runs), margin=margin)
+    by_corruption = (
+        corrupted.merge(clean[[*keys, "value"]].rename(columns={"value": "clean"}), on=keys)
+        .assign(drop=lambda f: (f["clean"] - f["value"]) / f["clean"] * 100)
+        .pivot_table(index=["model", "strategy"], columns="corruption", values="drop")
+        .add_prefix("drop % ")
+        .reset_index()
+    )
+    table = (
+        per_seed.groupby(["model", "strategy"], sort=False)[["clean", "corrupted", "drop"]]
+        .mean()
+        .reset_index()
+        .assign(clean=lambda f: f["clean"] * 100, corrupted=lambda f: f["corrupted"] * 100)
+        .rename(columns={"drop": "relative drop %"})
+        .merge(by_corruption, on=["model", "strategy"])
+        .merge(
+            tested[["model", "strategy", "diff_mean", "low", "high", "p_holm", "verdict"]],
+            on=["model", "strategy"],
+            how="left",
+        )
+    )
+    table["verdict"] = table["verdict"].where(table["strategy"] != REFERENCE, "reference")
+    return table.sort_values(["model", "relative drop %"], kind="stable").reset_index(drop=True)
+
+
+def severity_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, strategy, corruption, severity): the main metric, mean over seeds; the
+    clean value is severity 0 of every corruption."""
+    clean = frame[frame["severity"] == 0]
+    corrupted = frame[frame["severity"] > 0]
+    starts = pd.concat(clean.assign(corruption=c) for c in sorted(corrupted["corruption"].unique()))
+    both = pd.concat([starts, corrupted])
+    return (
+        both.groupby(["model", "strategy", "corruption", "severity"], sort=False)["value"]
+        .mean()
+        .reset_index()
+    )
+
+
+def wise_summary(curve: pd.DataFrame, chosen_lrs: dict[str, float]) -> pd.DataFrame:
+    """Per row (WiSE(LP, FT), …) at its chosen lr: the curve's mean over seeds per α and
+    split, and how often each α was chosen."""
+    rows = []
+    for row, part in curve.groupby("row", sort=False):
+        lr = chosen_lrs.get(row)
+        if lr is None:
+            continue
+        at = part[np.isclose(part["lr"], lr)]
+        rows.append(at.groupby(["alpha", "split"])["value"].mean().rename(row))
+    return pd.concat(rows, axis=1).reset_index() if rows else pd.DataFrame()

@@ -1,0 +1,182 @@
+"""Post-hoc evaluations of a finished grid: WiSE interpolation reproduces its ends, the
+corruptions are deterministic and severity 0 changes nothing, the probes find a known answer,
+and each job writes derived runs the report reads like any strategy's."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from medft.engine import train
+from medft.post_hoc import POST_HOC, derived_rows
+from medft.post_hoc.context import Job, derived_metrics_files
+from medft.post_hoc.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from medft.post_hoc.probes import knn_scores
+from medft.post_hoc.wise import interpolate
+from medft.run_config import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def finished_cells(tiny_datasets, tiny_weights, tmp_path_factory):
+    """LP, FT and LP-FT of one (dataset, model, lr), two seeds, and the LP features file."""
+    from medft import features
+
+    root = tmp_path_factory.mktemp("grid")
+    data = tiny_datasets["binary"]
+    shared = features.extract(data, "test_resnet", tiny_weights, root / "features.pt")
+    files = []
+    for seed in (0, 1):
+        for strategy in ("LP", "FT", "LP-FT"):
+            out = root / strategy / "lr0.01" / f"seed{seed}"
+            config = TrainConfig(
+                data=str(data),
+                model="test_resnet",
+                weights=tiny_weights,
+                strategy=strategy,
+                lr=1e-2,
+                seed=seed,
+                epochs=2,
+                patience=2,
+                batch_size=16,
+                workers=0,
+                out=str(out),
+                features=str(shared) if strategy == "LP" else None,
+                init=str(root / "LP" / "lr0.01" / f"seed{seed}" / "best.pt")
+                if strategy == "LP-FT"
+                else None,
+            )
+            train(config)
+            files.append(str(out / "metrics.json"))
+    return root, files, str(shared)
+
+
+def run_job(name, finished, tmp_path, **overrides) -> dict:
+    root, files, shared = finished
+    info = POST_HOC.get(name)
+    folder = tmp_path / name
+    folder.mkdir()
+    job = Job(
+        files,
+        str(folder),
+        str(tmp_path / f"{name}.json"),
+        info.rows_for(["LP", "FT", "LP-FT"]),
+        features=shared if info.reads_features else None,
+        **overrides,
+    )
+    info.run(job)
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def metrics_of(path) -> dict:
+    return json.loads(open(path).read())["metrics"]
+
+
+def test_interpolation_is_the_ends_at_0_and_1_and_keeps_counters():
+    start = {"w": torch.zeros(3), "n": torch.tensor(4)}
+    end = {"w": torch.ones(3), "n": torch.tensor(9)}
+    assert torch.equal(interpolate(start, end, 0.0)["w"], start["w"])
+    assert torch.equal(interpolate(start, end, 1.0)["w"], end["w"])
+    assert torch.allclose(interpolate(start, end, 0.3)["w"], torch.full((3,), 0.3))
+    assert interpolate(start, end, 0.3)["n"].item() == 9
+    with pytest.raises(ValueError, match="not of the same network"):
+        interpolate(start, {"w": end["w"]}, 0.5)
+
+
+def test_wise_at_0_and_1_reproduces_the_lp_and_ft_runs_exactly(finished_cells, tmp_path):
+    root, _, _ = finished_cells
+    index = run_job("wise", finished_cells, tmp_path)
+    curve = pd.read_parquet(index["tables"]["curve"])
+    for row, end in (("WiSE(LP, FT)", "FT"), ("WiSE(LP, LP-FT)", "LP-FT")):
+        for seed in (0, 1):
+            for alpha, strategy in ((0.0, "LP"), (1.0, end)):
+                recorded = metrics_of(root / strategy / "lr0.01" / f"seed{seed}" / "metrics.json")
+                for split in ("val", "test"):
+                    at = curve[
+                        (curve["row"] == row)
+                        & (curve["seed"] == seed)
+                        & (curve["alpha"] == alpha)
+                        & (curve["split"] == split)
+                    ]
+                    assert at["value"].item() == recorded[split]["auroc"], (row, alpha, split)
+    derived = [json.loads(open(p).read()) for p in index["runs"]]
+    assert sorted(d["config"]["strategy"] for d in derived) == sorted(
+        ["WiSE(LP, FT)"] * 2 + ["WiSE(LP, LP-FT)"] * 2
+    )
+    # The chosen α is the selection split's best point of its seed's curve.
+    for d in derived:
+        seed_curve = curve[
+            (curve["row"] == d["config"]["strategy"])
+            & (curve["seed"] == d["config"]["seed"])
+            & (curve["split"] == "val")
+        ]
+        assert d["metrics"]["val"]["auroc"] == seed_curve["value"].max()
+        assert d["post_hoc"]["alpha"] in set(seed_curve["alpha"])
+
+
+def test_a_corruption_at_severity_0_is_the_identity_and_otherwise_deterministic():
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    for corruption in CORRUPTIONS:
+        assert torch.equal(corrupt(pixels, corruption, 0, seed=7), pixels)
+        changed = [corrupt(pixels, corruption, s, seed=7) for s in range(1, 6)]
+        assert all(c.dtype == torch.uint8 and c.shape == pixels.shape for c in changed)
+        assert all(not torch.equal(c, pixels) for c in changed), corruption
+        assert torch.equal(corrupt(pixels, corruption, 3, seed=7), changed[2])
+        # Worse with severity: the mean absolute change grows.
+        change = [(c.float() - pixels.float()).abs().mean().item() for c in changed]
+        assert change[-1] > change[0], (corruption, change)
+    assert len(SEVERITIES["jpeg"]) == 5
+    noisy = corrupt(pixels, "gaussian_noise", 2, seed=8)
+    assert not torch.equal(noisy, corrupt(pixels, "gaussian_noise", 2, seed=7))
+    with pytest.raises(ValueError, match="unknown corruption 'fog'"):
+        corrupt(pixels, "fog", 1, seed=0)
+
+
+def test_robustness_severity_0_is_the_runs_own_metric(finished_cells, tmp_path):
+    from medft.report.post_hoc import robustness
+
+    root, _, _ = finished_cells
+    index = run_job("robustness", finished_cells, tmp_path)
+    frame = pd.read_parquet(index["tables"]["robustness"])
+    assert index["runs"] == []
+    clean = frame[frame["severity"] == 0].set_index(["strategy", "seed"])["value"]
+    for (strategy, seed), value in clean.items():
+        recorded = metrics_of(root / strategy / "lr0.01" / f"seed{seed}" / "metrics.json")
+        assert value == recorded["test"]["auroc"]
+    assert len(frame) == 3 * 2 * (1 + 4 * 5)
+    table = robustness(frame, margin=1.0)
+    assert set(table["strategy"]) == {"FT", "LP", "LP-FT"}
+    assert table.loc[table["strategy"] == "FT", "verdict"].item() == "reference"
+    assert table["relative drop %"].is_monotonic_increasing
+
+
+def test_knn_scores_are_the_neighbours_share_by_cosine():
+    train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    onehot = np.eye(2)[[0, 0, 1, 1]]
+    query = np.array([[10.0, 0.5], [0.2, 3.0]])  # cosine ignores the length
+    assert np.array_equal(knn_scores(train, onehot, query, k=2), [[1, 0], [0, 1]])
+    assert np.allclose(knn_scores(train, onehot, query, k=3)[0], [2 / 3, 1 / 3])
+
+
+def test_probes_write_a_derived_run_per_seed_with_k_and_c_chosen(finished_cells, tmp_path):
+    index = run_job("probes", finished_cells, tmp_path)
+    derived = [json.loads(open(p).read()) for p in index["runs"]]
+    assert sorted((d["config"]["strategy"], d["config"]["seed"]) for d in derived) == [
+        ("LogReg", 0),
+        ("LogReg", 1),
+        ("kNN", 0),
+        ("kNN", 1),
+    ]
+    knn = next(d for d in derived if d["config"]["strategy"] == "kNN")
+    tried = knn["post_hoc"]["tried"]
+    assert knn["post_hoc"]["k"] == max(map(int, tried), key=lambda k: tried[str(k)])
+    assert set(knn["metrics"]) == {"val", "test"}
+    assert derived_metrics_files([str(tmp_path / "probes.json")]) == index["runs"]
+
+
+def test_derived_rows_follow_the_grids_strategies():
+    config = {"post_hoc": ["probes", "wise", "robustness"], "strategies": ["FT", "LP"]}
+    assert derived_rows(config) == ["kNN", "LogReg", "WiSE(LP, FT)"]
+    assert derived_rows({**config, "strategies": ["FT", "L2-SP"]}) == ["kNN", "LogReg"]
