@@ -180,3 +180,8 @@ def test_derived_rows_follow_the_grids_strategies():
     config = {"post_hoc": ["probes", "wise", "robustness"], "strategies": ["FT", "LP"]}
     assert derived_rows(config) == ["kNN", "LogReg", "WiSE(LP, FT)"]
     assert derived_rows({**config, "strategies": ["FT", "L2-SP"]}) == ["kNN", "LogReg"]
+    with_lpft = {**config, "strategies": ["FT", "LP", "LP-FT"]}
+    assert derived_rows(with_lpft)[2:] == ["WiSE(LP, FT)", "WiSE(LP, LP-FT)"]
+    # LP-FT in one run does not start from the LP cell: nothing to interpolate it with.
+    one_run = {**with_lpft, "strategy_options": {"lpft_lp_epochs": 3}}
+    assert derived_rows(one_run)[2:] == ["WiSE(LP, FT)"]

@@ -357,6 +357,50 @@ def test_new_features_rerun_the_lp_cells_that_read_them(finished_workflow):
 
 
 @pytest.mark.slow
+def test_post_hoc_on_a_finished_grid_trains_nothing_and_joins_the_report(
+    finished_workflow, tmp_path
+):
+    """Probes, WiSE and robustness added to a finished grid (a copy of it): only their jobs
+    and the reports are planned; their rows and artefacts reach the tables and the HTML."""
+    import shutil
+
+    workdir = tmp_path / "grid"
+    shutil.copytree(finished_workflow, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["post_hoc"] = "all"
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert planned_jobs(workdir) == {
+        "post_hoc": 6,  # 2 datasets × (probes, wise, robustness)
+        "aggregate_dataset": 2,
+        "dataset_report": 2,
+        "summary_report": 1,
+        "all": 1,
+    }
+    snakemake(workdir)
+    report = workdir / "results" / "report" / "config"
+    for dataset in ("nodule", "findings"):
+        runs = pd.read_parquet(report / dataset / "runs.parquet")
+        assert set(runs["strategy"]) == {
+            "FT",
+            "LP",
+            "LP-FT",
+            "kNN",
+            "LogReg",
+            "WiSE(LP, FT)",
+            "WiSE(LP, LP-FT)",
+        }
+        table = (report / dataset / "paper_table.md").read_text()
+        assert all(f"| {row}" in table for row in ("kNN", "LogReg", "WiSE(LP, FT)"))
+        robustness = pd.read_csv(report / dataset / "robustness.csv")
+        assert set(robustness["strategy"]) == {"FT", "LP", "LP-FT"}
+        assert (report / dataset / "wise.png").stat().st_size > 1000
+    snakemake(workdir, "--report", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text(errors="ignore")
+    assert all(name in html for name in ("robustness.md", "wise.png"))
+    assert planned_jobs(workdir) == {}  # nothing left to do
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("warm_worker", [False, True])
 def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path, warm_worker):
     write_config(

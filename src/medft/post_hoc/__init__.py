@@ -22,8 +22,8 @@ class PostHocInfo:
     name: str
     summary: str
     job: str  # "module:function", called with a ``context.Job``
-    rows: tuple[str, ...] = ()  # derived rows, by the strategies they need (``row_needs``)
-    row_needs: tuple[tuple[str, ...], ...] = ()
+    # The derived rows it adds, given the grid's strategies and their options.
+    rows: Callable[[list[str], object], list[str]] = lambda strategies, options: []
     reads_features: bool = False
     # Images it passes through a network, from the split sizes and the grid's strategies,
     # lrs and seeds (for the cost model and the scheduler's time limit).
@@ -33,13 +33,27 @@ class PostHocInfo:
         module, function = self.job.split(":")
         getattr(import_module(module), function)(job)
 
-    def rows_for(self, strategies: list[str]) -> list[str]:
-        """The derived rows a grid of ``strategies`` gets."""
-        return [
-            row
-            for row, needs in zip(self.rows, self.row_needs, strict=True)
-            if all(s in strategies for s in needs)
-        ]
+    def rows_for(self, strategies: list[str], options=None) -> list[str]:
+        """The derived rows a grid of ``strategies`` gets (``options``: its
+        ``StrategyOptions``, default when None)."""
+        from medft.strategies import StrategyOptions
+
+        return self.rows(strategies, options or StrategyOptions())
+
+
+def wise_ends(strategies: list[str], options) -> dict[str, tuple[str, str]]:
+    """WiSE's rows and the two solutions each interpolates, read from the strategies' traits:
+    the strategy that trains a head on the frozen backbone's features (LP), with the
+    reference and with every strategy that starts from its solution (LP-FT)."""
+    from medft.strategies import REFERENCE, STRATEGIES
+
+    heads = [s for s in strategies if STRATEGIES.get(s).shares_features(options)]
+    ends = {}
+    for start in heads:
+        for end in strategies:
+            if end == REFERENCE or STRATEGIES.get(end).starts_from(options) == start:
+                ends[f"WiSE({start}, {end})"] = (start, end)
+    return ends
 
 
 POST_HOC: Registry[PostHocInfo] = Registry("post-hoc evaluation")
@@ -54,8 +68,7 @@ register_post_hoc(
         "probes",
         "kNN (cosine) and logistic-regression probes on the frozen backbone's cached features",
         "medft.post_hoc.probes:run",
-        rows=("kNN", "LogReg"),
-        row_needs=((), ()),
+        rows=lambda strategies, options: ["kNN", "LogReg"],
         reads_features=True,
     )
 )
@@ -65,8 +78,7 @@ register_post_hoc(
         "WiSE-FT: the LP and FT (and LP-FT) weights of each lr and seed interpolated, α chosen "
         "on the selection split",
         "medft.post_hoc.wise:run",
-        rows=("WiSE(LP, FT)", "WiSE(LP, LP-FT)"),
-        row_needs=(("LP", "FT"), ("LP", "LP-FT")),
+        rows=lambda strategies, options: list(wise_ends(strategies, options)),
         # 11 values of α on both evaluated splits, for each row's lrs and seeds
         passes=lambda counts, strategies, lrs, seeds: (
             2 * lrs * seeds * 11 * (counts.get("val", 0) + counts.get("test", 0))
@@ -87,10 +99,13 @@ register_post_hoc(
 
 def derived_rows(config: dict) -> list[str]:
     """Every derived row the config's post-hoc evaluations add to its tables."""
+    from medft.strategies import StrategyOptions
+
+    options = StrategyOptions(**config.get("strategy_options", {}))
     return [
         row
         for name in config.get("post_hoc", [])
-        for row in POST_HOC.get(name).rows_for(config["strategies"])
+        for row in POST_HOC.get(name).rows_for(config["strategies"], options)
     ]
 
 

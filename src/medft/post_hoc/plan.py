@@ -45,7 +45,9 @@ class PostHocPlan:
         return {
             "folder": folder(self.model_dir(dataset, model), name),
             "index": self.index(dataset, model, name),
-            "rows": POST_HOC.get(name).rows_for(self.grid.config["strategies"]),
+            "rows": POST_HOC.get(name).rows_for(
+                self.grid.config["strategies"], self.grid.strategy_options
+            ),
             "select_on": self.grid.config["select_lr_on"],
             "batch_size": self.grid.config["batch_size"],
         }

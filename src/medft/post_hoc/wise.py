@@ -11,6 +11,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from medft.post_hoc import wise_ends
 from medft.post_hoc.context import (
     Evaluation,
     Job,
@@ -23,8 +24,6 @@ from medft.post_hoc.context import (
 log = logging.getLogger(__name__)
 
 ALPHAS = tuple(np.round(np.linspace(0, 1, 11), 2))
-# Each derived row: the two strategies whose solutions it interpolates.
-ENDS = {"WiSE(LP, FT)": ("LP", "FT"), "WiSE(LP, LP-FT)": ("LP", "LP-FT")}
 
 
 def interpolate(start: dict, end: dict, alpha: float) -> dict:
@@ -49,12 +48,15 @@ def curve(evaluation: Evaluation, start: dict, end: dict, splits: list[str]):
 
 def run(job: Job) -> None:
     from medft.checkpoints import prediction_frame
+    from medft.strategies import StrategyOptions
 
     runs = job.runs()
     by_cell = {(r.strategy, r.lr, r.seed): r.run_dir for r in runs.itertuples()}
+    options = StrategyOptions(**summary_of(runs["run_dir"].iloc[0])["config"]["options"])
+    ends = wise_ends(sorted(runs["strategy"].unique()), options)
     written, rows = [], []
     for row in job.rows:
-        first, second = ENDS[row]
+        first, second = ends[row]
         for (strategy, lr, seed), run_dir in sorted(by_cell.items()):
             if strategy != second or (first, lr, seed) not in by_cell:
                 continue

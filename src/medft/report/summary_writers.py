@@ -12,7 +12,13 @@ from medft.report.catalogue import SUMMARY, artefact
 from medft.report.evidence import Evidence, SummaryReport
 from medft.report.formats import latex_escape, to_latex, write_markdown, write_table
 from medft.report.tables import METRIC_LABELS
-from medft.strategies import REFERENCE
+from medft.strategies import REFERENCE, STRATEGIES
+
+
+def _strategies_only(summary):
+    """The paper's Tables 11 and 12 are about fine-tuning strategies: the post-hoc rows
+    (probes, WiSE) stay in the per-dataset tables and statistics."""
+    return summary[summary["strategy"].map(lambda s: s in STRATEGIES)]
 
 
 @artefact("best_combination", ("md", "tex", "csv", "html"), scope=SUMMARY)
@@ -21,7 +27,7 @@ def _best_combination(report: SummaryReport, stem: Path) -> None:
     improvement over FT on the same model (two decimals).
     """
     verdicts = report.verdicts
-    best = tables.best_combination(report.summary, verdicts)
+    best = tables.best_combination(_strategies_only(report.summary), verdicts)
     best.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.2f")
     caption = (
         "Table 11: per dataset, the model and strategy with the highest mean main metric, "
@@ -47,7 +53,7 @@ def _effectiveness(report: SummaryReport, stem: Path) -> None:
     `Equivalent (%)` apart those shown *equivalent*. The last row totals the columns.
     """
     verdicts = report.verdicts
-    counts = tables.effectiveness(report.summary, verdicts)
+    counts = tables.effectiveness(_strategies_only(report.summary), verdicts)
     counts.to_csv(stem.with_suffix(".csv"), index=False)
     caption = (
         "Table 12: per strategy and model, the (dataset, model) cells whose main metric beats "
