@@ -171,7 +171,7 @@ def test_lp_cells_share_features_unless_the_backbone_is_random():
     grid = Grid(config)
     shared = f"{config['results']}/isic2020/vgg19/features.pt"
     assert grid.features_file("isic2020", "vgg19", "LP") == shared
-    assert grid.train_params("isic2020", "vgg19", "LP", "0.001", 2)["features"] == shared
+    assert grid.params.train("isic2020", "vgg19", "LP", "0.001", 2)["features"] == shared
     assert grid.features_file("isic2020", "vgg19", "LP-FT") is None  # it starts from LP's
     assert grid.features_file("isic2020", "vgg19", "FT") is None
     assert Grid({**config, "weights": "none"}).features_file("isic2020", "vgg19", "LP") is None
@@ -471,9 +471,9 @@ def test_paper_preset_plans_the_same_grid_with_evaluation_split_selection():
         "Protocol: early stopping on val, lr chosen on val"
     )
     cell = ("cholect50", "resnet50", "LP-FT", "0.001", 0)
-    assert paper.train_params(*cell)["early_stop_on"] == "test"
-    assert "init" not in paper.train_params(*cell)  # one-run LP-FT: no LP cell to wait for
-    assert sound.train_params(*cell)["init"].endswith("/LP/lr0.001/seed0/best.pt")
+    assert paper.params.train(*cell)["early_stop_on"] == "test"
+    assert "init" not in paper.params.train(*cell)  # one-run LP-FT: no LP cell to wait for
+    assert sound.params.train(*cell)["init"].endswith("/LP/lr0.001/seed0/best.pt")
 
 
 @pytest.mark.slow

@@ -261,17 +261,6 @@ class Grid:
     def metrics_files(self, dataset: str | None = None) -> list[str]:
         return [f"{self.run_dir(*cell)}/metrics.json" for cell in self.cells(dataset)]
 
-    def features_params(self, dataset: str, model: str) -> dict:
-        """Keyword arguments of ``features_job`` for one (dataset, model)."""
-        return {
-            "data": str(Path(self.prepared(dataset, model)).parent),
-            "model": model,
-            "weights": self.config["weights"],
-            "batch_size": self.config["batch_size"],
-            "workers": self.config["loader_workers"],
-            "out": self.features_path(dataset, model),
-        }
-
     # -- the budgeted search (medft.search.plan; workflow/rules/search.smk) ------------------
     @cached_property
     def search(self):
@@ -286,6 +275,12 @@ class Grid:
         return ReportPlan(self)
 
     @cached_property
+    def params(self):
+        from medft.job_params import JobParams
+
+        return JobParams(self)
+
+    @cached_property
     def post_hoc_plan(self):
         from medft.post_hoc.plan import PostHocPlan
 
@@ -296,29 +291,3 @@ class Grid:
         from medft.search.plan import SearchPlan
 
         return SearchPlan(self)
-
-    def train_params(self, dataset, model, strategy, lr, seed) -> dict:
-        """Keyword arguments of ``medft.engine.TrainConfig`` for one cell."""
-        c = self.config
-        entry = self.datasets[dataset]
-        run = {
-            "data": str(Path(self.prepared(dataset, model)).parent),
-            "model": model,
-            "weights": c["weights"],
-            "strategy": strategy,
-            "lr": float(lr),
-            "seed": int(seed),
-            "out": self.run_dir(dataset, model, strategy, lr, seed),
-            "epochs": c["epochs"],
-            "patience": c["patience"],
-            "early_stop_on": c["early_stop_on"],
-            "batch_size": c["batch_size"],
-            "workers": c["loader_workers"],
-            "main_metric": entry.get("main_metric"),
-            "options": c["strategy_options"],
-        }
-        run["features"] = self.features_file(dataset, model, strategy)
-        first = self.first_stage(strategy)
-        if first:
-            run["init"] = f"{self.run_dir(dataset, model, first, lr, seed)}/best.pt"
-        return run

@@ -14,7 +14,7 @@ rule features:
         mem_mb=lambda w, attempt: grid.cost.mem_mb("features", w, attempt),
         runtime=lambda w: grid.cost.runtime_min("features", w),
     params:
-        job=lambda w: grid.features_params(w.dataset, w.model),
+        job=lambda w: grid.params.features(w.dataset, w.model),
         warm=config["warm_worker"],
     script:
         "../scripts/features.py"
@@ -39,7 +39,7 @@ rule train:
         mem_mb=lambda w, attempt: grid.cost.mem_mb("train", w, attempt),
         runtime=lambda w: grid.cost.runtime_min("train", w),
     params:
-        run=lambda w: grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
+        run=lambda w: grid.params.train(w.dataset, w.model, w.strategy, w.lr, w.seed),
         warm=config["warm_worker"],
     script:
         "../scripts/train.py"

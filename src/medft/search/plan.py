@@ -62,7 +62,7 @@ class SearchPlan:
     def rung_params(self, wildcards) -> dict:
         w, rung = wildcards, int(wildcards.rung)
         return {
-            "run": self.grid.train_params(w.dataset, w.model, w.strategy, w.lr, w.seed),
+            "run": self.grid.params.train(w.dataset, w.model, w.strategy, w.lr, w.seed),
             "rung": rung,
             "budget": self.budgets(w.model)[rung],
             # The last decision compares every arm: slow starters first reach the epoch
