@@ -162,6 +162,8 @@ def test_demo_dry_run_plans_exactly_the_grid():
     }
     assert counts["train"] == expected == 192
     assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
+    assert demo["post_hoc"] == "all"  # probes, WiSE, robustness per (dataset, model)
+    assert counts["post_hoc"] == 3 * 3
 
 
 def test_lp_cells_share_features_unless_the_backbone_is_random():
