@@ -137,6 +137,24 @@ def test_plan_prints_the_paper_grids_gpu_hours(monkeypatch, capsys):
     assert sum(float(r[6]) for r in per_pair) == pytest.approx(upper, abs=0.1 * 24)
 
 
+def test_plan_prices_the_post_hoc_evaluations_by_their_image_passes(tmp_path, monkeypatch):
+    from medft.workflow import Grid, load_config
+
+    extra = tmp_path / "post_hoc.yaml"
+    extra.write_text("post_hoc: [robustness, wise]\n")
+    grid = Grid(load_config(["config.yaml", str(extra)], workdir=REPO))
+    cost = grid.cost
+    counts, _ = cost.counts("chexpert", "resnet50")
+    startup = cost.settings.startup_s
+    robustness = cost.post_hoc("chexpert", "resnet50", "robustness").upper_s - startup
+    wise = cost.post_hoc("chexpert", "resnet50", "wise").upper_s - startup
+    # 8 strategies × 3 seeds × 21 passes over the test split; 2 WiSE rows × 3 lrs × 3 seeds ×
+    # 11 α over validation and test
+    per_image = robustness / (8 * 3 * 21 * counts["test"])
+    assert wise == pytest.approx(per_image * 2 * 3 * 3 * 11 * (counts["val"] + counts["test"]))
+    assert cost.post_hoc("chexpert", "resnet50", "probes").upper_s == startup
+
+
 @pytest.mark.slow
 def test_slurm_profile_requests_gpus_only_for_train_and_features():
     """Acceptance: the paper's grid through profiles/slurm, as a dry run prints it."""
@@ -170,6 +188,38 @@ def test_slurm_profile_requests_gpus_only_for_train_and_features():
     by_dataset = {w.split(",")[0]: v[1] for w, v in ft.items() if "model=resnet50" in w}
     assert len(set(by_model.values())) == 3
     assert len(set(by_dataset.values())) > 1
+
+
+@pytest.mark.slow
+def test_post_hoc_jobs_take_the_gpu_partition_with_small_time_limits():
+    result = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--profile",
+            "profiles/slurm",
+            "--dry-run",
+            "--forceall",
+            "--nolock",
+            "--config",
+            "post_hoc=all",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+            "MEDFT_GPU_PARTITION": "gpu-short",
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    bodies = re.findall(r"^rule post_hoc:\n((?:    .*\n)+)", result.stdout, re.MULTILINE)
+    assert len(bodies) == 8 * 3 * 3  # (dataset, model) × probes, wise, robustness
+    for body in bodies:
+        resources = dict(
+            item.split("=", 1) for item in re.search(r"resources: (.*)", body).group(1).split(", ")
+        )
+        assert resources["gpu"] == "1" and resources["slurm_partition"] == "gpu-short"
+        assert 10 <= int(resources["runtime"]) <= 6 * 60, body
 
 
 def test_warm_worker_is_not_used_inside_a_scheduler_job(tmp_path, monkeypatch):

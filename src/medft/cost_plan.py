@@ -48,6 +48,9 @@ def plan_table(cost: CostModel):
             )
             if cost.grid.search.enabled:
                 rows[-1].update(search_bound(cost, dataset, model, upper_s))
+            if c.get("post_hoc"):  # inference only: the same with or without early stopping
+                seconds = sum(cost.post_hoc(dataset, model, n).upper_s for n in c["post_hoc"])
+                rows[-1]["post-hoc GPU-h"] = seconds * gpus / 3600
     table = pd.DataFrame(rows)
     total = {
         "dataset": "total",

@@ -106,7 +106,9 @@ def _wise(report: DatasetReport, stem: Path) -> None:
         f"{e.dataset}: WiSE interpolation",
         f"{METRIC_LABELS[e.main_metric]} (percent, mean over seeds) along θ(α) = (1 − α)·θ_LP "
         "+ α·θ_end at each row's chosen lr; α = 0 is LP's solution, α = 1 the fine-tuned "
-        "end's. Each seed's α is chosen on the selection split.",
+        "end's. Each seed's α is chosen on the selection split. Where the fine-tuned end was "
+        "early-stopped on that same split, its score there is biased upwards and the choice "
+        "leans to α = 1 (docs/beyond.md).",
         wide.round(2).reset_index(),
     )
     figures.save(post_hoc_figures.wise_curves(at_chosen, e.main_metric), stem.with_suffix(".png"))
