@@ -174,15 +174,12 @@ def _on(axis: str) -> Callable[[Evidence], bool]:
     return lambda e: (p := axis_point(e.dataset)) is not None and getattr(p, axis) is not None
 
 
-artefact(
-    "label_fractions",
-    ("png", "csv", "md"),
-    scope=SUMMARY,
-    expected=lambda config: bool(config.get("train_fractions")),
-    available=_on("fraction"),
-)(
-    _axis_writer(
+# The axes' artefacts: (stem, axis, config key, title, caption's opening, docs entry).
+AXIS_ARTEFACTS = (
+    (
+        "label_fractions",
         "fraction",
+        "train_fractions",
         "Label fractions: where another strategy overtakes FT",
         "Per dataset and model, against the fraction of the training split (the same "
         "evaluation split at every fraction).",
@@ -194,25 +191,27 @@ artefact(
         strategy, the strategies above FT with their difference and verdict at that fraction, and
         where the lead changes (`.md`). Each `<dataset>@<fraction>` also has its own paper-style
         tables and statistics. `medft plan` prices each fraction at its own size.""",
-    )
-)
-artefact(
-    "image_sizes",
-    ("png", "csv", "md"),
-    scope=SUMMARY,
-    expected=lambda config: bool(config.get("image_sizes")),
-    available=_on("size"),
-)(
-    _axis_writer(
+    ),
+    (
+        "image_sizes",
         "size",
+        "image_sizes",
         "Input sizes: where another strategy overtakes FT",
         "Per dataset and model, against the input size (the same images, resized).",
         """The same along the resolution axis (`image_sizes: [...]`: every dataset once per
         input size, named `<dataset>@<size>px`, prepared at that crop and resized in the ratio of
         `image_size` or the model's own; the same images at every size). A ViT's fixed position
         embedding takes only its own size.""",
-    )
+    ),
 )
+for stem, axis, key, title, intro, description in AXIS_ARTEFACTS:
+    artefact(
+        stem,
+        ("png", "csv", "md"),
+        scope=SUMMARY,
+        expected=lambda config, key=key: bool(config.get(key)),
+        available=_on(axis),
+    )(_axis_writer(axis, title, intro, description))
 
 
 @artefact("heatmap", ("png", "pdf"), scope=SUMMARY)
