@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT = (
     ROOT / "results" / "bench-search" / "grid" / "report" / "beyond-breastmnist" / "breastmnist"
 )
+LOGS = ROOT / "results" / "bench-search" / "grid" / "logs" / "post_hoc" / "breastmnist"
 OUT = ROOT / "bench" / "results_beyond.md"
 DOCS = ROOT / "docs" / "beyond.md"
 BEGIN, END = "<!-- results: bench/beyond_results.py -->", "<!-- end of results -->"
@@ -56,6 +57,12 @@ def main() -> None:
     shown_robustness = robustness.drop(columns=["model"]).rename(
         columns={"diff_mean": "corrupted vs FT (pp)"}
     )
+    seconds = {
+        name: pd.read_csv(LOGS / "efficientnet_lite0" / f"{name}.benchmark.tsv", sep="\t")[
+            "s"
+        ].iloc[0]
+        for name in ("probes", "wise", "robustness")
+    }
     body = "\n\n".join(
         [
             "BreastMNIST (binary, 360 training images, 78 validation, 155 test), "
@@ -63,7 +70,10 @@ def main() -> None:
             "3 seeds, ≤ 12 epochs (bench/search/grid.yaml), then `post_hoc: all` "
             "(bench/beyond/breastmnist.yaml): no training job ran. Every verdict is against FT "
             "on the evaluation split, seed-paired with the patient bootstrap, Holm within the "
-            "model, equivalence margin ±1 pp (docs/report.md, The statistics).",
+            "model, equivalence margin ±1 pp (docs/report.md, The statistics). What each job "
+            "took on 2 CPU cores (Snakemake's benchmark of the job, start-up included): "
+            + ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
+            + ".",
             "### The strategies, the probes and WiSE (test AUROC, mean over 3 seeds at the "
             "chosen lr; kNN and LogReg have no lr)\n\n" + markdown(rows),
             "### Calibration before and after temperature scaling (evaluation split, mean over "

@@ -7,6 +7,8 @@ rule post_hoc:
         grid.post_hoc_plan.index("{dataset}", "{model}", "{evaluation}"),
     log:
         f"{LOGS}/post_hoc/{{dataset}}/{{model}}/{{evaluation}}.log",
+    benchmark:
+        f"{LOGS}/post_hoc/{{dataset}}/{{model}}/{{evaluation}}.benchmark.tsv"
     conda:
         "../../envs/medft.yaml"
     threads: config["train_threads"]
