@@ -71,7 +71,7 @@ def main() -> None:
             "(bench/beyond/breastmnist.yaml): no training job ran. Every verdict is against FT "
             "on the evaluation split, seed-paired with the patient bootstrap, Holm within the "
             "model, equivalence margin ±1 pp (docs/report.md, The statistics). What each job "
-            "took on 2 CPU cores (Snakemake's benchmark of the job, start-up included): "
+            "took on 2 CPU cores, two jobs at a time (Snakemake's benchmark, start-up included): "
             + ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
             + ".",
             "### The strategies, the probes and WiSE (test AUROC, mean over 3 seeds at the "
