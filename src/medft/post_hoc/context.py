@@ -58,7 +58,6 @@ class Evaluation:
         self.cell = Cell(config)
         self.cell.build()
         self.meta = self.cell.meta
-        self.main_metric = summary["main_metric"]
 
     def load(self, state: dict) -> None:
         self.cell.model.module.load_state_dict(state)

@@ -1,12 +1,11 @@
 """The post-hoc evaluations' own tables (``medft.post_hoc``): robustness to corruptions, with
-verdicts against FT, and the WiSE interpolation curves. Their derived runs (probes, WiSE) are
-rows of the ordinary tables; these are what does not fit there."""
+verdicts against FT, and its curves by severity. Their derived runs (probes, WiSE) are rows of
+the ordinary tables; the WiSE curve is read by its writer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from medft.post_hoc import folder
@@ -76,16 +75,3 @@ def severity_curves(frame: pd.DataFrame) -> pd.DataFrame:
         .mean()
         .reset_index()
     )
-
-
-def wise_summary(curve: pd.DataFrame, chosen_lrs: dict[str, float]) -> pd.DataFrame:
-    """Per row (WiSE(LP, FT), …) at its chosen lr: the curve's mean over seeds per α and
-    split, and how often each α was chosen."""
-    rows = []
-    for row, part in curve.groupby("row", sort=False):
-        lr = chosen_lrs.get(row)
-        if lr is None:
-            continue
-        at = part[np.isclose(part["lr"], lr)]
-        rows.append(at.groupby(["alpha", "split"])["value"].mean().rename(row))
-    return pd.concat(rows, axis=1).reset_index() if rows else pd.DataFrame()
