@@ -196,6 +196,11 @@ def config_error(workdir: Path) -> str:
     [
         ({"strategies": ["FT", "SGD"]}, "strategies: unknown strategy 'SGD'; choose one of: FT"),
         ({"lrs": [1e-3, -1e-4]}, "-0.0001 is less than or equal to the minimum of 0"),
+        (
+            {"post_hoc": ["probe"]},
+            "post_hoc: unknown post-hoc evaluation 'probe'; choose one of: probes, wise",
+        ),
+        ({"post_hoc": ["probes"]}, "post_hoc: `probes` read a pretrained backbone's features"),
     ],
 )
 def test_config_check_rejects_bad_values_naming_them(tmp_path, override, message):

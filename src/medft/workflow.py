@@ -81,16 +81,27 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
             )
     validate(config, str(schema))
     config["strategies"] = strategy_list(config["strategies"])
-    if config.get("post_hoc") == "all":
-        from medft.post_hoc import POST_HOC
-
-        config["post_hoc"] = POST_HOC.names()
+    config["post_hoc"] = post_hoc_list(config.get("post_hoc", []))
     config["datasets"] = with_axes(
         config["datasets"], config.get("train_fractions"), config.get("image_sizes")
     )
     grid = Grid(config)
     check_grid(grid)
     return grid
+
+
+def post_hoc_list(names: str | list[str]) -> list[str]:
+    """The config's ``post_hoc``: ``all`` or a list of registered evaluations, checked here
+    against the registry (``medft.post_hoc.POST_HOC``), which the schema does not list."""
+    from medft.errors import ConfigError
+    from medft.post_hoc import POST_HOC
+
+    if names == "all":
+        return POST_HOC.names()
+    try:
+        return [POST_HOC.canonical(name) for name in names]
+    except ValueError as error:
+        raise ConfigError(f"post_hoc: {error}") from None
 
 
 def strategy_list(strategies: str | list[str]) -> list[str]:
