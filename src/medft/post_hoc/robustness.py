@@ -35,9 +35,13 @@ def run(job: Job) -> None:
 
     chosen = job.chosen()
     rows = []
+    # One network per strategy: each of its seeds only loads its weights into it.
+    evaluations: dict[str, Evaluation] = {}
     for run in progress(list(chosen.itertuples()), len(chosen), "robustness", unit="runs"):
         summary = summary_of(run.run_dir)
-        evaluation = Evaluation(summary, job.batch_size)
+        if run.strategy not in evaluations:
+            evaluations[run.strategy] = Evaluation(summary, job.batch_size)
+        evaluation = evaluations[run.strategy]
         evaluation.load(best_state(run.run_dir))
         cell = {"model": run.model, "strategy": run.strategy, "lr": run.lr, "seed": run.seed}
         rows += [

@@ -55,13 +55,17 @@ def run(job: Job) -> None:
     options = StrategyOptions(**summary_of(runs["run_dir"].iloc[0])["config"]["options"])
     ends = wise_ends(sorted(runs["strategy"].unique()), options)
     written, rows = [], []
+    # One network per end strategy: every (lr, seed) only loads its weights into it.
+    evaluations: dict[str, Evaluation] = {}
     for row in job.rows:
         first, second = ends[row]
         for (strategy, lr, seed), run_dir in sorted(by_cell.items()):
             if strategy != second or (first, lr, seed) not in by_cell:
                 continue
             like = summary_of(run_dir)
-            evaluation = Evaluation(like, job.batch_size)
+            if second not in evaluations:
+                evaluations[second] = Evaluation(like, job.batch_size)
+            evaluation = evaluations[second]
             splits = [s for s in ("val", "test") if s in evaluation.splits]
             points = curve(
                 evaluation, best_state(by_cell[(first, lr, seed)]), best_state(run_dir), splits
