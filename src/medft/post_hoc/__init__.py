@@ -76,7 +76,7 @@ register_post_hoc(
     PostHocInfo(
         "wise",
         "WiSE-FT: the LP and FT (and LP-FT) weights of each lr and seed interpolated, α chosen "
-        "on the selection split",
+        "among 0.1-0.9 on the selection split",
         "medft.post_hoc.wise:run",
         rows=lambda strategies, options: list(wise_ends(strategies, options)),
         # 11 values of α on both evaluated splits, for each row's lrs and seeds

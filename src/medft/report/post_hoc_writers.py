@@ -83,7 +83,8 @@ def _wise(report: DatasetReport, stem: Path) -> None:
     """With `post_hoc: [wise]`: WiSE-FT (Wortsman et al. 2022) from the grid's own ends — for
     each lr and seed, the LP solution (pretrained backbone, trained head) and the FT solution
     (and LP-FT's, which starts from it) interpolated weight by weight at α = 0, 0.1, …, 1, α
-    chosen per seed on the selection split. The chosen points are the rows `WiSE(LP, FT)` and
+    chosen per seed on the selection split among 0.1–0.9 (the ends are rows of their own, and
+    were selected on that split). The chosen points are the rows `WiSE(LP, FT)` and
     `WiSE(LP, LP-FT)` of the tables and statistics, with their verdicts against FT; this
     artefact is the curve at each row's chosen lr: the main metric against α on both splits,
     per seed and their mean (α = 0 reproduces LP's metrics and α = 1 the other end's exactly:
@@ -106,9 +107,9 @@ def _wise(report: DatasetReport, stem: Path) -> None:
         f"{e.dataset}: WiSE interpolation",
         f"{METRIC_LABELS[e.main_metric]} (percent, mean over seeds) along θ(α) = (1 − α)·θ_LP "
         "+ α·θ_end at each row's chosen lr; α = 0 is LP's solution, α = 1 the fine-tuned "
-        "end's. Each seed's α is chosen on the selection split. Where the fine-tuned end was "
-        "early-stopped on that same split, its score there is biased upwards and the choice "
-        "leans to α = 1 (docs/beyond.md).",
+        "end's. Each seed's α is chosen on the selection split among 0.1–0.9: the ends are "
+        "rows of their own, and their scores there are biased upwards (each was early-stopped "
+        "and its lr chosen on that split; docs/beyond.md).",
         wide.round(2).reset_index(),
     )
     figures.save(post_hoc_figures.wise_curves(at_chosen, e.main_metric), stem.with_suffix(".png"))
