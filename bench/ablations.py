@@ -60,9 +60,9 @@ class OldGFL(HeadSplitOff, GradualUnfreezeFirstToLast):
 
 
 # As many stages as blocks for efficientnet_lite0, whose head is a block of its own.
-for _name, _cls in (("G-LF-old", "OldGLF"), ("G-FL-old", "OldGFL")):
+for _name, _cls in (("G-LF-old", OldGLF), ("G-FL-old", OldGFL)):
     register_strategy(
-        StrategyInfo(_name, f"__main__:{_cls}", "head split off", stoppable_from=lambda o, n: n - 1)
+        StrategyInfo(_name, _cls, "head split off", stoppable_from=lambda o, n: n - 1)
     )
 
 # (ablation, reference label, reference (strategy, options), variant label, variant ...)
