@@ -26,12 +26,14 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="session")
 def tiny_datasets(tmp_path_factory) -> dict[str, Path]:
-    """One small 32 px synthetic dataset per task type, keyed by task type."""
+    """One small 32 px synthetic dataset per task type, keyed by task type (the first
+    registered of each: synth-nodule for binary)."""
     root = tmp_path_factory.mktemp("datasets")
     out = {}
     for name in synthetic.SYNTHETIC.names():
         task = synthetic.SYNTHETIC.get(name).task
-        out[task] = synthetic.prepare(name, Preprocess(32, 32), root / name, n_images=60)
+        if task not in out:
+            out[task] = synthetic.prepare(name, Preprocess(32, 32), root / name, n_images=60)
     return out
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from medft.data import medmnist
+from medft.data import medmnist, synthetic
 from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
 from medft.data.shards import DatasetMeta, DatasetWriter, ShardDataset
@@ -125,3 +125,13 @@ def test_batches_travel_as_uint8_and_are_normalised_on_arrival(tiny_datasets):
     assert images.dtype == torch.float32
     assert images.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(images, expected, atol=1e-5)
+
+
+def test_synthetic_effusion_fills_one_lung_base_of_the_positives_only():
+    bases = {0: [], 1: []}
+    for image, label, _, _ in synthetic.generate("synth-effusion", 60, 64):
+        lower_lungs = (image[42:52, 12:26], image[42:52, 38:52])  # rows 0.65–0.8 of each lung
+        bases[label].append(max(part.mean() for part in lower_lungs) / 255)
+    assert len(bases[0]) > 10 and len(bases[1]) > 10
+    # Fluid is as dense as the chest wall: every positive's brighter base above every negative's.
+    assert min(bases[1]) > max(bases[0]) + 0.2

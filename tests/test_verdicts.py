@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from medft.report import verdicts as v
@@ -52,6 +53,22 @@ def test_equivalence_needs_the_whole_adjusted_interval_inside_the_margin():
     assert v.decide(v.combined(values), margin=0.5).verdict[0] == v.EQUIVALENT
     # A margin smaller than what the interval allows leaves it inconclusive.
     assert v.decide(v.combined(values), margin=0.05).verdict[0] == v.INCONCLUSIVE
+
+
+def test_the_reported_equivalence_interval_is_the_one_the_verdict_rests_on():
+    # A pair that tracks the reference seed by seed inside a family whose other member
+    # scatters: the family's 95 % interval is wide, the pair's own TOST interval narrow.
+    values = _family([(0.05, -0.05, 0.0), (6.0, -6.0, 0.5)])
+    decision = v.decide(v.pooled(values), margin=1.0, own=v.combined(values))
+    assert decision.verdict[0] == v.EQUIVALENT
+    assert decision.high[0] - decision.low[0] > 2.0  # the family's would not show it
+    low, high = decision.equivalence_low[0], decision.equivalence_high[0]
+    assert -1.0 <= low < 0.0 < high <= 1.0
+    # Bonferroni over the two comparisons, two one-sided tests: t(1 − 0.05 / 2, 2 df).
+    se = np.sqrt(np.var([0.05, -0.05, 0.0], ddof=1) / 3)
+    assert high == pytest.approx(stats.t.ppf(1 - 0.05 / 2, 2) * se)
+    assert decision.verdict[1] == v.INCONCLUSIVE
+    assert not -1.0 <= decision.equivalence_low[1] <= decision.equivalence_high[1] <= 1.0
 
 
 def test_the_evaluation_splits_uncertainty_can_turn_a_seed_significant_difference_inconclusive():

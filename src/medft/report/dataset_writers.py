@@ -96,7 +96,9 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
     points of the main metric), `seed_var` (variance of the paired differences),
     `diff_low`/`diff_high` (their 95 % t-interval), `p_seed` (the seed-only paired t-test, for
     reference), `boot_low`/`boot_high`/`boot_var` (patient bootstrap of the seed-mean
-    difference), then the verdict's test: `p_value`, `p_holm`, `low`/`high` (its 95 % interval),
+    difference), `resolution` (points of the main metric one evaluation image can move; no
+    equivalence above the margin), then the verdict's test: `p_value`, `p_holm`, `low`/`high`
+    (its 95 % interval), `eq_low`/`eq_high` (the interval equivalence is judged on),
     `verdict`, `seeds_to_decide` (inconclusive only), `margin`.
     """
     from medft.report import stats
@@ -118,11 +120,24 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         + "; its 95 % interval and p, Holm-corrected within the model (docs/protocol.md, "
         "Statistics; the rule was chosen by simulation, bench/results_stats.md). Verdict: "
         "better / worse when the corrected p < 0.05; otherwise equivalent when the "
-        f"Bonferroni-adjusted interval lies within ±{margin:g} pp (equivalence_margin); "
+        "equivalence interval — the pair's own seed spread and the same bootstrap, "
+        "Bonferroni-adjusted over the family (two one-sided tests) — lies within "
+        f"±{margin:g} pp (equivalence_margin); "
         "otherwise inconclusive, with the seeds that would decide it if the observed "
         "difference and spread held. Inconclusive is not equivalent. Not tested with one "
-        "seed." + report.selection_caveat,
+        "seed." + _unresolved_margin(e.verdicts, margin) + report.selection_caveat,
         verdict_table.statistics_table(e.verdicts),
+    )
+
+
+def _unresolved_margin(verdicts, margin: float) -> str:
+    points = verdicts["resolution"].max() if "resolution" in verdicts else float("nan")
+    if not points > margin:
+        return ""
+    return (
+        f" One image of this evaluation split moves the main metric by up to {points:.1f} "
+        f"points, more than the ±{margin:g}-point margin: no comparison can be shown "
+        "equivalent on it, whatever its bootstrap says (a larger evaluation split can)."
     )
 
 

@@ -172,6 +172,24 @@ def _seed_mean(metric: str, task: str, predictions: list[pd.DataFrame], weights)
     return np.mean(per_seed, axis=0) * 100
 
 
+def one_image_points(metric: str, targets: np.ndarray) -> float:
+    """About how many points of ``metric`` one evaluation image can move: 100 / n for
+    accuracy; for the metrics computed per class (AUROC, mAP, balanced accuracy, κ, F1),
+    100 / the count of the rarest class (multi-label: the rarer side of the rarest label)."""
+    targets = np.asarray(targets)
+    if metric == "accuracy":
+        return 100 / len(targets)
+    if targets.ndim == 2:
+        positives = targets.sum(axis=0)
+        counts = np.minimum(positives, len(targets) - positives)
+    else:
+        counts = np.unique(targets, return_counts=True)[1]
+        if len(counts) == 2:
+            counts = counts.min(keepdims=True)
+    counts = counts[counts > 0]
+    return 100 / counts.min() if len(counts) else np.inf
+
+
 def bootstrap_intervals(
     chosen: pd.DataFrame,
     tasks: dict[str, str],
@@ -182,7 +200,8 @@ def bootstrap_intervals(
     reference: str = REFERENCE,
 ) -> pd.DataFrame:
     """Per (dataset, model, strategy ≠ ``reference``, by default FT): boot_low, boot_high (the
-    percentile interval) and boot_var of (strategy − reference) in percentage points, from
+    percentile interval) and boot_var of (strategy − reference) in percentage points, and
+    resolution (``one_image_points`` of the split), from
     each run's evaluation predictions (``predictions`` by ``run_dir``, else read with
     ``test_predictions``); ``tasks`` maps dataset → task type. The same resamples serve every
     strategy of a (dataset, model), so the comparison with FT is paired by patient."""
@@ -202,6 +221,7 @@ def bootstrap_intervals(
                     f"{run_dir}: its test predictions are not of the same images as "
                     f"{cell['run_dir'].iloc[0]}'s; runs of one dataset must share its test split"
                 )
+        resolution = one_image_points(metric, _targets_scores(first)[0])
         groups = resampling_groups(first, dataset)
         weights = group_weights(groups, n_boot, np.random.default_rng(seed))
         runs_of = cell.groupby("strategy", sort=False)["run_dir"].agg(list).to_dict()
@@ -233,9 +253,13 @@ def bootstrap_intervals(
                     "boot_low": low,
                     "boot_high": high,
                     "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
+                    "resolution": resolution,
                 }
             )
-    return pd.DataFrame(rows, columns=[*CELL, "strategy", "boot_low", "boot_high", "boot_var"])
+    return pd.DataFrame(rows, columns=[*CELL, "strategy", *BOOT_COLUMNS])
+
+
+BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "resolution"]
 
 
 def verdicts(
@@ -247,7 +271,9 @@ def verdicts(
     """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
     test (the family's pooled seed spread + the evaluation split's sampling,
     ``medft.report.verdicts.pooled``; equivalence on the pair's own spread):
-    p_value, p_holm (within each (dataset, model)), low / high (its 95 % interval), verdict
+    p_value, p_holm (within each (dataset, model)), low / high (its 95 % interval), eq_low /
+    eq_high (the pair's own (1 − 2α/m) interval, which equivalence is judged on; no
+    equivalence where one evaluation image moves the metric by more than the margin), verdict
     (better / worse / equivalent within ±``margin`` pp / inconclusive / not tested) and
     seeds_to_decide (inconclusive only; empty where no number of seeds would). ``family``:
     the comparisons of each (dataset, model) belong to a family of that many
@@ -256,8 +282,8 @@ def verdicts(
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
     else:
-        frame["boot_low"] = frame["boot_high"] = frame["boot_var"] = np.nan
-    for column in ("p_value", "p_holm", "low", "high", "seeds_to_decide"):
+        frame[BOOT_COLUMNS] = np.nan
+    for column in ("p_value", "p_holm", "low", "high", "eq_low", "eq_high", "seeds_to_decide"):
         frame[column] = np.nan
     frame["verdict"] = UNTESTED
     for _, index in frame.groupby(CELL, sort=False).groups.items():
@@ -276,11 +302,15 @@ def verdicts(
             part["boot_var"].fillna(0.0),
             part["n_pairs"] - 1,
         )
-        decision = decide(estimate, margin, own=own, family=family)
+        decision = decide(
+            estimate, margin, own=own, family=family, resolution=part["resolution"].to_numpy()
+        )
         frame.loc[index, "p_value"] = decision.p
         frame.loc[index, "p_holm"] = decision.p_holm
         frame.loc[index, "low"] = decision.low
         frame.loc[index, "high"] = decision.high
+        frame.loc[index, "eq_low"] = decision.equivalence_low
+        frame.loc[index, "eq_high"] = decision.equivalence_high
         frame.loc[index, "verdict"] = decision.verdict
         frame.loc[index, "seeds_to_decide"] = [
             np.nan if n is None else n for n in decision.seeds_to_decide

@@ -35,6 +35,10 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
                 _interval(lo, hi) for lo, hi in zip(verdicts["low"], verdicts["high"], strict=True)
             ],
             "p (Holm)": verdicts["p_holm"].map(_p),
+            "equivalence interval": [
+                _interval(lo, hi)
+                for lo, hi in zip(verdicts["eq_low"], verdicts["eq_high"], strict=True)
+            ],
             "seeds (t-interval)": [
                 _interval(lo, hi)
                 for lo, hi in zip(verdicts["diff_low"], verdicts["diff_high"], strict=True)

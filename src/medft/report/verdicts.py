@@ -11,7 +11,10 @@ and degrees of freedom. ``decide`` then gives the four verdicts:
 
 * *better* / *worse*: the rule's two-sided p-value, Holm-corrected over the family, below α;
 * *equivalent*: otherwise, when the (1 − 2α/m) interval of the difference lies inside
-  ±``margin`` (two one-sided tests per comparison, Bonferroni over the m comparisons);
+  ±``margin`` (two one-sided tests per comparison, Bonferroni over the m comparisons) and the
+  evaluation split can resolve the margin at all — one of its images moves the metric by no
+  more than ``margin`` (``resolution``): on a few dozen images two models that are both
+  perfect give a bootstrap of zero width, which says nothing about a 1-point difference;
 * *inconclusive*: neither, with the number of seeds that would decide it were the observed
   difference and spread to hold.
 
@@ -160,6 +163,10 @@ class Decision:
     p_holm: np.ndarray
     low: np.ndarray  # the 95 % interval of the difference, for display
     high: np.ndarray
+    # The interval equivalence is judged on: the pair's own spread, (1 − 2α/m). Shown beside
+    # the verdict, since it can be far narrower than the family's 95 % interval above.
+    equivalence_low: np.ndarray
+    equivalence_high: np.ndarray
     verdict: list[str]
     seeds_to_decide: list[int | None]  # inconclusive only; None: no number of seeds would
 
@@ -170,19 +177,24 @@ def decide(
     alpha: float = ALPHA,
     own: Estimate | None = None,
     family: int | None = None,
+    resolution: np.ndarray | float | None = None,
 ) -> Decision:
     """The four verdicts of one family. ``estimate`` tests the differences; ``own`` — each
     pair's own seed spread (``combined``), default ``estimate`` — tests equivalence: a pair that
     moves with the reference seed by seed (a strategy that trains almost as FT does) can show
     equivalence that the family's pooled spread would hide, and TOST on its own spread is valid
     whatever the others do. ``family``: the size of the larger family these comparisons
-    belong to (``holm``)."""
+    belong to (``holm``). ``resolution``: points of the metric one evaluation image can move
+    (``medft.report.stats.one_image_points``); above ``margin`` no comparison is equivalent;
+    None where unknown (no predictions)."""
     own = own or estimate
     p = p_values(estimate)
     p_holm = holm(p, family)
     m = max(int((~np.isnan(p)).sum()), family or 0)
     half95 = stats.t.ppf(1 - alpha / 2, estimate.df) * estimate.se
-    equivalent = np.abs(own.diff) + equivalence_half_width(own, m, alpha) <= margin
+    equivalence_half = equivalence_half_width(own, m, alpha)
+    resolvable = ~(np.broadcast_to(np.asarray(resolution, dtype=float), p.shape) > margin)
+    equivalent = (np.abs(own.diff) + equivalence_half <= margin) & resolvable
     verdicts, seeds = [], []
     for i, ph in enumerate(p_holm):
         if np.isnan(ph):
@@ -194,11 +206,20 @@ def decide(
         else:
             verdicts.append(INCONCLUSIVE)
         seeds.append(
-            seeds_to_decide(estimate, own, i, m, margin, alpha)
+            seeds_to_decide(estimate, own if resolvable[i] else None, i, m, margin, alpha)
             if verdicts[-1] == INCONCLUSIVE
             else None
         )
-    return Decision(p, p_holm, estimate.diff - half95, estimate.diff + half95, verdicts, seeds)
+    return Decision(
+        p,
+        p_holm,
+        estimate.diff - half95,
+        estimate.diff + half95,
+        own.diff - equivalence_half,
+        own.diff + equivalence_half,
+        verdicts,
+        seeds,
+    )
 
 
 def _grown(estimate: Estimate, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -213,18 +234,19 @@ def _grown(estimate: Estimate, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def seeds_to_decide(
-    estimate: Estimate, own: Estimate, i: int, m: int, margin: float, alpha: float = ALPHA
+    estimate: Estimate, own: Estimate | None, i: int, m: int, margin: float, alpha: float = ALPHA
 ) -> int | None:
     """The fewest seeds at which comparison ``i`` would be decided — significant at Holm's
-    strictest step, or equivalent — if its mean difference and spreads held; None where even
-    ``MAX_SEEDS`` would not (the evaluation split's own uncertainty is then too large)."""
+    strictest step, or equivalent (unless ``own`` is None: the split cannot show it) — if its
+    mean difference and spreads held; None where even ``MAX_SEEDS`` would not (the evaluation
+    split's own uncertainty is then too large)."""
     found = []
     grown = _grown(estimate, i)
     if grown is not None:
         n, se, df = grown
         significant = abs(estimate.diff[i]) / se > stats.t.ppf(1 - alpha / (2 * m), df)
         found += list(n[significant][:1])
-    grown = _grown(own, i)
+    grown = _grown(own, i) if own is not None else None
     if grown is not None:
         n, se, df = grown
         equivalent = abs(own.diff[i]) + stats.t.ppf(1 - alpha / m, df) * se <= margin

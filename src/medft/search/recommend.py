@@ -18,6 +18,7 @@ import pandas as pd
 from medft.report import stats
 from medft.report.tables import METRIC_LABELS, mean_se
 from medft.report.verdict_table import verdict_text
+from medft.report.verdicts import EQUIVALENT
 from medft.search.rungs import REFERENCE
 from medft.workflow import lr_tag
 
@@ -114,7 +115,7 @@ def compare(
         row.update(
             boot.iloc[0].to_dict()
             if len(boot)
-            else {"boot_low": np.nan, "boot_high": np.nan, "boot_var": np.nan}
+            else dict.fromkeys(stats.BOOT_COLUMNS, np.nan)
         )
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -171,12 +172,18 @@ def duration(hours: float) -> str:
 
 
 def _verdict_sentence(row: pd.Series, metric: str) -> str:
+    equivalence = (
+        f", equivalence interval [{row['eq_low']:+.2f}, {row['eq_high']:+.2f}] "
+        f"within ±{row['margin']:g} pp"
+        if row["verdict"] == EQUIVALENT
+        else ""
+    )
     return (
         f"- **{verdict_text(row['verdict'], row['seeds_to_decide'])}** {row['comparison']} "
         f"({row['against_arm']}): {row['diff_mean']:+.2f} pp {METRIC_LABELS.get(metric, metric)} "
         f"over {int(row['n_pairs'])} seed pairs, 95 % interval [{row['low']:+.2f}, "
         f"{row['high']:+.2f}] (seeds and patients), p = {row['p_value']:.3g}, "
-        f"Holm p = {row['p_holm']:.3g}"
+        f"Holm p = {row['p_holm']:.3g}{equivalence}"
     )
 
 
@@ -208,7 +215,7 @@ def markdown(
     lines += [
         "",
         "*better* / *worse*: Holm-corrected p < 0.05 (docs/protocol.md, Statistics). "
-        "*Equivalent*: the adjusted interval lies within the equivalence margin, so either "
+        "*Equivalent*: the equivalence interval lies within the equivalence margin, so either "
         "is a sound choice. *Inconclusive*: these seeds cannot tell the two apart, which is "
         "not equivalence: the interval says how large a difference is still possible.",
         "",
