@@ -189,6 +189,7 @@ def test_wilcoxon_across_datasets_needs_five_and_is_holm_corrected():
     assert frame.loc["Mixed", "verdict"] == st.INCONCLUSIVE
     few = across.across_datasets(pd.DataFrame(rows[:12])).set_index("strategy")
     assert few.loc["Up", "verdict"] == st.UNTESTED
+    assert few["min_p_holm"].isna().all()  # untested: no floor to show, not 0
 
 
 def _patient_level_predictions(blank: int = 0) -> tuple[pd.DataFrame, dict]:

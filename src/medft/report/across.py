@@ -156,10 +156,12 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
         frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"])
         # The exact two-sided test's smallest p is 2 / 2^n; Holm's first step multiplies it
         # by the number of strategies tested.
-        tested = frame.loc[index, "p_value"].notna().sum()
-        frame.loc[index, "min_p_holm"] = np.minimum(
-            1.0, tested * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
+        # An untested row has no floor: 0 there would read as "anything is reachable".
+        p_values = frame.loc[index, "p_value"]
+        floor = np.minimum(
+            1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
         )
+        frame.loc[index, "min_p_holm"] = floor.where(p_values.notna())
     frame["verdict"] = [
         unreachable(n, floor) if not np.isnan(p) and floor >= ALPHA else _direction(p, m)
         for p, m, n, floor in zip(

@@ -113,9 +113,7 @@ def compare(
         boot = stats.bootstrap_intervals(pair, tasks, n_boot=n_boot, reference=other)
         row = {"comparison": against, "other": other, **tested.iloc[0].to_dict()}
         row.update(
-            boot.iloc[0].to_dict()
-            if len(boot)
-            else dict.fromkeys(stats.BOOT_COLUMNS, np.nan)
+            boot.iloc[0].to_dict() if len(boot) else dict.fromkeys(stats.BOOT_COLUMNS, np.nan)
         )
         rows.append(row)
     frame = pd.DataFrame(rows)
