@@ -160,10 +160,10 @@ def test_demo_dry_run_plans_exactly_the_grid():
         for p in map(str.split, result.stdout.splitlines())
         if len(p) == 2 and p[1].isdigit()
     }
-    assert counts["train"] == expected == 192
-    assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
+    assert counts["train"] == expected == 256
+    assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 4
     assert demo["post_hoc"] == "all"  # probes, WiSE, robustness per (dataset, model)
-    assert counts["post_hoc"] == 3 * 3
+    assert counts["post_hoc"] == 4 * 3
 
 
 def test_lp_cells_share_features_unless_the_backbone_is_random():
