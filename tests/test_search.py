@@ -403,3 +403,29 @@ def test_the_plans_upper_bound_holds_on_every_stored_grid(folder):
             followers=("LP-FT",),
         )
         assert sum(trained.values()) <= bound["epochs"]
+
+
+def test_an_equivalent_recommendation_line_shows_the_interval_it_rests_on():
+    from medft.search.recommend import _verdict_sentence
+
+    row = pd.Series(
+        {
+            "verdict": "equivalent",
+            "seeds_to_decide": float("nan"),
+            "comparison": "vs FT",
+            "against_arm": "FT lr=0.001",
+            "diff_mean": 0.05,
+            "n_pairs": 5,
+            "low": -3.9,
+            "high": 4.0,
+            "p_value": 0.9,
+            "p_holm": 1.0,
+            "eq_low": -0.2,
+            "eq_high": 0.3,
+            "margin": 1.0,
+        }
+    )
+    line = _verdict_sentence(row, "auroc")
+    assert "**equivalent**" in line and "equivalence interval [-0.20, +0.30] within ±1 pp" in line
+    unsure = _verdict_sentence(pd.Series({**row, "verdict": "inconclusive"}), "auroc")
+    assert "equivalence interval" not in unsure
