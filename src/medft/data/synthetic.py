@@ -14,8 +14,8 @@ Four tasks, each drawn from a fixed seed:
 
 The signal is clear against the texture: at the demo's 40 px a pretrained CNN fine-tuned for
 two epochs learns every task (test main metric ≥ 0.85), while on the first three strategies
-that adapt less or more slowly (LP, Auto-RGN) fall measurably short. Images belong to patients (two to three
-images each) and the train/val/test split is by patient.
+that adapt less or more slowly (LP, Auto-RGN) fall measurably short. Images belong to
+patients (two to three images each) and the train/val/test split is by patient.
 """
 
 from __future__ import annotations

@@ -155,8 +155,8 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
     for _, index in frame.groupby("model", sort=False).groups.items():
         frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"])
         # The exact two-sided test's smallest p is 2 / 2^n; Holm's first step multiplies it
-        # by the number of strategies tested.
-        # An untested row has no floor: 0 there would read as "anything is reachable".
+        # by the number of strategies tested. An untested row has no floor (0 there would
+        # read as "anything is reachable").
         p_values = frame.loc[index, "p_value"]
         floor = np.minimum(
             1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
