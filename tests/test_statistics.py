@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from medft.metrics import METRICS, compute_metrics
-from medft.report import across
+from medft.report import across, verdicts
 from medft.report import stats as st
 from medft.report.resample import resampled_metric
 
@@ -126,24 +126,45 @@ def test_bootstrap_interval_contains_zero_for_identical_predictions_and_excludes
     assert boot.loc["Better", "boot_low"] > 0
     table = st.verdicts(st.paired_tests(runs), boot).set_index("strategy")
     assert table.loc["Better", "verdict"] == st.BETTER
-    # Identical on every seed and patient, so the bootstrap has zero width; but on 60 images
-    # one image moves AUROC by ~3.5 points: a ±1-point equivalence is beyond this split.
+    # Identical on every seed and patient: zero width, which is not evidence either way.
     assert boot.loc["Same", "resolution"] == pytest.approx(100 / min(np.bincount(_truth(runs))))
-    assert boot.loc["Same", "resolution"] > 1
-    assert table.loc["Same", "verdict"] == st.INCONCLUSIVE
-    assert np.isnan(table.loc["Same", "seeds_to_decide"])  # no number of seeds would show it
+    assert table.loc["Same", "verdict"] == st.UNTESTED
+    assert table.loc["Same", "reason"] == verdicts.ZERO_WIDTH
 
 
 def _truth(runs):
     return pd.read_parquet(runs["run_dir"].iloc[0] + "/predictions.parquet")["target"]
 
 
-def test_identical_predictions_are_equivalent_on_a_split_that_resolves_the_margin(tmp_path):
-    runs = _runs(tmp_path, {"Same": lambda s, t: s}, n_patients=400)
-    boot = st.bootstrap_intervals(runs, {"d": "binary"}, n_boot=200)
+def _nearly(scale: float, seed: int = 1):
+    """A strategy whose scores are FT's plus a little noise of its own."""
+    rng = np.random.default_rng(seed)
+    return lambda s, t: np.clip(s + rng.normal(0, scale, len(s)), 0.01, 0.99)
+
+
+def test_a_near_copy_of_ft_is_equivalent_only_on_a_split_that_resolves_the_margin(tmp_path):
+    large = _runs(tmp_path / "large", {"Near": _nearly(0.01)}, n_patients=400)
+    boot = st.bootstrap_intervals(large, {"d": "binary"}, n_boot=200)
     assert boot["resolution"].iloc[0] < 1
-    table = st.verdicts(st.paired_tests(runs), boot).set_index("strategy")
-    assert table.loc["Same", "verdict"] == st.EQUIVALENT
+    table = st.verdicts(st.paired_tests(large), boot).set_index("strategy")
+    assert table.loc["Near", "verdict"] == st.EQUIVALENT
+    # On 60 images one image moves AUROC by ~3.5 points: ±1 point is beyond the split.
+    small = _runs(tmp_path / "small", {"Near": _nearly(0.01)})
+    boot = st.bootstrap_intervals(small, {"d": "binary"}, n_boot=200)
+    assert boot["resolution"].iloc[0] > 1
+    table = st.verdicts(st.paired_tests(small), boot).set_index("strategy")
+    assert table.loc["Near", "verdict"] == st.INCONCLUSIVE
+    assert table.loc["Near", "reason"] == verdicts.UNRESOLVED
+    assert np.isnan(table.loc["Near", "seeds_to_decide"])  # no number of seeds would show it
+
+
+def test_the_bootstrap_adds_only_the_test_splits_shared_part(tmp_path):
+    # A strategy with its own image-level noise: each seed's difference carries it, and the
+    # seed spread counts it; the bootstrap's shared part must be smaller than the variance
+    # of the seed mean, which holds it again.
+    runs = _runs(tmp_path, {"Noisy": _nearly(0.2)}, n_patients=200)
+    boot = st.bootstrap_intervals(runs, {"d": "binary"}, n_boot=400).set_index("strategy")
+    assert 0 <= boot.loc["Noisy", "test_var"] < 0.8 * boot.loc["Noisy", "boot_var"]
 
 
 @pytest.mark.parametrize(
@@ -215,7 +236,14 @@ def _patient_level_predictions(blank: int = 0) -> tuple[pd.DataFrame, dict]:
             }
         )
         rows.append(
-            {"dataset": "d", "model": "m", "strategy": strategy, "seed": 0, "run_dir": strategy}
+            {
+                "dataset": "d",
+                "model": "m",
+                "strategy": strategy,
+                "seed": 0,
+                "run_dir": strategy,
+                "test_auroc": 0.5,
+            }
         )
     chosen = pd.DataFrame(rows).assign(main_metric="auroc")
     return chosen, frames

@@ -26,95 +26,145 @@ def test_holm_equals_statsmodels_and_keeps_untested_out():
 
 
 def test_better_worse_equivalent_and_inconclusive_each_where_the_data_says_so():
-    # Every pair spreads alike (±0.4 pp over the seeds), as the pooled rule assumes.
+    # Every pair spreads alike (±0.4 pp over the seeds): the pooled floor is each pair's own.
     spread = np.array([-0.4, 0.0, 0.4])
     values = _family(
         [
             5.0 + spread,  # clearly better
             -5.0 - spread,  # clearly worse
-            0.1 + spread,  # inside ±1.5 pp with room to spare
+            0.1 + spread,  # inside ±2 pp with room to spare
             0.8 - spread,  # neither established nor excluded
         ]
     )
-    decision = v.decide(v.pooled(values), margin=1.5)
+    decision = v.decide(v.paired(values), margin=2.0, resolution=0.5)
     assert decision.verdict == [v.BETTER, v.WORSE, v.EQUIVALENT, v.INCONCLUSIVE]
-    assert decision.seeds_to_decide == [None, None, None, 5]
+    assert decision.seeds_to_decide[:3] == [None, None, None]
+    assert 3 < decision.seeds_to_decide[3] <= v.MAX_SEEDS
     # A narrower margin cannot be shown with these seeds.
-    assert v.decide(v.pooled(values), margin=0.5).verdict[2] == v.INCONCLUSIVE
+    assert v.decide(v.paired(values), margin=0.5, resolution=0.5).verdict[2] == v.INCONCLUSIVE
+
+
+def test_a_strategy_noisier_than_the_family_is_tested_on_its_own_spread():
+    # Six strategies move with the reference; one scatters by ±6 pp. The pool would give it
+    # (k − 1)(n − 1) = 14 degrees of freedom on a spread it understates.
+    quiet = [(0.05, -0.05, 0.0)] * 6
+    values = _family([*quiet, (6.0, -6.0, 3.0)])
+    estimate = v.paired(values)
+    own = np.var([6.0, -6.0, 3.0], ddof=1)
+    assert estimate.seed_var[-1] == pytest.approx(own) and estimate.df[-1] == 2
+    # The quiet ones carry the family's (larger) pooled spread and its 14 df: conservative.
+    pooled, df = v.pooled_spread(values)
+    assert pooled > np.var([0.05, -0.05, 0.0], ddof=1)
+    assert estimate.seed_var[0] == pytest.approx(pooled) and estimate.df[0] == df == 14
 
 
 def test_equivalence_needs_the_whole_adjusted_interval_inside_the_margin():
-    # Each pair's own spread (the ``combined`` rule; the default pools it over the family).
     values = _family([(0.05, -0.05, 0.0), (0.6, 0.7, 0.65)])
-    assert v.decide(v.combined(values), margin=1.0).verdict[0] == v.EQUIVALENT
-    # A small consistent 0.65 pp difference is significant, not merely "equivalent" ...
-    assert v.decide(v.combined(values), margin=1.0).verdict[1] == v.BETTER
-    # ... and with a 0.5 pp margin the near-zero one is still equivalent.
-    assert v.decide(v.combined(values), margin=0.5).verdict[0] == v.EQUIVALENT
+    decision = v.decide(v.paired(values), margin=1.0, resolution=0.5)
+    assert decision.verdict == [v.EQUIVALENT, v.BETTER]
     # A margin smaller than what the interval allows leaves it inconclusive.
-    assert v.decide(v.combined(values), margin=0.05).verdict[0] == v.INCONCLUSIVE
+    assert v.decide(v.paired(values), margin=0.05, resolution=0.01).verdict[0] == v.INCONCLUSIVE
+    # The interval shown is the one the verdict rests on: Bonferroni over the two
+    # comparisons, two one-sided tests, on the pair's own spread and its 2 df — not the
+    # family's pooled floor, which is larger here.
+    own = np.var([0.05, -0.05, 0.0], ddof=1) / 3
+    assert v.paired(values).seed_var[0] > 3 * own
+    half = stats.t.ppf(1 - 0.05 / 2, 2) * np.sqrt(own)
+    assert decision.equivalence_high[0] == pytest.approx(values[1].mean() - values[0].mean() + half)
 
 
-def test_the_reported_equivalence_interval_is_the_one_the_verdict_rests_on():
-    # A pair that tracks the reference seed by seed inside a family whose other member
-    # scatters: the family's 95 % interval is wide, the pair's own TOST interval narrow.
-    values = _family([(0.05, -0.05, 0.0), (6.0, -6.0, 0.5)])
-    decision = v.decide(v.pooled(values), margin=1.0, own=v.combined(values))
-    assert decision.verdict[0] == v.EQUIVALENT
-    assert decision.high[0] - decision.low[0] > 2.0  # the family's would not show it
-    low, high = decision.equivalence_low[0], decision.equivalence_high[0]
-    assert -1.0 <= low < 0.0 < high <= 1.0
-    # Bonferroni over the two comparisons, two one-sided tests: t(1 − 0.05 / 2, 2 df).
-    se = np.sqrt(np.var([0.05, -0.05, 0.0], ddof=1) / 3)
-    assert high == pytest.approx(stats.t.ppf(1 - 0.05 / 2, 2) * se)
-    assert decision.verdict[1] == v.INCONCLUSIVE
-    assert not -1.0 <= decision.equivalence_low[1] <= decision.equivalence_high[1] <= 1.0
+def test_without_predictions_nothing_is_called_equivalent_and_the_reason_says_why():
+    values = _family([(0.05, -0.05, 0.0), (5.0, 5.4, 4.6)])
+    decision = v.decide(v.paired(values), margin=1.0)
+    assert decision.verdict == [v.INCONCLUSIVE, v.BETTER]
+    assert decision.reasons[0] == v.NO_RESOLUTION
+    assert decision.seeds_to_decide[0] is None  # no count of seeds shows equivalence here
+
+
+def test_zero_spread_is_named_not_decided():
+    # Every seed moves by the same amount: the former rule gave p = 0 and *better* at
+    # +0.01 pp, and *equivalent* on [0, 0].
+    values = _family([(0.01, 0.01, 0.01), (0.0, 0.0, 0.0)])
+    decision = v.decide(v.paired(values), margin=1.0, resolution=0.5)
+    assert decision.verdict == [v.UNTESTED, v.UNTESTED]
+    assert decision.reasons == [v.ZERO_SPREAD, v.ZERO_SPREAD]
+    assert np.isnan(decision.p).all() and np.isnan(decision.equivalence_low).all()
+
+
+def test_a_zero_width_bootstrap_is_named_not_decided():
+    # Both perfect on every seed and every resample.
+    values = _family([(0.0, 0.0, 0.0)], reference=(100.0, 100.0, 100.0))
+    boot = np.full((2, 3, 200), 100.0)
+    decision = v.decide(v.paired(values, boot), margin=1.0, resolution=0.9)
+    assert decision.verdict == [v.UNTESTED] and decision.reasons == [v.ZERO_WIDTH]
+
+
+def test_margin_zero_allows_no_equivalence_and_says_so():
+    values = _family([(0.05, -0.05, 0.0)])
+    decision = v.decide(v.paired(values), margin=0.0, resolution=0.1)
+    assert decision.verdict == [v.INCONCLUSIVE] and decision.reasons == [v.NO_MARGIN]
+    assert decision.seeds_to_decide == [None]  # only significance could decide, and won't
+
+
+def test_a_missing_seed_drops_its_pair_only():
+    values = _family([(2.0, 2.2, 1.9), (1.0, 1.2, 0.9)])
+    values[1, 0] = np.nan
+    assert [list(c) for c in v.complete_pairs(values)] == [[1, 2], [0, 1, 2]]
+    diff, _, seeds = v.seed_summary(values)
+    assert seeds.tolist() == [2, 3] and diff[0] == pytest.approx(2.05)
+    assert v.decide(v.paired(values), margin=1.0).verdict[0] != v.UNTESTED
+
+
+def test_the_shared_test_variance_counts_each_runs_image_noise_once():
+    # Per seed: a common draw of the split (shared by all seeds) plus the run pair's own
+    # image noise; the seed spread already holds the latter.
+    rng = np.random.default_rng(0)
+    common = rng.normal(0, 1.0, 20000)
+    differences = common + rng.normal(0, 2.0, (5, 20000))
+    assert v.shared_test_variance(differences) == pytest.approx(1.0, rel=0.05)
 
 
 def test_the_evaluation_splits_uncertainty_can_turn_a_seed_significant_difference_inconclusive():
     values = _family([(2.0, 2.2, 1.9), (0.0, 0.1, -0.1)])
-    assert v.decide(v.combined(values), 1.0).verdict[0] == v.BETTER
-    # The same seeds on a tiny test set: each strategy's seed mean moves by ~3 pp between
-    # patient resamples, so a 2 pp difference is not established.
+    assert v.decide(v.paired(values), 1.0).verdict[0] == v.BETTER
+    # The same seeds on a tiny test set: the split's draw moves the difference by ~3 pp,
+    # alike for every seed, so a 2 pp difference is not established.
     rng = np.random.default_rng(0)
-    boot = values.mean(axis=1)[:, None] + rng.normal(0, 3.0, (3, 2000))
-    decision = v.decide(v.combined(values, boot), 1.0)
+    shared = rng.normal(0, 3.0, (3, 1, 2000))
+    boot = values[:, :, None] + shared
+    decision = v.decide(v.paired(values, boot), 1.0, resolution=0.5)
     assert decision.verdict[0] == v.INCONCLUSIVE
     assert decision.seeds_to_decide[0] is None  # more seeds cannot shrink the test set's part
-    assert v.decide(v.pooled(values, boot), 1.0).verdict[0] == v.INCONCLUSIVE
     assert decision.high[0] - decision.low[0] > 8
 
 
 def test_seeds_to_decide_is_the_first_seed_count_that_decides():
     values = _family([(1.5, -0.5, 2.5)])  # one comparison: Holm is the plain test
-    estimate = v.pooled(values)
-    decision = v.decide(estimate, 1.0)
+    estimate = v.paired(values)
+    decision = v.decide(estimate, 1.0, resolution=0.5)
     assert decision.verdict == [v.INCONCLUSIVE]
     n = decision.seeds_to_decide[0]
     assert 3 < n <= v.MAX_SEEDS
 
     def at(seeds: int) -> str:
         # The same mean difference and spread, observed over ``seeds`` pairs.
-        grown = v.estimate_from_parts(
-            estimate.diff, estimate.seed_var, [seeds], estimate.test_var, [seeds - 1]
-        )
-        return v.decide(grown, 1.0).verdict[0]
+        grown = v.estimate_from_parts(estimate.diff, estimate.seed_var, [seeds], [np.nan])
+        return v.decide(grown, 1.0, resolution=0.5).verdict[0]
 
     assert at(n) in (v.BETTER, v.EQUIVALENT)
     assert at(n - 1) == v.INCONCLUSIVE
 
 
 def test_one_seed_is_not_tested():
-    decision = v.decide(v.combined(np.array([[80.0], [82.0]])), 1.0)
+    decision = v.decide(v.paired(np.array([[80.0], [82.0]])), 1.0)
     assert decision.verdict == [v.UNTESTED] and decision.seeds_to_decide == [None]
+    assert decision.reasons == [v.FEWER_THAN_TWO]
 
 
-def test_pooled_uses_the_family_residual_and_more_degrees_of_freedom():
+def test_the_pooled_spread_is_the_two_way_layouts_residual():
     rng = np.random.default_rng(3)
     values = 80 + rng.normal(0, 1, (8, 3))
-    own, pooled = v.combined(values), v.pooled(values)
-    assert (pooled.df == 14).all() and (own.df == 2).all()
-    # The residual variance of the two-way layout, as an OLS fit of strategy + seed gives it.
+    pooled, df = v.pooled_spread(values)
     import pandas as pd
     import statsmodels.formula.api as smf
 
@@ -123,8 +173,8 @@ def test_pooled_uses_the_family_residual_and_more_degrees_of_freedom():
         columns=["strategy", "seed", "value"],
     )
     fit = smf.ols("value ~ C(strategy) + C(seed)", long).fit()
-    assert fit.df_resid == 14
-    assert pooled.seed_var[0] == pytest.approx(2 * fit.scale)
+    assert fit.df_resid == df == 14
+    assert pooled == pytest.approx(2 * fit.scale)
 
 
 def test_the_rank_test_refuses_blocks_that_could_never_reach_significance():

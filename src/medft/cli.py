@@ -188,6 +188,18 @@ def _add_report(sub) -> None:
         default="val",
         help="per-seed rows: the split whose mean main metric picks each strategy's lr",
     )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        help="points of the main metric within which a strategy is equivalent to FT",
+    )
+    p.add_argument(
+        "--across-blocks",
+        choices=["dataset", "dataset_model"],
+        default="dataset",
+        help="what the tests across datasets count as a block (docs/protocol.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

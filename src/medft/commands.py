@@ -90,7 +90,9 @@ def run_report(args) -> None:
             raise ValueError(f"--main-metric {item!r}: write DATASET=METRIC")
         main_metrics[dataset] = metric
     out = Path(args.out or Path("report") / Path(args.table).stem)
-    written = report_from_table(args.table, out, main_metrics, args.select_lr_on)
+    written = report_from_table(
+        args.table, out, main_metrics, args.select_lr_on, args.margin, args.across_blocks
+    )
     print(f"wrote {len(written)} files under {out}/; all of them on one page: {out}/report.html")
 
 

@@ -199,11 +199,12 @@ def dataset_report_job(
         )
 
 
-def summary_report_job(inputs: list[str], outputs: list[str]) -> None:
+def summary_report_job(inputs: list[str], outputs: list[str], blocks: str = "dataset") -> None:
     """Across datasets: ``inputs`` are files of each dataset's report folder (datasets in
-    order), ``outputs`` the summary's files, all in one folder."""
+    order), ``outputs`` the summary's files, all in one folder; ``blocks``: config's
+    ``across_blocks``."""
     from medft.report.artefacts import summary_artefacts
     from medft.report.evidence import Evidence
 
     folders = dict.fromkeys(str(Path(p).parent) for p in inputs)
-    summary_artefacts([Evidence.load(f) for f in folders], Path(outputs[0]).parent)
+    summary_artefacts([Evidence.load(f) for f in folders], Path(outputs[0]).parent, blocks)

@@ -65,6 +65,8 @@ rule summary_report:
         **report_outputs("summary"),
     log:
         f"{LOGS}/report/summary.log",
+    params:
+        across_blocks=config["across_blocks"],
     conda:
         "../../envs/medft.yaml"
     threads: 1

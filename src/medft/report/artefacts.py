@@ -50,11 +50,14 @@ def dataset_artefacts(
     return _write(entries, report, Path(out), lambda entry: entry.available(evidence))
 
 
-def summary_artefacts(evidence: list[Evidence], out: str | Path) -> list[Path]:
-    """Table 11, Table 12, the across-dataset tests and the heatmap, into ``out``."""
+def summary_artefacts(
+    evidence: list[Evidence], out: str | Path, blocks: str = "dataset"
+) -> list[Path]:
+    """Table 11, Table 12, the across-dataset tests (``blocks``: ``across.BLOCKS``) and the
+    heatmap, into ``out``."""
     return _write(
         artefacts_of(SUMMARY),
-        SummaryReport(evidence),
+        SummaryReport(evidence, blocks),
         Path(out),
         lambda entry: any(entry.available(e) for e in evidence),
     )

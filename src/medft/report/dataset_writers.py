@@ -97,9 +97,11 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
     `diff_low`/`diff_high` (their 95 % t-interval), `p_seed` (the seed-only paired t-test, for
     reference), `boot_low`/`boot_high`/`boot_var` (patient bootstrap of the seed-mean
     difference), `resolution` (points of the main metric one evaluation image can move; no
-    equivalence above the margin), then the verdict's test: `p_value`, `p_holm`, `low`/`high`
-    (its 95 % interval), `eq_low`/`eq_high` (the interval equivalence is judged on),
-    `verdict`, `seeds_to_decide` (inconclusive only), `margin`.
+    equivalence above the margin), `test_var` (the part of the split's sampling the seeds
+    share), `pooled_var`/`pooled_df` (the model's pooled seed spread), then the verdict's
+    test: `p_value`, `p_holm`, `low`/`high` (its 95 % interval), `eq_low`/`eq_high` (the
+    interval equivalence is judged on), `verdict`, `reason` (why not tested, or why it cannot
+    be equivalent), `seeds_to_decide` (inconclusive only), `margin`.
     """
     from medft.report import stats
 
@@ -110,22 +112,27 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         stem,
         f"{e.dataset}: each strategy against FT",
         f"Differences of the main metric ({METRIC_LABELS[e.main_metric]}) from FT in "
-        "percentage points, seed-paired at each side's chosen lr. One test counts both "
-        "uncertainties: the seeds' spread of the paired differences and "
+        "percentage points, seed-paired at each side's chosen lr, over the seeds both have "
+        "(`seeds`: a missing run drops its pair only). One test per comparison counts each "
+        "uncertainty once: the seeds' spread of the paired differences (the pair's own, or the "
+        "model's pooled spread where that is larger) and "
         + (
-            f"the evaluation split's sampling (patient bootstrap, B = {stats.N_BOOT})"
+            "the part of the evaluation split's sampling the seeds share (patient bootstrap, "
+            f"B = {stats.N_BOOT})"
             if e.has_predictions
-            else "nothing of the evaluation split's sampling (no saved predictions)"
+            else "nothing of the evaluation split's sampling (no saved predictions: better / "
+            "worse are about this evaluation split, and nothing is called equivalent)"
         )
         + "; its 95 % interval and p, Holm-corrected within the model (docs/protocol.md, "
-        "Statistics; the rule was chosen by simulation, bench/results_stats.md). Verdict: "
+        "Statistics; the rule's error rate is simulated in bench/results_stats.md). Verdict: "
         "better / worse when the corrected p < 0.05; otherwise equivalent when the "
-        "equivalence interval — the pair's own seed spread and the same bootstrap, "
-        "Bonferroni-adjusted over the family (two one-sided tests) — lies within "
-        f"±{margin:g} pp (equivalence_margin); "
-        "otherwise inconclusive, with the seeds that would decide it if the observed "
-        "difference and spread held. Inconclusive is not equivalent. Not tested with one "
-        "seed." + _unresolved_margin(e.verdicts, margin) + report.selection_caveat,
+        "equivalence interval (Bonferroni-adjusted over the family, two one-sided tests) lies "
+        f"within ±{margin:g} pp (equivalence_margin); otherwise inconclusive, with the seeds "
+        "that would decide it if the observed difference and spread held. Inconclusive is "
+        "not equivalent. Not tested, with the reason, where the data cannot carry a test "
+        "(fewer than two seed pairs; zero spread, which is not certainty)."
+        + _unresolved_margin(e.verdicts, margin)
+        + report.selection_caveat,
         verdict_table.statistics_table(e.verdicts),
     )
 

@@ -74,7 +74,9 @@ class Evidence:
             boot = stats.bootstrap_intervals(
                 chosen, tasks, n_boot=n_boot or stats.N_BOOT, predictions=predictions
             )
-        verdicts = stats.verdicts(paired, boot, margin or stats.EQUIVALENCE_MARGIN)
+        verdicts = stats.verdicts(
+            paired, boot, stats.EQUIVALENCE_MARGIN if margin is None else margin
+        )
         verdicts["on_selection_split"] = select_on == "test"
         return cls(summary, select_on, runs, chosen, epochs, verdicts, predictions=predictions)
 
@@ -204,6 +206,7 @@ class SummaryReport:
     """Every dataset's evidence, combined once for the summary's artefacts."""
 
     evidence: list[Evidence]
+    blocks: str = "dataset"  # what the across-dataset tests count as a block (across.BLOCKS)
 
     @cached_property
     def summary(self) -> pd.DataFrame:

@@ -220,10 +220,12 @@ def report_from_table(
     out: str | Path,
     main_metrics: dict[str, str] | None = None,
     select_on: str = "val",
+    margin: float | None = None,
+    blocks: str = "dataset",
 ) -> list[Path]:
     """``medft report``: every artefact a results table allows (``medft.report.inputs``),
-    per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/``, and all
-    of them on one page, ``out/report.html``."""
+    per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/`` (blocks:
+    ``medft.report.across.BLOCKS``), and all of them on one page, ``out/report.html``."""
     from medft.report.artefacts import dataset_artefacts, summary_artefacts
     from medft.report.page import write_page
 
@@ -239,11 +241,13 @@ def report_from_table(
     else:
         runs = per_seed_runs(frame, path, main_metrics)
         for _, rows in runs.groupby("dataset", sort=False):
-            evidence.append((Evidence.from_runs(rows.reset_index(drop=True), select_on), None))
+            evidence.append(
+                (Evidence.from_runs(rows.reset_index(drop=True), select_on, margin=margin), None)
+            )
     written = []
     for item, metrics in evidence:
         written += dataset_artefacts(item, out / _folder(item.dataset), metrics)
-    written += summary_artefacts([item for item, _ in evidence], out / "summary")
+    written += summary_artefacts([item for item, _ in evidence], out / "summary", blocks)
     folders = [out / _folder(item.dataset) for item, _ in evidence]
     written.append(write_page(out, out / "summary", folders, f"medft report: {Path(path).name}"))
     return written

@@ -2,12 +2,14 @@
 real.
 
 * ``paired_tests``: per (dataset, model, strategy ≠ FT), the seed-paired differences of the
-  main metric from FT (each side at its chosen lr): their mean, variance, 95 % t-interval.
+  main metric from FT (each side at its chosen lr) over the seeds both have: their mean,
+  variance, 95 % t-interval.
 * ``bootstrap_intervals``: (strategy − FT) on the evaluation split, resampling patients
-  (groups) with replacement from the saved predictions, the metric averaged over seeds on each
-  resample: its 95 % percentile interval and its variance.
-* ``verdicts``: both sources of uncertainty in one test (``medft.report.verdicts``), Holm
-  within each (dataset, model), and one of four verdicts per cell.
+  (groups) with replacement from the saved predictions: the seed mean's 95 % percentile
+  interval, and the part of the split's sampling the seeds share.
+* ``verdicts``: both sources of uncertainty in one test, each counted once
+  (``medft.report.verdicts``), Holm within each (dataset, model), and a verdict per cell with
+  the reason where there is none.
 
 Differences are in percentage points of the main metric.
 """
@@ -29,10 +31,13 @@ from medft.report.verdicts import (  # noqa: F401 -- the verdicts, re-exported
     INCONCLUSIVE,
     UNTESTED,
     WORSE,
+    complete_pairs,
     decide,
     estimate_from_parts,
     holm,
     pooled_spread,
+    seed_summary,
+    shared_test_variance,
 )
 from medft.strategies import REFERENCE
 
@@ -71,54 +76,71 @@ def t_interval(differences: np.ndarray, level: float = LEVEL) -> tuple[float, fl
     if n < 2:
         return np.nan, np.nan, np.nan
     mean, se = differences.mean(), stats.sem(differences)
-    if se == 0:
-        # Every seed moved by exactly the same amount: no spread to test against.
-        return mean, mean, (1.0 if mean == 0 else 0.0)
+    if not se > 0:
+        # Every seed moved by exactly the same amount: no spread to test against, which is
+        # not certainty (medft.report.verdicts.ZERO_SPREAD).
+        return np.nan, np.nan, np.nan
     half = stats.t.ppf(0.5 + level / 2, n - 1) * se
     return mean - half, mean + half, float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
+def family_values(cell: pd.DataFrame, reference: str = REFERENCE):
+    """One (dataset, model)'s runs as the arrays ``medft.report.verdicts`` reads: the
+    strategies (the reference first), the seeds, and per strategy × seed the main metric in
+    percent and the run's folder (NaN / None where missing)."""
+    frame = cell.assign(value=main_values(cell) * 100)
+    strategies = [reference, *dict.fromkeys(s for s in frame["strategy"] if s != reference)]
+    seeds = sorted(frame["seed"].unique())
+    values = frame.pivot_table(index="strategy", columns="seed", values="value", dropna=False)
+    values = values.reindex(index=strategies, columns=seeds).to_numpy(dtype=float)
+    runs = np.full(values.shape, None, dtype=object)
+    if "run_dir" in frame:
+        for _, row in frame.iterrows():
+            runs[strategies.index(row["strategy"]), seeds.index(row["seed"])] = row["run_dir"]
+    return strategies, seeds, values, runs
+
+
 def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per (dataset, model, strategy ≠ ``reference``): n_pairs, diff_mean, seed_var (the
-    variance of the paired differences), diff_low, diff_high (their 95 % t-interval),
-    p_seed (the seed-paired t-test), and the family's pooled spread (``family_spread``)."""
+    """Per (dataset, model, strategy ≠ ``reference``), over the seeds both have
+    (``medft.report.verdicts.complete_pairs``): n_pairs, diff_mean, seed_var (the variance of
+    the paired differences), diff_low, diff_high (their 95 % t-interval), p_seed (the
+    seed-paired t-test), and the family's pooled_var, pooled_df
+    (``medft.report.verdicts.pooled_spread``)."""
     rows = []
-    for (dataset, model, strategy), pairs in seed_pairs(chosen, reference).groupby(
-        [*CELL, "strategy"], sort=False
-    ):
-        differences = (pairs["value"] - pairs["ft_value"]).to_numpy()
-        low, high, p = t_interval(differences)
-        rows.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "strategy": strategy,
-                "n_pairs": len(differences),
-                "diff_mean": differences.mean(),
-                "seed_var": np.var(differences, ddof=1) if len(differences) > 1 else np.nan,
-                "diff_low": low,
-                "diff_high": high,
-                "p_seed": p,
-            }
-        )
-    paired = pd.DataFrame(rows, columns=[*CELL, "strategy", *PAIRED_COLUMNS])
-    return paired.merge(family_spread(chosen, reference), on=CELL, how="left")
+    for (dataset, model), cell in chosen.groupby(CELL, sort=False):
+        strategies, _, values, _ = family_values(cell, reference)
+        diff, seed_var, n_pairs = seed_summary(values)
+        pooled_var, pooled_df = pooled_spread(values)
+        for i, columns in enumerate(complete_pairs(values)):
+            low, high, p = t_interval(values[i + 1, columns] - values[0, columns])
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "strategy": strategies[i + 1],
+                    "n_pairs": int(n_pairs[i]),
+                    "diff_mean": diff[i],
+                    "seed_var": seed_var[i],
+                    "diff_low": low,
+                    "diff_high": high,
+                    "p_seed": p,
+                    "pooled_var": pooled_var,
+                    "pooled_df": pooled_df,
+                }
+            )
+    return pd.DataFrame(rows, columns=[*CELL, "strategy", *PAIRED_COLUMNS])
 
 
-PAIRED_COLUMNS = ["n_pairs", "diff_mean", "seed_var", "diff_low", "diff_high", "p_seed"]
-
-
-def family_spread(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per (dataset, model): pooled_var, the variance of a paired difference from the residual
-    of its strategies × seeds layout (``medft.report.verdicts.pooled_spread``), and pooled_df."""
-    frame = chosen.assign(value=main_values(chosen) * 100)
-    rows = []
-    for (dataset, model), cell in frame.groupby(CELL, sort=False):
-        wide = cell.pivot_table(index="strategy", columns="seed", values="value", sort=False)
-        order = [reference, *(s for s in wide.index if s != reference)]
-        variance, df = pooled_spread(wide.reindex(order).to_numpy())
-        rows.append({"dataset": dataset, "model": model, "pooled_var": variance, "pooled_df": df})
-    return pd.DataFrame(rows, columns=[*CELL, "pooled_var", "pooled_df"])
+PAIRED_COLUMNS = [
+    "n_pairs",
+    "diff_mean",
+    "seed_var",
+    "diff_low",
+    "diff_high",
+    "p_seed",
+    "pooled_var",
+    "pooled_df",
+]
 
 
 def group_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -164,12 +186,9 @@ def _targets_scores(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return frame.filter(like="target_").to_numpy(), scores
 
 
-def _seed_mean(metric: str, task: str, predictions: list[pd.DataFrame], weights) -> np.ndarray:
-    """The metric on every resample, averaged over the seeds' predictions, in percent."""
-    per_seed = [
-        resampled_metric(metric, task, *_targets_scores(frame), weights) for frame in predictions
-    ]
-    return np.mean(per_seed, axis=0) * 100
+def _resampled(metric: str, task: str, frame: pd.DataFrame, weights) -> np.ndarray:
+    """One run's metric on every resample, in percent."""
+    return resampled_metric(metric, task, *_targets_scores(frame), weights) * 100
 
 
 def one_image_points(metric: str, targets: np.ndarray) -> float:
@@ -199,17 +218,20 @@ def bootstrap_intervals(
     predictions: dict[str, pd.DataFrame] | None = None,
     reference: str = REFERENCE,
 ) -> pd.DataFrame:
-    """Per (dataset, model, strategy ≠ ``reference``, by default FT): boot_low, boot_high (the
-    percentile interval) and boot_var of (strategy − reference) in percentage points, and
-    resolution (``one_image_points`` of the split), from
-    each run's evaluation predictions (``predictions`` by ``run_dir``, else read with
-    ``test_predictions``); ``tasks`` maps dataset → task type. The same resamples serve every
-    strategy of a (dataset, model), so the comparison with FT is paired by patient."""
+    """Per (dataset, model, strategy ≠ ``reference``, by default FT), over the seeds both
+    have: boot_low, boot_high (the percentile interval) and boot_var of the seed-mean
+    (strategy − reference) in percentage points; test_var, the part of the evaluation split's
+    sampling the seeds share (``medft.report.verdicts.shared_test_variance``: each seed's own
+    image noise is in the seed spread already); resolution (``one_image_points`` of the
+    split). From each run's evaluation predictions (``predictions`` by ``run_dir``, else read
+    with ``test_predictions``); ``tasks`` maps dataset → task type. The same resamples serve
+    every run of a (dataset, model), so the comparison with FT is paired by patient and seed."""
     rows = []
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
         if reference not in set(cell["strategy"]):
             continue
         metric, task = cell["main_metric"].iloc[0], tasks[dataset]
+        strategies, _, values, runs = family_values(cell, reference)
         frames = {
             run_dir: predictions[run_dir] if predictions else test_predictions(run_dir)
             for run_dir in cell["run_dir"]
@@ -224,23 +246,24 @@ def bootstrap_intervals(
         resolution = one_image_points(metric, _targets_scores(first)[0])
         groups = resampling_groups(first, dataset)
         weights = group_weights(groups, n_boot, np.random.default_rng(seed))
-        runs_of = cell.groupby("strategy", sort=False)["run_dir"].agg(list).to_dict()
-        ft = _seed_mean(metric, task, [frames[r] for r in runs_of[reference]], weights)
-        for strategy in (s for s in runs_of if s != reference):
-            scores = _seed_mean(metric, task, [frames[r] for r in runs_of[strategy]], weights)
-            difference = scores - ft
-            defined = difference[~np.isnan(difference)]
+        resampled = {r: _resampled(metric, task, frames[r], weights) for r in frames}
+        for i, columns in enumerate(complete_pairs(values)):
+            differences = np.array(
+                [resampled[runs[i + 1, c]] - resampled[runs[0, c]] for c in columns]
+            ).reshape(len(columns), n_boot)
+            mean = differences.mean(axis=0)
+            defined = mean[~np.isnan(mean)]
             tail = (1 - level) / 2 * 100
             low, high = (
                 np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan, np.nan)
             )
-            if len(defined) < n_boot:
+            if 0 < len(defined) < n_boot:
                 log.warning(
                     "%s %s %s: the %s was undefined on %d of %d resamples (a class missing); "
                     "the interval uses the rest",
                     dataset,
                     model,
-                    strategy,
+                    strategies[i + 1],
                     metric,
                     n_boot - len(defined),
                     n_boot,
@@ -249,17 +272,18 @@ def bootstrap_intervals(
                 {
                     "dataset": dataset,
                     "model": model,
-                    "strategy": strategy,
+                    "strategy": strategies[i + 1],
                     "boot_low": low,
                     "boot_high": high,
                     "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
+                    "test_var": shared_test_variance(differences),
                     "resolution": resolution,
                 }
             )
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *BOOT_COLUMNS])
 
 
-BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "resolution"]
+BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "resolution"]
 
 
 def verdicts(
@@ -269,15 +293,15 @@ def verdicts(
     family: int | None = None,
 ) -> pd.DataFrame:
     """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
-    test (the family's pooled seed spread + the evaluation split's sampling,
-    ``medft.report.verdicts.pooled``; equivalence on the pair's own spread):
-    p_value, p_holm (within each (dataset, model)), low / high (its 95 % interval), eq_low /
-    eq_high (the pair's own (1 − 2α/m) interval, which equivalence is judged on; no
-    equivalence where one evaluation image moves the metric by more than the margin), verdict
-    (better / worse / equivalent within ±``margin`` pp / inconclusive / not tested) and
-    seeds_to_decide (inconclusive only; empty where no number of seeds would). ``family``:
-    the comparisons of each (dataset, model) belong to a family of that many
-    (``medft.report.verdicts.holm``)."""
+    test on its own complete pairs (``medft.report.verdicts.paired``: the pair's seed spread +
+    the evaluation split's shared sampling, counted once; the family's pooled spread as a
+    floor): p_value, p_holm (within each
+    (dataset, model)), low / high (its 95 % interval), eq_low / eq_high (the (1 − 2α/m)
+    interval equivalence is judged on), verdict (better / worse / equivalent within
+    ±``margin`` pp / inconclusive / not tested), reason (why not tested, or why equivalence
+    cannot be shown) and seeds_to_decide (inconclusive only; empty where no number of seeds
+    would). ``family``: the comparisons of each (dataset, model) belong to a family of that
+    many (``medft.report.verdicts.holm``)."""
     frame = paired.copy()
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
@@ -286,25 +310,18 @@ def verdicts(
     for column in ("p_value", "p_holm", "low", "high", "eq_low", "eq_high", "seeds_to_decide"):
         frame[column] = np.nan
     frame["verdict"] = UNTESTED
+    frame["reason"] = ""
     for _, index in frame.groupby(CELL, sort=False).groups.items():
         part = frame.loc[index]
         estimate = estimate_from_parts(
             part["diff_mean"],
-            part["pooled_var"],
-            part["n_pairs"],
-            part["boot_var"].fillna(0.0),
-            part["pooled_df"],
-        )
-        own = estimate_from_parts(
-            part["diff_mean"],
             part["seed_var"],
             part["n_pairs"],
-            part["boot_var"].fillna(0.0),
-            part["n_pairs"] - 1,
+            part["test_var"],
+            part["pooled_var"],
+            part["pooled_df"],
         )
-        decision = decide(
-            estimate, margin, own=own, family=family, resolution=part["resolution"].to_numpy()
-        )
+        decision = decide(estimate, margin, family=family, resolution=part["resolution"])
         frame.loc[index, "p_value"] = decision.p
         frame.loc[index, "p_holm"] = decision.p_holm
         frame.loc[index, "low"] = decision.low
@@ -312,6 +329,7 @@ def verdicts(
         frame.loc[index, "eq_low"] = decision.equivalence_low
         frame.loc[index, "eq_high"] = decision.equivalence_high
         frame.loc[index, "verdict"] = decision.verdict
+        frame.loc[index, "reason"] = decision.reasons
         frame.loc[index, "seeds_to_decide"] = [
             np.nan if n is None else n for n in decision.seeds_to_decide
         ]

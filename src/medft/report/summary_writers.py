@@ -99,8 +99,10 @@ def _across_datasets(report: SummaryReport, stem: Path) -> None:
 
 @artefact("critical_difference", ("png", "pdf", "csv"), scope=SUMMARY)
 def _critical_difference(report: SummaryReport, stem: Path) -> None:
-    """The Friedman test over the (dataset, model) blocks (each block ranks the strategies by mean
-    main metric; only blocks where every strategy has a value) and the Nemenyi post-hoc test,
+    """The Friedman test over the blocks — the datasets, each the mean over its models, by
+    default; the (dataset, model) pairs with `across_blocks: dataset_model` — (each block ranks
+    the strategies by mean main metric; only pairs where every strategy has a value) and the
+    Nemenyi post-hoc test,
     drawn as a critical-difference diagram (Demšar 2006; `autorank`, nonparametric forced). The
     CSV: mean rank, rank difference from FT, verdict (better / worse when Friedman p < 0.05 and
     the rank difference exceeds the critical difference), Friedman p, its smallest attainable p
@@ -109,7 +111,7 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
     """
     from medft.report import across, figures, summary_figures
 
-    test = across.rank_test(across.blocks(report.summary))
+    test = across.rank_test(across.blocks(report.summary, report.blocks))
     test.table.assign(
         n_blocks=test.n_blocks, friedman_p=test.p_value, min_p=test.min_p, cd=test.cd
     ).to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
@@ -125,12 +127,13 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     """Per strategy against FT over the same blocks: the Bayesian signed-rank test (Benavoli et
     al., JMLR 2017; `baycomp`, 50,000 samples, seed 0) with a region of practical equivalence of
     ±`equivalence_margin` points: P(better), P(equivalent), P(worse), and the verdict whose
-    probability reaches 0.95 (else inconclusive).
+    probability reaches 0.95 (else inconclusive); no test with fewer than 6 blocks (the
+    exact Wilcoxon test could not reach 0.05 there).
     """
     from medft.report import across
 
     margin = report.margin
-    table = across.bayesian(across.blocks(report.summary), margin)
+    table = across.bayesian(across.blocks(report.summary, report.blocks), margin)
     table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
     shown = table.assign(
         median_difference=table["median_difference"].map("{:+.2f}".format),
@@ -139,13 +142,14 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     write_table(
         stem,
         "Bayesian comparison with FT across blocks",
-        f"Per strategy, over the (dataset, model) blocks where every strategy has a value: the "
+        f"Per strategy, over {across.BLOCKS[report.blocks]} (across_blocks; only (dataset, "
+        f"model) pairs where every strategy has a value): the "
         f"Bayesian signed-rank test (Benavoli et al., JMLR 2017; baycomp) of its main metric "
         f"against {REFERENCE}'s, with a region of practical equivalence of ±{margin:g} points "
         f"(equivalence_margin). P(better), P(equivalent), P(worse) are posterior "
         f"probabilities; the verdict is the one reaching {across.DECISIVE:g}, else "
-        "inconclusive. Unlike a p-value, a high P(equivalent) is evidence of no practical "
-        "difference.",
+        f"inconclusive; no test with fewer than {across.MIN_BLOCKS_BAYESIAN} blocks. Unlike a "
+        "p-value, a high P(equivalent) is evidence of no practical difference.",
         shown,
     )
 

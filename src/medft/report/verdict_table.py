@@ -22,10 +22,11 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "model": verdicts["model"],
             "strategy": verdicts["strategy"],
             "verdict": [
-                verdict_text(v, n) + (f" {SELECTED_MARK}" if selected else "")
-                for v, n, selected in zip(
+                verdict_text(v, n, r) + (f" {SELECTED_MARK}" if selected else "")
+                for v, n, r, selected in zip(
                     verdicts["verdict"],
                     verdicts["seeds_to_decide"],
+                    verdicts.get("reason", pd.Series("", index=verdicts.index)),
                     verdicts.get("on_selection_split", pd.Series(False, index=verdicts.index)),
                     strict=True,
                 )
@@ -52,12 +53,17 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def verdict_text(verdict: str, seeds_to_decide: float) -> str:
-    """An inconclusive verdict with what would decide it."""
+def verdict_text(verdict: str, seeds_to_decide: float, reason: str = "") -> str:
+    """A verdict with why it is not tested, or for inconclusive what would decide it."""
     from medft.report.verdicts import INCONCLUSIVE, MAX_SEEDS
 
+    reason = "" if pd.isna(reason) else str(reason)
     if verdict != INCONCLUSIVE:
-        return verdict
-    if pd.isna(seeds_to_decide):
-        return f"{verdict} (over {MAX_SEEDS} seeds: the evaluation split decides)"
-    return f"{verdict} (~{int(seeds_to_decide)} seeds would decide)"
+        return f"{verdict} ({reason})" if reason else verdict
+    if not pd.isna(seeds_to_decide):
+        decides = f"~{int(seeds_to_decide)} seeds would decide"
+    elif reason:
+        decides = f"over {MAX_SEEDS} seeds: no number of seeds decides"
+    else:
+        decides = f"over {MAX_SEEDS} seeds: the evaluation split decides"
+    return f"{verdict} ({decides}{'; ' + reason if reason else ''})"

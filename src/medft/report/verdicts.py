@@ -3,27 +3,37 @@
 
 One family is one (dataset, model): ``values`` holds the main metric of each strategy (row 0
 the reference) for each seed (columns; NaN where a run is missing), in percentage points;
-``boot`` holds, per strategy, the seed-mean metric on each patient resample of the evaluation
-split (the same resamples for every row), or None where there are no predictions.
+``boot`` holds, per strategy and seed, the metric on each patient resample of the evaluation
+split (K × seeds × B, the same resamples for every run), or None where there are no
+predictions.
 
-A rule turns them into, per strategy ≠ the reference, the mean difference, its standard error
-and degrees of freedom. ``decide`` then gives the four verdicts:
+Each comparison stands on its own pairs (``paired``): the seeds both strategies have
+(``complete_pairs``) and the spread of their differences, floored by the family's pooled
+spread (``estimate_from_parts``: a strategy noisier than the rest is tested on its own spread
+and degrees of freedom, whatever the others do; one quieter than the rest on the family's,
+conservatively), plus the part of the evaluation split's sampling that the seeds share
+(``shared_test_variance``): the seeds' differences already carry each run's own image-level
+noise, so only the part common to all seeds is added, and evaluation-split noise is counted
+once. ``decide`` then gives the verdicts:
 
-* *better* / *worse*: the rule's two-sided p-value, Holm-corrected over the family, below α;
-* *equivalent*: otherwise, when the (1 − 2α/m) interval of the difference lies inside
-  ±``margin`` (two one-sided tests per comparison, Bonferroni over the m comparisons) and the
+* *better* / *worse*: the two-sided p-value, Holm-corrected over the family, below α;
+* *equivalent*: otherwise, when the (1 − 2α/m) interval of the difference on the pair's own
+  spread (``own_spread``) lies inside ±``margin`` (two one-sided tests per comparison,
+  Bonferroni over the m comparisons) and the
   evaluation split can resolve the margin at all — one of its images moves the metric by no
-  more than ``margin`` (``resolution``): on a few dozen images two models that are both
-  perfect give a bootstrap of zero width, which says nothing about a 1-point difference;
+  more than ``margin`` (``resolution``);
 * *inconclusive*: neither, with the number of seeds that would decide it were the observed
-  difference and spread to hold.
+  difference and spread to hold;
+* *not tested*: the data cannot carry a test, and ``Decision.reasons`` says why (fewer than
+  two pairs, zero spread). A degenerate input is named, never decided: zero spread is not
+  certainty, and a zero-width interval is not evidence of equivalence.
 
-The default rule (``pooled``) was chosen by simulation: ``bench/results_stats.md``.
+The rule was chosen by simulation in every design a user can bring: ``bench/results_stats.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,62 +42,68 @@ from scipy import stats
 ALPHA = 0.05
 BETTER, WORSE, EQUIVALENT, INCONCLUSIVE = "better", "worse", "equivalent", "inconclusive"
 UNTESTED = "not tested"
+# A standard error below this (points) is floating-point noise of equal values, not spread:
+# metrics travel as fractions, so equal runs differ by ~1e-14 points after scaling.
+FLOAT_NOISE = 1e-9
 # Above this, "more seeds" is no longer advice: the report says the test set decides.
 MAX_SEEDS = 50
+
+FEWER_THAN_TWO = "fewer than 2 complete seed pairs"
+ZERO_SPREAD = (
+    "zero spread: every seed gave the same difference and nothing measured the evaluation "
+    "split's sampling (a zero-width interval is not evidence)"
+)
+ZERO_WIDTH = (
+    "zero-width: the same difference on every seed and every patient resample (e.g. both "
+    "perfect), which is not evidence either way"
+)
+NO_MARGIN = "margin 0: nothing can be shown equivalent within ±0"
+NO_RESOLUTION = (
+    "no predictions: the evaluation split's sampling and resolution are unknown, so "
+    "equivalence is not claimed"
+)
+UNRESOLVED = "one evaluation image moves the metric by more than the margin: no equivalence"
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A rule's estimate of (strategy − reference): mean, standard error, degrees of freedom
-    (those of the seed spread), and the parts of the variance that shrink with more seeds and
-    that do not."""
+    """(strategy − reference) per comparison: mean, standard error, degrees of freedom, and
+    the parts of the variance that shrink with more seeds and that do not."""
 
     diff: np.ndarray
     se: np.ndarray
     df: np.ndarray
     seed_var: np.ndarray  # variance of one seed's difference (shrinks as 1/n)
-    test_var: np.ndarray  # the evaluation split's sampling variance (does not shrink)
+    test_var: np.ndarray  # the evaluation split's shared sampling variance (does not shrink)
     seeds: np.ndarray  # seeds paired
+    own_var: np.ndarray  # the pair's own seed variance, before the pooled floor
+    predictions: bool = False  # whether test_var was measured
 
 
-def _paired_differences(values: np.ndarray) -> list[np.ndarray]:
-    reference = values[0]
-    return [(row - reference)[~np.isnan(row) & ~np.isnan(reference)] for row in values[1:]]
+def complete_pairs(values: np.ndarray) -> list[np.ndarray]:
+    """Per strategy ≠ the reference (row 0): the seed columns where both have a value. The
+    one place a missing run drops its pair, for the report and the simulation alike."""
+    reference = ~np.isnan(values[0])
+    return [np.flatnonzero(reference & ~np.isnan(row)) for row in values[1:]]
 
 
-def _boot_var(boot: np.ndarray | None, k: int) -> np.ndarray:
-    if boot is None:
-        return np.zeros(k - 1)
-    differences = boot[1:] - boot[0]
-    return np.nanvar(differences, axis=1, ddof=1)
-
-
-def seed_t(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
-    """The seed-paired t-test: each strategy's own spread of paired differences, n − 1 df;
-    the evaluation split's sampling is not counted."""
-    pairs = _paired_differences(values)
-    n = np.array([len(p) for p in pairs], dtype=float)
-    seed_var = np.array([np.var(p, ddof=1) if len(p) > 1 else np.nan for p in pairs])
-    diff = np.array([p.mean() if len(p) else np.nan for p in pairs])
-    zero = np.zeros_like(diff)
-    return Estimate(diff, np.sqrt(seed_var / n), n - 1, seed_var, zero, n)
-
-
-def combined(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
-    """Each pair's own seed spread plus the patient bootstrap's variance of the seed-mean
-    difference, with the seed part's n − 1 degrees of freedom. (Welch–Satterthwaite's, which
-    count the bootstrap part as known, raised the family-wise error to 13.6 % at 3 seeds:
-    with 2 degrees of freedom the t tail is too sensitive to an underestimated seed spread;
-    bench/results_stats.md.)"""
-    seed = seed_t(values)
-    test_var = _boot_var(boot, len(values))
-    return estimate_from_parts(seed.diff, seed.seed_var, seed.seeds, test_var, seed.df)
+def seed_summary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean difference, variance of one seed's difference, pairs) per comparison, over its
+    complete pairs."""
+    diff, seed_var, seeds = [], [], []
+    for row, columns in zip(values[1:], complete_pairs(values), strict=True):
+        d = row[columns] - values[0, columns]
+        diff.append(d.mean() if len(d) else np.nan)
+        seed_var.append(np.var(d, ddof=1) if len(d) > 1 else np.nan)
+        seeds.append(len(d))
+    return np.array(diff), np.array(seed_var), np.array(seeds, dtype=float)
 
 
 def pooled_spread(values: np.ndarray) -> tuple[float, float]:
     """(variance of a paired difference, degrees of freedom) from the residual of the
     strategies × seeds layout — seeds as blocks, only seeds every strategy has: 2σ² and
-    (k − 1)(n − 1)."""
+    (k − 1)(n − 1). Right where every strategy spreads alike; ``estimate_from_parts`` uses it
+    only as a floor."""
     full = values[:, ~np.isnan(values).any(axis=0)]
     k, n = full.shape
     df = (k - 1) * (n - 1)
@@ -97,42 +113,87 @@ def pooled_spread(values: np.ndarray) -> tuple[float, float]:
     return 2 * float((residual**2).sum()) / df, float(df)
 
 
-def pooled(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
-    """One seed spread for the whole family (``pooled_spread``) plus the patient bootstrap's
-    variance; the pooled degrees of freedom. The default: the most power at a family-wise
-    error within 5 % in every simulated design (bench/results_stats.md)."""
-    seed = seed_t(values)
-    pair_var, df = pooled_spread(values)
-    m = len(values) - 1
-    return estimate_from_parts(
-        seed.diff, np.full(m, pair_var), seed.seeds, _boot_var(boot, len(values)), np.full(m, df)
-    )
+def shared_test_variance(differences: np.ndarray) -> float:
+    """The evaluation split's sampling variance that does not average out over seeds, from
+    each seed's difference on every patient resample (seeds × B).
+
+    A seed's resampled difference is the split's common draw plus that run pair's own
+    image-level noise: Var(D_s) = σ²_common + σ²_own, Var(mean over n seeds) = σ²_common +
+    σ²_own / n. The seed spread already holds σ²_own (each seed was scored on one draw of
+    images), so only σ²_common = (n Var(D̄) − mean Var(D_s)) / (n − 1), the seeds' mean
+    covariance, is added. With one seed the two cannot be told apart: all of it."""
+    differences = differences[:, ~np.isnan(differences).any(axis=0)]
+    n = len(differences)
+    if differences.shape[1] < 2:
+        return np.nan
+    if n == 1:
+        return float(np.var(differences[0], ddof=1))
+    mean_var = np.var(differences.mean(axis=0), ddof=1)
+    each_var = np.var(differences, axis=1, ddof=1).mean()
+    return float(max(0.0, (n * mean_var - each_var) / (n - 1)))
 
 
-def estimate_from_parts(diff, seed_var, seeds, test_var, seed_df) -> Estimate:
+def paired(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
+    """Each comparison on its complete pairs (``seed_summary``), the family's pooled spread as
+    a floor (``pooled_spread``), plus the shared evaluation-split variance where ``boot``
+    (K × seeds × B) is given (``estimate_from_parts``)."""
+    diff, seed_var, seeds = seed_summary(values)
+    test_var = np.full(len(diff), np.nan)
+    if boot is not None:
+        for i, columns in enumerate(complete_pairs(values)):
+            if len(columns):
+                test_var[i] = shared_test_variance(boot[i + 1, columns] - boot[0, columns])
+    pooled_var, pooled_df = pooled_spread(values)
+    return estimate_from_parts(diff, seed_var, seeds, test_var, pooled_var, pooled_df)
+
+
+def estimate_from_parts(
+    diff, seed_var, seeds, test_var, pooled_var=np.nan, pooled_df=0.0
+) -> Estimate:
     """An estimate from its summaries: mean paired difference, the variance of one paired
-    difference over seeds and its degrees of freedom, the number of pairs, and the bootstrap
-    variance of the seed-mean difference (0 without predictions)."""
-    diff, seed_var, seeds, test_var, seed_df = (
-        np.asarray(x, dtype=float) for x in (diff, seed_var, seeds, test_var, seed_df)
+    difference over seeds, the number of pairs, the shared evaluation-split variance (NaN
+    where there are no predictions) and the family's pooled seed variance with its degrees of
+    freedom.
+
+    The seed variance is the larger of the pair's own and the family's pooled one. Where the
+    pooled one is larger, it carries its (k − 1)(n − 1) degrees of freedom: every strategy
+    spreading alike, that is the pooled test, and a strategy that spreads less than the
+    family is tested conservatively. Where the pair's own is larger — a strategy noisier
+    than the rest, which the pool would understate — its own n − 1 degrees of freedom
+    (bench/results_stats.md measures the error rate in both designs)."""
+    diff, seed_var, seeds, test_var, pooled_var, pooled_df = (
+        np.broadcast_to(np.asarray(x, dtype=float), np.shape(diff))
+        for x in (diff, seed_var, seeds, test_var, pooled_var, pooled_df)
     )
-    se = np.sqrt(seed_var / seeds + test_var)
-    return Estimate(diff, se, seed_df, seed_var, test_var, seeds)
-
-
-RULES: dict[str, Callable[..., Estimate]] = {
-    "seed_t": seed_t,
-    "combined": combined,
-    "pooled": pooled,
-}
+    predictions = bool(np.any(~np.isnan(test_var)))
+    by_pool = pooled_var > seed_var
+    used = np.where(by_pool, pooled_var, seed_var)
+    df = np.where(by_pool, pooled_df, seeds - 1)
+    se = np.sqrt(used / seeds + np.nan_to_num(test_var))
+    return Estimate(diff, se, df, used, np.nan_to_num(test_var), seeds, seed_var, predictions)
 
 
 def p_values(estimate: Estimate) -> np.ndarray:
+    """Two-sided p per comparison; NaN where untestable (``untestable``)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.abs(estimate.diff) / estimate.se
-        p = 2 * stats.t.sf(t, estimate.df)
-    p = np.where(estimate.se == 0, np.where(estimate.diff == 0, 1.0, 0.0), p)
-    return np.where(estimate.seeds < 2, np.nan, p)
+        p = 2 * stats.t.sf(np.abs(estimate.diff) / estimate.se, estimate.df)
+    return np.where([r is not None for r in untestable(estimate)], np.nan, p)
+
+
+def untestable(estimate: Estimate) -> list[str | None]:
+    """Why each comparison cannot be tested, or None."""
+    reasons = []
+    spread = np.sqrt(estimate.own_var / np.maximum(estimate.seeds, 1) + estimate.test_var)
+    for seeds, own_se in zip(estimate.seeds, spread, strict=True):
+        if seeds < 2:
+            reasons.append(FEWER_THAN_TWO)
+        elif not own_se > FLOAT_NOISE:
+            # The pair's own differences hold no spread at all (identical runs, or both at
+            # the ceiling): borrowing the family's spread would decide on what they lack.
+            reasons.append(ZERO_WIDTH if estimate.predictions else ZERO_SPREAD)
+        else:
+            reasons.append(None)
+    return reasons
 
 
 def holm(p_values, family: int | None = None) -> np.ndarray:
@@ -152,6 +213,15 @@ def holm(p_values, family: int | None = None) -> np.ndarray:
     return adjusted
 
 
+def own_spread(estimate: Estimate) -> Estimate:
+    """The estimate on each pair's own seed spread and n − 1 degrees of freedom, without the
+    family's floor: what equivalence is judged on. Two one-sided tests on a pair's own spread
+    are valid whatever the other strategies do, and a strategy that trains almost as FT does
+    (L1-/L2-SP) can show equivalence that a floor raised by a noisier strategy would hide."""
+    test_var = estimate.test_var if estimate.predictions else np.full_like(estimate.diff, np.nan)
+    return estimate_from_parts(estimate.diff, estimate.own_var, estimate.seeds, test_var)
+
+
 def equivalence_half_width(estimate: Estimate, m: int, alpha: float = ALPHA) -> np.ndarray:
     """Half-width of the (1 − 2α/m) interval: TOST at α, Bonferroni over m comparisons."""
     return stats.t.ppf(1 - alpha / max(m, 1), estimate.df) * estimate.se
@@ -161,94 +231,109 @@ def equivalence_half_width(estimate: Estimate, m: int, alpha: float = ALPHA) -> 
 class Decision:
     p: np.ndarray
     p_holm: np.ndarray
-    low: np.ndarray  # the 95 % interval of the difference, for display
+    low: np.ndarray  # the 95 % interval of the difference
     high: np.ndarray
-    # The interval equivalence is judged on: the pair's own spread, (1 − 2α/m). Shown beside
-    # the verdict, since it can be far narrower than the family's 95 % interval above.
-    equivalence_low: np.ndarray
+    equivalence_low: np.ndarray  # the (1 − 2α/m) interval equivalence is judged on
     equivalence_high: np.ndarray
     verdict: list[str]
     seeds_to_decide: list[int | None]  # inconclusive only; None: no number of seeds would
+    reasons: list[str]  # why a comparison is not tested, or cannot be equivalent; "" if none
 
 
 def decide(
     estimate: Estimate,
     margin: float,
     alpha: float = ALPHA,
-    own: Estimate | None = None,
     family: int | None = None,
     resolution: np.ndarray | float | None = None,
 ) -> Decision:
-    """The four verdicts of one family. ``estimate`` tests the differences; ``own`` — each
-    pair's own seed spread (``combined``), default ``estimate`` — tests equivalence: a pair that
-    moves with the reference seed by seed (a strategy that trains almost as FT does) can show
-    equivalence that the family's pooled spread would hide, and TOST on its own spread is valid
-    whatever the others do. ``family``: the size of the larger family these comparisons
+    """The verdicts of one family. ``family``: the size of the larger family these comparisons
     belong to (``holm``). ``resolution``: points of the metric one evaluation image can move
-    (``medft.report.stats.one_image_points``); above ``margin`` no comparison is equivalent;
-    None where unknown (no predictions)."""
-    own = own or estimate
+    (``medft.report.stats.one_image_points``); above ``margin``, or unknown (no
+    predictions), no comparison is equivalent; neither is any at a margin of 0."""
+    not_testable = untestable(estimate)
     p = p_values(estimate)
     p_holm = holm(p, family)
     m = max(int((~np.isnan(p)).sum()), family or 0)
-    half95 = stats.t.ppf(1 - alpha / 2, estimate.df) * estimate.se
-    equivalence_half = equivalence_half_width(own, m, alpha)
-    resolvable = ~(np.broadcast_to(np.asarray(resolution, dtype=float), p.shape) > margin)
-    equivalent = (np.abs(own.diff) + equivalence_half <= margin) & resolvable
-    verdicts, seeds = [], []
+    with np.errstate(invalid="ignore"):
+        half95 = stats.t.ppf(1 - alpha / 2, estimate.df) * estimate.se
+        equivalence_half = equivalence_half_width(own_spread(estimate), m, alpha)
+    resolution = np.broadcast_to(
+        np.asarray(np.nan if resolution is None else resolution, dtype=float), p.shape
+    )
+    verdicts, seeds, reasons = [], [], []
     for i, ph in enumerate(p_holm):
-        if np.isnan(ph):
+        barrier = _equivalence_barrier(margin, resolution[i])
+        if not_testable[i] is not None:
             verdicts.append(UNTESTED)
+            reasons.append(not_testable[i])
         elif ph < alpha:
             verdicts.append(BETTER if estimate.diff[i] > 0 else WORSE)
-        elif equivalent[i]:
+            reasons.append("")
+        elif barrier is None and abs(estimate.diff[i]) + equivalence_half[i] <= margin:
             verdicts.append(EQUIVALENT)
+            reasons.append("")
         else:
             verdicts.append(INCONCLUSIVE)
+            reasons.append(barrier or "")
         seeds.append(
-            seeds_to_decide(estimate, own if resolvable[i] else None, i, m, margin, alpha)
+            seeds_to_decide(estimate, i, m, margin, alpha, equivalence=barrier is None)
             if verdicts[-1] == INCONCLUSIVE
             else None
         )
+    untested = np.array([v == UNTESTED for v in verdicts])
+    blank = np.where(untested, np.nan, 1.0)
     return Decision(
         p,
         p_holm,
-        estimate.diff - half95,
-        estimate.diff + half95,
-        own.diff - equivalence_half,
-        own.diff + equivalence_half,
+        (estimate.diff - half95) * blank,
+        (estimate.diff + half95) * blank,
+        (estimate.diff - equivalence_half) * blank,
+        (estimate.diff + equivalence_half) * blank,
         verdicts,
         seeds,
+        reasons,
     )
 
 
-def _grown(estimate: Estimate, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Seed counts above the observed, and the standard error and degrees of freedom at each,
-    were the observed spread to hold."""
-    seed_var, n0 = estimate.seed_var[i], estimate.seeds[i]
-    if np.isnan(estimate.diff[i]) or np.isnan(seed_var) or n0 < 2:
-        return None
-    n = np.arange(int(n0) + 1, MAX_SEEDS + 1)
-    se = np.sqrt(seed_var / n + estimate.test_var[i])
-    return n, se, estimate.df[i] / (n0 - 1) * (n - 1)
+def _equivalence_barrier(margin: float, resolution: float) -> str | None:
+    """Why no equivalence can be shown, whatever the interval; None where it can."""
+    if not margin > 0:
+        return NO_MARGIN
+    if np.isnan(resolution):
+        return NO_RESOLUTION
+    if resolution > margin:
+        return UNRESOLVED
+    return None
 
 
 def seeds_to_decide(
-    estimate: Estimate, own: Estimate | None, i: int, m: int, margin: float, alpha: float = ALPHA
+    estimate: Estimate,
+    i: int,
+    m: int,
+    margin: float,
+    alpha: float = ALPHA,
+    equivalence: bool = True,
 ) -> int | None:
     """The fewest seeds at which comparison ``i`` would be decided — significant at Holm's
-    strictest step, or equivalent (unless ``own`` is None: the split cannot show it) — if its
-    mean difference and spreads held; None where even ``MAX_SEEDS`` would not (the evaluation
+    strictest step, or equivalent (where ``equivalence`` can be shown at all) — if its mean
+    difference and spreads held; None where even ``MAX_SEEDS`` would not (the evaluation
     split's own uncertainty is then too large)."""
-    found = []
-    grown = _grown(estimate, i)
-    if grown is not None:
-        n, se, df = grown
-        significant = abs(estimate.diff[i]) / se > stats.t.ppf(1 - alpha / (2 * m), df)
-        found += list(n[significant][:1])
-    grown = _grown(own, i) if own is not None else None
-    if grown is not None:
-        n, se, df = grown
-        equivalent = abs(own.diff[i]) + stats.t.ppf(1 - alpha / m, df) * se <= margin
-        found += list(n[equivalent][:1])
-    return int(min(found)) if found else None
+    seed_var, n0, diff = estimate.seed_var[i], estimate.seeds[i], estimate.diff[i]
+    if np.isnan(diff) or np.isnan(seed_var) or n0 < 2:
+        return None
+    n = np.arange(int(n0) + 1, MAX_SEEDS + 1)
+    grown = estimate_from_parts(
+        np.full(len(n), diff),
+        np.full(len(n), seed_var),
+        n,
+        np.full(len(n), estimate.test_var[i] if estimate.predictions else np.nan),
+    )
+    decided = abs(diff) / grown.se > stats.t.ppf(1 - alpha / (2 * m), grown.df)
+    if equivalence and not np.isnan(estimate.own_var[i]):
+        own_var = np.full(len(n), estimate.own_var[i])
+        own = own_spread(
+            dataclasses.replace(grown, own_var=own_var, predictions=estimate.predictions)
+        )
+        decided |= abs(diff) + stats.t.ppf(1 - alpha / m, own.df) * own.se <= margin
+    return int(n[decided][0]) if decided.any() else None

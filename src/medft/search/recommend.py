@@ -121,7 +121,8 @@ def compare(
         return frame
     # One family (one dataset and model): the comparisons share the recommended arm, so Holm
     # runs over them, at the grid's size where that is larger.
-    frame = stats.verdicts(frame, margin=margin or stats.EQUIVALENCE_MARGIN, family=family)
+    margin = stats.EQUIVALENCE_MARGIN if margin is None else margin
+    frame = stats.verdicts(frame, margin=margin, family=family)
     return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
 
 
@@ -177,7 +178,8 @@ def _verdict_sentence(row: pd.Series, metric: str) -> str:
         else ""
     )
     return (
-        f"- **{verdict_text(row['verdict'], row['seeds_to_decide'])}** {row['comparison']} "
+        f"- **{verdict_text(row['verdict'], row['seeds_to_decide'], row.get('reason', ''))}** "
+        f"{row['comparison']} "
         f"({row['against_arm']}): {row['diff_mean']:+.2f} pp {METRIC_LABELS.get(metric, metric)} "
         f"over {int(row['n_pairs'])} seed pairs, 95 % interval [{row['low']:+.2f}, "
         f"{row['high']:+.2f}] (seeds and patients), p = {row['p_value']:.3g}, "
