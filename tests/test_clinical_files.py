@@ -90,6 +90,11 @@ def read(path, window=None):
     return dicom.read(str(path), "test", window)[0]
 
 
+def linear(x, centre, width):
+    """PS3.3 C.11.2.1.2.1's LINEAR window to 8 bits, written out from the standard."""
+    return round(np.clip((x - (centre - 0.5)) / (width - 1) + 0.5, 0, 1) * 255)
+
+
 def test_ct_stored_unsigned_with_intercept_or_signed_reads_the_same(tmp_path):
     hu = phantom_hu(0)
     unsigned = write_dicom(tmp_path / "u.dcm", hu, signed=False, syntax=ImplicitVRLittleEndian)
@@ -99,18 +104,18 @@ def test_ct_stored_unsigned_with_intercept_or_signed_reads_the_same(tmp_path):
     # The file's window (40, 400): air black, bone white, water and soft tissue in between.
     image = read(signed)
     assert image[0, 0] == 0 and image[hu == 700].min() == 255
-    assert image[hu == 0].mean() == round((0 - (40 - 200)) / 400 * 255)
-    assert image[hu == 60].mean() == round((60 - (40 - 200)) / 400 * 255)
+    assert image[hu == 0].mean() == linear(0, 40, 400)
+    assert image[hu == 60].mean() == linear(60, 40, 400)
 
 
 def test_the_window_option_beats_the_files_and_the_range_is_the_fallback(tmp_path):
     hu = phantom_hu(1)
     path = write_dicom(tmp_path / "a.dcm", hu, signed=True)
     lung = read(path, "lung")  # centre -600, width 1500: -1350..150 HU
-    assert lung[hu == -1000].mean() == round(350 / 1500 * 255)
+    assert lung[hu == -1000].mean() == linear(-1000, -600, 1500)
     assert lung[hu == 700].min() == 255
     custom = read(path, [0, 100])  # -50..50 HU
-    assert custom[hu == 0].mean() == 128 and custom[hu == 60].min() == 255
+    assert custom[hu == 0].mean() == linear(0, 0, 100) and custom[hu == 60].min() == 255
     no_window = write_dicom(tmp_path / "b.dcm", hu, signed=True, window=None)
     full = read(no_window)
     assert full.min() == 0 and full.max() == 255
@@ -321,3 +326,131 @@ def test_real_broken_and_undecodable_files_are_named(tmp_path):
             DataError, match=r"MR_small_jpeg_ls_lossless.dcm is compressed as JPEG-LS"
         ):
             read(real_file("MR_small_jpeg_ls_lossless.dcm"))
+
+
+def _pydicom_view(ds, bits_range):
+    """What pydicom's own pipeline shows, its output range mapped to 0..255: the reference
+    medft's reader must match."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    low, high = bits_range
+    out = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds)
+    return np.clip((out - low) / (high - low), 0, 1) * 255
+
+
+def test_a_voi_lut_sequence_is_applied_as_pydicom_applies_it(tmp_path):
+    from pydicom.sequence import Sequence
+
+    path = write_dicom(tmp_path / "lut.dcm", phantom_hu(5), signed=False, window=None)
+    ds = pydicom.dcmread(path)
+    del ds.RescaleSlope, ds.RescaleIntercept  # the LUT maps the stored 12-bit values
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.add_new(0x00283006, "US", (np.sqrt(np.arange(4096) / 4095) * 65535).astype(int).tolist())
+    ds.VOILUTSequence = Sequence([item])
+    ds.save_as(path, enforce_file_format=True)
+    expected = _pydicom_view(pydicom.dcmread(path), (0, 65535))
+    image = read(path)
+    assert np.abs(image - expected).max() <= 1
+    # Non-linear: a plain linear map of the same range would not give this.
+    assert np.abs(image - np.round(ds.pixel_array / 4095 * 255)).max() > 20
+
+
+@pytest.mark.parametrize(
+    ("function", "centre", "width"),
+    [("SIGMOID", 40, 400), ("LINEAR", 40, 2), ("LINEAR_EXACT", 40, 80)],
+)
+def test_the_files_window_function_is_the_standards(tmp_path, function, centre, width):
+    hu = phantom_hu(6) + np.arange(32)[None, :] - 16  # a ramp, so every part of the curve shows
+    path = write_dicom(tmp_path / "w.dcm", hu, signed=True, window=(centre, width))
+    ds = pydicom.dcmread(path)
+    ds.VOILUTFunction = function
+    ds.save_as(path, enforce_file_format=True)
+    # 16-bit signed, no rescale: the window's output range is −32768..32767.
+    expected = _pydicom_view(pydicom.dcmread(path), (-32768, 32767))
+    image = read(path)
+    assert np.abs(image - expected).max() <= 1
+    if (function, width) == ("LINEAR", 2):
+        # The standard's LINEAR with width 2 is a threshold, not a grey band.
+        assert set(np.unique(image)) == {0, 255}
+
+
+def test_8_bit_rgb_is_kept_as_stored(tmp_path):
+    from pydicom.uid import SecondaryCaptureImageStorage
+
+    rgb = np.random.default_rng(0).integers(30, 200, (24, 32, 3)).astype(np.uint8)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        SecondaryCaptureImageStorage,
+        meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Modality = "XC"
+    ds.Rows, ds.Columns = rgb.shape[:2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = rgb.tobytes()
+    path = tmp_path / "derm.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert np.array_equal(read(path), rgb)  # not stretched to 0..255
+
+
+def test_palette_colour_comes_out_in_colour(tmp_path):
+    from pydicom.pixels import apply_color_lut
+
+    path = real_file("examples_palette.dcm")
+    ds = pydicom.dcmread(path)
+    image = read(path)
+    bits = ds.RedPaletteColorLookupTableDescriptor[2]
+    expected = apply_color_lut(ds.pixel_array, ds) / (2**bits - 1) * 255
+    assert image.shape == (*ds.pixel_array.shape, 3)
+    assert np.abs(image - expected).max() <= 1
+    assert dicom.channels(str(path), "test") == 3
+
+
+def test_a_hounsfield_window_on_mr_stops_in_one_line_naming_file_and_modality():
+    with pytest.raises(DataError) as error:
+        read(real_file("MR_small.dcm"), "brain")
+    message = str(error.value)
+    assert "MR_small.dcm is MR" in message and "not in Hounsfield units" in message
+    assert "remove `window:`" in message and "\n" not in message
+    read(real_file("CT_small.dcm"), "brain")  # CT is in Hounsfield units
+
+
+def test_a_missing_transfer_syntax_is_one_line_naming_the_file():
+    with pytest.raises(DataError) as error:
+        read(real_file("meta_missing_tsyntax.dcm"))
+    message = str(error.value)
+    assert "meta_missing_tsyntax.dcm names no Transfer Syntax UID" in message
+    assert "\n" not in message
+
+
+def test_a_file_without_preamble_is_read_as_the_dicom_it_is(tmp_path):
+    original = real_file("CT_small.dcm")
+    ds = pydicom.dcmread(original)
+    del ds.file_meta
+    ds.preamble = None
+    bare = tmp_path / "bare.dcm"
+    ds.save_as(bare, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert bare.read_bytes()[128:132] != b"DICM"
+    assert np.array_equal(read(bare), read(original))
+    (tmp_path / "notes.dcm").write_text("not an image at all\n")
+    with pytest.raises(DataError, match="notes.dcm"):
+        read(tmp_path / "notes.dcm")
+
+
+def test_twelve_bit_jpeg_extended_names_the_decoder_packages():
+    from pydicom.uid import JPEGExtended12Bit
+
+    decoder = pydicom.pixels.get_decoder(JPEGExtended12Bit)
+    if not decoder.missing_dependencies:
+        pytest.skip("a 12-bit JPEG decoder is installed here")
+    with pytest.raises(DataError) as error:
+        read(real_file("JPGExtended.dcm"))
+    message = str(error.value)
+    assert "JPGExtended.dcm" in message and "12-bit" in message
+    assert "pylibjpeg" in message and "gdcm" in message and "\n" not in message

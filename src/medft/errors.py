@@ -35,6 +35,7 @@ def reading(where: str, what: str) -> Iterator[None]:
     except DataError:
         raise
     except Exception as error:
+        reason = " ".join(str(error).split())  # one line, whatever the library printed
         raise DataError(
-            f"{where}: cannot read {what} ({error}); re-export the file or remove its row"
+            f"{where}: cannot read {what} ({reason}); re-export the file or remove its row"
         ) from None

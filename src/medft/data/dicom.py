@@ -1,14 +1,21 @@
 """DICOM images through pydicom (the optional ``dicom`` extra): one frame → an 8-bit image.
 
-The stored values become what a radiologist's viewer shows: the modality rescale
-(slope/intercept, so CT values are Hounsfield units) first, then a window — the dataset's
-``window`` option (a preset name or ``[centre, width]``), else the file's own window
-(WindowCenter/WindowWidth, the first where several are given), else the image's full range —
-and MONOCHROME1 (white is low) inverted so that every grey image is MONOCHROME2. Signed and
-unsigned pixels of 8 to 16 bits follow from the header (PixelRepresentation, BitsStored).
-Compressed transfer syntaxes decode where pydicom has a decoder (RLE always; JPEG family
-through the packages it names); a missing decoder, a multi-frame file or a broken file is a
-``DataError`` naming the file.
+The stored values become what a radiologist's viewer shows, by pydicom's implementation of the
+standard's pipeline (PS3.3 C.11), never a hand-written copy of it: the modality LUT or rescale
+(``apply_modality_lut``: CT values become Hounsfield units), then the VOI transform
+(``apply_voi_lut``): the file's VOI LUT Sequence, else its window with its VOI LUT Function
+(LINEAR, LINEAR_EXACT or SIGMOID), the first where several are given — or, where the dataset
+sets ``window`` (a preset name or ``[centre, width]``), that window, LINEAR, on Hounsfield
+units only (CT, or a RescaleType of HU; anything else stops naming the file and its
+modality); with neither, the image's full range. Its output range (the LUT's bits, or the
+window's) maps to 0–255, and MONOCHROME1 (white is low) is inverted so that every grey image
+is MONOCHROME2. Colour is kept as stored: 8-bit RGB unchanged (YBR converted to RGB by
+pydicom), deeper RGB scaled by its bits, PALETTE COLOR through its colour LUT
+(``apply_color_lut``).
+
+Files without the 128-byte preamble (older archives) are read when they are DICOM
+(``force=True``). A missing transfer syntax, a missing decoder (naming the package), a
+multi-frame file or a broken file is a one-line ``DataError`` naming the file.
 
 pydicom is imported on use: planning a workflow and reading other formats never need it.
 """
@@ -38,14 +45,6 @@ def is_dicom(path: str) -> bool:
     return str(path).lower().endswith(SUFFIXES)
 
 
-def window_bounds(window) -> tuple[float, float] | None:
-    """A ``window`` option (preset name or ``[centre, width]``) as (low, high); None: unset."""
-    if window is None:
-        return None
-    centre, width = WINDOWS[window] if isinstance(window, str) else window
-    return centre - width / 2, centre + width / 2
-
-
 def check_window(window) -> str | None:
     """What is wrong with a ``window`` option, or None."""
     if window is None:
@@ -67,13 +66,50 @@ def _pydicom():
 
 def _open(path: str, where: str, header_only: bool):
     pydicom = _pydicom()
-    with reading(where, f"DICOM file {path}"):
-        return pydicom.dcmread(path, stop_before_pixels=header_only)
+    from pydicom.errors import InvalidDicomError
+
+    name = Path(path).name
+    with reading(where, f"DICOM file {name}"):
+        try:
+            dataset = pydicom.dcmread(path, stop_before_pixels=header_only)
+        except InvalidDicomError:
+            # No preamble: older archives wrote bare data sets. Accept one only where it
+            # reads as an image's header, so that a stray non-DICOM file still fails.
+            dataset = pydicom.dcmread(path, stop_before_pixels=header_only, force=True)
+            if "Rows" not in dataset or "Columns" not in dataset:
+                raise DataError(
+                    f"{where}: {name} has no DICOM preamble and no image header (Rows, "
+                    "Columns): not an image medft can read; remove its row"
+                ) from None
+            _bare_syntax(dataset)
+    return dataset
+
+
+def _bare_syntax(dataset) -> None:
+    """A bare data set (no preamble, no file meta) is uncompressed by definition: its transfer
+    syntax is the encoding pydicom found it in."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = dataset.original_encoding
+    dataset.file_meta = meta if meta is not None else FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian
+        if implicit
+        else ExplicitVRLittleEndian
+        if little
+        else ExplicitVRBigEndian
+    )
 
 
 def channels(path: str, where: str) -> int:
     """3 for a colour file, else 1, from the header alone."""
-    return 3 if int(_open(path, where, header_only=True).get("SamplesPerPixel", 1)) == 3 else 1
+    dataset = _open(path, where, header_only=True)
+    colour = int(dataset.get("SamplesPerPixel", 1)) == 3
+    return 3 if colour or dataset.get("PhotometricInterpretation") == "PALETTE COLOR" else 1
 
 
 def describe(dataset) -> str:
@@ -86,10 +122,39 @@ def describe(dataset) -> str:
 
 def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
     """The file's one frame as (H, W) or (H, W, 3) uint8, and its description."""
-    from pydicom.pixels import apply_modality_lut, get_decoder
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     dataset = _open(path, where, header_only=False)
     name = Path(path).name
+    _check_decodable(dataset, name, where)
+    pixels = _pixels(dataset, name, where)
+    kind = dataset.get("PhotometricInterpretation", "")
+    if kind == "PALETTE COLOR":
+        with reading(where, f"the colour palette of DICOM file {name}"):
+            rgb = apply_color_lut(pixels, dataset)
+        bits = int(dataset.RedPaletteColorLookupTableDescriptor[2])
+        return _scale(rgb, 0, 2**bits - 1), describe(dataset)
+    if pixels.ndim == 3:  # colour: pydicom has converted YBR to RGB
+        bits = int(dataset.get("BitsStored", 8))
+        image = pixels if bits <= 8 else _scale(pixels, 0, 2**bits - 1)
+        return image.astype(np.uint8), describe(dataset)
+    values = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
+    if window is not None:
+        _check_hounsfield(dataset, name, where, window)
+        image = _voi(values, _with_window(dataset, window))
+    elif "VOILUTSequence" in dataset or "WindowCenter" in dataset:
+        with reading(where, f"the VOI LUT of DICOM file {name}"):
+            image = _voi(values, dataset)
+    else:
+        image = _scale(values, float(values.min()), float(values.max()))
+    if kind == "MONOCHROME1":
+        image = 255 - image
+    return image, describe(dataset)
+
+
+def _check_decodable(dataset, name: str, where: str) -> None:
+    from pydicom.pixels import get_decoder
+
     if "PixelData" not in dataset:
         raise DataError(f"{where}: DICOM file {name} holds no image (no PixelData); remove its row")
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -98,41 +163,84 @@ def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
             f"{where}: DICOM file {name} has {frames} frames; medft reads one image per file — "
             "export the frames as separate files (one row each)"
         )
-    syntax = dataset.file_meta.TransferSyntaxUID
+    syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None:
+        raise DataError(
+            f"{where}: DICOM file {name} names no Transfer Syntax UID in its file meta, so its "
+            "pixels cannot be decoded; rewrite it with one (e.g. dcmconv from DCMTK, or "
+            "pydicom: ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian; ds.save_as(...))"
+        )
     if syntax.is_compressed and not get_decoder(syntax).is_available:
         needs = "; or ".join(get_decoder(syntax).missing_dependencies)
         raise DataError(
             f"{where}: DICOM file {name} is compressed as {syntax.name} ({syntax}), and no "
             f"decoder for it is installed: install {needs}"
         )
-    with reading(where, f"the pixels of DICOM file {name}"):
-        pixels = dataset.pixel_array
-    if pixels.ndim == 3:  # colour: pydicom has converted YBR to RGB
-        return _stretch(pixels, None), describe(dataset)
-    values = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
-    image = _stretch(values, window_bounds(window) or _file_window(dataset))
-    if dataset.get("PhotometricInterpretation") == "MONOCHROME1":
-        image = 255 - image
-    return image, describe(dataset)
 
 
-def _file_window(dataset) -> tuple[float, float] | None:
-    centre, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
-    if centre is None or width is None:
-        return None
-    centre, width = _first(centre), _first(width)
-    return (centre - width / 2, centre + width / 2) if width > 0 else None
+def _pixels(dataset, name: str, where: str) -> np.ndarray:
+    """The frame; a compressed one that the installed decoders cannot handle (12-bit JPEG
+    Extended with only Pillow, say) names the packages that can."""
+    from pydicom.pixels import get_decoder
+
+    syntax = dataset.file_meta.TransferSyntaxUID
+    try:
+        with reading(where, f"the pixels of DICOM file {name}"):
+            return dataset.pixel_array
+    except DataError:
+        missing = get_decoder(syntax).missing_dependencies if syntax.is_compressed else []
+        if not missing:
+            raise
+        bits = dataset.get("BitsStored", "?")
+        raise DataError(
+            f"{where}: DICOM file {name} ({syntax.name}, {bits}-bit) cannot be decoded by the "
+            f"installed decoders: install {'; or '.join(missing)}"
+        ) from None
 
 
-def _first(value) -> float:
-    """A DICOM number that may hold several values (one per window the file offers)."""
-    return float(value[0] if hasattr(value, "__len__") else value)
+def _check_hounsfield(dataset, name: str, where: str, window) -> None:
+    """A ``window`` is in Hounsfield units: it only means something on data that is."""
+    modality = str(dataset.get("Modality", "")) or "unknown"
+    rescale_type = str(dataset.get("RescaleType", "")).upper()
+    if rescale_type == "HU" or (modality == "CT" and rescale_type in ("", "HU")):
+        return
+    units = f", RescaleType {rescale_type}" if rescale_type else ""
+    raise DataError(
+        f"{where}: DICOM file {name} is {modality}{units}, not in Hounsfield units, so the "
+        f"dataset's window {window!r} does not apply; remove `window:` to use each file's own "
+        "window (or its full range)"
+    )
 
 
-def _stretch(values: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
-    """``values`` clipped to ``bounds`` (default: their own range) and scaled to 0..255."""
+def _with_window(dataset, window):
+    """A copy of ``dataset``'s header whose VOI transform is ``window``, LINEAR."""
+    centre, width = WINDOWS[window] if isinstance(window, str) else window
+    header = dataset.copy()
+    for keyword in ("VOILUTSequence", "VOILUTFunction", "WindowCenter", "WindowWidth"):
+        if keyword in header:
+            delattr(header, keyword)
+    header.WindowCenter, header.WindowWidth = float(centre), float(width)
+    return header
+
+
+def _voi(values: np.ndarray, dataset) -> np.ndarray:
+    """pydicom's VOI transform of modality values, its output range mapped to 0..255."""
+    from pydicom.pixels import apply_voi_lut
+
+    if "VOILUTSequence" in dataset:
+        bits = int(dataset.VOILUTSequence[0].LUTDescriptor[2])
+        low, high = 0.0, float(2**bits - 1)
+    else:
+        # The window's output range, as pydicom derives it (from BitsStored and the rescale):
+        # what the far ends of any input map to.
+        with np.errstate(over="ignore"):
+            low, high = apply_voi_lut(np.array([-1e300, 1e300]), dataset.copy(), prefer_lut=True)
+    return _scale(apply_voi_lut(values, dataset.copy(), prefer_lut=True), low, high)
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` from ``low``..``high`` to 0..255."""
     values = np.asarray(values, dtype=np.float64)
-    low, high = bounds if bounds else (float(values.min()), float(values.max()))
     if high <= low:
         return np.zeros(values.shape, dtype=np.uint8)
     return np.round(np.clip((values - low) / (high - low), 0, 1) * 255).astype(np.uint8)
