@@ -345,12 +345,20 @@ def test_medmnist_and_synthetic_subsample_too(tmp_path, breastmnist):
 
     out = prepare_dataset(
         "breastmnist",
-        {"source": "medmnist", "npz": str(breastmnist), "max_images_per_class": 10},
+        {
+            "source": "medmnist",
+            "npz": str(breastmnist),
+            "max_images_per_class": 10,
+            "duplicates": "keep",
+        },
         PRE,
         tmp_path / "bm",
     )
     counts = manifest(out).groupby(["split", "label"]).size()
     assert counts.tolist() == [10] * 6
+    # A kept test image equals a training image the cap left out (test-76 = train-115 in
+    # BreastMNIST's official split): still found, since the whole training split is hashed.
+    assert read_meta(out).duplicates["across_splits"] >= 1
     small = synthetic.SYNTHETIC.get("synth-nodule")
     out = prepare_dataset(
         "synth-nodule",

@@ -133,3 +133,53 @@ def test_the_data_card_shows_what_went_in_and_what_was_dropped(tmp_path):
     text = (tmp_path / "data_card.md").read_text()
     assert "# Data card: brain" in text and "imagefolder" in text
     assert "<h4>Duplicates</h4>" in (tmp_path / "data_card.html").read_text()
+
+
+def test_the_test_split_is_one_set_at_every_train_fraction(tmp_path):
+    """Duplicates are resolved against the whole training split, before subsampling: a test
+    image equal to a training image that a fraction leaves out is still dropped."""
+    kaggle_layout(tmp_path / "raw", {"meningioma": 3, "notumor": 2, "glioma": 4})
+    tests, trains = {}, {}
+    for fraction in (1.0, 0.5, 0.1):
+        out = prepare_dataset(
+            "brain",
+            {
+                "source": "imagefolder",
+                "root": str(tmp_path / "raw"),
+                "duplicates": "drop_from_eval",
+                "train_fraction": fraction,
+            },
+            PRE,
+            tmp_path / f"out{fraction}",
+        )
+        rows = pd.read_parquet(out / "manifest.parquet")
+        tests[fraction] = sorted(rows.loc[rows["split"] == "test", "id"])
+        meta = read_meta(out)
+        assert meta.duplicates["across_splits"] == 9
+        trains[fraction] = (rows["split"] == "train").sum()
+        if fraction < 1:  # the data card's count of what the fraction removed
+            removed = meta.subsampled["train_fraction"]["train"]
+            assert removed == trains[1.0] - trains[fraction] > 0
+    assert tests[1.0] == tests[0.5] == tests[0.1]
+    assert len(tests[1.0]) == 20 - 9
+
+
+def test_the_data_card_says_where_each_split_came_from_and_what_left_it(tmp_path):
+    from medft.data.card import data_card
+
+    kaggle_layout(tmp_path / "raw", {"meningioma": 3})
+    out = prepare(
+        tmp_path,
+        duplicates="drop_from_eval",
+        train_fraction=0.5,
+        val_fraction=0.0,
+        test_fraction=0.3,
+    )
+    sections = dict(data_card(out).sections)
+    splits = sections["Splits: where each came from and what left it"].set_index("")
+    assert splits.loc["source", "test"] == "given by the source"  # Testing/, not 0.3
+    assert splits.loc["removed by train_fraction", "train"] == 24  # a count, not 0.5
+    assert splits.loc["dropped as duplicates", "test"] == 3
+    assert splits.loc["source", "val"] == "none (val_fraction 0)"
+    options = sections["What it is and how it was made"].set_index("")["value"]
+    assert "test_fraction" not in options.index and options["duplicates"] == "drop_from_eval"

@@ -13,8 +13,8 @@ import pandas as pd
 
 from medft.data.shards import SPLITS, read_meta
 
-# Source options every entry has; the card lists only those a user set away from these.
-UNSET = (None, "", 0, [], {})
+# Shown in the splits section, where each applies, not among the options.
+SPLIT_OPTIONS = ("val_fraction", "test_fraction", "train_fraction", "max_images_per_class")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ def data_card(folder: str | Path) -> DataCard:
         f"Data card: {meta.name}",
         [
             ("What it is and how it was made", _overview(meta)),
+            ("Splits: where each came from and what left it", _splits(meta, splits)),
             ("Images per split and class", _counts(manifest, meta, splits)),
             ("Before preprocessing (most common size and mode per split)", _raw(manifest, splits)),
             ("Duplicates", _duplicates(meta)),
@@ -51,8 +52,57 @@ def _overview(meta) -> pd.DataFrame:
         ),
     ]
     source.pop("name", None)
-    rows += [(key, str(value)) for key, value in source.items() if value not in UNSET]
+    defaults = _defaults(rows[0][1])
+    rows += [
+        (key, str(value))
+        for key, value in source.items()
+        if key not in SPLIT_OPTIONS and (key not in defaults or value != defaults[key])
+    ]
     return pd.DataFrame(rows, columns=["", "value"])
+
+
+def _defaults(source: str) -> dict:
+    """The source's option defaults: the card lists what a user set away from them (a
+    `val_fraction: 0` included)."""
+    from dataclasses import MISSING, fields
+
+    from medft.data.sources import SOURCES
+
+    try:
+        options = SOURCES.get(source).options
+    except ValueError:
+        return {}
+    return {
+        f.name: f.default if f.default is not MISSING else f.default_factory()
+        for f in fields(options)
+        if f.default is not MISSING or f.default_factory is not MISSING
+    }
+
+
+def _splits(meta, splits: list[str]) -> pd.DataFrame:
+    """Per split: where it came from, the images kept, and the images each subsampling option
+    and the duplicate policy removed — counts, not option values."""
+    sources = getattr(meta, "split_sources", {}) or {}
+    subsampled = getattr(meta, "subsampled", {}) or {}
+    dropped = pd.Series([d["split"] for d in meta.duplicates.get("dropped", [])], dtype=object)
+    table = {}
+    for split in splits:
+        column = {
+            "source": sources.get(split, "not recorded"),
+            "images kept": meta.split_counts.get(split, 0),
+        }
+        for option, label in (
+            ("train_fraction", "removed by train_fraction"),
+            ("max_images_per_class", "removed by max_images_per_class"),
+        ):
+            column[label] = subsampled.get(option, {}).get(split, 0)
+        column["dropped as duplicates"] = int((dropped == split).sum())
+        table[split] = column
+    if "val" not in splits and meta.source.get("val_fraction") == 0:
+        table["val"] = {"source": "none (val_fraction 0)"}
+    frame = pd.DataFrame(table).fillna("")
+    frame.index.name = ""
+    return frame.reset_index()
 
 
 def _counts(manifest: pd.DataFrame, meta, splits: list[str]) -> pd.DataFrame:
@@ -71,7 +121,9 @@ def _counts(manifest: pd.DataFrame, meta, splits: list[str]) -> pd.DataFrame:
             int(groups.nunique()) + int(groups.isna().sum()) if groups.notna().any() else "none"
         )
         table[split] = column
-    frame = pd.DataFrame(table)
+    if "val" not in splits and meta.source.get("val_fraction") == 0:
+        table["val"] = {"source": "none (val_fraction 0)"}
+    frame = pd.DataFrame(table).fillna("")
     frame.index.name = "positives per label" if meta.multilabel else "class"
     return frame.reset_index()
 

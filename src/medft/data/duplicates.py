@@ -62,11 +62,20 @@ def blank(manifest: pd.DataFrame) -> dict[str, int]:
     return {s: int(n) for s, n in manifest[manifest["blank"]].groupby("split").size().items()}
 
 
-def resolve(manifest: pd.DataFrame, policy: str, dataset: str) -> tuple[pd.DataFrame, dict]:
-    """The manifest to write and what meta.json records of its duplicates."""
+def resolve(
+    manifest: pd.DataFrame, policy: str, dataset: str, subsampled: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The manifest to write and what meta.json records of its duplicates. ``subsampled``:
+    training images subsampling removed (their hashes): an evaluation image equal to one is
+    still a leak, so the evaluation split does not change with ``train_fraction``."""
     if policy not in POLICIES:
         raise DataError(f"dataset {dataset!r}: duplicates must be one of {', '.join(POLICIES)}")
-    leaked = leaks(manifest)
+    every = (
+        manifest
+        if subsampled is None or subsampled.empty
+        else pd.concat([manifest, subsampled[manifest.columns]], ignore_index=True)
+    )
+    leaked = leaks(every)
     record = {
         "policy": policy,
         "across_splits": len(leaked),

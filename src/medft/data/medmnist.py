@@ -15,7 +15,7 @@ from medmnist import INFO
 from medft.data.download import fetch
 from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
-from medft.data.records import label_column, subsample
+from medft.data.records import label_column, rows_to_write, subsample
 from medft.data.shards import DatasetMeta, DatasetWriter, describe_raw
 from medft.runtime import progress
 
@@ -104,6 +104,7 @@ def prepare(
         image_size=preprocess.crop,
         channels=info["n_channels"],
         source={**options.as_dict(), "npz": str(npz), "resize": preprocess.resize},
+        split_sources=dict.fromkeys(splits, "MedMNIST's official split"),
     )
     rows = pd.DataFrame(
         [
@@ -112,7 +113,7 @@ def prepare(
             for i, label in enumerate(labels)
         ]
     )
-    rows = subsample(rows, options, meta.multilabel)
+    rows = rows_to_write(subsample(rows, options, meta.multilabel))
     with DatasetWriter(out_dir, meta) as writer:
         for row in progress(rows.itertuples(), len(rows), f"prepare {flag}", unit="images"):
             images, labels = splits[row.split]
@@ -122,5 +123,6 @@ def prepare(
                 split=row.split,
                 label=labels[row.index],
                 raw=describe_raw(images[row.index]),
+                subsampled=row.subsampled,
             )
     return Path(out_dir)

@@ -120,28 +120,44 @@ def check_splits(
             )
 
 
+SUBSAMPLED = "subsampled"  # the records column: the option that removed a row, else ""
+
+
 def subsample(records: pd.DataFrame, options: SourceOptions, multilabel: bool) -> pd.DataFrame:
-    """``options.train_fraction`` of the training split, then at most
-    ``options.max_images_per_class`` per class in each split. Seeded; whole patients go
-    first (patients in a random order, a patient's images together); the fraction is
-    stratified where there are no groups."""
+    """``records`` with the ``SUBSAMPLED`` column marking the rows that
+    ``options.train_fraction`` removes from the training split, then those that
+    ``options.max_images_per_class`` removes per class in each split. Seeded; whole patients go
+    first (patients in a random order fixed before any carving, a patient's images together);
+    the fraction is stratified where there are no groups. Rows are marked, not dropped:
+    duplicates are resolved against the whole training split (``write_records``), so the
+    evaluation splits are one set at every fraction."""
     fraction, cap = options.train_fraction, options.max_images_per_class
+    records = records.assign(**{SUBSAMPLED: ""})
     if fraction is None and cap is None:
         return records
     rng = np.random.default_rng(options.subsample_seed)
+    groups = records["group"].where(records["group"] != "", records.index.astype(str))
+    rank = groups.map(pd.Series(rng.permutation(groups.nunique()), index=groups.unique()))
     strata = records["labels"].map(tuple) if multilabel else records["label"]
     if fraction is not None and fraction < 1:
         train = records[records["split"] == "train"]
-        dropped = _carve(train, 1 - fraction, options.subsample_seed, multilabel)
-        records, strata = records.drop(dropped), strata.drop(dropped)
+        records.loc[_carve(train, 1 - fraction, options.subsample_seed, multilabel), SUBSAMPLED] = (
+            "train_fraction"
+        )
     if cap is not None:
-        groups = records["group"].where(records["group"] != "", records.index.astype(str))
-        rank = pd.Series(rng.permutation(groups.nunique()), index=groups.unique())
-        order = records.assign(_rank=groups.map(rank).to_numpy(), _stratum=strata)
-        order = order.sort_values(["_rank"], kind="stable")
+        present = records[records[SUBSAMPLED] == ""]
+        order = present.assign(_rank=rank, _stratum=strata).sort_values("_rank", kind="stable")
         kept = order.groupby(["split", "_stratum"], sort=False).head(cap).index
-        records = records.loc[records.index.isin(kept)]
+        records.loc[present.index.difference(kept), SUBSAMPLED] = "max_images_per_class"
     return records
+
+
+def rows_to_write(records: pd.DataFrame) -> pd.DataFrame:
+    """What a writer reads of ``subsample``'s records: the rows kept, and the training rows
+    subsampling removed — read and hashed only, so that an evaluation image equal to one of
+    them is the same leak at every fraction (``DatasetWriter.add``'s ``subsampled``).
+    Evaluation rows the cap removed are not read."""
+    return records[(records[SUBSAMPLED] == "") | (records["split"] == "train")]
 
 
 def label_column(label, multilabel: bool) -> dict:
@@ -202,6 +218,21 @@ def carve_splits(records: pd.DataFrame, plan: SplitPlan, multilabel: bool) -> pd
     return records
 
 
+def split_sources(given: set[str], present: set[str], plan: SplitPlan) -> dict[str, str]:
+    """For the data card: per split present, whether the source gave it or it was carved (and
+    with which fraction of what)."""
+    carved = {
+        "test": f"carved: test_fraction {plan.test_fraction:g} of the images",
+        "val": f"carved: val_fraction {plan.val_fraction:g} of the training images",
+        "train": "the images no other split took",
+    }
+    return {
+        split: "given by the source" if split in given else carved[split]
+        for split in ("train", "val", "test")
+        if split in present
+    }
+
+
 def write_records(
     records: pd.DataFrame,
     *,
@@ -229,9 +260,10 @@ def write_records(
     records["split"] = records["split"].fillna("").astype(str)
     check_records(records, classes, multilabel, where)
     records = volumes.expand(records, options, where)
+    given = set(records["split"]) - {""}
     records = carve_splits(records, options.plan, multilabel)
-    records = subsample(records, options, multilabel)
-    check_splits(records, classes, multilabel, where, options.plan)
+    records = rows_to_write(subsample(records, options, multilabel))
+    check_splits(records[records[SUBSAMPLED] == ""], classes, multilabel, where, options.plan)
     if read is None:
         files = FileReader(options)
         channels = max(
@@ -252,6 +284,7 @@ def write_records(
         image_size=preprocess.crop,
         channels=channels,
         source={**options.as_dict(), "resize": preprocess.resize},
+        split_sources=split_sources(given, set(records["split"]), options.plan),
     )
     with DatasetWriter(out_dir, meta) as writer:
         rows = records.itertuples()
@@ -274,6 +307,7 @@ def write_records(
                 label=label,
                 group=row.group,
                 raw=raw,
+                subsampled=row.subsampled,
             )
     return Path(out_dir)
 

@@ -45,6 +45,11 @@ class DatasetMeta:
     split_counts: dict = field(default_factory=dict)
     # Images shared between or within splits, and what was done (medft.data.duplicates).
     duplicates: dict = field(default_factory=dict)
+    # Images each subsampling option removed, per split: {option: {split: count}}.
+    subsampled: dict = field(default_factory=dict)
+    # Where each split came from: given by the source (a folder, a table column, the official
+    # split) or carved from the training images with a fraction.
+    split_sources: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_TYPES:
@@ -68,14 +73,25 @@ class DatasetWriter:
         shutil.rmtree(self._tmp, ignore_errors=True)
         (self._tmp / "shards").mkdir(parents=True)
         self._rows: list[dict] = []
+        self._subsampled: list[dict] = []
         self._buffer: list[np.ndarray] = []
         self._shard = 0
 
     def add(
-        self, image: np.ndarray, *, id: str, split: str, label, group: str = "", raw: str = ""
+        self,
+        image: np.ndarray,
+        *,
+        id: str,
+        split: str,
+        label,
+        group: str = "",
+        raw: str = "",
+        subsampled: str = "",
     ) -> None:
         """One (image_size, image_size, channels) uint8 image with its label(s); ``raw``
-        describes it before preprocessing ("W×H MODE", for the data card)."""
+        describes it before preprocessing ("W×H MODE", for the data card). ``subsampled``:
+        the option that removed it (e.g. "train_fraction"): only its hash is kept, so that
+        duplicates are found against every image of the source."""
         if split not in SPLITS:
             raise ValueError(f"split of {id!r} must be one of {SPLITS}, got {split!r}")
         expected = (self.meta.image_size, self.meta.image_size, self.meta.channels)
@@ -97,6 +113,9 @@ class DatasetWriter:
             row["labels"] = [int(v) for v in label]
         else:
             row["label"] = int(label)
+        if subsampled:
+            self._subsampled.append({**row, "subsampled": subsampled})
+            return
         row.update(shard=self._shard, offset=len(self._buffer))
         self._rows.append(row)
         self._buffer.append(image)
@@ -123,11 +142,21 @@ class DatasetWriter:
         manifest = pd.DataFrame(self._rows)
         if manifest.empty:
             raise ValueError(f"no images were written for dataset {self.meta.name!r}")
+        removed = pd.DataFrame(self._subsampled, columns=[*manifest.columns, "subsampled"])
         policy = self.meta.source.get("duplicates", "error")
-        manifest, duplicates = resolve(manifest, policy, self.meta.name)
+        manifest, duplicates = resolve(manifest, policy, self.meta.name, removed)
         counts = manifest["split"].value_counts().to_dict()
+        subsampled = {
+            option: rows["split"].value_counts().to_dict()
+            for option, rows in removed.groupby("subsampled")
+        }
         meta = DatasetMeta(
-            **{**asdict(self.meta), "split_counts": counts, "duplicates": duplicates}
+            **{
+                **asdict(self.meta),
+                "split_counts": counts,
+                "duplicates": duplicates,
+                "subsampled": subsampled,
+            }
         )
         manifest.to_parquet(self._tmp / "manifest.parquet", index=False)
         (self._tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))

@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from medft.data.options import SyntheticOptions
 from medft.data.preprocess import Preprocess
-from medft.data.records import label_column, subsample
+from medft.data.records import SUBSAMPLED, label_column, rows_to_write, subsample
 from medft.data.shards import DatasetMeta, DatasetWriter, describe_raw
 from medft.registry import Registry
 
@@ -208,6 +208,7 @@ def prepare(
             "resize": preprocess.resize,
             "main_metric": options.main_metric or spec.main_metric,
         },
+        split_sources=dict.fromkeys(("train", "val", "test"), "drawn by the generator"),
     )
     raw_size = max(64, preprocess.resize)
     drawn = list(generate(name, n_images, raw_size, seed))
@@ -222,9 +223,9 @@ def prepare(
             for _, label, patient, split in drawn
         ]
     )
-    kept = subsample(rows, options, multilabel).index
+    rows = rows_to_write(subsample(rows, options, multilabel))
     with DatasetWriter(out_dir, meta) as writer:
-        for i in kept:
+        for i, subsampled in rows[SUBSAMPLED].items():
             image, label, patient, split = drawn[i]
             writer.add(
                 preprocess(image),
@@ -233,5 +234,6 @@ def prepare(
                 label=label,
                 group=patient,
                 raw=describe_raw(image),
+                subsampled=subsampled,
             )
     return Path(out_dir)
