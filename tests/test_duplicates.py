@@ -183,3 +183,77 @@ def test_the_data_card_says_where_each_split_came_from_and_what_left_it(tmp_path
     assert splits.loc["source", "val"] == "none (val_fraction 0)"
     options = sections["What it is and how it was made"].set_index("")["value"]
     assert "test_fraction" not in options.index and options["duplicates"] == "drop_from_eval"
+
+
+def textured_layout(root, copies: dict[str, callable]):
+    """Two classes of distinct random textures in Training/ and Testing/; each ``copies`` entry
+    writes Testing/<name>.png as a made copy of a training image."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    training = []
+    for split, n in (("Training", 10), ("Testing", 4)):
+        for cls in ("a", "b"):
+            for k in range(n):
+                pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+                image = Image.fromarray(pixels).resize((48, 48), Image.Resampling.BICUBIC)
+                path = root / split / cls / f"{split[:2]}-{cls}-{k}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                image.save(path)
+                if split == "Training":
+                    training.append(image)
+    for name, make in copies.items():
+        make(training[0]).save(root / "Testing" / "a" / f"{name}.png")
+
+
+def _made_copies():
+    from PIL import ImageOps
+
+    def resaved(image):
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        image.resize((52, 52)).save(buffer, format="JPEG", quality=75)
+        return Image.open(io.BytesIO(buffer.getvalue()))
+
+    return {"resaved": resaved, "mirrored": ImageOps.mirror}
+
+
+def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(tmp_path):
+    from medft.data.card import data_card
+
+    textured_layout(tmp_path / "raw", _made_copies())
+    pre = Preprocess(32, 32)
+    out = prepare_dataset(
+        "tex", {"source": "imagefolder", "root": str(tmp_path / "raw")}, pre, tmp_path / "w"
+    )
+    pairs = read_meta(out).near_duplicates["pairs"]
+    assert sorted(p["id"].rsplit("/", 1)[-1] for p in pairs) == ["mirrored.png", "resaved.png"]
+    assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
+    assert all(p["similarity"] >= 0.97 for p in pairs)
+    rows = pd.read_parquet(out / "manifest.parquet")
+    assert (rows["split"] == "test").sum() == 10  # warn: kept, and listed in the card
+    card = dict(data_card(out).sections)["Near-duplicates across splits"]
+    assert len(card) == 2
+    dropped = prepare_dataset(
+        "tex",
+        {
+            "source": "imagefolder",
+            "root": str(tmp_path / "raw"),
+            "near_duplicates": "drop_from_eval",
+        },
+        pre,
+        tmp_path / "d",
+    )
+    rows = pd.read_parquet(dropped / "manifest.parquet")
+    assert (rows["split"] == "test").sum() == 8
+    with pytest.raises(DataError, match="2 evaluation image.*near copies.*mirrored.png"):
+        prepare_dataset(
+            "tex",
+            {"source": "imagefolder", "root": str(tmp_path / "raw"), "near_duplicates": "error"},
+            pre,
+            tmp_path / "e",
+        )

@@ -36,6 +36,7 @@ def data_card(folder: str | Path) -> DataCard:
             ("Images per split and class", _counts(manifest, meta, splits)),
             ("Before preprocessing (most common size and mode per split)", _raw(manifest, splits)),
             ("Duplicates", _duplicates(meta)),
+            ("Near-duplicates across splits", _near_duplicates(meta, manifest)),
         ],
     )
 
@@ -162,6 +163,58 @@ def _duplicates(meta) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["", "value"])
 
 
+THUMBNAILS = "thumbnails"  # a column of HTML images: shown in the HTML card only
+
+
+def _escaped(frame: pd.DataFrame) -> dict:
+    """Every column's cells HTML-escaped but the thumbnails'."""
+    import html
+
+    return {c: (lambda v: html.escape(str(v))) for c in frame.columns if c != THUMBNAILS}
+
+
+def _near_duplicates(meta, manifest: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation images that look like near copies of an earlier split's, with their
+    similarity and what the policy did; in HTML, both thumbnails side by side."""
+    found = getattr(meta, "near_duplicates", {}) or {}
+    if not found.get("pairs"):
+        checked = "none found" if found else "not checked (prepared before medft 0.5)"
+        return pd.DataFrame({"": [checked]})
+    thumbnails = dict(zip(manifest["id"], manifest.get("thumbnail", []), strict=False))
+    action = {"warn": "kept", "drop_from_eval": "dropped", "error": "stopped"}[found["policy"]]
+    return pd.DataFrame(
+        [
+            {
+                "split": p["split"],
+                "image": p["id"],
+                "near copy of": f"{p['near_split']} {p['near_of']}",
+                "r": f"{p['similarity']:.3f}",
+                f"`near_duplicates: {found['policy']}`": action,
+                THUMBNAILS: " ".join(
+                    _thumbnail_html(thumbnails.get(i)) for i in (p["id"], p["near_of"])
+                ),
+            }
+            for p in found["pairs"]
+        ]
+    )
+
+
+def _thumbnail_html(thumbnail: bytes | None) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from medft.data.near_duplicates import SIDE
+
+    if thumbnail is None:
+        return "(dropped)"
+    image = Image.frombytes("L", (SIDE, SIDE), thumbnail).resize((64, 64), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
 def write(card: DataCard, stem: Path) -> None:
     """``stem``.md and ``stem``.html."""
     import html
@@ -171,8 +224,10 @@ def write(card: DataCard, stem: Path) -> None:
     markdown = [f"# {card.title}", ""]
     parts = []
     for heading, frame in card.sections:
-        markdown += [f"## {heading}", "", frame.to_markdown(index=False), ""]
-        parts.append(f"<h4>{html.escape(heading)}</h4>" + frame.to_html(index=False, border=0))
+        shown = frame.drop(columns=[THUMBNAILS], errors="ignore")
+        markdown += [f"## {heading}", "", shown.to_markdown(index=False), ""]
+        table = frame.to_html(index=False, border=0, escape=False, formatters=_escaped(frame))
+        parts.append(f"<h4>{html.escape(heading)}</h4>" + table)
     stem.with_suffix(".md").write_text("\n".join(markdown))
     caption = "What went into the benchmark, from the prepared dataset (docs/data.md)."
     stem.with_suffix(".html").write_text(

@@ -46,10 +46,17 @@ class SourceOptions:
     # An evaluation image with the same pixels as an earlier split's: error, drop_from_eval
     # or keep (medft.data.duplicates).
     duplicates: str = "error"
+    # An evaluation image that is a near copy (re-saved, resized, mirrored...) of an earlier
+    # split's: warn, error or drop_from_eval (medft.data.near_duplicates).
+    near_duplicates: str = "warn"
 
     def __post_init__(self) -> None:
+        from medft.data.near_duplicates import POLICIES
+
         if self.duplicates not in ("error", "drop_from_eval", "keep"):
             raise self.error("duplicates", "must be one of error, drop_from_eval, keep")
+        if self.near_duplicates not in POLICIES:
+            raise self.error("near_duplicates", f"must be one of {', '.join(POLICIES)}")
         if self.main_metric is not None and self.main_metric not in METRICS:
             raise self.error("main_metric", f"must be one of {', '.join(METRICS)}")
         if self.report_metrics is not None and not set(self.report_metrics) <= set(METRICS):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from medft.data.near_duplicates import thumbnail
 from medft.metrics import TASK_TYPES
 
 SPLITS = ("train", "val", "test")
@@ -47,6 +48,8 @@ class DatasetMeta:
     duplicates: dict = field(default_factory=dict)
     # Images each subsampling option removed, per split: {option: {split: count}}.
     subsampled: dict = field(default_factory=dict)
+    # Evaluation images that are near copies of an earlier split's (medft.data.near_duplicates).
+    near_duplicates: dict = field(default_factory=dict)
     # Where each split came from: given by the source (a folder, a table column, the official
     # split) or carved from the training images with a fraction.
     split_sources: dict = field(default_factory=dict)
@@ -107,6 +110,7 @@ class DatasetWriter:
             "group": str(group),
             "pixel_hash": digest,
             "blank": bool(image.min() == image.max()),
+            "thumbnail": thumbnail(image),
             "raw": raw,
         }
         if self.meta.multilabel:
@@ -136,6 +140,7 @@ class DatasetWriter:
             raise
 
     def _close(self) -> Path:
+        from medft.data import near_duplicates
         from medft.data.duplicates import resolve
 
         self._flush()
@@ -145,6 +150,12 @@ class DatasetWriter:
         removed = pd.DataFrame(self._subsampled, columns=[*manifest.columns, "subsampled"])
         policy = self.meta.source.get("duplicates", "error")
         manifest, duplicates = resolve(manifest, policy, self.meta.name, removed)
+        manifest, near = near_duplicates.resolve(
+            manifest,
+            self.meta.source.get("near_duplicates", "warn"),
+            self.meta.name,
+            pd.concat([manifest, removed[manifest.columns]], ignore_index=True),
+        )
         counts = manifest["split"].value_counts().to_dict()
         subsampled = {
             option: rows["split"].value_counts().to_dict()
@@ -156,6 +167,7 @@ class DatasetWriter:
                 "split_counts": counts,
                 "duplicates": duplicates,
                 "subsampled": subsampled,
+                "near_duplicates": near,
             }
         )
         manifest.to_parquet(self._tmp / "manifest.parquet", index=False)
