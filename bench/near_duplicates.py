@@ -146,7 +146,7 @@ def main() -> None:
         train, evaluation, preprocess = load()
         for kind, dist in recall(train, preprocess, args.copies).items():
             recall_rows.append(
-                {"set": name, "copy": kind, **{t: (dist <= t).mean() for t in THRESHOLDS}}
+                {"set": name, "copy": kind, **{t: (dist >= t).mean() for t in THRESHOLDS}}
             )
         started = time.perf_counter()
         train_hashes = hashes(train, preprocess)

@@ -63,7 +63,7 @@ def similarity(query, reference) -> np.ndarray:
     """The correlation of each ``query`` thumbnail with each ``reference`` thumbnail, the
     closest of the reference's three views: (len(query), len(reference))."""
     q, r = _unit(query)[:, 0], _unit(reference)
-    return np.max(np.einsum("qd,rvd->vqr", q, r), axis=0)
+    return (q @ r.reshape(-1, r.shape[2]).T).reshape(len(q), len(r), 3).max(axis=2)
 
 
 def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
