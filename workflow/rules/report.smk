@@ -65,13 +65,13 @@ rule summary_report:
         **report_outputs("summary"),
     log:
         f"{LOGS}/report/summary.log",
-    params:
-        across_blocks=config["across_blocks"],
     conda:
         "../../envs/medft.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        across_blocks=config["across_blocks"],
     script:
         "../scripts/summary.py"
