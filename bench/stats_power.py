@@ -158,7 +158,8 @@ def former(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
         test_var = np.var(mean[1:] - mean[0], axis=1, ddof=1)
     se = np.sqrt(pooled / seeds + test_var)
     pooled_var = np.full(k - 1, pooled)
-    return Estimate(diff, se, np.full(k - 1, float(df)), pooled_var, test_var, seeds, pooled_var)
+    df = np.full(k - 1, float(df))
+    return Estimate(diff, se, df, pooled_var, test_var, seeds, pooled_var, boot is not None)
 
 
 def former_own(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
@@ -170,7 +171,7 @@ def former_own(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
         mean = np.nanmean(boot, axis=1)
         test_var = np.var(mean[1:] - mean[0], axis=1, ddof=1)
     se = np.sqrt(seed_var / seeds + test_var)
-    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, seed_var)
+    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, seed_var, boot is not None)
 
 
 def former_verdicts(values, boot) -> list[str]:

@@ -165,6 +165,25 @@ def _add_plan(sub) -> None:
     )
 
 
+def _add_status(sub) -> None:
+    p = sub.add_parser(
+        "status", help="how far the workflow's grid is: cells done, running, failed; hours"
+    )
+    p.add_argument(
+        "--configfile",
+        nargs="*",
+        default=[],
+        help="configs layered over ./config.yaml, as `snakemake --configfile` does",
+    )
+    p.add_argument(
+        "--stale-minutes",
+        type=float,
+        default=30.0,
+        help="a started cell with no file written for this long is shown as stalled",
+    )
+    p.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS")
+
+
 def _add_report(sub) -> None:
     p = sub.add_parser(
         "report",
@@ -210,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_features(sub)
     _add_plan(sub)
+    _add_status(sub)
     _add_report(sub)
     lister = sub.add_parser("list", help="list registered strategies, models or weights")
     lister.add_argument("what", choices=["strategies", "models", "weights"])
@@ -230,6 +250,7 @@ COMMANDS = {
     "features": commands.run_features,
     "plan": commands.run_plan,
     "report": commands.run_report,
+    "status": commands.run_status,
     "list": commands.run_list,
     "blocks": commands.run_blocks,
 }

@@ -78,6 +78,22 @@ def run_plan(args) -> None:
     )
 
 
+def run_status(args) -> None:
+    import time
+
+    from medft.status import render
+    from medft.workflow import Grid, load_config
+
+    grid = Grid(load_config(args.configfile))
+    while True:
+        text = render(grid, args.stale_minutes)
+        if not args.watch:
+            print(text)
+            return
+        print("\033[2J\033[H" + time.strftime("%H:%M:%S ") + text, flush=True)
+        time.sleep(args.watch)
+
+
 def run_report(args) -> None:
     from pathlib import Path
 
