@@ -157,6 +157,10 @@ def _add_plan(sub) -> None:
     p = sub.add_parser(
         "plan", help="GPU-hours of the workflow's grid per dataset and model, before running"
     )
+    _configfile(p)
+
+
+def _configfile(p) -> None:
     p.add_argument(
         "--configfile",
         nargs="*",
@@ -169,12 +173,7 @@ def _add_status(sub) -> None:
     p = sub.add_parser(
         "status", help="how far the workflow's grid is: cells done, running, failed; hours"
     )
-    p.add_argument(
-        "--configfile",
-        nargs="*",
-        default=[],
-        help="configs layered over ./config.yaml, as `snakemake --configfile` does",
-    )
+    _configfile(p)
     p.add_argument(
         "--stale-minutes",
         type=float,

@@ -98,14 +98,20 @@ def resolve(
             "drop them from val/test (listed in meta.json and the data card), or "
             "`duplicates: keep`."
         )
-    dropped = set(zip(leaked["split"], leaked["id"], strict=True))
-    keys = list(zip(manifest["split"], manifest["id"], strict=True))
-    kept = manifest[[key not in dropped for key in keys]].reset_index(drop=True)
     record["dropped"] = leaked.to_dict("records")
+    return drop_from_eval(manifest, leaked, dataset, "duplicates"), record
+
+
+def drop_from_eval(manifest: pd.DataFrame, found: pd.DataFrame, dataset: str, what: str):
+    """``manifest`` without the evaluation images ``found`` lists (split, id); an evaluation
+    split left empty is an error: ``what`` says how its images relate to an earlier split's."""
+    dropped = set(zip(found["split"], found["id"], strict=True))
+    keys = zip(manifest["split"], manifest["id"], strict=True)
+    kept = manifest[[key not in dropped for key in keys]].reset_index(drop=True)
     for split in ("val", "test"):
         if (manifest["split"] == split).any() and not (kept["split"] == split).any():
             raise DataError(
-                f"dataset {dataset!r}: every {split} image duplicates an earlier split's; "
+                f"dataset {dataset!r}: every {split} image {what} an earlier split's; "
                 "nothing would be left to evaluate"
             )
-    return kept, record
+    return kept

@@ -131,13 +131,6 @@ def resolve(
             more,
         )
         return manifest, record
-    dropped = set(zip(found["split"], found["id"], strict=True))
-    keys = zip(manifest["split"], manifest["id"], strict=True)
-    kept = manifest[[key not in dropped for key in keys]].reset_index(drop=True)
-    for split in ("val", "test"):
-        if (manifest["split"] == split).any() and not (kept["split"] == split).any():
-            raise DataError(
-                f"dataset {dataset!r}: every {split} image is a near copy of an earlier "
-                "split's; nothing would be left to evaluate"
-            )
-    return kept, record
+    from medft.data.duplicates import drop_from_eval
+
+    return drop_from_eval(manifest, found, dataset, "is a near copy of"), record
