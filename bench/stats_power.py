@@ -32,8 +32,8 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
 * *a missing seed*: one seed's run of two strategies (one null, the one that differs) lost.
 
 Rules: ``paired`` is the product's (``medft.report.verdicts.paired`` + ``decide``, the functions
-``medft report`` calls); ``paired, n − 1 df`` the same without Welch–Satterthwaite's degrees of
-freedom; ``former`` the rule before issue 32 (one seed spread pooled over the family plus the
+``medft report`` calls); ``own spread only`` the same without the family's pooled floor (each
+pair's own spread and n − 1 degrees of freedom); ``former`` the rule before issue 32 (one seed spread pooled over the family plus the
 bootstrap variance of the seed mean — evaluation-split noise counted twice — with equivalence
 on each pair's own spread), kept here only to measure what changed.
 
