@@ -347,7 +347,6 @@ def main() -> None:
         "",
     ]
     Path(args.out).write_text("\n".join(text))
-    frame.to_csv(Path(args.out).with_suffix(".csv"), index=False)
     print(f"wrote {args.out}")
 
 
