@@ -257,3 +257,11 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
             pre,
             tmp_path / "e",
         )
+
+
+def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):
+    kaggle_layout(tmp_path / "raw", {})
+    out = prepare(tmp_path, max_images_per_class=3)
+    subsampled = read_meta(out).subsampled["max_images_per_class"]
+    assert subsampled["test"] == 4 * (5 - 3)  # never read, still counted
+    assert subsampled["train"] > 0

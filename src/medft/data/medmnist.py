@@ -6,6 +6,7 @@ Downloads are verified against the MD5 that the ``medmnist`` package lists; a lo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from medmnist import INFO
 from medft.data.download import fetch
 from medft.data.options import MedmnistOptions
 from medft.data.preprocess import Preprocess
-from medft.data.records import label_column, rows_to_write, subsample
+from medft.data.records import label_column, rows_to_write, subsample, subsampled_counts
 from medft.data.shards import DatasetMeta, DatasetWriter, describe_raw
 from medft.runtime import progress
 
@@ -113,7 +114,9 @@ def prepare(
             for i, label in enumerate(labels)
         ]
     )
-    rows = rows_to_write(subsample(rows, options, meta.multilabel))
+    rows = subsample(rows, options, meta.multilabel)
+    meta = replace(meta, subsampled=subsampled_counts(rows))
+    rows = rows_to_write(rows)
     with DatasetWriter(out_dir, meta) as writer:
         for row in progress(rows.itertuples(), len(rows), f"prepare {flag}", unit="images"):
             images, labels = splits[row.split]

@@ -152,6 +152,15 @@ def subsample(records: pd.DataFrame, options: SourceOptions, multilabel: bool) -
     return records
 
 
+def subsampled_counts(records: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """For the data card: per subsampling option, the images it removed from each split."""
+    removed = records[records[SUBSAMPLED] != ""]
+    return {
+        option: {split: int(n) for split, n in rows["split"].value_counts().items()}
+        for option, rows in removed.groupby(SUBSAMPLED)
+    }
+
+
 def rows_to_write(records: pd.DataFrame) -> pd.DataFrame:
     """What a writer reads of ``subsample``'s records: the rows kept, and the training rows
     subsampling removed — read and hashed only, so that an evaluation image equal to one of
@@ -262,7 +271,9 @@ def write_records(
     records = volumes.expand(records, options, where)
     given = set(records["split"]) - {""}
     records = carve_splits(records, options.plan, multilabel)
-    records = rows_to_write(subsample(records, options, multilabel))
+    records = subsample(records, options, multilabel)
+    removed = subsampled_counts(records)
+    records = rows_to_write(records)
     check_splits(records[records[SUBSAMPLED] == ""], classes, multilabel, where, options.plan)
     if read is None:
         files = FileReader(options)
@@ -285,6 +296,7 @@ def write_records(
         channels=channels,
         source={**options.as_dict(), "resize": preprocess.resize},
         split_sources=split_sources(given, set(records["split"]), options.plan),
+        subsampled=removed,
     )
     with DatasetWriter(out_dir, meta) as writer:
         rows = records.itertuples()

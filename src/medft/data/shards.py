@@ -157,16 +157,11 @@ class DatasetWriter:
             pd.concat([manifest, removed[manifest.columns]], ignore_index=True),
         )
         counts = manifest["split"].value_counts().to_dict()
-        subsampled = {
-            option: rows["split"].value_counts().to_dict()
-            for option, rows in removed.groupby("subsampled")
-        }
         meta = DatasetMeta(
             **{
                 **asdict(self.meta),
                 "split_counts": counts,
                 "duplicates": duplicates,
-                "subsampled": subsampled,
                 "near_duplicates": near,
             }
         )

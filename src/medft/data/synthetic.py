@@ -21,7 +21,7 @@ patients (two to three images each) and the train/val/test split is by patient.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,13 @@ from scipy import ndimage
 
 from medft.data.options import SyntheticOptions
 from medft.data.preprocess import Preprocess
-from medft.data.records import SUBSAMPLED, label_column, rows_to_write, subsample
+from medft.data.records import (
+    SUBSAMPLED,
+    label_column,
+    rows_to_write,
+    subsample,
+    subsampled_counts,
+)
 from medft.data.shards import DatasetMeta, DatasetWriter, describe_raw
 from medft.registry import Registry
 
@@ -223,7 +229,9 @@ def prepare(
             for _, label, patient, split in drawn
         ]
     )
-    rows = rows_to_write(subsample(rows, options, multilabel))
+    rows = subsample(rows, options, multilabel)
+    meta = replace(meta, subsampled=subsampled_counts(rows))
+    rows = rows_to_write(rows)
     with DatasetWriter(out_dir, meta) as writer:
         for i, subsampled in rows[SUBSAMPLED].items():
             image, label, patient, split = drawn[i]
