@@ -4,8 +4,9 @@ A prepared dataset is a folder::
 
     meta.json           task type, class names, image size, split counts, how it was made
     manifest.parquet    one row per image: id, split, group, label (or labels), shard, offset,
-                        pixel_hash and blank (medft.data.duplicates), raw (size and
-                        mode before preprocessing)
+                        pixel_hash and blank (medft.data.duplicates), thumbnail
+                        (medft.data.near_duplicates), raw (size and mode before
+                        preprocessing)
     shards/00000.npy    uint8 arrays of shape (n, H, W, C), C = 1 (grey) or 3 (RGB)
 
 ``DatasetWriter`` builds the folder beside its destination and renames it into place when it
