@@ -1,5 +1,7 @@
 from snakemake.utils import min_version
 
+from medft.report.results_folder import record_grid
+
 min_version("8.0")
 
 
@@ -19,6 +21,11 @@ include: "workflow/rules/search.smk"
 
 localrules:
     all,
+
+
+onstart:
+    # What `medft report RESULTS_DIR` and `medft status` read: the grid this folder should hold.
+    record_grid(config)
 
 
 rule all:

@@ -186,37 +186,51 @@ def _add_status(sub) -> None:
 def _add_report(sub) -> None:
     p = sub.add_parser(
         "report",
-        help="tables, statistics and figures from a results table (per-seed rows or "
-        "published means; docs/report.md)",
+        help="tables, statistics and figures from a run's results folder (what finished, "
+        "the rest listed) or a results table (per-seed rows or published means; "
+        "docs/report.md)",
     )
-    p.add_argument("table", help="CSV or Parquet: per-seed rows or published means")
     p.add_argument(
-        "--out", help="folder for the artefacts (default: report/<the table's file name>)"
+        "table",
+        metavar="RESULTS",
+        help="a results folder (the config's `results:`), or a CSV or Parquet table of "
+        "per-seed rows or published means",
+    )
+    p.add_argument(
+        "--out",
+        help="folder for the artefacts (default: report/<the folder's or table's name>)",
+    )
+    p.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[],
+        help="a results folder's config files, layered over config.yaml (default: the grid "
+        "the workflow recorded in RESULTS/grids/)",
     )
     p.add_argument(
         "--main-metric",
         action="append",
         default=[],
         metavar="DATASET=METRIC",
-        help="a dataset's main metric (default: the paper's, else the first listed)",
+        help="a table's dataset's main metric (default: the paper's, else the first listed)",
     )
     p.add_argument(
         "--select-lr-on",
         choices=["val", "test"],
-        default="val",
-        help="per-seed rows: the split whose mean main metric picks each strategy's lr",
+        help="the split whose mean main metric picks each strategy's lr (default: the "
+        "config's select_lr_on; val for a table)",
     )
     p.add_argument(
         "--margin",
         type=float,
-        default=1.0,
-        help="points of the main metric within which a strategy is equivalent to FT",
+        help="points of the main metric within which a strategy is equivalent to FT "
+        "(default: the config's equivalence_margin; 1 for a table)",
     )
     p.add_argument(
         "--across-blocks",
         choices=["dataset", "dataset_model"],
-        default="dataset",
-        help="what the tests across datasets count as a block (docs/protocol.md)",
+        help="what the tests across datasets count as a block (docs/protocol.md; default: "
+        "the config's across_blocks; dataset for a table)",
     )
 
 

@@ -97,18 +97,43 @@ def run_status(args) -> None:
 def run_report(args) -> None:
     from pathlib import Path
 
-    from medft.report.inputs import report_from_table
+    source = Path(args.table)
+    out = Path(args.out or Path("report") / source.stem)
+    if source.is_dir():
+        from medft.report.results_folder import grid_of, report_from_results
 
-    main_metrics = {}
-    for item in args.main_metric:
-        dataset, sep, metric = item.partition("=")
-        if not sep:
-            raise ValueError(f"--main-metric {item!r}: write DATASET=METRIC")
-        main_metrics[dataset] = metric
-    out = Path(args.out or Path("report") / Path(args.table).stem)
-    written = report_from_table(
-        args.table, out, main_metrics, args.select_lr_on, args.margin, args.across_blocks
-    )
+        written, missing = report_from_results(
+            grid_of(source, args.configfile),
+            out,
+            args.select_lr_on,
+            args.margin,
+            args.across_blocks,
+        )
+        if len(missing):
+            print(
+                f"incomplete: {len(missing)} cell(s) without results, listed in each "
+                "dataset's missing_cells:\n"
+                + missing[["dataset", "model", "strategy", "lr", "seed", "state"]].to_string(
+                    index=False, max_rows=20
+                )
+            )
+    else:
+        from medft.report.inputs import report_from_table
+
+        main_metrics = {}
+        for item in args.main_metric:
+            dataset, sep, metric = item.partition("=")
+            if not sep:
+                raise ValueError(f"--main-metric {item!r}: write DATASET=METRIC")
+            main_metrics[dataset] = metric
+        written = report_from_table(
+            source,
+            out,
+            main_metrics,
+            args.select_lr_on or "val",
+            args.margin,
+            args.across_blocks or "dataset",
+        )
     print(f"wrote {len(written)} files under {out}/; all of them on one page: {out}/report.html")
 
 

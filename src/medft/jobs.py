@@ -208,3 +208,12 @@ def summary_report_job(inputs: list[str], outputs: list[str], blocks: str = "dat
 
     folders = dict.fromkeys(str(Path(p).parent) for p in inputs)
     summary_artefacts([Evidence.load(f) for f in folders], Path(outputs[0]).parent, blocks)
+
+
+def partial_report_job(config: dict, out: str) -> None:
+    """The report of what the grid's finished runs allow (``medft.report.results_folder``)."""
+    from medft.report.results_folder import report_from_results
+    from medft.workflow import Grid
+
+    _, missing = report_from_results(Grid(config), out)
+    print(f"{len(missing)} cell(s) without results, listed in each dataset's missing_cells")

@@ -3,6 +3,7 @@
 # `snakemake --report report.html` gathers them into one self-contained page.
 localrules:
     aggregate_dataset,
+    partial_report,
     dataset_report,
     summary_report,
 
@@ -75,3 +76,22 @@ rule summary_report:
         across_blocks=config["across_blocks"],
     script:
         "../scripts/summary.py"
+
+
+rule partial_report:
+    """Every artefact the finished runs allow, the cells without results listed and named in
+    captions (`medft report RESULTS_DIR`): after `snakemake --keep-going` left failed cells,
+    or while a grid runs. Only when asked for: `snakemake partial_report` (again later: add
+    `--forcerun partial_report`); `all` stays strict."""
+    output:
+        directory(f"{RESULTS}/partial_report/{config['name']}"),
+    log:
+        f"{LOGS}/report/partial_report.log",
+    conda:
+        "../../envs/medft.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/partial_report.py"

@@ -132,7 +132,8 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         "not equivalent. Not tested, with the reason, where the data cannot carry a test "
         "(fewer than two seed pairs; zero spread, which is not certainty)."
         + _unresolved_margin(e.verdicts, margin)
-        + report.selection_caveat,
+        + report.selection_caveat
+        + report.caption_tail,
         verdict_table.statistics_table(e.verdicts),
     )
 
@@ -287,3 +288,27 @@ def _data_card(report: DatasetReport, stem: Path) -> None:
     from medft.data.card import data_card, write
 
     write(data_card(report.evidence.data_folder), stem)
+
+
+@artefact(
+    "missing_cells",
+    ("md", "csv", "html"),
+    expected=lambda config: False,
+    available=lambda e: e.missing is not None and not e.missing.empty,
+)
+def _missing_cells(report: DatasetReport, stem: Path) -> None:
+    """`medft report RESULTS_DIR` only, where cells have no results: each missing cell (model,
+    strategy, lr, seed), its state (failed, running, stalled, not started; `medft status`) and
+    its log's last error. The workflow's own report needs every cell and never writes it.
+    """
+    e = report.evidence
+    e.missing.to_csv(stem.with_suffix(".csv"), index=False)
+    shown = e.missing[["model", "strategy", "lr", "seed", "state", "epoch", "message"]]
+    write_table(
+        stem,
+        f"{e.dataset}: cells without results",
+        f"{len(shown)} cell(s) of the grid have no metrics.json: their runs are absent from "
+        "every table and figure of this dataset (nothing imputed); the statistics pair the "
+        "seeds present. `epoch`: epochs logged; `message`: the log's last error.",
+        shown,
+    )

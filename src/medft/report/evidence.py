@@ -37,6 +37,8 @@ class Evidence:
     predictions: dict[str, pd.DataFrame] | None = None
     # the prepared dataset (meta.json, manifest.parquet) for its data card, where there is one
     data_folder: str | None = None
+    # the grid's cells without results (``medft.report.results_folder``), where it is known
+    missing: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> Evidence:

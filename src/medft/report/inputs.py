@@ -246,12 +246,12 @@ def report_from_table(
             )
     written = []
     for item, metrics in evidence:
-        written += dataset_artefacts(item, out / _folder(item.dataset), metrics)
+        written += dataset_artefacts(item, out / folder_name(item.dataset), metrics)
     written += summary_artefacts([item for item, _ in evidence], out / "summary", blocks)
-    folders = [out / _folder(item.dataset) for item, _ in evidence]
+    folders = [out / folder_name(item.dataset) for item, _ in evidence]
     written.append(write_page(out, out / "summary", folders, f"medft report: {Path(path).name}"))
     return written
 
 
-def _folder(dataset: str) -> str:
+def folder_name(dataset: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in dataset)
