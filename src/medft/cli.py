@@ -155,9 +155,16 @@ def _add_features(sub) -> None:
 
 def _add_plan(sub) -> None:
     p = sub.add_parser(
-        "plan", help="GPU-hours of the workflow's grid per dataset and model, before running"
+        "plan",
+        help="GPU-hours and disk of the workflow's grid per dataset and model, before running",
     )
     _configfile(p)
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=100,
+        help="jobs running at once, for the disk's peak (default: the SLURM profile's 100)",
+    )
 
 
 def _configfile(p) -> None:

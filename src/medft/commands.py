@@ -51,6 +51,7 @@ def run_features(args) -> None:
 
 def run_plan(args) -> None:
     from medft.cost_plan import plan_table
+    from medft.disk import render
     from medft.workflow import Grid, load_config
 
     grid = Grid(load_config(args.configfile))
@@ -75,6 +76,8 @@ def run_plan(args) -> None:
             if grid.search.enabled
             else ""
         )
+        + "\n\n"
+        + render(grid, args.jobs)
     )
 
 

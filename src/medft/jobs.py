@@ -49,11 +49,15 @@ def run_torch_job_here(job: str, kwargs: dict, threads: int) -> None:
     TORCH_JOBS[job](**kwargs)
 
 
-def train_job(run: dict) -> None:
+def train_job(run: dict, keep_best: bool = True) -> None:
+    """One cell; ``keep_best`` False (``checkpoints: none``) deletes its best.pt once its
+    metrics.json is written, so no run is left without either."""
     from medft.engine import TrainConfig, train
     from medft.strategies import StrategyOptions
 
     train(TrainConfig(**{**run, "options": StrategyOptions(**run["options"])}))
+    if not keep_best:
+        (Path(run["out"]) / "best.pt").unlink(missing_ok=True)
 
 
 def features_job(

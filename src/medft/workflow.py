@@ -153,6 +153,15 @@ def check_grid(grid: Grid) -> None:
         grid.strategy_options  # noqa: B018 -- building it is the check
     except ValueError as error:
         raise ConfigError(f"strategy_options: {error}") from None
+    if grid.config.get("checkpoints") == "none":
+        from medft.post_hoc import POST_HOC
+
+        readers = [n for n in grid.config["post_hoc"] if POST_HOC.get(n).reads_weights]
+        if readers:
+            raise ConfigError(
+                f"config: post_hoc {', '.join(readers)} read(s) every run's best.pt, which "
+                "`checkpoints: none` deletes: set `checkpoints: best` or drop them from post_hoc"
+            )
     for model in grid.config["models"]:
         try:
             check_model_name(model)
@@ -234,6 +243,13 @@ class Grid:
             return [data, f"{self.run_dir(w.dataset, w.model, first, w.lr, w.seed)}/metrics.json"]
         shared = self.features_file(w.dataset, w.model, w.strategy)
         return [data, shared] if shared else [data]
+
+    def keeps_weights(self, strategy: str) -> bool:
+        """Whether ``strategy``'s runs keep ``best.pt`` (``checkpoints``): always under
+        ``best``; under ``none``, only where another strategy of the grid starts from them."""
+        if self.config.get("checkpoints", "best") == "best":
+            return True
+        return any(self.first_stage(other) == strategy for other in self.config["strategies"])
 
     def features_file(self, dataset: str, model: str, strategy: str) -> str | None:
         """The features file ``strategy``'s cells read, if any. A frozen backbone gives the

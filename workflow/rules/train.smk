@@ -40,6 +40,7 @@ rule train:
         runtime=lambda w: grid.cost.runtime_min("train", w),
     params:
         run=lambda w: grid.params.train(w.dataset, w.model, w.strategy, w.lr, w.seed),
+        keep_best=lambda w: grid.keeps_weights(w.strategy),
         warm=config["warm_worker"],
     script:
         "../scripts/train.py"

@@ -25,6 +25,7 @@ class PostHocInfo:
     # The derived rows it adds, given the grid's strategies and their options.
     rows: Callable[[list[str], object], list[str]] = lambda strategies, options: []
     reads_features: bool = False
+    reads_weights: bool = False  # every run's best.pt (refused under `checkpoints: none`)
     # Images it passes through a network, from the split sizes and the grid's strategies,
     # lrs and seeds (for the cost model and the scheduler's time limit).
     passes: Callable[[dict, int, int, int], int] = lambda counts, strategies, lrs, seeds: 0
@@ -78,6 +79,7 @@ register_post_hoc(
         "WiSE-FT: the LP and FT (and LP-FT) weights of each lr and seed interpolated, α chosen "
         "among 0.1-0.9 on the selection split",
         "medft.post_hoc.wise:run",
+        reads_weights=True,
         rows=lambda strategies, options: list(wise_ends(strategies, options)),
         # 11 values of α on both evaluated splits, for each row's lrs and seeds
         passes=lambda counts, strategies, lrs, seeds: (
@@ -91,6 +93,7 @@ register_post_hoc(
         "every strategy's chosen-lr checkpoints on corrupted copies of the evaluation split "
         "(noise, blur, contrast, JPEG; severities 1-5)",
         "medft.post_hoc.robustness:run",
+        reads_weights=True,
         # clean + 4 corruptions × 5 severities, every strategy's chosen lr, every seed
         passes=lambda counts, strategies, lrs, seeds: strategies * seeds * 21 * counts["test"],
     )

@@ -128,4 +128,3 @@ def report_from_results(
     )
     written.append(write_page(out, summary, folders, title))
     return written, missing
-
