@@ -14,6 +14,7 @@ from medft import cost
 from medft.data import synthetic
 from medft.data.preprocess import Preprocess
 from medft.data.sources import SOURCES, parse_options
+from medft.packing import pack_group, pack_size
 from medft.workflow import Grid, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,15 +167,21 @@ def test_slurm_profile_requests_gpus_only_for_train_and_features():
         env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = re.findall(r"^rule (\w+):\n((?:    .*\n)+)", result.stdout, re.MULTILINE)
+    # a packed cell's block is indented under its group job's line
+    jobs = re.findall(r"^( *)rule (\w+):\n((?:\1    .*\n)+)", result.stdout, re.MULTILINE)
     requests = {}
-    for rule, body in jobs:
+    for _, rule, body in jobs:
         resources = dict(
             item.split("=", 1) for item in re.search(r"resources: (.*)", body).group(1).split(", ")
         )
         wildcards = re.search(r"wildcards: (.*)", body)
         requests.setdefault(rule, []).append((resources, wildcards and wildcards.group(1)))
     assert len(requests["train"]) == 1728 and len(requests["features"]) == 24
+    # short cells packed (medft.packing): far fewer submissions than cells
+    packs = re.findall(r"^\[.*\] Group job (pack\d+)", result.stdout, re.MULTILINE)
+    packed = sum(1 for indent, rule, _ in jobs if rule == "train" and indent)
+    # every cell of this grid is expected under pack_minutes (VGG-19 on CheXpert: ~16 min)
+    assert packed == 1728 and 100 < len(packs) < 300
     for rule, jobs_of_rule in requests.items():
         for resources, _ in jobs_of_rule:
             assert resources.get("gpu") == ("1" if rule in ("train", "features") else None), rule
@@ -257,3 +264,30 @@ def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, c
         assert 0 < float(row["search GPU-h typical"]) <= float(row["search GPU-h upper bound"])
         assert 0 < int(row["search GPU-h share"].rstrip("%")) < 100
     assert "Search (`search:` η=5, first rung of 1 epoch(s), 3 rungs)" in out
+
+
+@pytest.mark.parametrize(
+    ("cell_minutes", "pack_minutes", "expected"),
+    [
+        (2.0, 30, 16),
+        (4.0, 30, 8),
+        (8.0, 30, 4),
+        (16.4, 30, 2),
+        (45.0, 30, 1),
+        (0.1, 30, 32),
+        (2.0, 0, 1),
+    ],
+)
+def test_short_cells_are_packed_to_fill_about_pack_minutes(cell_minutes, pack_minutes, expected):
+    assert pack_size(cell_minutes, pack_minutes) == expected
+
+
+def test_the_paper_grid_packs_its_short_cells_and_leaves_none_alone_needlessly(paper_grid):
+    groups = {
+        (d, m, s): pack_group(paper_grid, cell(d, m, s)) for d, m, s, _, _ in paper_grid.cells()
+    }
+    bach = {g for (d, *_), g in groups.items() if d == "bach"}
+    chexpert_vgg = {g for (d, m, *_), g in groups.items() if d == "chexpert" and m == "vgg19"}
+    assert bach == {"pack16"} and "pack2" in chexpert_vgg
+    no_packing = Grid({**paper_grid.config, "pack_minutes": 0})
+    assert pack_group(no_packing, cell("bach", "resnet50")) is None

@@ -1,6 +1,7 @@
 import os
 
 from medft.cost import mem_for_attempt
+from medft.packing import pack_group
 from medft.search.rungs import finalists, read_decision, survivors
 from medft.workflow import (
     report_caption,

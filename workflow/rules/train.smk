@@ -31,6 +31,8 @@ rule train:
         f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/metrics.json",
     log:
         f"{LOGS}/train/{{dataset}}/{{model}}/{{strategy}}_lr{{lr}}_seed{{seed}}.log",
+    group:
+        lambda w: pack_group(grid, w)
     conda:
         "../../envs/medft.yaml"
     threads: config["train_threads"]
