@@ -1,5 +1,6 @@
 # Tables and figures take seconds: on a cluster they run on the submitting host (localrules),
-# not in a queue, and never hold a GPU node's slot. Every artefact is flagged report(), so
+# not in a queue, and never hold a GPU node's slot. Each writes its wall time and peak memory
+# to logs/benchmarks/ (bench/results_scale.md measured them at the paper's size). Every artefact is flagged report(), so
 # `snakemake --report report.html` gathers them into one self-contained page.
 localrules:
     aggregate_dataset,
@@ -18,6 +19,8 @@ rule aggregate_dataset:
         epochs=f"{REPORT}/{{dataset}}/epochs.parquet",
     log:
         f"{LOGS}/aggregate/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/aggregate_dataset/{{dataset}}.tsv"
     conda:
         "../../envs/medft.yaml"
     threads: 1
@@ -39,6 +42,8 @@ rule dataset_report:
         **report_outputs("dataset"),
     log:
         f"{LOGS}/report/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dataset_report/{{dataset}}.tsv"
     conda:
         "../../envs/medft.yaml"
     threads: 1
@@ -66,6 +71,8 @@ rule summary_report:
         **report_outputs("summary"),
     log:
         f"{LOGS}/report/summary.log",
+    benchmark:
+        f"{LOGS}/benchmarks/summary_report/summary.tsv"
     conda:
         "../../envs/medft.yaml"
     threads: 1
