@@ -2,7 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-CORES ?= 2
+# Every core this process may use (taskset and CPU affinity included); each demo job is one
+# thread (config/demo.yaml's train_threads), so CORES jobs at once fill them, no more.
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
+# A failing snakemake fails the target, though its output goes through the progress filter.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# Snakemake's output as one progress line at a time (medft.progress); errors pass through.
+PROGRESS := 2>&1 | $(BIN)/python -m medft.progress
 
 .PHONY: demo test test-slow lint demo-ci bench clean docs
 
@@ -24,7 +31,7 @@ test-slow: $(VENV)/.installed
 
 # The demo ends with its one-page HTML report (every table and figure, captioned).
 demo: $(VENV)/.installed
-	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --scheduler greedy --quiet
+	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --scheduler greedy $(PROGRESS)
 	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
 
 # docs/report.md's list of artefacts, from the writers' docstrings (a test checks it is current).
@@ -40,7 +47,7 @@ lint: $(VENV)/.installed
 # The demo at a further-reduced size (one lr, one seed, one epoch) for CI.
 demo-ci: $(VENV)/.installed
 	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) \
-		--scheduler greedy --quiet
+		--scheduler greedy $(PROGRESS)
 	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml \
 		--report results/demo-ci/report.html
 

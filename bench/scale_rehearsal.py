@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from medft.architectures import block_count
 from medft.data import paper
 from medft.data.shards import DatasetMeta
 from medft.metrics import compute_metrics
@@ -193,6 +194,7 @@ def _write_cell(grid, cell, splits, shared, target, main, task, classes, rng) ->
             "train_loss": np.linspace(0.7, 0.2, EPOCHS),
             "val_loss": np.linspace(0.7, 0.4, EPOCHS),
             f"val_{main}": val_main - np.linspace(0.1, 0.0, EPOCHS),
+            **{f"lr_group{i}": lr for i in range(block_count(model) + 1)},
             "may_stop": True,
             "seconds": 60.0,
         }
@@ -293,6 +295,9 @@ def main() -> None:
         f"{(partial / 'report.html').stat().st_size / 1e6:.0f} MB; it printed: "
         + next(line for line in partial_out.splitlines() if line.startswith("incomplete")),
     ]
+    for cell in missing:
+        run = Path(grid.run_dir(*cell))
+        (run / "metrics.json.removed").rename(run / "metrics.json")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -317,8 +322,9 @@ def _remove_some(grid: Grid, share: float) -> list[tuple]:
     rng = np.random.default_rng(1)
     cells = grid.cells()
     chosen = rng.choice(len(cells), round(share * len(cells)), replace=False)
-    for i in chosen:
-        (Path(grid.run_dir(*cells[i])) / "metrics.json").unlink()
+    for i in chosen:  # set aside, put back when the rehearsal ends
+        run = Path(grid.run_dir(*cells[i]))
+        (run / "metrics.json").rename(run / "metrics.json.removed")
     return [cells[i] for i in chosen]
 
 
