@@ -47,6 +47,7 @@ and for the strategy at the margin (false equivalence).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -63,6 +64,7 @@ from medft.report.verdicts import (
     Estimate,
     decide,
     estimate_from_parts,
+    moderated_spread,
     paired,
     seed_summary,
 )
@@ -194,6 +196,16 @@ def own_only(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
     return estimate_from_parts(diff, seed_var, seeds, test_var)
 
 
+def moderated(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
+    """Each pair's own spread moderated towards the family's (``moderated_spread``)."""
+    diff, seed_var, seeds = seed_summary(values)
+    product = paired(values, boot)
+    test_var = np.where(product.predictions, product.test_var, np.nan)
+    var, df = moderated_spread(seed_var, seeds)
+    estimate = estimate_from_parts(diff, var, seeds, test_var)
+    return dataclasses.replace(estimate, df=df, own_var=seed_var)
+
+
 def one_family(args) -> list[dict]:
     seed, seeds, design, effect, n_boot = args
     spreads, images, missing = design
@@ -222,6 +234,7 @@ def one_family(args) -> list[dict]:
     decisions = {
         "paired": decide(product, MARGIN, resolution=resolution).verdict,
         "own spread only": decide(own_only(values, boot), MARGIN, resolution=resolution).verdict,
+        "moderated": decide(moderated(values, boot), MARGIN, resolution=resolution).verdict,
         "former": former_verdicts(values, boot),
     }
     nulls = [j - 1 for j in range(1, K) if deltas[j] == 0]
