@@ -282,6 +282,25 @@ def test_the_html_report_gathers_every_artefact(finished_workflow, tmp_path):
 
 
 @pytest.mark.slow
+def test_partial_report_names_a_failed_cell_and_all_stays_strict(finished_workflow):
+    results = finished_workflow / "results"
+    cell = results / "nodule" / "test_resnet" / "FT" / "lr0.001" / "seed0"
+    (cell / "metrics.json").rename(cell / "metrics.json.aside")  # as a cell that failed
+    try:
+        snakemake(finished_workflow, "partial_report")
+        folder = results / "partial_report" / "config"
+        missing = pd.read_csv(folder / "nodule" / "missing_cells.csv")
+        assert missing[["strategy", "seed"]].values.tolist() == [["FT", 0]]
+        assert "incomplete, " in (folder / "report.html").read_text()
+        assert "Incomplete: 1 cell(s)" in (folder / "nodule" / "paper_table.md").read_text()
+        assert not (folder / "findings" / "missing_cells.csv").exists()
+        # the default target still wants every cell
+        assert "train" in planned_jobs(finished_workflow)
+    finally:
+        (cell / "metrics.json.aside").rename(cell / "metrics.json")
+
+
+@pytest.mark.slow
 def test_deleted_table_is_remade_alone(finished_workflow):
     results = finished_workflow / "results"
     report = results / "report" / "config"

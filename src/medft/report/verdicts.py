@@ -147,36 +147,6 @@ def paired(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
     return estimate_from_parts(diff, seed_var, seeds, test_var, pooled_var, pooled_df)
 
 
-def moderated_spread(seed_var, seeds) -> tuple[np.ndarray, np.ndarray]:
-    """Each comparison's seed variance moderated towards the family's (Smyth 2004, limma's
-    empirical Bayes): the pairs' own variances are taken as draws around a common scaled
-    inverse χ² prior whose spread ``d0`` and scale ``s0²`` the family itself estimates; each
-    comparison gets ``(d0 s0² + d s²) / (d0 + d)`` on ``d0 + d`` degrees of freedom. Variances
-    alike (the spread of their logarithms no more than χ² sampling explains) give a large
-    ``d0`` — near the pooled test; one far noisier than the rest gives a small one — near
-    each pair's own. ``d0`` is capped at the family's own degrees of freedom (seven variances
-    cannot be worth more)."""
-    from scipy import optimize, special
-
-    seed_var, seeds = np.asarray(seed_var, float), np.asarray(seeds, float)
-    d = seeds - 1
-    usable = (d >= 1) & (seed_var > FLOAT_NOISE**2)
-    if usable.sum() < 3:
-        return seed_var, d
-    z = np.log(seed_var[usable])
-    e = z - special.digamma(d[usable] / 2) + np.log(d[usable] / 2)
-    excess = e.var(ddof=1) - special.polygamma(1, d[usable] / 2).mean()
-    cap = float(d[usable].sum())
-    if excess > 0:
-        half = optimize.brentq(lambda x: special.polygamma(1, x) - excess, 1e-8, 1e8)
-        d0 = min(2 * half, cap)
-    else:
-        d0 = cap
-    s0 = np.exp(e.mean() + special.digamma(d0 / 2) - np.log(d0 / 2))
-    own = np.where(usable, seed_var, s0)
-    return (d0 * s0 + d * own) / (d0 + d), d0 + np.maximum(d, 0)
-
-
 def estimate_from_parts(
     diff, seed_var, seeds, test_var, pooled_var=np.nan, pooled_df=0.0
 ) -> Estimate:
