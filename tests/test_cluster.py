@@ -126,9 +126,14 @@ def medft_plan(monkeypatch, capsys, *configfiles: str) -> str:
     return capsys.readouterr().out
 
 
+def gpu_table(out: str) -> list[str]:
+    """The rows of `medft plan`'s first table, GPU-hours (the disk's table follows)."""
+    return [line for line in out.split("\n\n")[0].splitlines() if line.startswith("|")]
+
+
 def test_plan_prints_the_paper_grids_gpu_hours(monkeypatch, capsys):
     out = medft_plan(monkeypatch, capsys)
-    rows = [line.split("|") for line in out.splitlines() if line.startswith("|")]
+    rows = [line.split("|") for line in gpu_table(out)]
     total = next(r for r in rows if r[1].strip() == "total")
     assert int(total[5]) == 1728 + 24  # the training cells and one features job per pair
     upper, typical = float(total[6]), float(total[7])
@@ -246,7 +251,7 @@ def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, c
     search = tmp_path / "search.yaml"
     search.write_text("search: {enabled: true}\n")
     out = medft_plan(monkeypatch, capsys, "config.yaml", str(search))
-    lines = [line for line in out.splitlines() if line.startswith("|")]
+    lines = gpu_table(out)
     header = [c.strip() for c in lines[0].split("|")]
     rows = [
         dict(zip(header, (c.strip() for c in line.split("|")), strict=True)) for line in lines[2:]
