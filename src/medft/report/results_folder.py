@@ -28,8 +28,11 @@ def record_grid(config: dict) -> Path:
     folder = Path(config["results"]) / GRIDS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{config['name']}.json"
+    text = json.dumps(config, indent=1, default=str)
+    if path.exists() and path.read_text() == text:
+        return path  # unchanged: its date says when the grid last changed
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(config, indent=1, default=str))
+    partial.write_text(text)
     partial.replace(path)
     return path
 
