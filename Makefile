@@ -32,7 +32,7 @@ test-slow: $(VENV)/.installed
 # The demo ends with its one-page HTML report (every table and figure, captioned).
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES) --scheduler greedy $(PROGRESS)
-	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
+	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html --quiet all
 
 # docs/report.md's list of artefacts, from the writers' docstrings (a test checks it is current).
 docs: $(VENV)/.installed
@@ -49,7 +49,7 @@ demo-ci: $(VENV)/.installed
 	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) \
 		--scheduler greedy $(PROGRESS)
 	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml \
-		--report results/demo-ci/report.html
+		--report results/demo-ci/report.html --quiet all
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/strategy_overhead.py
