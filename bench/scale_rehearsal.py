@@ -37,6 +37,7 @@ import psutil
 from medft.architectures import block_count
 from medft.data import paper
 from medft.data.shards import DatasetMeta
+from medft.disk import folder_bytes
 from medft.metrics import compute_metrics
 from medft.workflow import Grid, load_config
 
@@ -259,7 +260,7 @@ def main() -> None:
     lines.append(
         f"Written by `bench/scale_rehearsal.py` on {os.cpu_count()} cores, "
         f"`--cores {args.cores}`: {cells} cells of config.yaml's grid ({written_s:.0f} s to "
-        f"write them, {_gb(folder):.1f} GB without weights)."
+        f"write them, {folder_bytes(folder) / 1e9:.1f} GB without weights)."
     )
     common = ["--configfile", str(configfile), "--cores", str(args.cores), "--nolock"]
     seconds, peak, _ = timed(
@@ -326,10 +327,6 @@ def _remove_some(grid: Grid, share: float) -> list[tuple]:
         run = Path(grid.run_dir(*cells[i]))
         (run / "metrics.json").rename(run / "metrics.json.removed")
     return [cells[i] for i in chosen]
-
-
-def _gb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e9
 
 
 if __name__ == "__main__":

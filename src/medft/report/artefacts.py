@@ -63,6 +63,28 @@ def summary_artefacts(
     )
 
 
+def folder_name(dataset: str) -> str:
+    """A dataset's report folder: its name with anything but letters, digits and ``._-`` as
+    ``_``."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in dataset)
+
+
+def write_report(items: list, out: str | Path, blocks: str, title: str) -> list[Path]:
+    """A whole report folder: each dataset's artefacts under ``out/<dataset>/`` (``items``:
+    (evidence, metrics, protocol) per dataset), the summary under ``out/summary/``, and all
+    of them on one page, ``out/report.html``. ``medft report`` writes through it."""
+    from medft.report.page import write_page
+
+    out = Path(out)
+    written, folders = [], []
+    for evidence, metrics, protocol in items:
+        folders.append(out / folder_name(evidence.dataset))
+        written += dataset_artefacts(evidence, folders[-1], metrics, protocol)
+    written += summary_artefacts([item[0] for item in items], out / "summary", blocks)
+    written.append(write_page(out, out / "summary", folders, title))
+    return written
+
+
 def docs_section() -> str:
     """docs/report.md's list of artefacts, from the registry."""
     folders = {DATASET: "<dataset>", SUMMARY: "summary"}

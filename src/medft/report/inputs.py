@@ -226,8 +226,7 @@ def report_from_table(
     """``medft report``: every artefact a results table allows (``medft.report.inputs``),
     per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/`` (blocks:
     ``medft.report.across.BLOCKS``), and all of them on one page, ``out/report.html``."""
-    from medft.report.artefacts import dataset_artefacts, summary_artefacts
-    from medft.report.page import write_page
+    from medft.report.artefacts import write_report
 
     frame = read_table(path)
     out = Path(out)
@@ -244,14 +243,5 @@ def report_from_table(
             evidence.append(
                 (Evidence.from_runs(rows.reset_index(drop=True), select_on, margin=margin), None)
             )
-    written = []
-    for item, metrics in evidence:
-        written += dataset_artefacts(item, out / folder_name(item.dataset), metrics)
-    written += summary_artefacts([item for item, _ in evidence], out / "summary", blocks)
-    folders = [out / folder_name(item.dataset) for item, _ in evidence]
-    written.append(write_page(out, out / "summary", folders, f"medft report: {Path(path).name}"))
-    return written
-
-
-def folder_name(dataset: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in dataset)
+    items = [(item, metrics, "") for item, metrics in evidence]
+    return write_report(items, out, blocks, f"medft report: {Path(path).name}")

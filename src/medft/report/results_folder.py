@@ -85,16 +85,14 @@ def report_from_results(
     returns the files written and every cell without results (dataset, model, strategy, lr,
     seed, state, message). The config's report options unless given."""
     from medft.post_hoc.context import derived_metrics_files
-    from medft.report.artefacts import dataset_artefacts, summary_artefacts
+    from medft.report.artefacts import write_report
     from medft.report.collect import collect_epochs, collect_runs
-    from medft.report.inputs import folder_name
-    from medft.report.page import write_page
     from medft.status import cell_states
 
     config, out, results = grid.config, Path(out), grid.results
     cells = cell_states(grid)
     missing = cells[cells["state"] != "done"].reset_index(drop=True)
-    written, folders, evidence = [], [], []
+    items = []
     for dataset in grid.datasets:
         mine = cells[cells["dataset"] == dataset]
         done = [
@@ -113,21 +111,15 @@ def report_from_results(
         prepared = Path(grid.prepared(dataset, config["models"][0])).parent
         item.data_folder = str(prepared) if (prepared / "meta.json").exists() else None
         item.missing = missing[missing["dataset"] == dataset].reset_index(drop=True)
-        folder = out / folder_name(dataset)
         protocol = grid.report_plan.protocol() + missing_note(item.missing)
-        written += dataset_artefacts(item, folder, grid.report_plan.metrics(dataset), protocol)
-        folders.append(folder)
-        evidence.append(item)
-    if not evidence:
+        items.append((item, grid.report_plan.metrics(dataset), protocol))
+    if not items:
         raise ConfigError(
             f"{results}: none of the grid's {len(cells)} cells has finished (no metrics.json); "
             "`medft status` shows how far it is"
         )
-    summary = out / "summary"
-    written += summary_artefacts(evidence, summary, blocks or config["across_blocks"])
     done = len(cells) - len(missing)
     title = f"medft report: {Path(results).name}" + (
         f" — incomplete, {done} of {len(cells)} cells" if len(missing) else ""
     )
-    written.append(write_page(out, summary, folders, title))
-    return written, missing
+    return write_report(items, out, blocks or config["across_blocks"], title), missing
