@@ -32,7 +32,8 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
 * *a missing seed*: one seed's run of two strategies (one null, the one that differs) lost.
 
 Rules: ``paired`` is the product's (``medft.report.verdicts.paired`` + ``decide``, the functions
-``medft report`` calls); ``own spread only`` the same without the family's pooled floor (each
+``medft report`` calls; the seeds' and the patients' degrees of freedom combined by
+Welch–Satterthwaite where predictions measure the split); ``own spread only`` the same without the family's pooled floor (each
 pair's own spread and n − 1 degrees of freedom); ``former`` the rule before issue 32 (one seed
 spread pooled over the family plus the bootstrap variance of the seed mean — evaluation-split
 noise counted twice — with equivalence on each pair's own spread), kept here only to measure
@@ -64,6 +65,7 @@ from medft.report.verdicts import (
     FLOAT_NOISE,
     WORSE,
     Estimate,
+    combined_df,
     decide,
     estimate_from_parts,
     paired,
@@ -189,12 +191,12 @@ def former_verdicts(values, boot) -> list[str]:
     ]
 
 
-def own_only(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
+def own_only(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
     """The product's rule without the pooled floor: each pair's own spread, n − 1 df."""
     diff, seed_var, seeds = seed_summary(values)
-    product = paired(values, boot)
+    product = paired(values, boot, units)
     test_var = np.where(product.predictions, product.test_var, np.nan)
-    return estimate_from_parts(diff, seed_var, seeds, test_var)
+    return estimate_from_parts(diff, seed_var, seeds, test_var, test_df=product.test_df)
 
 
 def moderated_spread(seed_var, seeds) -> tuple[np.ndarray, np.ndarray]:
@@ -224,14 +226,18 @@ def moderated_spread(seed_var, seeds) -> tuple[np.ndarray, np.ndarray]:
     return (d0 * s0 + d * own) / (d0 + d), d0 + np.maximum(d, 0)
 
 
-def moderated(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
+def moderated(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
     """Each pair's own spread moderated towards the family's (``moderated_spread``)."""
     diff, seed_var, seeds = seed_summary(values)
-    product = paired(values, boot)
+    product = paired(values, boot, units)
     test_var = np.where(product.predictions, product.test_var, np.nan)
     var, df = moderated_spread(seed_var, seeds)
-    estimate = estimate_from_parts(diff, var, seeds, test_var)
-    return dataclasses.replace(estimate, df=df, own_var=seed_var)
+    estimate = estimate_from_parts(diff, var, seeds, test_var, test_df=product.test_df)
+    return dataclasses.replace(
+        estimate,
+        df=combined_df(var / seeds, df, estimate.test_var, product.test_df),
+        own_var=seed_var,
+    )
 
 
 def one_family(args) -> list[dict]:
@@ -248,8 +254,9 @@ def one_family(args) -> list[dict]:
         rng, seeds, images or 150, deltas, spreads, interaction=with_predictions
     )
     values = correct.mean(axis=2) * 100  # (K, seeds)
-    boot, resolution = None, None
+    boot, resolution, units = None, None, None
     if with_predictions:
+        units = int(patient_of.max()) + 1
         weights = bootstrap_weights(rng, patient_of, n_boot)
         runs = correct.reshape(-1, images) @ weights.T / weights.sum(axis=1) * 100
         boot = runs.reshape(K, seeds, n_boot)
@@ -258,11 +265,12 @@ def one_family(args) -> list[dict]:
         values[list(MISSING), 0] = np.nan
         if boot is not None:
             boot[list(MISSING), 0] = np.nan
-    product = paired(values, boot)
+    product = paired(values, boot, units)
+    own = own_only(values, boot, units)
     decisions = {
         "paired": decide(product, MARGIN, resolution=resolution).verdict,
-        "own spread only": decide(own_only(values, boot), MARGIN, resolution=resolution).verdict,
-        "moderated": decide(moderated(values, boot), MARGIN, resolution=resolution).verdict,
+        "own spread only": decide(own, MARGIN, resolution=resolution).verdict,
+        "moderated": decide(moderated(values, boot, units), MARGIN, resolution=resolution).verdict,
         "former": former_verdicts(values, boot),
     }
     nulls = [j - 1 for j in range(1, K) if deltas[j] == 0]

@@ -217,3 +217,28 @@ def test_a_comparison_of_a_larger_family_carries_its_multiplicity():
     assert v.holm([0.01], family=7) == pytest.approx([0.07])
     assert v.holm([0.01, 0.04], family=7) == pytest.approx([0.07, 0.24])
     assert v.holm([0.01, np.nan]) == pytest.approx([0.01, np.nan], nan_ok=True)
+
+
+def test_seed_and_patient_degrees_of_freedom_combine_by_welch_satterthwaite():
+    seed_var, seeds, test_var, patients = 4.0, 3, 9.0, 50
+    estimate = v.estimate_from_parts([5.0], [seed_var], [seeds], [test_var], test_df=patients - 1)
+    a = seed_var / seeds
+    welch = (a + test_var) ** 2 / (a**2 / (seeds - 1) + test_var**2 / (patients - 1))
+    assert estimate.df[0] == pytest.approx(welch) and estimate.df[0] > 20
+    # Unmeasured split (no predictions) or unknown patients: the seeds' own n − 1.
+    assert v.estimate_from_parts([5.0], [seed_var], [seeds], [np.nan]).df[0] == seeds - 1
+    assert v.estimate_from_parts([5.0], [seed_var], [seeds], [test_var]).df[0] == seeds - 1
+
+
+def test_a_difference_the_split_dominates_is_not_held_to_three_seeds_t_quantile():
+    # Three seeds agree (−30 ± 1 pp); the split's sampling (60 patients) carries most of the
+    # uncertainty: t ≈ 30 / sqrt(1/3 + 67) ≈ 3.7, decided on the patients' degrees of freedom
+    # (p < 1e-3), not on t(2) (p ≈ 0.07).
+    values = _family([(-29.0, -30.0, -31.0)])
+    rng = np.random.default_rng(1)
+    common = rng.normal(0, 9.0, 400)
+    boot = np.stack([np.tile(values[0][:, None], 400), values[1][:, None] + common[None]])
+    with_patients = v.decide(v.paired(values, boot, units=60), margin=1.0, resolution=3.0)
+    without = v.decide(v.paired(values, boot), margin=1.0, resolution=3.0)
+    assert with_patients.verdict == [v.WORSE] and with_patients.p[0] < 1e-3
+    assert without.verdict == [v.INCONCLUSIVE] and without.p[0] > 0.03

@@ -98,7 +98,8 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
     reference), `boot_low`/`boot_high`/`boot_var` (patient bootstrap of the seed-mean
     difference), `resolution` (points of the main metric one evaluation image can move; no
     equivalence above the margin), `test_var` (the part of the split's sampling the seeds
-    share), `pooled_var`/`pooled_df` (the model's pooled seed spread), then the verdict's
+    share) and `test_df` (its degrees of freedom: patients − 1), `pooled_var`/`pooled_df`
+    (the model's pooled seed spread), then the verdict's
     test: `p_value`, `p_holm`, `low`/`high` (its 95 % interval), `eq_low`/`eq_high` (the
     interval equivalence is judged on), `verdict`, `reason` (why not tested, or why it cannot
     be equivalent), `seeds_to_decide` (inconclusive only), `margin`.

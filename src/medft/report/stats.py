@@ -277,13 +277,14 @@ def bootstrap_intervals(
                     "boot_high": high,
                     "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
                     "test_var": shared_test_variance(differences),
+                    "test_df": len(np.unique(groups)) - 1,
                     "resolution": resolution,
                 }
             )
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *BOOT_COLUMNS])
 
 
-BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "resolution"]
+BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "test_df", "resolution"]
 
 
 def verdicts(
@@ -320,6 +321,7 @@ def verdicts(
             part["test_var"],
             part["pooled_var"],
             part["pooled_df"],
+            part["test_df"],
         )
         decision = decide(estimate, margin, family=family, resolution=part["resolution"])
         frame.loc[index, "p_value"] = decision.p

@@ -14,7 +14,10 @@ and degrees of freedom, whatever the others do; one quieter than the rest on the
 conservatively), plus the part of the evaluation split's sampling that the seeds share
 (``shared_test_variance``): the seeds' differences already carry each run's own image-level
 noise, so only the part common to all seeds is added, and evaluation-split noise is counted
-once. ``decide`` then gives the verdicts:
+once. The two parts' degrees of freedom combine by Welch–Satterthwaite (``combined_df``: the
+seeds' n − 1, the split's patients − 1), so a difference whose uncertainty is mostly the
+evaluation split's is not held to the t quantile of three seeds. ``decide`` then gives the
+verdicts:
 
 * *better* / *worse*: the two-sided p-value, Holm-corrected over the family, below α;
 * *equivalent*: otherwise, when the (1 − 2α/m) interval of the difference on the pair's own
@@ -78,6 +81,7 @@ class Estimate:
     seeds: np.ndarray  # seeds paired
     own_var: np.ndarray  # the pair's own seed variance, before the pooled floor
     predictions: bool = False  # whether test_var was measured
+    test_df: np.ndarray | float = np.nan  # test_var's degrees of freedom: patients − 1
 
 
 def complete_pairs(values: np.ndarray) -> list[np.ndarray]:
@@ -133,10 +137,12 @@ def shared_test_variance(differences: np.ndarray) -> float:
     return float(max(0.0, (n * mean_var - each_var) / (n - 1)))
 
 
-def paired(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
+def paired(
+    values: np.ndarray, boot: np.ndarray | None = None, units: int | None = None
+) -> Estimate:
     """Each comparison on its complete pairs (``seed_summary``), the family's pooled spread as
     a floor (``pooled_spread``), plus the shared evaluation-split variance where ``boot``
-    (K × seeds × B) is given (``estimate_from_parts``)."""
+    (K × seeds × B, resampling ``units`` patients) is given (``estimate_from_parts``)."""
     diff, seed_var, seeds = seed_summary(values)
     test_var = np.full(len(diff), np.nan)
     if boot is not None:
@@ -144,11 +150,26 @@ def paired(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
             if len(columns):
                 test_var[i] = shared_test_variance(boot[i + 1, columns] - boot[0, columns])
     pooled_var, pooled_df = pooled_spread(values)
-    return estimate_from_parts(diff, seed_var, seeds, test_var, pooled_var, pooled_df)
+    test_df = np.nan if units is None else units - 1
+    return estimate_from_parts(diff, seed_var, seeds, test_var, pooled_var, pooled_df, test_df)
+
+
+def combined_df(seed_part, seed_df, test_part, test_df) -> np.ndarray:
+    """Welch–Satterthwaite degrees of freedom of ``seed_part + test_part`` (the seed mean's
+    variance and the evaluation split's shared variance). The split's part is estimated from
+    its patients (``test_df``: patients − 1); where it is unmeasured (no predictions, or the
+    patient count unknown), the seeds' degrees of freedom stand alone."""
+    seed_part, seed_df, test_part, test_df = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (seed_part, seed_df, test_part, test_df))
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        welch = (seed_part + test_part) ** 2 / (seed_part**2 / seed_df + test_part**2 / test_df)
+    measured = (test_part > 0) & (test_df > 0) & np.isfinite(welch)
+    return np.where(measured, welch, seed_df)
 
 
 def estimate_from_parts(
-    diff, seed_var, seeds, test_var, pooled_var=np.nan, pooled_df=0.0
+    diff, seed_var, seeds, test_var, pooled_var=np.nan, pooled_df=0.0, test_df=np.nan
 ) -> Estimate:
     """An estimate from its summaries: mean paired difference, the variance of one paired
     difference over seeds, the number of pairs, the shared evaluation-split variance (NaN
@@ -161,16 +182,18 @@ def estimate_from_parts(
     family is tested conservatively. Where the pair's own is larger — a strategy noisier
     than the rest, which the pool would understate — its own n − 1 degrees of freedom
     (bench/results_stats.md measures the error rate in both designs)."""
-    diff, seed_var, seeds, test_var, pooled_var, pooled_df = (
+    diff, seed_var, seeds, test_var, pooled_var, pooled_df, test_df = (
         np.broadcast_to(np.asarray(x, dtype=float), np.shape(diff))
-        for x in (diff, seed_var, seeds, test_var, pooled_var, pooled_df)
+        for x in (diff, seed_var, seeds, test_var, pooled_var, pooled_df, test_df)
     )
     predictions = bool(np.any(~np.isnan(test_var)))
     by_pool = pooled_var > seed_var
     used = np.where(by_pool, pooled_var, seed_var)
-    df = np.where(by_pool, pooled_df, seeds - 1)
-    se = np.sqrt(used / seeds + np.nan_to_num(test_var))
-    return Estimate(diff, se, df, used, np.nan_to_num(test_var), seeds, seed_var, predictions)
+    seed_df = np.where(by_pool, pooled_df, seeds - 1)
+    test_var = np.nan_to_num(test_var)
+    df = combined_df(used / seeds, seed_df, test_var, test_df)
+    se = np.sqrt(used / seeds + test_var)
+    return Estimate(diff, se, df, used, test_var, seeds, seed_var, predictions, test_df)
 
 
 def p_values(estimate: Estimate) -> np.ndarray:
@@ -219,7 +242,9 @@ def own_spread(estimate: Estimate) -> Estimate:
     are valid whatever the other strategies do, and a strategy that trains almost as FT does
     (L1-/L2-SP) can show equivalence that a floor raised by a noisier strategy would hide."""
     test_var = estimate.test_var if estimate.predictions else np.full_like(estimate.diff, np.nan)
-    return estimate_from_parts(estimate.diff, estimate.own_var, estimate.seeds, test_var)
+    return estimate_from_parts(
+        estimate.diff, estimate.own_var, estimate.seeds, test_var, test_df=estimate.test_df
+    )
 
 
 def equivalence_half_width(estimate: Estimate, m: int, alpha: float = ALPHA) -> np.ndarray:
@@ -328,6 +353,7 @@ def seeds_to_decide(
         np.full(len(n), seed_var),
         n,
         np.full(len(n), estimate.test_var[i] if estimate.predictions else np.nan),
+        test_df=np.broadcast_to(estimate.test_df, estimate.diff.shape)[i],
     )
     decided = abs(diff) / grown.se > stats.t.ppf(1 - alpha / (2 * m), grown.df)
     if equivalence and not np.isnan(estimate.own_var[i]):
