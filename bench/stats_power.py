@@ -33,12 +33,13 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
 
 Rules: ``paired`` is the product's (``medft.report.verdicts.paired`` + ``decide``, the functions
 ``medft report`` calls; the seeds' and the patients' degrees of freedom combined by
-Welch–Satterthwaite where predictions measure the split); ``own spread only`` the same without the family's pooled floor (each
-pair's own spread and n − 1 degrees of freedom); ``former`` the rule before issue 32 (one seed
-spread pooled over the family plus the bootstrap variance of the seed mean — evaluation-split
-noise counted twice — with equivalence on each pair's own spread), kept here only to measure
-what changed; ``moderated`` each pair's own spread moderated towards the family's by empirical
-Bayes (limma's), a candidate for more power at few seeds, rejected on its family-wise error.
+Welch–Satterthwaite where predictions measure the split); ``own spread only`` the same without
+the family's pooled floor (each pair's own spread and n − 1 degrees of freedom); ``former`` the
+rule before issue 32 (one seed spread pooled over the family plus the bootstrap variance of the
+seed mean — evaluation-split noise counted twice — with equivalence on each pair's own spread),
+kept here only to measure what changed; ``moderated`` each pair's own spread moderated towards
+the family's by empirical Bayes (limma's), a candidate for more power at few seeds, rejected on
+its family-wise error.
 
 Reported per design: under the null (δ = 0 everywhere but one strategy exactly at the margin)
 the family-wise rate of any *better*/*worse*; with one strategy δ pp better, the rate at which
