@@ -126,21 +126,29 @@ def medft_plan(monkeypatch, capsys, *configfiles: str) -> str:
     return capsys.readouterr().out
 
 
-def gpu_table(out: str) -> list[str]:
-    """The rows of `medft plan`'s first table, GPU-hours (the disk's table follows)."""
-    return [line for line in out.split("\n\n")[0].splitlines() if line.startswith("|")]
+def gpu_table(out: str) -> list[dict[str, str]]:
+    """The rows of `medft plan`'s first table, GPU-hours (the disk's table follows), by
+    column name."""
+    lines = [line for line in out.split("\n\n")[0].splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].split("|")]
+    return [
+        dict(zip(header, (c.strip() for c in line.split("|")), strict=True)) for line in lines[2:]
+    ]
 
 
 def test_plan_prints_the_paper_grids_gpu_hours(monkeypatch, capsys):
     out = medft_plan(monkeypatch, capsys)
-    rows = [line.split("|") for line in gpu_table(out)]
-    total = next(r for r in rows if r[1].strip() == "total")
-    assert int(total[5]) == 1728 + 24  # the training cells and one features job per pair
-    upper, typical = float(total[6]), float(total[7])
+    rows = gpu_table(out)
+    total = next(r for r in rows if r["dataset"] == "total")
+    assert int(total["jobs"]) == 1728 + 24  # the training cells and one features job per pair
+    upper, typical = float(total["GPU-h upper bound"]), float(total["GPU-h typical"])
     assert 0 < typical < upper
-    per_pair = [r for r in rows[2:] if r[1].strip() not in ("total",)]
+    per_pair = [r for r in rows if r["dataset"] != "total"]
     assert len(per_pair) == 24
-    assert sum(float(r[6]) for r in per_pair) == pytest.approx(upper, abs=0.1 * 24)
+    assert sum(float(r["GPU-h upper bound"]) for r in per_pair) == pytest.approx(
+        upper, abs=0.1 * 24
+    )
+    assert {r["speed from"] for r in per_pair} == {"published (config.yaml's cost table)"}
 
 
 def test_plan_prices_the_post_hoc_evaluations_by_their_image_passes(tmp_path, monkeypatch):
@@ -251,12 +259,7 @@ def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, c
     search = tmp_path / "search.yaml"
     search.write_text("search: {enabled: true}\n")
     out = medft_plan(monkeypatch, capsys, "config.yaml", str(search))
-    lines = gpu_table(out)
-    header = [c.strip() for c in lines[0].split("|")]
-    rows = [
-        dict(zip(header, (c.strip() for c in line.split("|")), strict=True)) for line in lines[2:]
-    ]
-    pairs = [r for r in rows if r["dataset"] != "total"]
+    pairs = [r for r in gpu_table(out) if r["dataset"] != "total"]
     assert len(pairs) == 24
     for row in pairs:
         # The defaults (η 5, first rung 1, 3 rungs): FT's 9 full runs, 21 first-rung jobs,

@@ -87,24 +87,40 @@ def model_names() -> list[str]:
 
 
 def check_model_name(name: str) -> None:
-    """Raise ``ValueError`` for a name that is neither registered nor a timm model."""
+    """Raise ``ValueError`` for a name that is neither registered nor a timm model, or a
+    foundation backbone whose library is not installed."""
+    from medft.foundation import BACKBONES, require_source
+
+    if name in BACKBONES:
+        require_source(name, BACKBONES.get(name))
+        return
     if name in MODELS:
         return
     import timm
 
     if name in timm.list_models():
         return
-    close = difflib.get_close_matches(name, [*model_names(), *timm.list_models()], n=3)
+    close = difflib.get_close_matches(
+        name, [*model_names(), *BACKBONES.names(), *timm.list_models()], n=3
+    )
     raise ValueError(
         f"unknown model {name!r}"
         + (f" (did you mean {' or '.join(close)}?)" if close else "")
-        + f"; choose one of: {', '.join(model_names())} or any name from timm.list_models()"
+        + f"; choose one of: {', '.join([*model_names(), *BACKBONES.names()])}, a config's "
+        "`backbones:` entry, or any name from timm.list_models()"
     )
 
 
 def model_preprocess(name: str) -> Preprocess:
     """The resize/crop a model's pretrained weights expect, without building the model."""
+    from medft.foundation import backbone
+
     check_model_name(name)
+    spec = backbone(name)
+    if spec is not None and spec.image_size:
+        return Preprocess(spec.resize or spec.image_size, spec.image_size)
+    if spec is not None:  # a user's backbone that did not say: its own config says
+        return _built(name).preprocess
     if name in MODELS:
         return Preprocess(MODELS.get(name).resize, 224)
     import timm
@@ -121,11 +137,28 @@ def timm_preprocess(cfg: dict) -> Preprocess:
 def block_count(name: str) -> int:
     """How many parameter blocks ``name`` has, without building it at full size: a registered
     model's patterns, or a timm model built on the meta device (no memory, no weights)."""
+    from medft.foundation import backbone
+
     if name in MODELS:
         return len(MODELS.get(name).block_patterns)
+    spec = backbone(name)
+    if spec is not None and spec.layers:
+        from medft.models import TRANSFORMER_GROUPS
+
+        return 2 + min(spec.layers, TRANSFORMER_GROUPS)  # medft.foundation.towers.tower_blocks
+    return len(_built(name).blocks)
+
+
+@cache
+def _built(name: str):
+    """``name`` with random weights: its blocks and preprocessing. On the meta device (no
+    memory) but for a foundation backbone, whose libraries copy tensors while building."""
     import torch
 
+    from medft.foundation import backbone
     from medft.models import create_model
 
+    if backbone(name) is not None:
+        return create_model(name, 2, "none")
     with torch.device("meta"):
-        return len(create_model(name, 2, "none").blocks)
+        return create_model(name, 2, "none")

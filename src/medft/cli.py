@@ -261,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     blocks = sub.add_parser("blocks", help="print a model's parameter blocks")
     blocks.add_argument("model")
     blocks.add_argument("--num-classes", type=int, default=2)
+    _configfile(blocks)
+    fetch = sub.add_parser(
+        "fetch-weights",
+        help="download every model's weights of a config into the local caches (on a machine "
+        "with internet, before the grid runs on nodes without it; docs/models.md)",
+    )
+    _configfile(fetch)
     return parser
 
 
@@ -273,6 +280,7 @@ COMMANDS = {
     "status": commands.run_status,
     "list": commands.run_list,
     "blocks": commands.run_blocks,
+    "fetch-weights": commands.run_fetch_weights,
 }
 
 

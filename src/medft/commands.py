@@ -17,7 +17,12 @@ def run_train(args) -> None:
         torch.set_num_threads(args.threads)
     options = StrategyOptions(**{f.name: getattr(args, f.name) for f in fields(StrategyOptions)})
     config = TrainConfig(
-        **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "options"},
+        # The CLI names built-in backbones only; a config's own travel through the workflow.
+        **{
+            f.name: getattr(args, f.name)
+            for f in fields(TrainConfig)
+            if f.name not in ("options", "backbone")
+        },
         options=options,
     )
     summary = train(config)
@@ -181,8 +186,20 @@ def run_list(args) -> None:
         print("(and any timm model: timm.list_models())")
 
 
+def run_fetch_weights(args) -> None:
+    from medft.fetch import fetch_weights
+    from medft.workflow import Grid, load_config
+
+    for model, where in fetch_weights(Grid(load_config(args.configfile))):
+        print(f"{model}: {where}")
+
+
 def run_blocks(args) -> None:
     from medft.models import create_model
+    from medft.workflow import Grid, load_config
+
+    if args.configfile:  # its `backbones:` define more model names
+        Grid(load_config(args.configfile))
 
     model = create_model(args.model, args.num_classes, weights="none")
     named = dict(model.module.named_parameters())

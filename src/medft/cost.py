@@ -95,8 +95,29 @@ class CostModel:
         self._train: dict[tuple[str, str, str], JobCost] = {}
 
     def model(self, name: str) -> ModelCost:
+        """The config's figures for ``name``, else a foundation backbone's own (its entry in
+        ``medft.foundation.BACKBONES``), else the default's."""
+        from medft.foundation import backbone
+
         models = self.settings.models
-        return models.get(name, models["default"])
+        if name in models:
+            return models[name]
+        spec = backbone(name)
+        return ModelCost(**spec.cost) if spec is not None and spec.cost else models["default"]
+
+    def model_source(self, name: str) -> str:
+        """Where ``model``'s speed figures come from, for ``medft plan``'s table."""
+        from medft.foundation import backbone
+
+        models = self.settings.models
+        if name in DEFAULT_MODELS and models[name] == DEFAULT_MODELS[name]:
+            return "published (config.yaml's cost table)"
+        if name in models:
+            return "the config's cost.models"
+        spec = backbone(name)
+        if spec is not None and spec.cost:
+            return spec.cost_source or "the backbone's entry"
+        return "the default row: add the model to cost.models"
 
     # -- images ---------------------------------------------------------------------------
     def counts(self, dataset: str, model: str) -> tuple[dict[str, int], str]:

@@ -41,6 +41,7 @@ def plan_table(cost: CostModel):
                         str(counts[s]) for s in ("train", "val", "test")
                     ),
                     "counts from": origin,
+                    "speed from": cost.model_source(model),
                     "jobs": n_jobs,
                     "GPU-h upper bound": upper_s * gpus / 3600,
                     "GPU-h typical": typical_s * gpus / 3600,

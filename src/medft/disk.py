@@ -30,10 +30,16 @@ REPORT_BYTES_PER_DATASET = 4_000_000
 
 @cache
 def state_dict_bytes(model: str, num_classes: int = 2) -> int:
-    """The bytes of ``model``'s state dict: what ``best.pt`` holds."""
+    """The bytes of ``model``'s state dict: what ``best.pt`` holds (a foundation backbone's
+    from its parameter count, float32, without its weights at hand)."""
     import torch
 
+    from medft.foundation import backbone
     from medft.models import create_model
+
+    spec = backbone(model)
+    if spec is not None and spec.params_m:
+        return int(spec.params_m * 1e6 * 4)
 
     with torch.device("meta"):
         module = create_model(model, num_classes, "none").module

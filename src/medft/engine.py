@@ -232,6 +232,9 @@ def finish(cell: Cell, state: RunState) -> dict:
         "dataset": cell.meta.name,
         "task": cell.meta.task,
         "main_metric": cell.main_metric,
+        # The preprocessing the weights expect (and, for a foundation backbone, its source,
+        # id and licence): medft.models.BuiltModel.provenance.
+        "model_provenance": cell.model.provenance,
         "best_epoch": state.stopping.best_epoch,
         "epochs_trained": state.epoch + 1,
         # {"epoch", "reason"} when training stopped on divergence; the metrics are the

@@ -93,11 +93,12 @@ def extract(
     batch_size: int = 64,
     seed: int = 0,
     workers: int = 0,
+    backbone: dict | None = None,
 ) -> Path:
     """Write every split's features of ``data`` under ``model``/``weights`` to ``out``."""
     meta = read_meta(data)
     seed_everything(seed)  # as a training run does, so that weights 'none' give its backbone
-    built = create_model(model, len(meta.classes), weights, seed=seed)
+    built = create_model(model, len(meta.classes), weights, seed=seed, backbone=backbone)
     device = default_device()
     built.module.to(device, memory_format=MEMORY_FORMAT)
     splits = {}

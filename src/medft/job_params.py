@@ -32,6 +32,7 @@ class JobParams:
             "options": c["strategy_options"],
         }
         run["features"] = self.grid.features_file(dataset, model, strategy)
+        run["backbone"] = self.grid.backbone_record(model)
         first = self.grid.first_stage(strategy)
         if first:
             run["init"] = f"{self.grid.run_dir(dataset, model, first, lr, seed)}/best.pt"
@@ -46,4 +47,5 @@ class JobParams:
             "batch_size": self.grid.config["batch_size"],
             "workers": self.grid.config["loader_workers"],
             "out": self.grid.features_path(dataset, model),
+            "backbone": self.grid.backbone_record(model),
         }

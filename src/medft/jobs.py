@@ -61,11 +61,19 @@ def train_job(run: dict, keep_best: bool = True) -> None:
 
 
 def features_job(
-    data: str, model: str, weights: str, batch_size: int, workers: int, out: str
+    data: str,
+    model: str,
+    weights: str,
+    batch_size: int,
+    workers: int,
+    out: str,
+    backbone: dict | None = None,
 ) -> None:
     from medft import features
 
-    features.extract(data, model, weights, out, batch_size=batch_size, workers=workers)
+    features.extract(
+        data, model, weights, out, batch_size=batch_size, workers=workers, backbone=backbone
+    )
 
 
 def search_rung_job(run: dict, rung: int, budget: int, settle: bool, out: str) -> None:

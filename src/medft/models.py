@@ -3,15 +3,16 @@
 ``create_model(name, num_classes, weights)`` returns a ``BuiltModel``: the module, its
 parameter blocks in ``named_parameters`` order (docs/protocol.md: resnet50 6, densenet121 9,
 vgg19 6, timm models by ``group_matcher(coarse=True)``), the name of the new head, and the
-preprocessing its pretrained weights expect. The three paper models come from torchvision;
-any other name is looked up in timm.
+preprocessing its pretrained weights expect. The three paper models come from torchvision,
+foundation backbones (``medft.foundation``: open_clip, transformers) from their source; any
+other name is looked up in timm.
 """
 
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 
 import timm
@@ -39,6 +40,9 @@ class BuiltModel:
     preprocess: Preprocess
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    # What metrics.json and the report keep of where the model and its preprocessing came
+    # from: {"preprocessing": {resize, crop, mean, std, from}, "backbone": {...} or absent}.
+    provenance: dict = field(default_factory=dict)
 
     @property
     def head_module(self) -> nn.Linear:
@@ -168,14 +172,42 @@ def _build_timm(name: str, weights: str, num_classes: int, seed: int):
 
 
 def create_model(
-    name: str, num_classes: int, weights: str = "imagenet", seed: int = 0
+    name: str,
+    num_classes: int,
+    weights: str = "imagenet",
+    seed: int = 0,
+    backbone: dict | None = None,
 ) -> BuiltModel:
     """Build ``name`` with ``weights`` (see ``medft.weights``) and a new ``num_classes`` head.
 
     The head is initialised under ``torch.manual_seed(seed)``, so the seed fixes it.
+    ``backbone``: a foundation backbone's record (``medft.foundation.Backbone.record``) where
+    ``name`` was defined by a config's ``backbones:``, so a job process needs no registry.
     """
-    model_preprocess(name)  # rejects unknown names, listing the choices
-    build = _build_torchvision if name in MODELS else _build_timm
-    model = BuiltModel(*build(name, weights, num_classes, seed))
+    from medft.foundation import backbone as registered
+    from medft.foundation import from_record
+
+    spec = from_record(backbone) or registered(name)
+    if spec is not None:
+        from medft.foundation.towers import build_tower
+
+        parts, preprocessing = build_tower(name, spec, weights, num_classes, seed)
+        provenance = {"backbone": spec.record(), "preprocessing": preprocessing}
+        model = BuiltModel(*parts, provenance=provenance)
+    else:
+        model_preprocess(name)  # rejects unknown names, listing the choices
+        build = _build_torchvision if name in MODELS else _build_timm
+        model = BuiltModel(*build(name, weights, num_classes, seed))
+        model.provenance = {"preprocessing": _preprocessing_record(name, model)}
     check_blocks(model.module, model.blocks)
     return model
+
+
+def _preprocessing_record(name: str, model: BuiltModel) -> dict:
+    return {
+        "resize": model.preprocess.resize,
+        "crop": model.preprocess.crop,
+        "mean": list(model.mean),
+        "std": list(model.std),
+        "from": "torchvision's ImageNet weights" if name in MODELS else "timm's pretrained_cfg",
+    }

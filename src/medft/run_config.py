@@ -31,6 +31,9 @@ class TrainConfig:
     # sound protocol) or "test" (the paper's, most likely; see docs/protocol.md).
     early_stop_on: str = "val"
     options: StrategyOptions = field(default_factory=StrategyOptions)
+    # A foundation backbone a config defined (``medft.foundation.Backbone.record``); None for
+    # the built-in ones, timm and torchvision models.
+    backbone: dict | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", STRATEGIES.canonical(self.strategy))

@@ -42,7 +42,9 @@ def set_up(
     starts from when ``config.init`` does not give its checkpoint, returning its path."""
     cfg = config
     seed_everything(cfg.seed)
-    model = create_model(cfg.model, len(meta.classes), cfg.weights, seed=cfg.seed)
+    model = create_model(
+        cfg.model, len(meta.classes), cfg.weights, seed=cfg.seed, backbone=cfg.backbone
+    )
     if model.preprocess.crop != meta.image_size:
         log.warning(
             "%s expects %d px images, the dataset has %d px",

@@ -80,6 +80,10 @@ def validate_config(config: dict, schema: str | Path) -> Grid:
                 "would silently leave the default in force"
             )
     validate(config, str(schema))
+    try:
+        Grid(config)  # registers the config's backbones (medft.foundation)
+    except ValueError as error:
+        raise ConfigError(f"config: {error}") from None
     config["strategies"] = strategy_list(config["strategies"])
     config["post_hoc"] = post_hoc_list(config.get("post_hoc", []))
     config["datasets"] = with_axes(
@@ -178,6 +182,11 @@ def lr_tag(lr: float) -> str:
 class Grid:
     config: dict
 
+    def __post_init__(self) -> None:
+        from medft.foundation import register_config_backbones
+
+        register_config_backbones(self.config.get("backbones", {}))
+
     @property
     def results(self) -> str:
         return self.config["results"]
@@ -250,6 +259,16 @@ class Grid:
         if self.config.get("checkpoints", "best") == "best":
             return True
         return any(self.first_stage(other) == strategy for other in self.config["strategies"])
+
+    def backbone_record(self, model: str) -> dict | None:
+        """A backbone the config's ``backbones:`` defines, for the job that builds it (a job
+        process does not read the config); None for every other model."""
+        entry = self.config.get("backbones", {}).get(model)
+        if entry is None:
+            return None
+        from medft.foundation import BACKBONES
+
+        return BACKBONES.get(model).record()
 
     def features_file(self, dataset: str, model: str, strategy: str) -> str | None:
         """The features file ``strategy``'s cells read, if any. A frozen backbone gives the

@@ -28,12 +28,39 @@ def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
             "diverged_epoch": (summary.get("diverged") or {}).get("epoch"),
             # runs before medft 0.4 did not record it
             "trainable_share": summary.get("trainable_share"),
+            **model_record(summary, cfg),
             "run_dir": str(Path(path).parent),
         }
         for split, values in summary["metrics"].items():
             row.update({f"{split}_{k}": v for k, v in values.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def model_record(summary: dict, cfg: dict) -> dict:
+    """Where the run's weights came from, their licence, and the preprocessing they expect
+    (``medft.models.BuiltModel.provenance``; empty for runs that did not record it)."""
+    provenance = summary.get("model_provenance") or {}
+    backbone = provenance.get("backbone") or {}
+    prep = provenance.get("preprocessing") or {}
+    weights = backbone.get("id") or cfg.get("weights", "")
+    if backbone.get("tag"):
+        weights += f" ({backbone['tag']})"
+    return {
+        "weights_from": weights,
+        "source": backbone.get("source", ""),
+        "licence": backbone.get("licence", ""),
+        "preprocessing": (
+            f"{prep['crop']} px (shorter side {prep['resize']}), mean "
+            f"{_triple(prep['mean'])}, std {_triple(prep['std'])}: {prep['from']}"
+            if prep
+            else ""
+        ),
+    }
+
+
+def _triple(values) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
 
 def collect_epochs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:

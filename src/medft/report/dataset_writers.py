@@ -46,7 +46,7 @@ def _table(report: DatasetReport, stem: Path) -> None:
         f"{e.seeds_text()}, {report.selection} (main metric: {METRIC_LABELS[main]}). Bold: "
         "the best value of each metric within a model; "
         f"'vs {REFERENCE}': the verdict on the main metric (statistics.md)."
-        f"{report.diverged}{report.trainable}{report.caption_tail}",
+        f"{report.diverged}{report.trainable}{report.preprocessing}{report.caption_tail}",
         tables.dataset_table(
             e.summary,
             e.verdicts,
@@ -289,6 +289,30 @@ def _data_card(report: DatasetReport, stem: Path) -> None:
     from medft.data.card import data_card, write
 
     write(data_card(report.evidence.data_folder), stem)
+
+
+def _has_model_records(e) -> bool:
+    return e.runs is not None and "preprocessing" in e.runs and bool(e.runs["preprocessing"].any())
+
+
+@artefact("model_card", ("md", "csv", "html"), available=_has_model_records)
+def _model_card(report: DatasetReport, stem: Path) -> None:
+    """Per model: where its weights came from (hub id, folder or weights option), its source
+    library, the weights' licence (foundation backbones; check a timm or torchvision model's
+    card yourself), and the preprocessing its weights expect — input size, mean and std, from
+    the model's own config — as its runs recorded it in `metrics.json`.
+    """
+    runs = report.evidence.runs
+    columns = ["model", "weights_from", "source", "licence", "preprocessing"]
+    card = runs[runs["preprocessing"] != ""][columns].drop_duplicates("model")
+    card.to_csv(stem.with_suffix(".csv"), index=False)
+    write_table(
+        stem,
+        f"{report.evidence.dataset}: models",
+        "Each model's weights, their licence and the preprocessing they expect (the model's "
+        "own config: image processor, open_clip preprocess_cfg, timm pretrained_cfg).",
+        card,
+    )
 
 
 @artefact(

@@ -164,6 +164,17 @@ class DatasetReport:
         return DIVERGED_NOTE if self.evidence.summary["n_diverged"].fillna(0).any() else ""
 
     @property
+    def preprocessing(self) -> str:
+        """A caption line: each model's input size and normalisation as its weights expect
+        them (recorded by every run)."""
+        runs = self.evidence.runs
+        if runs is None or "preprocessing" not in runs or not runs["preprocessing"].any():
+            return ""
+        first = runs[runs["preprocessing"] != ""].groupby("model", sort=False).first()
+        text = "; ".join(f"{model} {row.preprocessing}" for model, row in first.iterrows())
+        return f" Preprocessing: {text}."
+
+    @property
     def trainable(self) -> str:
         """A caption line: each strategy's share of trainable parameters where it trains fewer
         than all of them (mean over its runs at the chosen lr, as each run recorded it)."""

@@ -41,7 +41,8 @@ class LoraOptions:
 
 class LoRA(Strategy):
     """LoRA: every convolution and linear layer of the backbone (grouped convolutions aside,
-    which peft does not adapt) gains a trainable low-rank update beside its frozen weight; the
+    which peft does not adapt), and every ``nn.MultiheadAttention`` whole (open_clip's CLIP
+    towers), gains a trainable low-rank update beside its frozen weight; the
     update and the new head train. The final evaluation runs on merged weights (the update
     added into each layer, as deployed), which give the same outputs
     (tests/test_parameter_efficient.py)."""
@@ -50,7 +51,7 @@ class LoRA(Strategy):
     def extend_model(cls, model: BuiltModel, options: StrategyOptions) -> None:
         import peft
 
-        targets = adaptable_layers(model)
+        targets = [*adaptable_layers(model), *attention_layers(model)]
         config = peft.LoraConfig(
             r=options.lora_rank,
             lora_alpha=options.lora_alpha,
@@ -81,14 +82,26 @@ class LoRA(Strategy):
 
 def adaptable_layers(model: BuiltModel) -> list[str]:
     """The backbone's convolution and linear layers (not the new head; grouped convolutions
-    aside)."""
+    aside, and the output projection inside ``nn.MultiheadAttention``, which reads its weight
+    directly — ``attention_layers`` adapts those whole)."""
     nn = torch.nn
+    inside_attention = {f"{name}.out_proj" for name in attention_layers(model)}
     return [
         name
         for name, module in model.module.named_modules()
         if isinstance(module, nn.Conv2d | nn.Linear)
         and name != model.head
+        and name not in inside_attention
         and getattr(module, "groups", 1) == 1
+    ]
+
+
+def attention_layers(model: BuiltModel) -> list[str]:
+    """``nn.MultiheadAttention`` modules (open_clip's CLIP towers): LoRA adapts them whole."""
+    return [
+        name
+        for name, module in model.module.named_modules()
+        if isinstance(module, torch.nn.MultiheadAttention)
     ]
 
 
@@ -147,14 +160,20 @@ def _regroup(model: BuiltModel, names: list[str]) -> list:
     block, and its adapter joins it."""
     from medft.models import Block
 
+    block_of = {p: block.name for block in model.blocks for p in block.params}
+    for param, block in list(block_of.items()):  # each layer's block, by the layer's path
+        parts = param.split(".")
+        for end in range(1, len(parts)):
+            block_of.setdefault(".".join(parts[:end]), block)
+
     def original(name: str) -> str:
+        """The parameter (or, for an adapter, the adapted layer) ``name`` was before."""
         name = name.replace(WRAPPED, "")
         for part in (*LORA_PARTS, *SSF_PARTS):
             if part in name:
-                return name.split(part)[0] + ".weight"
+                return name.split(part)[0]
         return name
 
-    block_of = {p: block.name for block in model.blocks for p in block.params}
     grouped: dict[str, list[str]] = {block.name: [] for block in model.blocks}
     for name in names:
         grouped[block_of[original(name)]].append(name)
