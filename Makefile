@@ -11,14 +11,14 @@ SHELL := /bin/bash
 # Snakemake's output as one progress line at a time (medft.progress); errors pass through.
 PROGRESS := 2>&1 | $(BIN)/python -m medft.progress
 
-.PHONY: demo test test-slow lint demo-ci bench clean docs
+.PHONY: demo test test-slow lint bench clean docs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 # Re-install only when the project's requirements change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,slurm,test,dicom,nifti]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[workflow,slurm,test,dicom,nifti,openclip,transformers]"
 	touch $@
 
 # Everything that checks in-process, in a few minutes; the real `snakemake` runs, signals and
@@ -43,13 +43,6 @@ lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/ruff check src tests bench workflow/scripts
-
-# The demo at a further-reduced size (one lr, one seed, one epoch) for CI.
-demo-ci: $(VENV)/.installed
-	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml --cores $(CORES) \
-		--scheduler greedy $(PROGRESS)
-	$(BIN)/snakemake --configfile config/demo.yaml config/demo-ci.yaml \
-		--report results/demo-ci/report.html --quiet all
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/strategy_overhead.py

@@ -11,18 +11,11 @@ from medft.errors import ConfigError
 from medft.jobs import train_job
 from medft.workflow import Grid, load_config
 
-# A finished demo (`make demo-ci` in CI, `make demo` locally), with the configs that made it.
-FINISHED_DEMOS = {
-    "results/demo-ci": ["config/demo.yaml", "config/demo-ci.yaml"],
-    "results/demo": ["config/demo.yaml"],
-}
-
-
 def _finished_demo():
-    for folder, configs in FINISHED_DEMOS.items():
-        if (Path(folder) / "report.html").exists():
-            return folder, configs
-    pytest.skip("no finished demo: run `make demo-ci` (CI runs this test after it)")
+    """The finished demo (`make demo`; CI runs this test after it) and its config."""
+    if (Path("results/demo") / "report.html").exists():
+        return "results/demo", ["config/demo.yaml"]
+    pytest.skip("no finished demo: run `make demo` (CI runs this test after it)")
 
 
 def test_planned_disk_is_within_ten_percent_of_the_finished_demo(capsys):

@@ -98,9 +98,11 @@ def test_a_saved_folder_loads_back_to_the_librarys_own_outputs(towers, name):
         reference = transformers.AutoModel.from_pretrained(folder).eval()
         expected = reference(pixel_values=images).pooler_output
     with torch.no_grad():
-        assert torch.allclose(built.module.tower(images), expected, atol=1e-6) if source == (
-            "open_clip"
-        ) else torch.allclose(built.module.tower(pixel_values=images).pooler_output, expected)
+        assert (
+            torch.allclose(built.module.tower(images), expected, atol=1e-6)
+            if source == ("open_clip")
+            else torch.allclose(built.module.tower(pixel_values=images).pooler_output, expected)
+        )
         assert built.module(images).shape == (2, 3)
     # weights: none keeps the architecture, not the weights
     random = create_model(name, 3, "none").module.eval()
@@ -112,8 +114,14 @@ def test_a_saved_folder_loads_back_to_the_librarys_own_outputs(towers, name):
 def test_blocks_follow_the_transformer_layers_and_the_head_is_last(towers, name):
     built = create_model(name, 2, "none")
     names = [b.name for b in built.blocks]
-    assert names == ["embeddings", "transformer0", "transformer1", "transformer2",
-                     "transformer3", "head"]
+    assert names == [
+        "embeddings",
+        "transformer0",
+        "transformer1",
+        "transformer2",
+        "transformer3",
+        "head",
+    ]
     assert set(built.head_params) <= set(built.blocks[-1].params)
     layers = [p for b in built.blocks[1:5] for p in b.params]
     assert len({p.split(".")[2] for p in built.blocks[1].params}) >= 1 and layers
@@ -149,14 +157,18 @@ def test_lp_features_an_ft_step_and_a_lora_step_run_on_each_tower(towers, name):
         strategy = info.cls(built, 1e-2, options)
         optimizer = torch.optim.Adam(strategy.param_groups(), lr=1e-2)
         strategy.on_epoch_start(EpochContext(0, optimizer, None))
-        trained = {n: p.detach().clone() for n, p in built.module.named_parameters()
-                   if p.requires_grad}
+        trained = {
+            n: p.detach().clone() for n, p in built.module.named_parameters() if p.requires_grad
+        }
         built.module.train()
         loss = torch.nn.functional.cross_entropy(built.module(images), labels)
         loss.backward()
         optimizer.step()
-        moved = [n for n, p in built.module.named_parameters()
-                 if n in trained and not torch.equal(p, trained[n])]
+        moved = [
+            n
+            for n, p in built.module.named_parameters()
+            if n in trained and not torch.equal(p, trained[n])
+        ]
         assert any(n.startswith("tower.") for n in moved), strategy_name
         if strategy_name == "LoRA":
             assert all("lora_" in n for n in moved if n.startswith("tower."))
@@ -208,3 +220,45 @@ def test_without_the_extra_a_config_naming_it_fails_in_one_line(towers, monkeypa
         check_model_name("biomedclip")
     message = str(error.value)
     assert "\n" not in message and "pip install 'medft[openclip]'" in message
+
+
+def test_medft_blocks_prints_a_biomedclip_and_a_rad_dino_shaped_model(towers, tmp_path, capsys):
+    from medft.cli import main
+
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        "backbones:\n"
+        + "".join(
+            f"  {name}: {{source: {source}, id: {folder}}}\n"
+            for name, (source, folder) in towers.items()
+        )
+    )
+    for name in ("tiny-biomedclip", "tiny-rad-dino"):
+        assert main(["blocks", name, "--configfile", str(config)]) == 0
+        out = capsys.readouterr().out
+        lines = out.splitlines()
+        assert [line.split()[1] for line in lines[:6]] == [
+            "embeddings",
+            "transformer0",
+            "transformer1",
+            "transformer2",
+            "transformer3",
+            "head",
+        ]
+        assert "head: head (head.weight, head.bias)" in out
+
+
+def test_medft_plan_prices_the_foundation_config_with_its_sources(monkeypatch, capsys):
+    from pathlib import Path
+
+    from medft.cli import main
+
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    assert main(["plan", "--configfile", "config/foundation.yaml"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.split("\n\n")[0].splitlines() if line.startswith("| breast")]
+    assert [row.split("|")[2].strip() for row in rows] == ["dinov2-small", "biomedclip", "rad-dino"]
+    assert all("GFLOPs ratio" in row for row in rows)
+    # RAD-DINO's 518-px inputs cost most: its GPU-hours are the largest
+    hours = [float(row.split("|")[7]) for row in rows]
+    assert hours[2] == max(hours)

@@ -259,3 +259,21 @@ def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
         assert bool(marked) == (select_on == "test")
         table = (out / "table.md").read_text()
         assert ("§" in table) == (select_on == "test")
+
+
+def test_a_claim_the_report_does_not_hold_is_named(tmp_path):
+    from medft.report.claims import main
+
+    (tmp_path / "report" / "synth-nodule").mkdir(parents=True)
+    pd.DataFrame(
+        {"strategy": ["LP", "Auto-RGN"], "verdict": ["inconclusive", "worse"]}
+    ).to_csv(tmp_path / "report" / "synth-nodule" / "statistics.csv", index=False)
+    claims = tmp_path / "claims.yaml"
+    claims.write_text(
+        "- {dataset: synth-nodule, strategy: Auto-RGN, verdict: worse}\n"
+        "- {dataset: synth-nodule, strategy: LP, verdict: better}\n"
+        "- {dataset: synth-nodule, strategy: LP, verdict: worse, table: robustness}\n"
+    )
+    assert main([str(tmp_path / "report"), str(claims)]) == 1
+    claims.write_text("- {dataset: synth-nodule, strategy: Auto-RGN, verdict: worse}\n")
+    assert main([str(tmp_path / "report"), str(claims)]) == 0

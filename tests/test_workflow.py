@@ -160,10 +160,10 @@ def test_demo_dry_run_plans_exactly_the_grid():
         for p in map(str.split, result.stdout.splitlines())
         if len(p) == 2 and p[1].isdigit()
     }
-    assert counts["train"] == expected == 256
+    assert counts["train"] == expected == 96
     assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 4
-    assert demo["post_hoc"] == "all"  # probes, WiSE, robustness per (dataset, model)
-    assert counts["post_hoc"] == 4 * 3
+    assert demo["post_hoc"] == ["probes", "robustness"]  # per (dataset, model)
+    assert counts["post_hoc"] == 4 * 2
 
 
 def test_lp_cells_share_features_unless_the_backbone_is_random():
@@ -605,3 +605,34 @@ def replay_equals_the_search(workdir: Path, folder: Path) -> None:
         real = real.sort_values(["strategy", "lr"]).reset_index(drop=True)
         pd.testing.assert_frame_equal(replayed[columns], real[columns], check_dtype=False)
         assert np.allclose(replayed["score"], real["score"], equal_nan=True)
+
+
+@pytest.mark.slow
+def test_the_foundation_config_plans_its_grid_offline():
+    """config/foundation.yaml: the paper's strategies plus LoRA on three foundation backbones,
+    planned without their weights (the registry carries what planning needs)."""
+    result = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--configfile",
+            "config/foundation.yaml",
+            "--dry-run",
+            "--forceall",
+            "--nolock",
+            "--quiet",
+            "rules",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = {
+        p[0]: int(p[1])
+        for p in map(str.split, result.stdout.splitlines())
+        if len(p) == 2 and p[1].isdigit()
+    }
+    config = yaml.safe_load((REPO / "config" / "foundation.yaml").read_text())
+    assert "LoRA" in config["strategies"]
+    expected = len(config["models"]) * len(config["strategies"]) * 3 * 3
+    assert counts["train"] == expected == 243

@@ -91,10 +91,11 @@ register_post_hoc(
     PostHocInfo(
         "robustness",
         "every strategy's chosen-lr checkpoints on corrupted copies of the evaluation split "
-        "(noise, blur, contrast, JPEG; severities 1-5)",
+        "(noise, blur, contrast, JPEG; the config's robustness_severities of 1-5)",
         "medft.post_hoc.robustness:run",
         reads_weights=True,
-        # clean + 4 corruptions × 5 severities, every strategy's chosen lr, every seed
+        # clean + 4 corruptions × 5 severities (an upper bound where the config keeps fewer),
+        # every strategy's chosen lr, every seed
         passes=lambda counts, strategies, lrs, seeds: strategies * seeds * 21 * counts["test"],
     )
 )

@@ -26,6 +26,8 @@ class Job:
     select_on: str = "val"  # the split that chooses k, C, α and each strategy's lr
     features: str | None = None
     batch_size: int | None = None
+    # robustness: the severities (1–5) of every corruption to evaluate
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
 
     def runs(self) -> pd.DataFrame:
         return collect_runs(self.metrics_files)

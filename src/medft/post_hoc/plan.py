@@ -50,4 +50,5 @@ class PostHocPlan:
             ),
             "select_on": self.grid.config["select_lr_on"],
             "batch_size": self.grid.config["batch_size"],
+            "severities": tuple(self.grid.config["robustness_severities"]),
         }

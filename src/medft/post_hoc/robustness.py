@@ -16,12 +16,14 @@ log = logging.getLogger(__name__)
 SPLIT = "test"  # the evaluation split
 
 
-def evaluate_corrupted(evaluation: Evaluation, seed: int, main: str) -> list[dict]:
+def evaluate_corrupted(
+    evaluation: Evaluation, seed: int, main: str, severities=(1, 2, 3, 4, 5)
+) -> list[dict]:
     clean = evaluation.splits[SPLIT]
     rows = [{"corruption": "none", "severity": 0, "value": evaluation.evaluate(SPLIT)[1][main]}]
     try:
         for corruption in CORRUPTIONS:
-            for severity in range(1, len(SEVERITIES[corruption]) + 1):
+            for severity in (s for s in severities if s <= len(SEVERITIES[corruption])):
                 evaluation.splits[SPLIT] = CorruptedSplit(clean, corruption, severity, seed)
                 value = evaluation.evaluate(SPLIT)[1][main]
                 rows.append({"corruption": corruption, "severity": severity, "value": value})
@@ -46,7 +48,9 @@ def run(job: Job) -> None:
         cell = {"model": run.model, "strategy": run.strategy, "lr": run.lr, "seed": run.seed}
         rows += [
             {**cell, **row}
-            for row in evaluate_corrupted(evaluation, int(run.seed), summary["main_metric"])
+            for row in evaluate_corrupted(
+                evaluation, int(run.seed), summary["main_metric"], job.severities
+            )
         ]
     table = f"{job.folder}/robustness.parquet"
     frame = pd.DataFrame(rows).assign(dataset=chosen["dataset"].iloc[0])

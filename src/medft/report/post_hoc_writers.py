@@ -59,11 +59,13 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     table = post_hoc.robustness(frame, _margin(report))
     table.round(3).to_csv(stem.with_suffix(".csv"), index=False)
     shown = table.round(2).astype(object).where(table.notna(), "–")
+    severities = sorted(int(s) for s in frame["severity"].unique() if s > 0)
     write_table(
         stem,
         f"{e.dataset}: robustness to corrupted images",
         f"{METRIC_LABELS[e.main_metric]} on the evaluation split clean and averaged over four "
-        "corruptions at severities 1–5 (percent, mean over seeds, each strategy at its chosen "
+        f"corruptions at severities {', '.join(map(str, severities))} of 1–5 (percent, mean "
+        "over seeds, each strategy at its chosen "
         "lr), its relative drop (%), and the difference from FT on the corrupted images with "
         "its 95 % interval and verdict (seed-paired, Holm within the model). Sorted by the "
         "drop: the most robust first." + report.selection_caveat,
