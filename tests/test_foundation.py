@@ -262,3 +262,20 @@ def test_medft_plan_prices_the_foundation_config_with_its_sources(monkeypatch, c
     # RAD-DINO's 518-px inputs cost most: its GPU-hours are the largest
     hours = [float(row.split("|")[7]) for row in rows]
     assert hours[2] == max(hours)
+
+
+def test_an_unreachable_hub_model_stops_in_one_line_naming_fetch_weights(monkeypatch):
+    import huggingface_hub.constants
+
+    # A compute node without internet (the constant is read when huggingface_hub is imported).
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    spec = Backbone(source="transformers", id="nobody/not-cached-anywhere")
+    with pytest.raises(Exception) as error:
+        create_model("uncached", 2, "imagenet", backbone=spec.record())
+    message = str(error.value)
+    assert "\n" not in message and "medft fetch-weights" in message
+    gated = Backbone(source="transformers", id="nobody/not-cached-anywhere", gated=True)
+    with pytest.raises(Exception) as error:
+        create_model("gated", 2, "imagenet", backbone=gated.record())
+    assert "is gated: accept its licence" in str(error.value) and "HF_TOKEN" in str(error.value)

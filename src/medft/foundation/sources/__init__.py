@@ -23,7 +23,7 @@ def hub_errors(name: str, spec):
         yield
     except OSError as error:  # huggingface_hub's errors (gated, not found, offline) are
         text = str(error)
-        if "gated" in text.lower() or "401" in text or "403" in text:
+        if spec.gated or "gated" in text.lower() or "401" in text or "403" in text:
             raise DataError(
                 f"model {name!r}: {spec.id} is gated: accept its licence ({spec.licence}) at "
                 f"https://huggingface.co/{spec.id.removeprefix('hf-hub:')} and log in "
