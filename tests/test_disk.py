@@ -11,6 +11,7 @@ from medft.errors import ConfigError
 from medft.jobs import train_job
 from medft.workflow import Grid, load_config
 
+
 def _finished_demo():
     """The finished demo (`make demo`; CI runs this test after it) and its config."""
     if (Path("results/demo") / "report.html").exists():
