@@ -351,7 +351,9 @@ def test_the_search_counts_every_run_it_trains_and_backbone_passes_only():
     from medft.search.recommend import search_cost
     from medft.workflow import Grid, load_config
 
-    grid = Grid(load_config(["config.yaml", "config/demo.yaml"]))
+    config = load_config(["config.yaml", "config/demo.yaml"])
+    config.update(lrs=[3.0e-3, 1.0e-3], seeds=[0, 1, 2, 3])  # two lrs, four seeds
+    grid = Grid(config)
     chosen = pd.DataFrame([{"strategy": "LP-FT", "lr": "0.003", "role": "survivor"}])
     runs = {
         (r["strategy"], r["lr"], r["seed"])
