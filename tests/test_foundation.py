@@ -279,3 +279,43 @@ def test_an_unreachable_hub_model_stops_in_one_line_naming_fetch_weights(monkeyp
     with pytest.raises(Exception) as error:
         create_model("gated", 2, "imagenet", backbone=gated.record())
     assert "is gated: accept its licence" in str(error.value) and "HF_TOKEN" in str(error.value)
+
+
+def test_the_report_reads_each_runs_weights_licence_and_preprocessing(tmp_path):
+    from medft.report.collect import collect_runs
+
+    spec = BACKBONES.get("rad-dino")
+    summary = {
+        "config": {
+            "model": "rad-dino",
+            "strategy": "FT",
+            "lr": 1e-4,
+            "seed": 0,
+            "weights": "imagenet",
+        },
+        "dataset": "xrays",
+        "task": "binary",
+        "main_metric": "auroc",
+        "best_epoch": 3,
+        "epochs_trained": 5,
+        "metrics": {"test": {"auroc": 0.9}},
+        "model_provenance": {
+            "source": "transformers",
+            "backbone": spec.record(),
+            "preprocessing": {
+                "resize": 518,
+                "crop": 518,
+                "mean": [0.5307] * 3,
+                "std": [0.2583] * 3,
+                "from": "microsoft/rad-dino's image processor",
+            },
+        },
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(summary))
+    row = collect_runs([tmp_path / "metrics.json"]).iloc[0]
+    assert row["weights_from"] == "microsoft/rad-dino" and row["source"] == "transformers"
+    assert row["licence"].startswith("MSRLA")
+    assert row["preprocessing"] == (
+        "518 px (shorter side 518), mean (0.531, 0.531, 0.531), std (0.258, 0.258, 0.258): "
+        "microsoft/rad-dino's image processor"
+    )

@@ -192,13 +192,20 @@ def create_model(
         from medft.foundation.towers import build_tower
 
         parts, preprocessing = build_tower(name, spec, weights, num_classes, seed)
-        provenance = {"backbone": spec.record(), "preprocessing": preprocessing}
+        provenance = {
+            "source": spec.source,
+            "backbone": spec.record(),
+            "preprocessing": preprocessing,
+        }
         model = BuiltModel(*parts, provenance=provenance)
     else:
         model_preprocess(name)  # rejects unknown names, listing the choices
         build = _build_torchvision if name in MODELS else _build_timm
         model = BuiltModel(*build(name, weights, num_classes, seed))
-        model.provenance = {"preprocessing": _preprocessing_record(name, model)}
+        model.provenance = {
+            "source": "torchvision" if name in MODELS else "timm",
+            "preprocessing": _preprocessing_record(name, model),
+        }
     check_blocks(model.module, model.blocks)
     return model
 

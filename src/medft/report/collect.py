@@ -48,7 +48,7 @@ def model_record(summary: dict, cfg: dict) -> dict:
         weights += f" ({backbone['tag']})"
     return {
         "weights_from": weights,
-        "source": backbone.get("source", ""),
+        "source": provenance.get("source", ""),
         "licence": backbone.get("licence", ""),
         "preprocessing": (
             f"{prep['crop']} px (shorter side {prep['resize']}), mean "

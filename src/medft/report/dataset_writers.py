@@ -309,8 +309,10 @@ def _model_card(report: DatasetReport, stem: Path) -> None:
     write_table(
         stem,
         f"{report.evidence.dataset}: models",
-        "Each model's weights, their licence and the preprocessing they expect (the model's "
-        "own config: image processor, open_clip preprocess_cfg, timm pretrained_cfg).",
+        "Each model's weights, their licence, and the normalisation and input size the "
+        "weights were trained with (the model's own config: image processor, open_clip "
+        "preprocess_cfg, timm pretrained_cfg). The images are normalised so; their size is "
+        "the grid's (`image_size:`, else this one).",
         card,
     )
 

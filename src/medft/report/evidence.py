@@ -165,14 +165,14 @@ class DatasetReport:
 
     @property
     def preprocessing(self) -> str:
-        """A caption line: each model's input size and normalisation as its weights expect
-        them (recorded by every run)."""
+        """A caption line: each model's normalisation and the input size its weights were
+        trained at (recorded by every run; the images are the grid's size)."""
         runs = self.evidence.runs
         if runs is None or "preprocessing" not in runs or not runs["preprocessing"].any():
             return ""
         first = runs[runs["preprocessing"] != ""].groupby("model", sort=False).first()
         text = "; ".join(f"{model} {row.preprocessing}" for model, row in first.iterrows())
-        return f" Preprocessing: {text}."
+        return f" Normalisation and training size of each model's weights: {text}."
 
     @property
     def trainable(self) -> str:
