@@ -83,6 +83,8 @@ def towers(tmp_path_factory):
 
 
 NAMES = ["tiny-biomedclip", "tiny-clip", "tiny-rad-dino"]
+# Six transformer layers each: the embeddings, four groups of layers, the rest with the head.
+BLOCKS = ["embeddings", "transformer0", "transformer1", "transformer2", "transformer3", "head"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -114,17 +116,19 @@ def test_a_saved_folder_loads_back_to_the_librarys_own_outputs(towers, name):
 def test_blocks_follow_the_transformer_layers_and_the_head_is_last(towers, name):
     built = create_model(name, 2, "none")
     names = [b.name for b in built.blocks]
-    assert names == [
-        "embeddings",
-        "transformer0",
-        "transformer1",
-        "transformer2",
-        "transformer3",
-        "head",
-    ]
+    assert names == BLOCKS
     assert set(built.head_params) <= set(built.blocks[-1].params)
-    layers = [p for b in built.blocks[1:5] for p in b.params]
-    assert len({p.split(".")[2] for p in built.blocks[1].params}) >= 1 and layers
+    # Whole layers per group, in order; the earlier groups one larger (12 layers: 3 each).
+    from medft.foundation.towers import layer_list
+
+    prefix = f"tower.{layer_list(built.module.tower)}."
+    groups = [
+        sorted({int(p[len(prefix) :].split(".")[0]) for p in block.params})
+        for block in built.blocks[1:5]
+    ]
+    depth = sum(len(g) for g in groups)
+    assert [i for g in groups for i in g] == list(range(depth))
+    assert [len(g) for g in groups] == [-(-(depth - k) // 4) for k in range(4)]
     from medft.architectures import block_count
 
     assert block_count(name) == len(built.blocks)
@@ -237,14 +241,7 @@ def test_medft_blocks_prints_a_biomedclip_and_a_rad_dino_shaped_model(towers, tm
         assert main(["blocks", name, "--configfile", str(config)]) == 0
         out = capsys.readouterr().out
         lines = out.splitlines()
-        assert [line.split()[1] for line in lines[:6]] == [
-            "embeddings",
-            "transformer0",
-            "transformer1",
-            "transformer2",
-            "transformer3",
-            "head",
-        ]
+        assert [line.split()[1] for line in lines[:6]] == BLOCKS
         assert "head: head (head.weight, head.bias)" in out
 
 

@@ -126,24 +126,26 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.slow
-def test_demo_dry_run_plans_exactly_the_grid():
+def dry_run_counts(configfile: str) -> dict[str, int]:
+    """Jobs per rule that `snakemake --dry-run --forceall` plans for ``configfile``."""
     result = subprocess.run(
-        [
-            str(SNAKEMAKE),
-            "--configfile",
-            "config/demo.yaml",
-            "--dry-run",
-            "--forceall",
-            "--nolock",
-            "--quiet",
-            "rules",
-        ],
+        [str(SNAKEMAKE), "--configfile", configfile, "--dry-run", "--forceall", "--nolock"]
+        + ["--quiet", "rules"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
+    return {
+        p[0]: int(p[1])
+        for p in map(str.split, result.stdout.splitlines())
+        if len(p) == 2 and p[1].isdigit()
+    }
+
+
+@pytest.mark.slow
+def test_demo_dry_run_plans_exactly_the_grid():
+    counts = dry_run_counts("config/demo.yaml")
     from medft.strategies import paper_strategy_names
 
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
@@ -155,11 +157,6 @@ def test_demo_dry_run_plans_exactly_the_grid():
         * len(demo["lrs"])
         * len(demo["seeds"])
     )
-    counts = {
-        p[0]: int(p[1])
-        for p in map(str.split, result.stdout.splitlines())
-        if len(p) == 2 and p[1].isdigit()
-    }
     assert counts["train"] == expected == 96
     assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 4
     assert demo["post_hoc"] == ["probes", "robustness"]  # per (dataset, model)
@@ -611,27 +608,7 @@ def replay_equals_the_search(workdir: Path, folder: Path) -> None:
 def test_the_foundation_config_plans_its_grid_offline():
     """config/foundation.yaml: the paper's strategies plus LoRA on three foundation backbones,
     planned without their weights (the registry carries what planning needs)."""
-    result = subprocess.run(
-        [
-            str(SNAKEMAKE),
-            "--configfile",
-            "config/foundation.yaml",
-            "--dry-run",
-            "--forceall",
-            "--nolock",
-            "--quiet",
-            "rules",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    counts = {
-        p[0]: int(p[1])
-        for p in map(str.split, result.stdout.splitlines())
-        if len(p) == 2 and p[1].isdigit()
-    }
+    counts = dry_run_counts("config/foundation.yaml")
     config = yaml.safe_load((REPO / "config" / "foundation.yaml").read_text())
     assert "LoRA" in config["strategies"]
     expected = len(config["models"]) * len(config["strategies"]) * 3 * 3
