@@ -316,3 +316,12 @@ def test_the_report_reads_each_runs_weights_licence_and_preprocessing(tmp_path):
         "518 px (shorter side 518), mean (0.531, 0.531, 0.531), std (0.258, 0.258, 0.258): "
         "microsoft/rad-dino's image processor"
     )
+
+
+def test_medft_list_models_names_the_foundation_backbones_with_licences(capsys):
+    from medft.cli import main
+
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "rad-dino  (transformers: microsoft/rad-dino; licence MSRLA" in out
+    assert "biomedclip  (open_clip: hf-hub:microsoft/BiomedCLIP" in out

@@ -183,7 +183,12 @@ def run_list(args) -> None:
     for name in {"models": model_names, "weights": weights_names}[args.what]():
         print(name)
     if args.what == "models":
-        print("(and any timm model: timm.list_models())")
+        from medft.foundation import BACKBONES
+
+        for name in BACKBONES.names():
+            spec = BACKBONES.get(name)
+            print(f"{name}  ({spec.source}: {spec.id}; licence {spec.licence})")
+        print("(and any timm model: timm.list_models(); your own backbones: docs/models.md)")
 
 
 def run_fetch_weights(args) -> None:
