@@ -65,58 +65,61 @@ BACKBONES: Registry[Backbone] = Registry("foundation backbone")
 # input size (timm's model cards: ResNet-50 4.1, ViT-S/14 at 224 5.5, ViT-B/16 at 224 17.6,
 # ViT-B/14 at 518 ~117): an estimate until `bench/training_loop.py --device cuda` measures one.
 _SCALED = "estimate: ResNet-50's × its GFLOPs ratio (docs/models.md)"
+
+
+def _vit(source: str, id: str, size: tuple[int, int], params_m: float, speed: tuple, **extra):
+    """A built-in 12-layer ViT tower: (crop, shorter side), parameters (millions), and
+    (train img/s, inference img/s, job memory MB, feature width) scaled as above."""
+    train, infer, mem_mb, feature_dim = speed
+    return Backbone(
+        source,
+        id,
+        image_size=size[0],
+        resize=size[1],
+        layers=12,
+        params_m=params_m,
+        cost={
+            "train_img_s": train,
+            "infer_img_s": infer,
+            "mem_mb": mem_mb,
+            "feature_dim": feature_dim,
+        },
+        cost_source=_SCALED,
+        **extra,
+    )
+
+
+_VIT_B16_CLIP = ((224, 224), 86.2, (575, 1720, 16000, 512))  # ViT-B/16 at 224, 512-d embedding
 BACKBONES.register("dinov2-small")(
-    Backbone(
+    _vit(
         "transformers",
         "facebook/dinov2-small",
+        (224, 256),
+        22.1,
+        (1840, 5520, 12000, 384),
         licence="Apache-2.0",
-        image_size=224,
-        resize=256,
-        layers=12,
-        params_m=22.1,
-        cost={"train_img_s": 1840, "infer_img_s": 5520, "mem_mb": 12000, "feature_dim": 384},
-        cost_source=_SCALED,
     )
 )
 BACKBONES.register("rad-dino")(
-    Backbone(
+    _vit(
         "transformers",
         "microsoft/rad-dino",
+        (518, 518),
+        86.6,
+        (87, 260, 16000, 768),
         licence="MSRLA (Microsoft Research Licence Agreement): research use",
-        image_size=518,
-        resize=518,
-        layers=12,
-        params_m=86.6,
-        cost={"train_img_s": 87, "infer_img_s": 260, "mem_mb": 16000, "feature_dim": 768},
-        cost_source=_SCALED,
     )
 )
 BACKBONES.register("biomedclip")(
-    Backbone(
+    _vit(
         "open_clip",
         "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+        *_VIT_B16_CLIP,
         licence="MIT",
-        image_size=224,
-        resize=224,
-        layers=12,
-        params_m=86.2,
-        cost={"train_img_s": 575, "infer_img_s": 1720, "mem_mb": 16000, "feature_dim": 512},
-        cost_source=_SCALED,
     )
 )
 BACKBONES.register("clip-vit-b16")(
-    Backbone(
-        "open_clip",
-        "ViT-B-16",
-        tag="openai",
-        licence="MIT (OpenAI CLIP)",
-        image_size=224,
-        resize=224,
-        layers=12,
-        params_m=86.2,
-        cost={"train_img_s": 575, "infer_img_s": 1720, "mem_mb": 16000, "feature_dim": 512},
-        cost_source=_SCALED,
-    )
+    _vit("open_clip", "ViT-B-16", *_VIT_B16_CLIP, tag="openai", licence="MIT (OpenAI CLIP)")
 )
 _BUILT_IN = set(BACKBONES.names())
 
