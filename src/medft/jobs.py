@@ -85,7 +85,6 @@ def search_rung_job(run: dict, rung: int, budget: int, settle: bool, out: str) -
     advance(config, rung, budget, settle, out)
 
 
-TORCH_JOBS = {"train": train_job, "features": features_job, "search_rung": search_rung_job}
 
 
 def search_decision_job(results: list[str], eta: int, out: str) -> None:
@@ -163,16 +162,12 @@ def aggregate_job(inputs: list[str], runs_out: str, epochs_out: str) -> None:
     collect_epochs(trained).to_parquet(epochs_out, index=False)
 
 
-def post_hoc_job(name: str, inputs: list[str], params: dict, threads: int | None = None) -> None:
+def post_hoc_job(name: str, inputs: list[str], params: dict) -> None:
     """One post-hoc evaluation of one (dataset, model): ``inputs`` are its finished runs'
     ``metrics.json`` files and, where it reads them, the shared features."""
-    import torch
-
     from medft.post_hoc import POST_HOC
     from medft.post_hoc.context import Job
 
-    if threads:
-        torch.set_num_threads(threads)
     runs = [path for path in inputs if path.endswith("metrics.json")]
     features = next((path for path in inputs if not path.endswith("metrics.json")), None)
     Path(params["folder"]).mkdir(parents=True, exist_ok=True)
@@ -209,6 +204,17 @@ def dataset_report_job(
             f"the report did not write {sorted(declared - written)} and wrote undeclared "
             f"{sorted(written - declared)}: the rule's outputs must be ARTEFACTS' files"
         )
+
+
+# The jobs that import torch (the report's calibration does, through torchmetrics): the ones
+# the warm worker runs (``medft.warm``) when ``warm_worker`` is on.
+TORCH_JOBS = {
+    "train": train_job,
+    "features": features_job,
+    "search_rung": search_rung_job,
+    "post_hoc": post_hoc_job,
+    "dataset_report": dataset_report_job,
+}
 
 
 def summary_report_job(inputs: list[str], outputs: list[str], blocks: str = "dataset") -> None:

@@ -1,7 +1,8 @@
 """A warm worker for many short torch jobs on one machine (``warm_worker: true``).
 
-Every training (or feature) job of the workflow is a new Python process, and on a CPU machine
-importing torch, torchvision, timm and scikit-learn costs more than training a demo-sized cell.
+Every training, feature, post-hoc or dataset-report job of the workflow is a new Python
+process, and on a CPU machine importing torch, torchvision, timm, torchmetrics and
+scikit-learn (~8 s) costs more than training a demo-sized cell.
 With the warm worker, a job script hands its work to one long-lived process that imported all
 of that once and forks a child per job. The job script waits for the child, returns its exit
 status, and on SIGTERM kills the child at once, so an interrupted job still resumes from its
@@ -80,10 +81,14 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
 def serve(path: Path) -> None:
     """The worker: import the heavy modules once, then fork a child per job until idle."""
     # Importing these once is the point of the worker; scikit-learn too, which the planner
-    # keeps out of its imports (medft.metrics imports it where it computes).
+    # keeps out of its imports (medft.metrics imports it where it computes), and torchmetrics,
+    # which the report's calibration imports where it computes.
     import sklearn.metrics  # noqa: F401
+    import torchmetrics.functional.classification  # noqa: F401
 
     import medft.engine  # noqa: F401
+    import medft.post_hoc  # noqa: F401
+    import medft.report.artefacts  # noqa: F401
 
     with _Server(str(path), _Job) as server:
         server.timeout = 5

@@ -18,5 +18,6 @@ rule post_hoc:
         runtime=lambda w: grid.cost.runtime_min("post_hoc", w),
     params:
         job=lambda w: grid.post_hoc_plan.params(w.dataset, w.model, w.evaluation),
+        warm=config["warm_worker"],
     script:
         "../scripts/post_hoc.py"

@@ -55,6 +55,7 @@ rule dataset_report:
         metrics=lambda w: grid.report_plan.metrics(w.dataset),
         protocol=grid.report_plan.protocol(),
         margin=config["equivalence_margin"],
+        warm=config["warm_worker"],
     script:
         "../scripts/table.py"
 

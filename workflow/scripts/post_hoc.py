@@ -1,9 +1,13 @@
-from medft.jobs import log_to, post_hoc_job
+from medft.warm import run_torch_job
 
-with log_to(snakemake.log[0]):
-    post_hoc_job(
-        snakemake.wildcards.evaluation,
-        list(snakemake.input),
-        dict(snakemake.params.job),
-        snakemake.threads,
-    )
+run_torch_job(
+    "post_hoc",
+    {
+        "name": snakemake.wildcards.evaluation,
+        "inputs": list(snakemake.input),
+        "params": dict(snakemake.params.job),
+    },
+    snakemake.threads,
+    snakemake.log[0],
+    warm=snakemake.params.warm,
+)

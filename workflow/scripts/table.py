@@ -1,15 +1,20 @@
 from pathlib import Path
 
-from medft.jobs import dataset_report_job, log_to
+from medft.warm import run_torch_job
 
-with log_to(snakemake.log[0]):
-    dataset_report_job(
-        snakemake.input.runs,
-        snakemake.input.epochs,
-        snakemake.params.select_on,
-        dict(snakemake.output),
-        snakemake.params.metrics,
-        snakemake.params.protocol,
-        snakemake.params.margin,
-        str(Path(snakemake.input.data).parent),
-    )
+run_torch_job(
+    "dataset_report",
+    {
+        "runs": snakemake.input.runs,
+        "epochs": snakemake.input.epochs,
+        "select_on": snakemake.params.select_on,
+        "outputs": dict(snakemake.output),
+        "metrics": snakemake.params.metrics,
+        "protocol": snakemake.params.protocol,
+        "margin": snakemake.params.margin,
+        "data": str(Path(snakemake.input.data).parent),
+    },
+    snakemake.threads,
+    snakemake.log[0],
+    warm=snakemake.params.warm,
+)

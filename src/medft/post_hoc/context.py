@@ -28,6 +28,8 @@ class Job:
     batch_size: int | None = None
     # robustness: the severities (1–5) of every corruption to evaluate
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    # robustness: at most this many evaluation images, evenly spaced (None: all)
+    images: int | None = None
 
     def runs(self) -> pd.DataFrame:
         return collect_runs(self.metrics_files)

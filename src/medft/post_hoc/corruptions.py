@@ -71,20 +71,26 @@ def corrupt(pixels: torch.Tensor, corruption: str, severity: int, seed: int) -> 
 
 class CorruptedSplit:
     """A split whose batches are corrupted: what ``engine.Cell.evaluate`` reads of a split
-    (``batches``, ``targets``, its length), in the same order."""
+    (``batches``, ``targets``, its length), in the same order; ``rows``: only these of its
+    images (None: all)."""
 
-    def __init__(self, split, corruption: str, severity: int, seed: int) -> None:
+    def __init__(
+        self, split, corruption: str, severity: int, seed: int, rows: np.ndarray | None = None
+    ) -> None:
         self.split, self.corruption, self.severity, self.seed = split, corruption, severity, seed
-        self.targets, self.ids, self.groups = split.targets, split.ids, split.groups
+        self.rows = np.arange(len(split)) if rows is None else np.asarray(rows)
+        self.targets = split.targets[self.rows]
+        self.ids = [split.ids[i] for i in self.rows]
+        self.groups = [split.groups[i] for i in self.rows]
 
     def __len__(self) -> int:
-        return len(self.split)
+        return len(self.rows)
 
     def batches(self, batch_size: int, shuffle_seed=None, device=CPU):
         from medft.data.shards import batch_indices
 
-        for k, indices in enumerate(batch_indices(len(self.split), batch_size, None)):
-            pixels, targets = self.split[indices]
+        for k, indices in enumerate(batch_indices(len(self.rows), batch_size, None)):
+            pixels, targets = self.split[self.rows[indices]]
             # One stream per batch: the same images get the same noise whatever evaluates them.
             noisy = corrupt(pixels, self.corruption, self.severity, self.seed * 1_000_003 + k)
             yield self.split.normalise(noisy, device), targets.to(device)

@@ -51,4 +51,5 @@ class PostHocPlan:
             "select_on": self.grid.config["select_lr_on"],
             "batch_size": self.grid.config["batch_size"],
             "severities": tuple(self.grid.config["robustness_severities"]),
+            "images": self.grid.config["robustness_images"],
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from medft.post_hoc.context import Evaluation, Job, best_state, summary_of, write_index
@@ -16,20 +17,46 @@ log = logging.getLogger(__name__)
 SPLIT = "test"  # the evaluation split
 
 
+def evenly_spaced(n: int, images: int | None) -> np.ndarray | None:
+    """At most ``images`` of ``n`` rows, spread over the whole split (None: all of them)."""
+    if images is None or images >= n:
+        return None
+    return np.unique(np.linspace(0, n - 1, images).round().astype(int))
+
+
 def evaluate_corrupted(
-    evaluation: Evaluation, seed: int, main: str, severities=(1, 2, 3, 4, 5)
+    evaluation: Evaluation,
+    seed: int,
+    main: str,
+    severities=(1, 2, 3, 4, 5),
+    images: int | None = None,
 ) -> list[dict]:
+    """The main metric clean and under every corruption at ``severities``, on the same
+    ``images`` of the evaluation split (``evenly_spaced``)."""
     clean = evaluation.splits[SPLIT]
-    rows = [{"corruption": "none", "severity": 0, "value": evaluation.evaluate(SPLIT)[1][main]}]
+    rows = evenly_spaced(len(clean), images)
+    passes = [("none", 0)] + [
+        (corruption, severity)
+        for corruption in CORRUPTIONS
+        for severity in severities
+        if severity <= len(SEVERITIES[corruption])
+    ]
+    kept = len(clean) if rows is None else len(rows)
+    results = []
     try:
-        for corruption in CORRUPTIONS:
-            for severity in (s for s in severities if s <= len(SEVERITIES[corruption])):
-                evaluation.splits[SPLIT] = CorruptedSplit(clean, corruption, severity, seed)
-                value = evaluation.evaluate(SPLIT)[1][main]
-                rows.append({"corruption": corruption, "severity": severity, "value": value})
+        for corruption, severity in passes:
+            if rows is not None or severity:
+                # severity 0 corrupts nothing: the clean score on the kept rows
+                evaluation.splits[SPLIT] = CorruptedSplit(
+                    clean, corruption if severity else CORRUPTIONS[0], severity, seed, rows
+                )
+            value = evaluation.evaluate(SPLIT)[1][main]
+            results.append(
+                {"corruption": corruption, "severity": severity, "value": value, "images": kept}
+            )
     finally:
         evaluation.splits[SPLIT] = clean
-    return rows
+    return results
 
 
 def run(job: Job) -> None:
@@ -49,7 +76,7 @@ def run(job: Job) -> None:
         rows += [
             {**cell, **row}
             for row in evaluate_corrupted(
-                evaluation, int(run.seed), summary["main_metric"], job.severities
+                evaluation, int(run.seed), summary["main_metric"], job.severities, job.images
             )
         ]
     table = f"{job.folder}/robustness.parquet"

@@ -60,13 +60,15 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     table.round(3).to_csv(stem.with_suffix(".csv"), index=False)
     shown = table.round(2).astype(object).where(table.notna(), "–")
     severities = sorted(int(s) for s in frame["severity"].unique() if s > 0)
+    # Tables written before robustness_images existed used the whole split.
+    images = f"{int(frame['images'].max())} images of " if "images" in frame else ""
     write_table(
         stem,
         f"{e.dataset}: robustness to corrupted images",
-        f"{METRIC_LABELS[e.main_metric]} on the evaluation split clean and averaged over four "
-        f"corruptions at severities {', '.join(map(str, severities))} of 1–5 (percent, mean "
-        "over seeds, each strategy at its chosen "
-        "lr), its relative drop (%), and the difference from FT on the corrupted images with "
+        f"{METRIC_LABELS[e.main_metric]} on {images}the evaluation split clean and averaged "
+        f"over four corruptions at severities {', '.join(map(str, severities))} of 1–5 "
+        "(percent, mean over seeds, each strategy at its chosen lr), its relative drop (%), "
+        "and the difference from FT on the corrupted images with "
         "its 95 % interval and verdict (seed-paired, Holm within the model). Sorted by the "
         "drop: the most robust first." + report.selection_caveat,
         shown,
