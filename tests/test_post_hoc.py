@@ -155,6 +155,34 @@ def test_robustness_severity_0_is_the_runs_own_metric(finished_cells, tmp_path):
     assert table["relative drop %"].is_monotonic_increasing
 
 
+def test_robustness_on_fewer_images_scores_clean_and_corrupted_on_the_same_rows(
+    finished_cells, tmp_path
+):
+    from sklearn.metrics import roc_auc_score
+
+    from medft.post_hoc.robustness import evenly_spaced
+
+    root, _, _ = finished_cells
+
+    def test_predictions(strategy, seed):
+        run = root / strategy / "lr0.01" / f"seed{seed}" / "predictions.parquet"
+        return pd.read_parquet(run).query("split == 'test'")
+
+    images = len(test_predictions("FT", 0)) - 3
+    index = run_job("robustness", finished_cells, tmp_path, severities=(3,), images=images)
+    frame = pd.read_parquet(index["tables"]["robustness"])
+    assert set(frame["images"]) == {images}
+    assert len(frame) == 3 * 2 * (1 + 4)
+    clean = frame[frame["severity"] == 0].set_index(["strategy", "seed"])["value"]
+    for (strategy, seed), value in clean.items():
+        test = test_predictions(strategy, seed)
+        kept = test.iloc[evenly_spaced(len(test), images)]
+        assert len(kept) == images and kept["target"].nunique() == 2
+        assert value == pytest.approx(roc_auc_score(kept["target"], kept.iloc[:, -1]))
+    assert evenly_spaced(31, 10).tolist() == [0, 3, 7, 10, 13, 17, 20, 23, 27, 30]
+    assert evenly_spaced(31, 40) is None and evenly_spaced(31, None) is None
+
+
 def test_knn_scores_are_the_neighbours_share_by_cosine():
     train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     onehot = np.eye(2)[[0, 0, 1, 1]]
