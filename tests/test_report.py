@@ -265,9 +265,9 @@ def test_a_claim_the_report_does_not_hold_is_named(tmp_path):
     from medft.report.claims import main
 
     (tmp_path / "report" / "synth-nodule").mkdir(parents=True)
-    pd.DataFrame(
-        {"strategy": ["LP", "Auto-RGN"], "verdict": ["inconclusive", "worse"]}
-    ).to_csv(tmp_path / "report" / "synth-nodule" / "statistics.csv", index=False)
+    pd.DataFrame({"strategy": ["LP", "Auto-RGN"], "verdict": ["inconclusive", "worse"]}).to_csv(
+        tmp_path / "report" / "synth-nodule" / "statistics.csv", index=False
+    )
     claims = tmp_path / "claims.yaml"
     claims.write_text(
         "- {dataset: synth-nodule, strategy: Auto-RGN, verdict: worse}\n"

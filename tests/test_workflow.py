@@ -157,10 +157,10 @@ def test_demo_dry_run_plans_exactly_the_grid():
         * len(demo["lrs"])
         * len(demo["seeds"])
     )
-    assert counts["train"] == expected == 96
-    assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 4
+    assert counts["train"] == expected == 72
+    assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
     assert demo["post_hoc"] == ["probes", "robustness"]  # per (dataset, model)
-    assert counts["post_hoc"] == 4 * 2
+    assert counts["post_hoc"] == 3 * 2
 
 
 def test_lp_cells_share_features_unless_the_backbone_is_random():

@@ -85,8 +85,6 @@ def search_rung_job(run: dict, rung: int, budget: int, settle: bool, out: str) -
     advance(config, rung, budget, settle, out)
 
 
-
-
 def search_decision_job(results: list[str], eta: int, out: str) -> None:
     from medft.runtime import atomic_write_text
     from medft.search.progress import read_results
