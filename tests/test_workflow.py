@@ -163,6 +163,18 @@ def test_demo_dry_run_plans_exactly_the_grid():
     assert counts["post_hoc"] == 3 * 2
 
 
+def test_datasets_run_in_the_order_the_config_lists_them():
+    from medft.workflow import Grid
+
+    grid = Grid(yaml.safe_load((REPO / "config" / "demo.yaml").read_text()))
+    order = [grid.priority(name) for name in grid.datasets]
+    assert order == sorted(order, reverse=True) and len(set(order)) == len(order) == 3
+    rules = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    for rule in ("prepare", "features", "train", "post_hoc", "aggregate_dataset", "dataset_report"):
+        body = rules.split(f"rule {rule}:")[1].split("\nrule ")[0]
+        assert "priority: lambda w: grid.priority(w.dataset)" in body, rule
+
+
 def test_lp_cells_share_features_unless_the_backbone_is_random():
     from medft.workflow import Grid
 

@@ -195,6 +195,13 @@ class Grid:
     def datasets(self) -> dict[str, dict]:
         return {entry["name"]: entry for entry in self.config["datasets"]}
 
+    def priority(self, dataset: str) -> int:
+        """Every job of ``dataset`` before those of the datasets listed after it: each
+        dataset's report is done as early as it can be, and the heaviest dataset listed first
+        does not leave its post-hoc jobs running alone at the end."""
+        names = list(self.datasets)
+        return len(names) - names.index(dataset)
+
     @cached_property
     def dataset_options(self) -> dict:
         """Each dataset's typed source options (``medft.data.options``), by name."""

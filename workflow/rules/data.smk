@@ -6,6 +6,7 @@ rule prepare:
         f"{DATA}/{{dataset}}/r{{resize}}_c{{crop}}/meta.json",
     log:
         f"{LOGS}/prepare/{{dataset}}_r{{resize}}_c{{crop}}.log",
+    priority: lambda w: grid.priority(w.dataset)
     conda:
         "../../envs/medft.yaml"
     threads: 1

@@ -9,6 +9,7 @@ rule post_hoc:
         f"{LOGS}/post_hoc/{{dataset}}/{{model}}/{{evaluation}}.log",
     benchmark:
         f"{LOGS}/post_hoc/{{dataset}}/{{model}}/{{evaluation}}.benchmark.tsv"
+    priority: lambda w: grid.priority(w.dataset)
     conda:
         "../../envs/medft.yaml"
     threads: config["train_threads"]

@@ -21,6 +21,7 @@ rule aggregate_dataset:
         f"{LOGS}/aggregate/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/aggregate_dataset/{{dataset}}.tsv"
+    priority: lambda w: grid.priority(w.dataset)
     conda:
         "../../envs/medft.yaml"
     threads: 1
@@ -44,6 +45,7 @@ rule dataset_report:
         f"{LOGS}/report/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/dataset_report/{{dataset}}.tsv"
+    priority: lambda w: grid.priority(w.dataset)
     conda:
         "../../envs/medft.yaml"
     threads: 1

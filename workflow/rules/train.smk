@@ -6,6 +6,7 @@ rule features:
         grid.features_path("{dataset}", "{model}"),
     log:
         f"{LOGS}/features/{{dataset}}/{{model}}.log",
+    priority: lambda w: grid.priority(w.dataset)
     conda:
         "../../envs/medft.yaml"
     threads: config["train_threads"]
@@ -31,6 +32,7 @@ rule train:
         f"{RESULTS}/{{dataset}}/{{model}}/{{strategy}}/lr{{lr}}/seed{{seed}}/metrics.json",
     log:
         f"{LOGS}/train/{{dataset}}/{{model}}/{{strategy}}_lr{{lr}}_seed{{seed}}.log",
+    priority: lambda w: grid.priority(w.dataset)
     group:
         lambda w: pack_group(grid, w)
     conda:
