@@ -167,6 +167,12 @@ def test_plan_prices_the_post_hoc_evaluations_by_their_image_passes(tmp_path, mo
     per_image = robustness / (8 * 3 * 21 * counts["test"])
     assert wise == pytest.approx(per_image * 2 * 3 * 3 * 11 * (counts["val"] + counts["test"]))
     assert cost.post_hoc("chexpert", "resnet50", "probes").upper_s == startup
+    # Fewer severities and images cost what they evaluate: clean + 4 corruptions at 1 severity
+    # on 100 images.
+    extra.write_text("post_hoc: [robustness]\nrobustness_severities: [3]\nrobustness_images: 100\n")
+    fewer = Grid(load_config(["config.yaml", str(extra)], workdir=REPO)).cost
+    cut = fewer.post_hoc("chexpert", "resnet50", "robustness").upper_s - startup
+    assert cut == pytest.approx(per_image * 8 * 3 * 5 * 100)
 
 
 @pytest.mark.slow

@@ -204,8 +204,8 @@ class CostModel:
         from medft.post_hoc import POST_HOC
 
         n, _ = self.counts(dataset, model)
-        c, speed = self.grid.config, self.model(model)
-        images = POST_HOC.get(name).passes(n, len(c["strategies"]), len(c["lrs"]), len(c["seeds"]))
+        speed = self.model(model)
+        images = POST_HOC.get(name).passes(n, self.grid.config)
         seconds = self._seconds(images, speed.infer_img_s, model, dataset) + self.settings.startup_s
         return JobCost(seconds, seconds, speed.mem_mb + self._features_mb(n, speed))
 

@@ -26,9 +26,9 @@ class PostHocInfo:
     rows: Callable[[list[str], object], list[str]] = lambda strategies, options: []
     reads_features: bool = False
     reads_weights: bool = False  # every run's best.pt (refused under `checkpoints: none`)
-    # Images it passes through a network, from the split sizes and the grid's strategies,
-    # lrs and seeds (for the cost model and the scheduler's time limit).
-    passes: Callable[[dict, int, int, int], int] = lambda counts, strategies, lrs, seeds: 0
+    # Images it passes through a network, from the split sizes and the grid's config (for the
+    # cost model and the scheduler's time limit).
+    passes: Callable[[dict, dict], int] = lambda counts, config: 0
 
     def run(self, job) -> None:
         module, function = self.job.split(":")
@@ -82,8 +82,12 @@ register_post_hoc(
         reads_weights=True,
         rows=lambda strategies, options: list(wise_ends(strategies, options)),
         # 11 values of α on both evaluated splits, for each row's lrs and seeds
-        passes=lambda counts, strategies, lrs, seeds: (
-            2 * lrs * seeds * 11 * (counts.get("val", 0) + counts.get("test", 0))
+        passes=lambda counts, config: (
+            2
+            * len(config["lrs"])
+            * len(config["seeds"])
+            * 11
+            * (counts.get("val", 0) + counts.get("test", 0))
         ),
     )
 )
@@ -94,11 +98,18 @@ register_post_hoc(
         "(noise, blur, contrast, JPEG; the config's robustness_severities of 1-5)",
         "medft.post_hoc.robustness:run",
         reads_weights=True,
-        # clean + 4 corruptions × 5 severities (an upper bound where the config keeps fewer),
-        # every strategy's chosen lr, every seed
-        passes=lambda counts, strategies, lrs, seeds: strategies * seeds * 21 * counts["test"],
+        passes=lambda counts, config: robustness_passes(counts, config),
     )
 )
+
+
+def robustness_passes(counts: dict, config: dict) -> int:
+    """Clean + 4 corruptions (corruptions.py, not imported: it loads torch, which the planner
+    does without) × the config's severities, on its images of the evaluation split, for every
+    strategy's chosen lr and every seed."""
+    images = min(counts["test"], config["robustness_images"] or counts["test"])
+    passes = 1 + 4 * len(config["robustness_severities"])
+    return len(config["strategies"]) * len(config["seeds"]) * passes * images
 
 
 def derived_rows(config: dict) -> list[str]:
