@@ -44,13 +44,15 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     """With `post_hoc: [robustness]`: every strategy's checkpoints at its chosen lr, every
     seed, evaluated on corrupted copies of the evaluation split — Gaussian noise, Gaussian
     blur, lowered contrast and JPEG compression at severities 1–5 (`medft/post_hoc/corruptions.py`;
-    the noise drawn by the run's seed, so every strategy sees the same images). Per model and
-    strategy: the main metric clean and averaged over the 20 corrupted copies (percent, mean
-    over seeds), its relative drop (%) overall and per corruption, and the verdict against FT
-    on the corrupted mean (the statistics' seed-paired test, Holm within the model; the
-    corrupted images are not resampled), sorted by the drop; the figure plots the main metric
-    against severity per corruption. Trains nothing: 21 passes over the evaluation split per
-    checkpoint.
+    the noise drawn by the run's seed, so every strategy sees the same images), or the
+    severities `robustness_severities` keeps, on all of the split or the `robustness_images`
+    evenly spaced images of it (the clean score on the same images). Per model and strategy:
+    the main metric clean and averaged over the corrupted copies (percent, mean over seeds),
+    its relative drop (%) overall and per corruption, and the verdict against FT on the
+    corrupted mean (the statistics' seed-paired test, Holm within the model; the corrupted
+    images are not resampled), sorted by the drop; the figure plots the main metric against
+    severity per corruption. Trains nothing: 1 + 4 × severities passes over those images per
+    checkpoint (21 with all five).
     """
     from medft.report import figures, post_hoc, post_hoc_figures
 
