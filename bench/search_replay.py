@@ -1,7 +1,8 @@
 """The budgeted search against the full grid, and against Optuna's pruners and random search,
 replayed on stored grids (bench/search/grids/<task>/, written by bench/search/store_grid.py).
 
-Run: ``python bench/search_replay.py``; writes ``bench/results_search.md``. Nothing trains:
+Run: ``python bench/search_replay.py`` (Optuna from the ``bench`` extra); writes
+``bench/results_search.md``. Nothing trains:
 every method reads the grid's recorded epoch logs (the replay is exact: tests/test_search.py),
 so each is charged exactly the epochs it would have trained, and its pick is judged on the
 grid's own runs of that arm.
