@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from medft.engine import train
 from medft.post_hoc import POST_HOC, derived_rows
@@ -149,10 +150,72 @@ def test_robustness_severity_0_is_the_runs_own_metric(finished_cells, tmp_path):
         recorded = metrics_of(root / strategy / "lr0.01" / f"seed{seed}" / "metrics.json")
         assert value == recorded["test"]["auroc"]
     assert len(frame) == 3 * 2 * (1 + 4 * 5)
-    table = robustness(frame, margin=1.0)
+    # Each pass's kept scores are what its value was computed from, image by image.
+    scores = pd.read_parquet(index["tables"]["robustness_scores"])
+    passes = scores.groupby(["strategy", "seed", "corruption", "severity"])
+    assert len(passes) == len(frame)
+    values = frame.set_index(["strategy", "seed", "corruption", "severity"])["value"]
+    for key, part in passes:
+        assert values[key] == pytest.approx(roc_auc_score(part["target"], part.iloc[:, 5]))
+    table = robustness(frame, margin=1.0, scores=scores, task="binary", n_boot=200)
     assert set(table["strategy"]) == {"FT", "LP", "LP-FT"}
     assert table.loc[table["strategy"] == "FT", "verdict"].item() == "reference"
     assert table["relative drop %"].is_monotonic_increasing
+
+
+def _robustness_runs(n_images: int, lead: float, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Robustness tables of FT and LP over 3 seeds, one corruption: LP's scores separate the
+    classes ``lead`` better than FT's on every seed, on the same ``n_images`` patients."""
+    target = np.arange(n_images) % 2
+    base = rng.normal(size=n_images)
+    rows, scores = [], []
+    for strategy, separation in (("FT", 1.0), ("LP", 1.0 + lead)):
+        for seed in range(3):
+            logit = base + separation * (target - 0.5) + rng.normal(0, 0.05, n_images)
+            probability = 1 / (1 + np.exp(-logit))
+            run_dir = f"runs/{strategy}/seed{seed}"
+            cell = {"dataset": "d", "model": "m", "strategy": strategy, "seed": seed}
+            for severity in (0, 1):
+                part = pd.DataFrame(
+                    {
+                        "id": [f"i{k:03d}" for k in range(n_images)],
+                        "group": [f"p{k:03d}" for k in range(n_images)],
+                        "target": target,
+                        "prob_0": 1 - probability,
+                        "prob_1": probability,
+                    }
+                )
+                value = roc_auc_score(target, probability)
+                rows.append(
+                    {
+                        **cell,
+                        "run_dir": run_dir,
+                        "corruption": "jpeg",
+                        "severity": severity,
+                        "value": value,
+                    }
+                )
+                scores.append(
+                    part.assign(**cell, run_dir=run_dir, corruption="jpeg", severity=severity)
+                )
+    frame = pd.DataFrame(rows).assign(main_metric="auroc")
+    return frame, pd.concat(scores, ignore_index=True)
+
+
+def test_robustness_verdicts_count_the_evaluated_images_sampling():
+    """Three seeds that agree to the decimal make a seeds-only *better* of a lead that 30
+    images cannot resolve; resampling the images' patients makes it inconclusive, while the
+    same lead on 3,000 images stays *better*."""
+    from medft.report.post_hoc import robustness
+
+    few, few_scores = _robustness_runs(30, 0.6, np.random.default_rng(0))
+    lp = lambda table: table.set_index("strategy").loc["LP"]  # noqa: E731
+    assert lp(robustness(few, margin=1.0))["verdict"] == "better"
+    counted = lp(robustness(few, 1.0, few_scores, "binary", n_boot=500))
+    assert counted["verdict"] == "inconclusive"
+    assert counted["high"] - counted["low"] > 10
+    many, many_scores = _robustness_runs(3000, 0.6, np.random.default_rng(0))
+    assert lp(robustness(many, 1.0, many_scores, "binary", n_boot=500))["verdict"] == "better"
 
 
 def test_robustness_on_fewer_images_scores_clean_and_corrupted_on_the_same_rows(

@@ -5,9 +5,9 @@ moments: about three times the weights).
 
 Sizes come from the model's own state dict (built on the meta device: no memory, no weights),
 the image counts ``medft.cost`` uses, and the prepared dataset's folder where it exists. The
-small files of a run (predictions, logs, metrics) are estimated from the evaluation split's
-size, calibrated on the demo's runs (``tests/test_disk.py`` checks the estimate against a
-finished demo's folder).
+small files of a run (predictions, logs, metrics) and robustness's per-image scores are
+estimated from the evaluation split's size, calibrated on the demo's runs
+(``tests/test_disk.py`` checks the estimate against a finished demo's folder).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ RUN_FIXED_BYTES = 8_000
 PREDICTION_ROW_BYTES = 60
 PROBABILITY_BYTES = 8
 EPOCH_LOG_BYTES = 700  # one epoch: its row of epochs.csv and its lines of the log
+# robustness_scores.parquet: a row per image, pass and run, its names dictionary-encoded
+SCORE_ROW_BYTES = 20
 # Adam keeps two moments per trained weight: last.pt is the weights three times over.
 LAST_CHECKPOINT_FACTOR = 3
 # Per dataset: its report folder, its share of report.html, the post-hoc outputs' small files.
@@ -66,6 +68,8 @@ def disk_table(grid, in_flight: int):
     ``peak GB`` adds ``in_flight`` jobs' ``last.pt`` (the largest model's) to what is kept."""
     import pandas as pd
 
+    from medft.post_hoc import robustness_passes
+
     c, cost = grid.config, grid.cost
     runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
     shards_seen: set[str] = set()
@@ -90,6 +94,10 @@ def disk_table(grid, in_flight: int):
                 + evaluated * (PREDICTION_ROW_BYTES + PROBABILITY_BYTES * 4)
                 + epochs * EPOCH_LOG_BYTES
             )
+            if "robustness" in c.get("post_hoc", []):
+                scores = robustness_passes(counts, c) * (SCORE_ROW_BYTES + PROBABILITY_BYTES * 4)
+            else:
+                scores = 0
             rows.append(
                 {
                     "dataset": dataset,
@@ -99,7 +107,7 @@ def disk_table(grid, in_flight: int):
                     "shards GB": shard / GB,
                     "features GB": feature_bytes / GB,
                     "weights kept GB": kept * weights / GB,
-                    "run files GB": n_runs * per_run / GB,
+                    "run files GB": (n_runs * per_run + scores) / GB,
                     "last.pt per job GB": LAST_CHECKPOINT_FACTOR * weights / GB,
                 }
             )

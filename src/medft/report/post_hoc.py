@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from medft.post_hoc import folder
@@ -22,11 +23,19 @@ def tables(runs: pd.DataFrame | None, name: str, table: str) -> list[Path]:
     return [p for d in model_dirs if (p := Path(folder(d, name)) / table).is_file()]
 
 
-def robustness(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
+def robustness(
+    frame: pd.DataFrame,
+    margin: float,
+    scores: pd.DataFrame | None = None,
+    task: str | None = None,
+    n_boot: int | None = None,
+) -> pd.DataFrame:
     """Per (model, strategy): the main metric clean and averaged over every corruption and
     severity (percent, mean over seeds), the relative drop, the drop per corruption, and the
-    verdict against FT on the corrupted mean (the report's seed-paired test, Holm within the
-    model; seeds only: the corrupted images are not resampled), sorted by the drop."""
+    verdict against FT on the corrupted mean (the report's test, Holm within the model), sorted
+    by the drop. With the passes' per-image ``scores`` (and the dataset's ``task``), the test
+    counts the evaluation images' sampling as the main statistics do (``corrupted_bootstrap``);
+    without them, the seeds only."""
     from medft.report import stats
 
     clean = frame[frame["severity"] == 0]
@@ -38,7 +47,11 @@ def robustness(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
     per_seed["drop"] = (per_seed["clean"] - per_seed["corrupted"]) / per_seed["clean"] * 100
     main = frame["main_metric"].iloc[0]
     runs = per_seed.assign(main_metric=main, **{f"test_{main}": per_seed["corrupted"]})
-    tested = stats.verdicts(stats.paired_tests(runs), margin=margin)
+    boot = None
+    if scores is not None:
+        runs = runs.merge(clean[[*keys, "run_dir"]], on=keys)
+        boot = corrupted_bootstrap(runs, scores, task, n_boot or stats.N_BOOT)
+    tested = stats.verdicts(stats.paired_tests(runs), boot, margin=margin)
     by_corruption = (
         corrupted.merge(clean[[*keys, "value"]].rename(columns={"value": "clean"}), on=keys)
         .assign(drop=lambda f: (f["clean"] - f["value"]) / f["clean"] * 100)
@@ -61,6 +74,44 @@ def robustness(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
     )
     table["verdict"] = table["verdict"].where(table["strategy"] != REFERENCE, "reference")
     return table.sort_values(["model", "relative drop %"], kind="stable").reset_index(drop=True)
+
+
+def corrupted_bootstrap(
+    runs: pd.DataFrame, scores: pd.DataFrame, task: str, n_boot: int, seed: int = 0
+) -> pd.DataFrame:
+    """``stats.bootstrap_intervals``'s columns for the corrupted mean: per (dataset, model)
+    the patients of the evaluated images resampled once, every run's main metric on every
+    corrupted pass recomputed on each resample and averaged over the passes, as its point
+    value is; then the same seed-paired comparisons with FT."""
+    from medft.report import stats
+
+    rows = []
+    for (dataset, model), cell in runs.groupby(stats.CELL, sort=False):
+        metric = cell["main_metric"].iloc[0]
+        mine = scores[(scores["dataset"] == dataset) & (scores["model"] == model)]
+        passes = {
+            key: part.sort_values("id", kind="stable")
+            for key, part in mine[mine["severity"] > 0].groupby(
+                ["run_dir", "corruption", "severity"], sort=False
+            )
+        }
+        first = next(iter(passes.values()))
+        for (run_dir, corruption, severity), part in passes.items():
+            if not part["id"].reset_index(drop=True).equals(first["id"].reset_index(drop=True)):
+                raise ValueError(
+                    f"{run_dir}: its {corruption} (severity {severity}) scores are not of the "
+                    "same images as the other passes'; rerun its robustness job"
+                )
+        groups = stats.resampling_groups(first, dataset)
+        weights = stats.group_weights(groups, n_boot, np.random.default_rng(seed))
+        by_run: dict[str, list[np.ndarray]] = {}
+        for (run_dir, _, _), part in passes.items():
+            values = stats.resampled_values(metric, task, part, weights)
+            by_run.setdefault(run_dir, []).append(values)
+        resampled = {run_dir: np.mean(values, axis=0) for run_dir, values in by_run.items()}
+        resolution = stats.one_image_points(metric, stats.targets_scores(first)[0])
+        rows += stats.resampled_comparisons(cell, resampled, groups, resolution)
+    return pd.DataFrame(rows, columns=[*stats.CELL, "strategy", *stats.BOOT_COLUMNS])
 
 
 def severity_curves(frame: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from medft.report.post_hoc import tables
 from medft.report.tables import METRIC_LABELS
 
 ROBUSTNESS = ("robustness", "robustness.parquet")
+ROBUSTNESS_SCORES = ("robustness", "robustness_scores.parquet")
 WISE = ("wise", "curve.parquet")
 
 
@@ -49,16 +50,27 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     evenly spaced images of it (the clean score on the same images). Per model and strategy:
     the main metric clean and averaged over the corrupted copies (percent, mean over seeds),
     its relative drop (%) overall and per corruption, and the verdict against FT on the
-    corrupted mean (the statistics' seed-paired test, Holm within the model; the corrupted
-    images are not resampled), sorted by the drop; the figure plots the main metric against
-    severity per corruption. Trains nothing: 1 + 4 × severities passes over those images per
-    checkpoint (21 with all five).
+    corrupted mean by the statistics' test — the seeds' spread and the patient bootstrap of
+    those images, each counted once, Holm within the model (from each pass's per-image scores,
+    `robustness_scores.parquet`; a table written before they were kept is tested on the seeds
+    only, and its caption says so) — sorted by the drop; the figure plots the main metric
+    against severity per corruption. Trains nothing: 1 + 4 × severities passes over those
+    images per checkpoint (21 with all five).
     """
     from medft.report import figures, post_hoc, post_hoc_figures
 
     e = report.evidence
     frame = _read(report, ROBUSTNESS)
-    table = post_hoc.robustness(frame, _margin(report))
+    # Every model's table needs its scores for the bootstrap; tables from before have none.
+    resampleable = len(tables(e.runs, *ROBUSTNESS_SCORES)) == len(tables(e.runs, *ROBUSTNESS))
+    scores = _read(report, ROBUSTNESS_SCORES) if resampleable else None
+    task = e.runs["task"].iloc[0]
+    table = post_hoc.robustness(frame, _margin(report), scores, task)
+    tested = (
+        "seed-paired with the patient bootstrap of these images, each uncertainty counted once"
+        if scores is not None
+        else "seed-paired on the seeds only: this table has no per-image scores to resample"
+    )
     table.round(3).to_csv(stem.with_suffix(".csv"), index=False)
     shown = table.round(2).astype(object).where(table.notna(), "–")
     severities = sorted(int(s) for s in frame["severity"].unique() if s > 0)
@@ -71,7 +83,7 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
         f"over four corruptions at severities {', '.join(map(str, severities))} of 1–5 "
         "(percent, mean over seeds, each strategy at its chosen lr), its relative drop (%), "
         "and the difference from FT on the corrupted images with "
-        "its 95 % interval and verdict (seed-paired, Holm within the model). Sorted by the "
+        f"its 95 % interval and verdict ({tested}; Holm within the model). Sorted by the "
         "drop: the most robust first." + report.selection_caveat,
         shown,
     )

@@ -179,16 +179,16 @@ def test_predictions(run_dir: str) -> pd.DataFrame:
     return frame[frame["split"] == "test"].sort_values("id").reset_index(drop=True)
 
 
-def _targets_scores(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def targets_scores(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     scores = frame.filter(like="prob_").to_numpy()
     if "target" in frame:
         return frame["target"].to_numpy(), scores
     return frame.filter(like="target_").to_numpy(), scores
 
 
-def _resampled(metric: str, task: str, frame: pd.DataFrame, weights) -> np.ndarray:
+def resampled_values(metric: str, task: str, frame: pd.DataFrame, weights) -> np.ndarray:
     """One run's metric on every resample, in percent."""
-    return resampled_metric(metric, task, *_targets_scores(frame), weights) * 100
+    return resampled_metric(metric, task, *targets_scores(frame), weights) * 100
 
 
 def one_image_points(metric: str, targets: np.ndarray) -> float:
@@ -227,11 +227,10 @@ def bootstrap_intervals(
     with ``test_predictions``); ``tasks`` maps dataset → task type. The same resamples serve
     every run of a (dataset, model), so the comparison with FT is paired by patient and seed."""
     rows = []
-    for (dataset, model), cell in chosen.groupby(CELL, sort=False):
+    for (dataset, _), cell in chosen.groupby(CELL, sort=False):
         if reference not in set(cell["strategy"]):
             continue
         metric, task = cell["main_metric"].iloc[0], tasks[dataset]
-        strategies, _, values, runs = family_values(cell, reference)
         frames = {
             run_dir: predictions[run_dir] if predictions else test_predictions(run_dir)
             for run_dir in cell["run_dir"]
@@ -243,48 +242,71 @@ def bootstrap_intervals(
                     f"{run_dir}: its test predictions are not of the same images as "
                     f"{cell['run_dir'].iloc[0]}'s; runs of one dataset must share its test split"
                 )
-        resolution = one_image_points(metric, _targets_scores(first)[0])
         groups = resampling_groups(first, dataset)
         weights = group_weights(groups, n_boot, np.random.default_rng(seed))
-        resampled = {r: _resampled(metric, task, frames[r], weights) for r in frames}
-        for i, columns in enumerate(complete_pairs(values)):
-            differences = np.array(
-                [resampled[runs[i + 1, c]] - resampled[runs[0, c]] for c in columns]
-            ).reshape(len(columns), n_boot)
-            mean = differences.mean(axis=0)
-            defined = mean[~np.isnan(mean)]
-            tail = (1 - level) / 2 * 100
-            low, high = (
-                np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan, np.nan)
-            )
-            if 0 < len(defined) < n_boot:
-                log.warning(
-                    "%s %s %s: the %s was undefined on %d of %d resamples (a class missing); "
-                    "the interval uses the rest",
-                    dataset,
-                    model,
-                    strategies[i + 1],
-                    metric,
-                    n_boot - len(defined),
-                    n_boot,
-                )
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "model": model,
-                    "strategy": strategies[i + 1],
-                    "boot_low": low,
-                    "boot_high": high,
-                    "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
-                    "test_var": shared_test_variance(differences),
-                    "test_df": len(np.unique(groups)) - 1,
-                    "resolution": resolution,
-                }
-            )
+        resampled = {r: resampled_values(metric, task, frames[r], weights) for r in frames}
+        rows += resampled_comparisons(
+            cell,
+            resampled,
+            groups,
+            one_image_points(metric, targets_scores(first)[0]),
+            reference,
+            level,
+        )
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *BOOT_COLUMNS])
 
 
 BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "test_df", "resolution"]
+
+
+def resampled_comparisons(
+    cell: pd.DataFrame,
+    resampled: dict[str, np.ndarray],
+    groups: np.ndarray,
+    resolution: float,
+    reference: str = REFERENCE,
+    level: float = LEVEL,
+) -> list[dict]:
+    """One (dataset, model)'s ``bootstrap_intervals`` rows from every run's main metric on the
+    same patient resamples (``resampled`` by the cell's ``run_dir``, (B,) in percent) of an
+    evaluation set whose images belong to ``groups``: per strategy ≠ ``reference``, over the
+    seeds both have."""
+    dataset, model = cell["dataset"].iloc[0], cell["model"].iloc[0]
+    strategies, _, values, runs = family_values(cell, reference)
+    n_boot = len(next(iter(resampled.values())))
+    rows = []
+    for i, columns in enumerate(complete_pairs(values)):
+        differences = np.array(
+            [resampled[runs[i + 1, c]] - resampled[runs[0, c]] for c in columns]
+        ).reshape(len(columns), n_boot)
+        mean = differences.mean(axis=0)
+        defined = mean[~np.isnan(mean)]
+        tail = (1 - level) / 2 * 100
+        low, high = np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan,) * 2
+        if 0 < len(defined) < n_boot:
+            log.warning(
+                "%s %s %s: the main metric was undefined on %d of %d resamples (a class "
+                "missing); the interval uses the rest",
+                dataset,
+                model,
+                strategies[i + 1],
+                n_boot - len(defined),
+                n_boot,
+            )
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "strategy": strategies[i + 1],
+                "boot_low": low,
+                "boot_high": high,
+                "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
+                "test_var": shared_test_variance(differences),
+                "test_df": len(np.unique(groups)) - 1,
+                "resolution": resolution,
+            }
+        )
+    return rows
 
 
 def verdicts(
