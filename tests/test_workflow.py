@@ -4,6 +4,7 @@ check in-process; its real runs, signals and reports (marked slow) in CI's own s
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -161,6 +162,29 @@ def test_demo_dry_run_plans_exactly_the_grid():
     assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
     assert demo["post_hoc"] == ["probes", "robustness"]  # per (dataset, model)
     assert counts["post_hoc"] == 3 * 2
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs util-linux's taskset")
+def test_make_demo_runs_a_one_thread_job_per_cpu_it_may_use():
+    """`make demo` sizes itself to the CPUs this process may use (taskset, a container's
+    cpuset), and each of its jobs is one thread: jobs × threads never exceeds them."""
+    available = sorted(os.sched_getaffinity(0))
+    for cpus in {1, len(available)}:
+        allowed = ",".join(map(str, available[:cpus]))
+        plan = subprocess.run(
+            ["taskset", "-c", allowed, "make", "-n", "demo"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"--configfile config/demo.yaml --cores {cpus} " in plan
+    make = subprocess.run(
+        ["make", "-n", "demo", "CORES=3"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert "--cores 3 " in make.stdout  # still settable
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    assert demo["train_threads"] == 1 and demo["loader_workers"] == 0
 
 
 def test_datasets_run_in_the_order_the_config_lists_them():
