@@ -12,9 +12,9 @@ efficientnet_lite0 + the offline ImageNet weights at 64 px on three real tasks:
   full``).
 
 The lr of each strategy is chosen on the validation split, and each strategy is compared with
-FT by the report's own statistics (``medft.report.stats``: the seeds' pooled spread and the
-patient bootstrap of the evaluation split in one test, Holm over the strategies of the task,
-the four verdicts). Cells train in a fixed
+FT by the report's own statistics (``medft.report.stats``: the pair's seed spread with the
+family's as a floor and the evaluation split's shared sampling, counted once, in one test;
+Holm over the strategies of the task, the four verdicts). Cells train in a fixed
 ``--work`` folder seed by seed, so an interrupted run continues where it stopped and
 ``--write-only`` tabulates whatever has finished.
 """
@@ -238,8 +238,10 @@ def write(runs: pd.DataFrame, epochs: pd.DataFrame, command: str) -> None:
         "chosen on the validation split; evaluation (test) split main metric in percent, "
         "mean (SE) over seeds. *vs FT*: the seed-paired difference from FT at its own chosen "
         "lr; *bootstrap*: the report's patient bootstrap (B = 2,000) of the same difference; "
-        "*Holm p* and *verdict*: the report's test (the seeds' pooled spread and the "
-        "bootstrap's variance in one t-test, Holm over the four strategies of the task; "
+        "*Holm p* and *verdict*: the report's test (each pair's own seed spread, the "
+        "family's pooled spread as a floor, and the part of the evaluation split's sampling "
+        "the seeds share, each counted once, in one t-test; Holm over the four strategies "
+        "of the task; "
         "better / worse / equivalent within ±1 pp / inconclusive, docs/protocol.md, "
         "Statistics). None of the three sets has patient "
         "ids, so the bootstrap resamples images. PneumoniaMNIST: a quarter of this "
