@@ -64,6 +64,15 @@ def register_post_hoc(info: PostHocInfo) -> PostHocInfo:
     return POST_HOC.register(info.name)(info)
 
 
+def robustness_passes(counts: dict, config: dict) -> int:
+    """Clean + 4 corruptions (corruptions.py, not imported: it loads torch, which the planner
+    does without) × the config's severities, on its images of the evaluation split, for every
+    strategy's chosen lr and every seed."""
+    images = min(counts["test"], config["robustness_images"] or counts["test"])
+    passes = 1 + 4 * len(config["robustness_severities"])
+    return len(config["strategies"]) * len(config["seeds"]) * passes * images
+
+
 register_post_hoc(
     PostHocInfo(
         "probes",
@@ -98,18 +107,9 @@ register_post_hoc(
         "(noise, blur, contrast, JPEG; the config's robustness_severities of 1-5)",
         "medft.post_hoc.robustness:run",
         reads_weights=True,
-        passes=lambda counts, config: robustness_passes(counts, config),
+        passes=robustness_passes,
     )
 )
-
-
-def robustness_passes(counts: dict, config: dict) -> int:
-    """Clean + 4 corruptions (corruptions.py, not imported: it loads torch, which the planner
-    does without) × the config's severities, on its images of the evaluation split, for every
-    strategy's chosen lr and every seed."""
-    images = min(counts["test"], config["robustness_images"] or counts["test"])
-    passes = 1 + 4 * len(config["robustness_severities"])
-    return len(config["strategies"]) * len(config["seeds"]) * passes * images
 
 
 def derived_rows(config: dict) -> list[str]:
