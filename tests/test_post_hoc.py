@@ -218,6 +218,16 @@ def test_robustness_verdicts_count_the_evaluated_images_sampling():
     assert lp(robustness(many, 1.0, many_scores, "binary", n_boot=500))["verdict"] == "better"
 
 
+def test_robustness_refuses_passes_of_different_images_naming_the_pass():
+    from medft.report.post_hoc import robustness
+
+    frame, scores = _robustness_runs(30, 0.6, np.random.default_rng(0))
+    late = (scores["run_dir"] == "runs/LP/seed2") & (scores["severity"] == 1)
+    scores.loc[late & (scores["id"] == "i029"), "id"] = "i999"
+    with pytest.raises(ValueError, match=r"runs/LP/seed2 \(jpeg, severity 1\): not scored on"):
+        robustness(frame, 1.0, scores, "binary", n_boot=50)
+
+
 def test_robustness_on_fewer_images_scores_clean_and_corrupted_on_the_same_rows(
     finished_cells, tmp_path
 ):

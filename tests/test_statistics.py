@@ -132,6 +132,15 @@ def test_bootstrap_interval_contains_zero_for_identical_predictions_and_excludes
     assert table.loc["Same", "reason"] == verdicts.ZERO_WIDTH
 
 
+def test_the_bootstrap_refuses_runs_scored_on_different_images(tmp_path):
+    runs = _runs(tmp_path, {"Other": lambda s, t: s})
+    moved = runs[runs["strategy"] == "Other"]["run_dir"].iloc[0]
+    predictions = pd.read_parquet(f"{moved}/predictions.parquet")
+    predictions.iloc[5:].to_parquet(f"{moved}/predictions.parquet")
+    with pytest.raises(ValueError, match=f"{moved}: not scored on the same images .*test split"):
+        st.bootstrap_intervals(runs, {"d": "binary"}, n_boot=50)
+
+
 def _truth(runs):
     return pd.read_parquet(runs["run_dir"].iloc[0] + "/predictions.parquet")["target"]
 

@@ -101,13 +101,13 @@ def corrupted_bootstrap(
                 ["run_dir", "corruption", "severity"], sort=False
             )
         }
-        first = next(iter(passes.values()))
-        for (run_dir, corruption, severity), part in passes.items():
-            if not part["id"].reset_index(drop=True).equals(first["id"].reset_index(drop=True)):
-                raise ValueError(
-                    f"{run_dir}: its {corruption} (severity {severity}) scores are not of the "
-                    "same images as the other passes'; rerun its robustness job"
-                )
+        first = stats.same_images(
+            {
+                f"{run} ({corruption}, severity {severity})": part
+                for (run, corruption, severity), part in passes.items()
+            },
+            "rerun the robustness job of the run named",
+        )
         groups = stats.resampling_groups(first, dataset)
         weights = stats.group_weights(groups, n_boot, np.random.default_rng(seed))
         by_run: dict[str, list[np.ndarray]] = {}

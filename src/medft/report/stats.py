@@ -151,6 +151,18 @@ def group_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> 
     return counts[:, index].astype(np.float64)
 
 
+def same_images(frames: dict[str, pd.DataFrame], fix: str) -> pd.DataFrame:
+    """The first of ``frames`` (each sorted by image id, keyed by what the error should name)
+    once every one is checked to score the same images: runs are compared image by image on
+    the same resamples. Otherwise a ``ValueError`` naming the first that differs and ``fix``."""
+    (first_name, first), *rest = frames.items()
+    ids = first["id"].to_numpy()
+    for name, frame in rest:
+        if not np.array_equal(frame["id"].to_numpy(), ids):
+            raise ValueError(f"{name}: not scored on the same images as {first_name}; {fix}")
+    return first
+
+
 def resampling_groups(predictions: pd.DataFrame, dataset: str = "") -> np.ndarray:
     """The unit each image is resampled with: its patient (group) id; an image without one
     is a group of its own, so a few missing ids never turn the whole set image-level."""
@@ -235,13 +247,7 @@ def bootstrap_intervals(
             run_dir: predictions[run_dir] if predictions else test_predictions(run_dir)
             for run_dir in cell["run_dir"]
         }
-        first = next(iter(frames.values()))
-        for run_dir, frame in frames.items():
-            if not frame["id"].equals(first["id"]):
-                raise ValueError(
-                    f"{run_dir}: its test predictions are not of the same images as "
-                    f"{cell['run_dir'].iloc[0]}'s; runs of one dataset must share its test split"
-                )
+        first = same_images(frames, "runs of one dataset must share its test split")
         groups = resampling_groups(first, dataset)
         weights = group_weights(groups, n_boot, np.random.default_rng(seed))
         resampled = {r: resampled_values(metric, task, frames[r], weights) for r in frames}
