@@ -28,13 +28,11 @@ seeds.
 
 from __future__ import annotations
 
-import argparse
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from stats_power import (
     BASE_ACCURACY,
     IMAGES_PER_PATIENT,
@@ -43,7 +41,9 @@ from stats_power import (
     SIGMA,
     SPREADS,
     K,
+    command_line,
     latent_scale,
+    run_cells,
     shift_for,
 )
 
@@ -91,7 +91,7 @@ def simulate(rng, seeds: int, images: int, severities: int, deltas, spreads: str
     b = rng.normal(0, SIGMA["patient"], patients)[patient_of]
     c = rng.normal(0, SIGMA["image"], images)
     gamma = rng.normal(0, SIGMA["interaction"], (K, patients))[:, patient_of]
-    skill = tau * _z(BASE_ACCURACY) + SEED_SCALE * spread[:, None] * run_noise()
+    skill = tau * stats.norm.ppf(BASE_ACCURACY) + SEED_SCALE * spread[:, None] * run_noise()
     eta = SIGMA["run_image"] * run_noise(images)
     clean = b + c + gamma[:, None, :] + skill[:, :, None] + eta
     # Severity s of 5 costs s/3 of the corruption's difficulty: the demo's severity 3 is κ_c.
@@ -111,12 +111,6 @@ def simulate(rng, seeds: int, images: int, severities: int, deltas, spreads: str
         + shifts[:, None, None, None]
     )
     return clean > 0, corrupted > 0, patient_of, passes
-
-
-def _z(p: float) -> float:
-    from scipy import stats
-
-    return float(stats.norm.ppf(p))
 
 
 def tables(clean, corrupted, patient_of, passes, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -210,22 +204,10 @@ def _pivot(rows: pd.DataFrame, value: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", type=int, default=400)
-    parser.add_argument("--boot", type=int, default=400)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", default=str(HERE / "results_robustness_stats.md"))
-    args = parser.parse_args()
+    args = command_line(__doc__.splitlines()[0], HERE / "results_robustness_stats.md", families=400)
     cells = [(s, d, e) for d in DESIGNS for s in SEEDS for e in EFFECTS]
-    tasks = [
-        (c * 1_000_000 + f, seeds, design, effect, args.boot)
-        for c, (seeds, design, effect) in enumerate(cells)
-        for f in range(args.families)
-    ]
-    started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        frame = pd.DataFrame(pool.map(one_family, tasks, chunksize=20))
-    minutes = (time.perf_counter() - started) / 60
+    families, minutes = run_cells(one_family, cells, args, chunksize=20)
+    frame = pd.DataFrame(families)
     null = frame[frame["effect"] == 0.0]
     worst = null.groupby(["spreads", "images", "passes", "seeds"])["false_any"].mean()
     limit = ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / args.families)

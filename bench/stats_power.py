@@ -365,14 +365,20 @@ def summary(frame: pd.DataFrame, families: int) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", type=int, default=600)
+def command_line(description: str, out: Path, families: int) -> argparse.Namespace:
+    """The simulation benches' options: families per cell, bootstrap resamples, processes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--families", type=int, default=families)
     parser.add_argument("--boot", type=int, default=400)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", default=str(HERE / "results_stats.md"))
-    args = parser.parse_args()
-    cells = [(s, d, e) for d in DESIGNS for s in SEEDS for e in EFFECTS]
+    parser.add_argument("--out", default=str(out))
+    return parser.parse_args()
+
+
+def run_cells(family, cells, args: argparse.Namespace, chunksize: int) -> tuple[list, float]:
+    """``args.families`` simulated families of every (seeds, design, effect) cell through
+    ``family`` (called with (rng seed, seeds, design, effect, resamples)) in ``args.jobs``
+    processes: its results in order, and the minutes they took."""
     tasks = [
         (c * 1_000_000 + f, seeds, design, effect, args.boot)
         for c, (seeds, design, effect) in enumerate(cells)
@@ -380,9 +386,15 @@ def main() -> None:
     ]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = [row for family in pool.map(one_family, tasks, chunksize=50) for row in family]
-    frame = pd.DataFrame(rows)
-    minutes = (time.perf_counter() - started) / 60
+        results = list(pool.map(family, tasks, chunksize=chunksize))
+    return results, (time.perf_counter() - started) / 60
+
+
+def main() -> None:
+    args = command_line(__doc__.splitlines()[0], HERE / "results_stats.md", families=600)
+    cells = [(s, d, e) for d in DESIGNS for s in SEEDS for e in EFFECTS]
+    families, minutes = run_cells(one_family, cells, args, chunksize=50)
+    frame = pd.DataFrame([row for family in families for row in family])
     text = [
         "# Verdict rules on simulated grids: family-wise error and power",
         "",
