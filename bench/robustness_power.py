@@ -43,9 +43,11 @@ from stats_power import (
     BASE_ACCURACY,
     IMAGES_PER_PATIENT,
     MARGIN,
+    MISSING,
     SEED_SCALE,
     SIGMA,
     SPREADS,
+    TESTED,
     K,
     command_line,
     latent_scale,
@@ -64,7 +66,6 @@ DIFFICULTY = (0.25, 0.4, 0.55, 0.7)
 SIGMA_PASS = {"interaction": 0.25, "pass_image": 0.5}
 SEEDS = (3, 5)
 EFFECTS = (0.0, 4.0)
-TESTED = 4  # the strategy that differs ("LP-FT")
 MISSING_SEED, NO_SCORES = "missing seed", "no scores"
 # (spreads, images, severities, variant)
 DESIGNS = [
@@ -72,7 +73,6 @@ DESIGNS = [
     *((s, 100, 5, "") for s in SPREADS),
     *((s, 100, 1, v) for s in SPREADS for v in (MISSING_SEED, NO_SCORES)),
 ]
-MISSING = (2, TESTED)  # strategies whose seed 0 is lost in the missing-seed designs
 IMAGES_PER_PATIENT = {**IMAGES_PER_PATIENT, 100: 2, 1000: 4}
 # The paper's eight, FT first, in the registry's order (the report names rows by strategy).
 NAMES = [REFERENCE, *(s for s in STRATEGIES.names() if s != REFERENCE)][:K]
@@ -94,9 +94,10 @@ def simulate(
     def run_noise(*shape):
         """Training noise per strategy × seed (× more): a share of it FT's of the same seed."""
         common = rng.normal(size=(seeds, *shape))
-        return shared.reshape(-1, *[1] * (1 + len(shape))) * common + own.reshape(
-            -1, *[1] * (1 + len(shape))
-        ) * rng.normal(size=(K, seeds, *shape))
+        per_strategy = (-1,) + (1,) * (1 + len(shape))
+        return shared.reshape(per_strategy) * common + own.reshape(per_strategy) * rng.normal(
+            size=(K, seeds, *shape)
+        )
 
     b = rng.normal(0, SIGMA["patient"], patients)[patient_of]
     c = rng.normal(0, SIGMA["image"], images)
