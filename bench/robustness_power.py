@@ -38,20 +38,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from stats_power import (
-    BASE_ACCURACY,
-    IMAGES_PER_PATIENT,
     MARGIN,
     MISSING,
     SEED_SCALE,
-    SIGMA,
     SPREADS,
     TESTED,
     K,
+    clean_latent,
     command_line,
     latent_scale,
     run_cells,
+    run_noise,
     shift_for,
 )
 
@@ -73,7 +71,6 @@ DESIGNS = [
     *((s, 100, 5, "") for s in SPREADS),
     *((s, 100, 1, v) for s in SPREADS for v in (MISSING_SEED, NO_SCORES)),
 ]
-IMAGES_PER_PATIENT = {**IMAGES_PER_PATIENT, 100: 2, 1000: 4}
 # The paper's eight, FT first, in the registry's order (the report names rows by strategy).
 NAMES = [REFERENCE, *(s for s in STRATEGIES.names() if s != REFERENCE)][:K]
 
@@ -83,35 +80,18 @@ def simulate(
 ):
     """Correctness clean (K, seeds, images) and per pass (K, seeds, passes, images), the
     patient of each image, and the passes' (corruption, severity)."""
-    spread, shared = SPREADS[spreads]
-    own = np.sqrt(1 - shared**2)
+    spread, _ = SPREADS[spreads]
     tau = latent_scale()
-    m = IMAGES_PER_PATIENT[images]
-    patients = images // m
-    patient_of = np.repeat(np.arange(patients), m)
     passes = [(c, s) for c in range(len(CORRUPTIONS)) for s in range(1, severities + 1)]
-
-    def run_noise(*shape):
-        """Training noise per strategy × seed (× more): a share of it FT's of the same seed."""
-        common = rng.normal(size=(seeds, *shape))
-        per_strategy = (-1,) + (1,) * (1 + len(shape))
-        return shared.reshape(per_strategy) * common + own.reshape(per_strategy) * rng.normal(
-            size=(K, seeds, *shape)
-        )
-
-    b = rng.normal(0, SIGMA["patient"], patients)[patient_of]
-    c = rng.normal(0, SIGMA["image"], images)
-    gamma = rng.normal(0, SIGMA["interaction"] * interaction, (K, patients))[:, patient_of]
-    skill = tau * stats.norm.ppf(BASE_ACCURACY) + SEED_SCALE * spread[:, None] * run_noise()
-    eta = SIGMA["run_image"] * run_noise(images)
-    clean = b + c + gamma[:, None, :] + skill[:, :, None] + eta
+    clean, patient_of = clean_latent(rng, seeds, images, np.zeros(K), spreads, interaction)
+    patients = patient_of.max() + 1
     # Severity s of 5 costs s/3 of the corruption's difficulty: the demo's severity 3 is κ_c.
     kappa = np.array(
         [tau * DIFFICULTY[cor] * (sev if severities > 1 else 3) / 3 for cor, sev in passes]
     )
     gamma_pass = rng.normal(0, SIGMA_PASS["interaction"] * interaction, (K, len(passes), patients))
-    robust = SEED_SCALE * spread[:, None, None] * run_noise(len(passes))
-    eta_pass = SIGMA_PASS["pass_image"] * run_noise(len(passes), images)
+    robust = SEED_SCALE * spread[:, None, None] * run_noise(rng, spreads, seeds, len(passes))
+    eta_pass = run_noise(rng, spreads, seeds, len(passes), images, scale=SIGMA_PASS["pass_image"])
     shifts = np.array([shift_for(d) for d in deltas])
     corrupted = (
         clean[:, :, None, :]

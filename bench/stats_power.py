@@ -92,7 +92,8 @@ SPREADS = {
 }
 MARGIN = 1.0
 SEEDS = (3, 5, 10)
-IMAGES_PER_PATIENT = {150: 3, 5000: 5}
+# Evaluation sets: 150 and 5,000 images here; 100 and 1,000 in bench/robustness_power.py.
+IMAGES_PER_PATIENT = {100: 2, 150: 3, 1000: 4, 5000: 5}
 # (spreads, images or None for per-seed rows, a missing seed)
 DESIGNS = [
     *((s, i, False) for s in SPREADS for i in (150, 5000, None)),
@@ -119,26 +120,37 @@ def shift_for(points: float) -> float:
 SEED_SCALE = shift_for(1.0)
 
 
-def simulate(rng, seeds: int, images: int, deltas: np.ndarray, spreads: str, interaction: bool):
-    """Correctness (K, seeds, images) and the patient of each image."""
-    spread, shared = SPREADS[spreads]
+def run_noise(rng, spreads: str, seeds: int, *shape, scale: float = 1.0) -> np.ndarray:
+    """Training noise (K, seeds, *shape): a share ρ_j of strategy j's is FT's of the same seed."""
+    _, shared = SPREADS[spreads]
+    own = np.sqrt(1 - shared**2)
+    per_strategy = (-1,) + (1,) * (1 + len(shape))
+    common = rng.normal(0, scale, (seeds, *shape))
+    return shared.reshape(per_strategy) * common + own.reshape(per_strategy) * rng.normal(
+        0, scale, (K, seeds, *shape)
+    )
+
+
+def clean_latent(rng, seeds: int, images: int, deltas, spreads: str, interaction: bool):
+    """The latent b_p + c_i + γ_jp + u_r + η_ir (K, seeds, images) and the patient of each
+    image; an image is right where it is above 0."""
+    spread, _ = SPREADS[spreads]
     m = IMAGES_PER_PATIENT[images]
     patients = images // m
-    tau = latent_scale()
-    mu = tau * stats.norm.ppf(BASE_ACCURACY)
+    mu = latent_scale() * stats.norm.ppf(BASE_ACCURACY)
     patient_of = np.repeat(np.arange(patients), m)
     b = rng.normal(0, SIGMA["patient"], patients)[patient_of]
     c = rng.normal(0, SIGMA["image"], images)
     gamma = rng.normal(0, SIGMA["interaction"] * interaction, (K, patients))[:, patient_of]
     shifts = np.array([shift_for(d) for d in deltas])
-    own = np.sqrt(1 - shared**2)
-    noise = shared[:, None] * rng.normal(size=seeds) + own[:, None] * rng.normal(size=(K, seeds))
-    skill = mu + shifts[:, None] + SEED_SCALE * spread[:, None] * noise
-    common_eta = rng.normal(0, SIGMA["run_image"], (seeds, images))
-    eta = shared[:, None, None] * common_eta + own[:, None, None] * rng.normal(
-        0, SIGMA["run_image"], (K, seeds, images)
-    )
-    latent = b + c + gamma[:, None, :] + skill[:, :, None] + eta
+    skill = mu + shifts[:, None] + SEED_SCALE * spread[:, None] * run_noise(rng, spreads, seeds)
+    eta = run_noise(rng, spreads, seeds, images, scale=SIGMA["run_image"])
+    return b + c + gamma[:, None, :] + skill[:, :, None] + eta, patient_of
+
+
+def simulate(rng, seeds: int, images: int, deltas: np.ndarray, spreads: str, interaction: bool):
+    """Correctness (K, seeds, images) and the patient of each image."""
+    latent, patient_of = clean_latent(rng, seeds, images, deltas, spreads, interaction)
     return (latent > 0).astype(np.float32), patient_of
 
 
@@ -384,10 +396,25 @@ def run_cells(family, cells, args: argparse.Namespace, chunksize: int) -> tuple[
         for c, (seeds, design, effect) in enumerate(cells)
         for f in range(args.families)
     ]
-    started = time.perf_counter()
+    started = last_line = time.perf_counter()
+    results = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(family, tasks, chunksize=chunksize))
+        for result in pool.map(family, tasks, chunksize=chunksize):
+            results.append(result)
+            now = time.perf_counter()
+            # These benches run for most of an hour: a line a minute says how far they are.
+            if now - last_line >= 60 or len(results) == len(tasks):
+                last_line = now
+                print(progress_line(len(results), len(tasks), now - started), flush=True)
     return results, (time.perf_counter() - started) / 60
+
+
+def progress_line(done: int, total: int, seconds: float) -> str:
+    left = seconds / done * (total - done)
+    return (
+        f"{done:,}/{total:,} families ({done / total:.0%}), "
+        f"{seconds / 60:.1f} min, ~{left / 60:.0f} min left"
+    )
 
 
 def main() -> None:
