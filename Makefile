@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Every core this process may use (taskset and CPU affinity included); each demo job is one
-# thread (config/demo.yaml's train_threads), so CORES jobs at once fill them, no more.
-CORES ?= $(shell nproc 2>/dev/null || echo 2)
+# Every core this process may use: its CPU affinity (taskset, a cpuset) and a container's CPU
+# limit (a cgroup quota, which `nproc` does not see), as joblib counts them; `nproc` before
+# the install. Each demo job is one thread (config/demo.yaml's train_threads), so CORES jobs
+# at once fill them, no more.
+CORES ?= $(shell $(BIN)/python -c 'import joblib; print(joblib.cpu_count())' 2>/dev/null || nproc)
 # A failing snakemake fails the target, though its output goes through the progress filter.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c

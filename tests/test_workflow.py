@@ -187,6 +187,52 @@ def test_make_demo_runs_a_one_thread_job_per_cpu_it_may_use():
     assert demo["train_threads"] == 1 and demo["loader_workers"] == 0
 
 
+def _cpu_quota_cgroup(name: str) -> tuple[Path, Path, str] | None:
+    """A new cgroup allowed one CPU's time (cgroup v1 or v2): its directory, the hierarchy
+    a container would see as its own, and the file that holds the quota's value."""
+    v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+    if (v1 / "cpu.cfs_quota_us").exists():
+        return v1 / name, v1, "cpu.cfs_quota_us=100000"
+    if "cpu" in (v2 / "cgroup.subtree_control").read_text(errors="ignore").split():
+        return v2 / name, v2, "cpu.max=100000 100000"
+    return None
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="a CPU quota needs root (a new cgroup) and util-linux's unshare",
+)
+def test_make_demo_keeps_to_a_containers_cpu_limit():
+    """Docker's --cpus (a cgroup CPU quota) leaves every CPU in the affinity mask, so
+    `nproc` counts them all; `make demo` must count the quota, as in a container: the process
+    in a cgroup allowed one CPU's time, that cgroup mounted where the container sees its own."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: a one-CPU quota would change nothing to see")
+    found = _cpu_quota_cgroup(f"medft-test-{os.getpid()}")
+    if found is None:
+        pytest.skip("no writable cgroup CPU controller on this machine")
+    group, hierarchy, setting = found
+    knob, value = setting.split("=")
+    group.mkdir()
+    try:
+        (group / knob).write_text(value)
+        inside = (
+            f"mount --bind {group} {hierarchy} && echo $$ > {hierarchy}/cgroup.procs && "
+            "nproc && make -n demo"
+        )
+        out = subprocess.run(
+            ["unshare", "-m", "bash", "-c", inside],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        group.rmdir()
+    assert int(out.splitlines()[0]) == len(os.sched_getaffinity(0))  # nproc does not see it
+    assert "--configfile config/demo.yaml --cores 1 " in out
+
+
 def test_datasets_run_in_the_order_the_config_lists_them():
     from medft.workflow import Grid
 
