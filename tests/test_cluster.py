@@ -261,6 +261,36 @@ def test_warm_worker_is_not_used_inside_a_scheduler_job(tmp_path, monkeypatch):
     assert "warm worker not used" in log.read_text() and "SLURM_JOB_ID=4242" in log.read_text()
 
 
+def test_a_torch_job_holds_every_thread_pool_to_its_threads(monkeypatch):
+    """torch's, numpy's BLAS, the OpenMP runtimes' and Arrow's: each would otherwise start a
+    thread per CPU in a job the scheduler counted as one thread."""
+    import numpy  # noqa: F401  (its BLAS is one of the pools)
+    import pyarrow
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from medft import jobs
+
+    if all(pool["num_threads"] == 1 for pool in threadpool_info()) and pyarrow.cpu_count() == 1:
+        pytest.skip("every thread pool already has one thread: nothing to hold back")
+    seen = []
+
+    def probe(**kwargs):
+        pools = {pool["num_threads"] for pool in threadpool_info()}
+        seen.append((torch.get_num_threads(), pools, pyarrow.cpu_count()))
+
+    monkeypatch.setitem(jobs.TORCH_JOBS, "probe", probe)
+    # torch's and Arrow's settings outlive the job (a job is its own process): restore them
+    # for the tests after this one.
+    before = torch.get_num_threads(), pyarrow.cpu_count()
+    try:
+        jobs.run_torch_job_here("probe", {}, threads=1)
+    finally:
+        torch.set_num_threads(before[0])
+        pyarrow.set_cpu_count(before[1])
+    assert seen == [(1, {1}, 1)]
+
+
 def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, capsys):
     search = tmp_path / "search.yaml"
     search.write_text("search: {enabled: true}\n")

@@ -43,10 +43,18 @@ def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: st
 
 
 def run_torch_job_here(job: str, kwargs: dict, threads: int) -> None:
+    import pyarrow
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
-    TORCH_JOBS[job](**kwargs)
+    # torch's pool is not the only one: numpy's OpenBLAS, scikit-learn's OpenMP and Arrow's
+    # (Parquet) start a thread per CPU, so a report's bootstrap, a probe or a table read would
+    # run that many in a job the scheduler counted as `threads` (Snakemake sets
+    # OMP_NUM_THREADS for shell jobs only).
+    pyarrow.set_cpu_count(threads)
+    with threadpool_limits(limits=threads):
+        TORCH_JOBS[job](**kwargs)
 
 
 def train_job(run: dict, keep_best: bool = True) -> None:
