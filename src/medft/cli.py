@@ -50,7 +50,7 @@ def _add_train(sub) -> None:
         default="val",
         help="split that early-stops the run and picks its best epoch",
     )
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, help="CPU threads (torch, BLAS, OpenMP, Arrow)")
     p.add_argument("--workers", type=int, default=2, help="processes reading the shards")
     p.add_argument("--out", required=True)
     for f in fields(StrategyOptions):
@@ -148,7 +148,7 @@ def _add_features(sub) -> None:
     p.add_argument("--weights", default="imagenet", help="see `medft list weights`")
     p.add_argument("--seed", type=int, default=0, help="matters only with --weights none")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, help="CPU threads (torch, BLAS, OpenMP, Arrow)")
     p.add_argument("--workers", type=int, default=2, help="processes reading the shards")
     p.add_argument("--out", required=True, help="the features file to write (.pt)")
 

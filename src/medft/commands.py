@@ -3,18 +3,22 @@ Heavy imports stay inside each command, so ``medft --help`` and planning stay qu
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import fields
 
 from medft.strategies import StrategyOptions
 
 
-def run_train(args) -> None:
-    import torch
+def _threads(args):
+    """``--threads``: every thread pool held to it (``medft.jobs.threads_held_to``)."""
+    from medft.jobs import threads_held_to
 
+    return threads_held_to(args.threads) if args.threads else nullcontext()
+
+
+def run_train(args) -> None:
     from medft.engine import TrainConfig, train
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     options = StrategyOptions(**{f.name: getattr(args, f.name) for f in fields(StrategyOptions)})
     config = TrainConfig(
         # The CLI names built-in backbones only; a config's own travel through the workflow.
@@ -25,7 +29,8 @@ def run_train(args) -> None:
         },
         options=options,
     )
-    summary = train(config)
+    with _threads(args):
+        summary = train(config)
     test = summary["metrics"]["test"]
     print(
         f"{summary['dataset']} {config.model} {config.strategy} lr={config.lr:g} "
@@ -36,21 +41,18 @@ def run_train(args) -> None:
 
 
 def run_features(args) -> None:
-    import torch
-
     from medft import features
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = features.extract(
-        args.data,
-        args.model,
-        args.weights,
-        args.out,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        workers=args.workers,
-    )
+    with _threads(args):
+        out = features.extract(
+            args.data,
+            args.model,
+            args.weights,
+            args.out,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            workers=args.workers,
+        )
     print(f"wrote {out}")
 
 

@@ -42,18 +42,25 @@ def prepare_job(dataset: str, options: dict, resize: int, crop: int, out_dir: st
     prepare_dataset(dataset, options, Preprocess(resize, crop), out_dir)
 
 
-def run_torch_job_here(job: str, kwargs: dict, threads: int) -> None:
+@contextmanager
+def threads_held_to(threads: int):
+    """Every thread pool a job's libraries start, held to the job's threads: torch's is not
+    the only one — numpy's OpenBLAS, scikit-learn's OpenMP and Arrow's (Parquet) start a
+    thread per CPU, so a report's bootstrap, a probe or a table read would run that many in a
+    job the scheduler counted as ``threads`` (Snakemake sets OMP_NUM_THREADS for shell jobs
+    only)."""
     import pyarrow
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
-    # torch's pool is not the only one: numpy's OpenBLAS, scikit-learn's OpenMP and Arrow's
-    # (Parquet) start a thread per CPU, so a report's bootstrap, a probe or a table read would
-    # run that many in a job the scheduler counted as `threads` (Snakemake sets
-    # OMP_NUM_THREADS for shell jobs only).
     pyarrow.set_cpu_count(threads)
     with threadpool_limits(limits=threads):
+        yield
+
+
+def run_torch_job_here(job: str, kwargs: dict, threads: int) -> None:
+    with threads_held_to(threads):
         TORCH_JOBS[job](**kwargs)
 
 
