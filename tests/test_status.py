@@ -45,4 +45,13 @@ def test_each_cell_state_is_read_from_its_files(tmp_path, capsys):
     assert main(["status", "--configfile", "config/demo.yaml", str(extra)]) == 0
     out = capsys.readouterr().out
     assert f"1 of {len(cells)} cells done" in out
+    assert "under a minute spent" in out  # 4 s of epochs, not "0.0 h"
     assert "CUDA out of memory" in out and "stalled:" in out
+
+
+def test_durations_read_in_the_unit_that_shows_them():
+    from medft.status import readable_duration
+
+    assert readable_duration(20) == "under a minute"
+    assert readable_duration(6 * 60 + 10) == "6 min"
+    assert readable_duration(5 * 3600 + 30 * 60) == "5.5 h"

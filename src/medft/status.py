@@ -106,15 +106,27 @@ def summary(grid, cells: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def readable_duration(seconds: float) -> str:
+    """Hours for a grid's days, minutes where hours would read 0.0 (the demo, a small grid)."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else "under a minute"
+
+
 def render(grid, stale_minutes: float = 30.0) -> str:
     cells = cell_states(grid, stale_minutes)
     table = summary(grid, cells)
     total = len(cells)
     done = int((cells["state"] == "done").sum())
+    left = (
+        "nothing left"
+        if done == total
+        else f"{readable_duration(table['hours left'].sum() * 3600)} left by estimate (the cost "
+        "model's typical runs, scaled by the finished cells' measured speed)"
+    )
     lines = [
         f"{done} of {total} cells done ({done / total:.0%}); "
-        f"{table['hours spent'].sum():.1f} h spent, about {table['hours left'].sum():.1f} h "
-        "left (the cost model's typical runs, scaled by the finished cells' measured speed)",
+        f"{readable_duration(table['hours spent'].sum() * 3600)} spent, {left}",
         "",
         table.to_markdown(index=False, floatfmt=".1f"),
     ]
