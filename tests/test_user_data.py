@@ -163,3 +163,25 @@ def test_table_with_missing_column_lists_what_it_has(tmp_path):
     table = make_table(tmp_path, table_rows())
     with pytest.raises(DataError, match=r"column\(s\) \['label'\] not found; it has \['path'"):
         prepare(tmp_path, table=str(table))
+
+
+def test_planned_counts_hold_a_capped_folder_before_it_is_prepared(tmp_path):
+    """``medft plan`` counts a folder before preparing it: with ``max_images_per_class`` the
+    split counts are the cap's, not the folder's (six times too many GPU-hours before)."""
+    from medft.data.sources import SOURCES, parse_options
+
+    for cls, n in (("glioma", 30), ("meningioma", 30), ("pituitary", 6)):
+        for k in range(n):
+            save_image(tmp_path / "root" / cls / f"{k}.png", value=k)
+    entry = {"name": "mri", "source": "imagefolder", "root": str(tmp_path / "root")}
+    source = SOURCES.get("imagefolder")
+    uncapped = source.planned_counts(parse_options(entry))
+    assert uncapped["train"] > 30
+    capped = {**entry, "max_images_per_class": 3}
+    planned = source.planned_counts(parse_options(capped))
+    held = read_meta(prepare_dataset("mri", capped, PRE, tmp_path / "out")).split_counts
+    # three per class in each split: exact where every class fills it; the evaluation splits
+    # are estimates either way (carving's rounding; the rare class's one or two images)
+    assert planned == {split: min(n, 9) for split, n in uncapped.items()}
+    assert planned["train"] == held["train"] == 9
+    assert all(abs(planned[split] - held[split]) <= 2 for split in ("val", "test"))

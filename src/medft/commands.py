@@ -70,7 +70,8 @@ def run_plan(args) -> None:
         f"early stopping after {min(settings.typical_epochs, grid.config['epochs'])}. "
         f"GPU speed: the `cost` table of the config ({grid.config['gpus_per_job']} GPU per "
         "job). Image counts: the prepared dataset where it exists, else the source's "
-        "documented counts (the paper's Table 2 for its tasks)."
+        "documented counts (the paper's Table 2 for its tasks) after the entry's "
+        "`train_fraction` and `max_images_per_class` (at most the cap times the classes)."
         + (
             f"\nSearch (`search:` η={grid.search.eta}, first rung of "
             f"{grid.search.first_rung_epochs} epoch(s), {grid.search.rungs} rungs): the upper "

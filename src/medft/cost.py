@@ -130,10 +130,7 @@ class CostModel:
             from medft.data.sources import SOURCES
 
             options = self.grid.dataset_options[dataset]
-            counts = dict(SOURCES.get(options.source).counts(options))
-            if options.train_fraction:  # subsampled after the splits (the label-fraction axis)
-                counts["train"] = max(1, round(counts["train"] * options.train_fraction))
-            self._documented[dataset] = counts
+            self._documented[dataset] = SOURCES.get(options.source).planned_counts(options)
         return self._documented[dataset], "documented"
 
     def _seconds(

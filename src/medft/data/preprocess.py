@@ -35,7 +35,9 @@ class Preprocess:
         from torchvision.transforms.v2 import functional as F
 
         pixels = as_uint8_array(image)
-        chw = torch.from_numpy(np.ascontiguousarray(pixels.reshape(*pixels.shape[:2], -1)))
+        # PIL's arrays are read-only: torch would warn and share them (copied only then)
+        hwc = np.require(pixels.reshape(*pixels.shape[:2], -1), requirements="CW")
+        chw = torch.from_numpy(hwc)
         chw = chw.permute(2, 0, 1)
         chw = F.resize(chw, [self.resize], antialias=True)
         chw = F.center_crop(chw, [self.crop, self.crop])

@@ -3,8 +3,9 @@
 Each source has its typed options (``medft.data.options``: the entry's keys, defaults and
 types), a ``prepare`` from options, preprocessing and output folder, ``inputs`` naming the raw
 files the workflow should wait for (none for a source that downloads or generates its data),
-and ``counts``: how many images each split will hold, before anything is prepared or
-downloaded (what ``medft plan`` and the jobs' resources use).
+``counts``: how many images each split will hold, before anything is prepared or
+downloaded (what ``medft plan`` and the jobs' resources use), and ``strata``: how many groups
+``max_images_per_class`` caps apart, where that is known before preparing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ class Source:
     counts: Callable[[opts.SourceOptions], dict[str, int]]
     inputs: Callable[[opts.SourceOptions], list[str]] = lambda options: []
     description: str = ""
+    # Classes (label combinations for multi-label); None where unknown until prepared.
+    strata: Callable[[opts.SourceOptions], int | None] = lambda options: None
+
+    def planned_counts(self, options: opts.SourceOptions) -> dict[str, int]:
+        """``counts`` after the entry's subsampling, in its order (``records.subsample``): the
+        training split's ``train_fraction``, then at most ``max_images_per_class`` per
+        stratum in each split — an upper bound where classes are unequal."""
+        counts = dict(self.counts(options))
+        if options.train_fraction:
+            counts["train"] = max(1, round(counts["train"] * options.train_fraction))
+        cap = options.max_images_per_class
+        strata = self.strata(options) if cap else None
+        if strata:
+            counts = {split: min(n, cap * strata) for split, n in counts.items()}
+        return counts
 
 
 SOURCES: Registry[Source] = Registry("dataset source")
@@ -95,6 +111,13 @@ def _synthetic_counts(options: opts.SyntheticOptions) -> dict[str, int]:
     return synthetic.split_counts(options.n_images)
 
 
+def _synthetic_strata(options: opts.SyntheticOptions) -> int:
+    from medft.data.synthetic import SYNTHETIC
+
+    spec = SYNTHETIC.get(options.task or options.base_name)
+    return 2 ** len(spec.classes) if spec.task == "multilabel" else len(spec.classes)
+
+
 def _medmnist_counts(options: opts.MedmnistOptions) -> dict[str, int]:
     import medmnist
 
@@ -107,12 +130,21 @@ def _medmnist_counts(options: opts.MedmnistOptions) -> dict[str, int]:
     return dict(medmnist.INFO[flag]["n_samples"])
 
 
+def _medmnist_strata(options: opts.MedmnistOptions) -> int:
+    import medmnist
+
+    info = medmnist.INFO[medmnist_flag(options)]
+    n = len(info["label"])
+    return 2**n if "multi-label" in info["task"] else n
+
+
 SOURCES.register("synthetic")(
     Source(
         opts.SyntheticOptions,
         _synthetic,
         _synthetic_counts,
         description="medft's offline demo tasks",
+        strata=_synthetic_strata,
     )
 )
 SOURCES.register("medmnist")(
@@ -122,6 +154,7 @@ SOURCES.register("medmnist")(
         _medmnist_counts,
         inputs=lambda o: [o.npz] if o.npz else [],
         description="MedMNIST v2 2D tasks (local .npz or download)",
+        strata=_medmnist_strata,
     )
 )
 
@@ -149,6 +182,11 @@ def _records_source(
     def parsed_counts(options: opts.SourceOptions) -> dict[str, int]:
         return _records_counts(options, parse(options)[0])
 
+    def parsed_strata(options: opts.SourceOptions) -> int:
+        records = parse(options)[0]
+        labels = records["labels"].map(tuple) if "labels" in records else records["label"]
+        return labels.nunique()
+
     def prepare(options: opts.SourceOptions, preprocess: Preprocess, out: Path) -> Path:
         from importlib import import_module
 
@@ -165,7 +203,15 @@ def _records_source(
             read=getattr(import_module(f"medft.data.{module}"), read) if read else None,
         )
 
-    return Source(options, prepare, counts or parsed_counts, inputs=inputs, description=description)
+    return Source(
+        options,
+        prepare,
+        counts or parsed_counts,
+        inputs=inputs,
+        description=description,
+        # the paper's tasks are counted from its Table 2, before their raw data exist
+        strata=Source.strata if counts else parsed_strata,
+    )
 
 
 def _paper_counts(options: opts.CarvedSplitOptions) -> dict[str, int]:
