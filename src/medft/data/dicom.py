@@ -138,7 +138,9 @@ def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
         bits = int(dataset.get("BitsStored", 8))
         image = pixels if bits <= 8 else _scale(pixels, 0, 2**bits - 1)
         return image.astype(np.uint8), describe(dataset)
-    values = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
+    # pydicom's own dtype: integers unless a rescale made floats, so that a VOI LUT Sequence
+    # indexes its table as pydicom does for a file it reads itself
+    values = np.asarray(apply_modality_lut(pixels, dataset))
     if window is not None:
         _check_hounsfield(dataset, name, where, window)
         image = _voi(values, _with_window(dataset, window))
