@@ -6,8 +6,9 @@ Run: ``python bench/near_duplicates.py [--copies 150]``; writes
 the non-official copy — and PBC blood cells).
 
 * Recall: ``--copies`` real images per set, each copied the ways medical collections copy
-  images (JPEG re-save at quality 95 / 75 / 50, resize by ±4 and ±6 px, a 2-px crop on every
-  side, brightness ±3, a left-right mirror, colour → grey); both go through the same
+  images (JPEG re-save at quality 95 / 75 / 50, resize by ±4 and ±6 px, a crop of 3, 7 or
+  10 % of every side — 1, 2 or 3 px of a 28-px MedMNIST image — and of 7 % off two sides,
+  brightness ±3, a left-right mirror, colour → grey); both go through the same
   preprocessing as a prepared dataset (MedMNIST 28 px, PBC 224 px), then the product's
   ``thumbnail`` and ``similarity``: the share of copies at or above each threshold.
 * Flagged pairs among distinct images: each set's evaluation images (MedMNIST: val and test;
@@ -21,6 +22,7 @@ the non-official copy — and PBC blood cells).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import time
@@ -30,7 +32,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
-from medft.data.near_duplicates import THRESHOLD, similarity, thumbnail
+from medft.data import near_duplicates
+from medft.data.near_duplicates import THRESHOLD, ZOOMS, similarity, thumbnail
 from medft.data.preprocess import Preprocess
 
 HERE = Path(__file__).parent
@@ -51,6 +54,24 @@ def _resize(pixels: int):
     return lambda image: image.resize((image.width + pixels, image.height + pixels))
 
 
+def _crop(share: float, sides=("left", "top", "right", "bottom")):
+    """Cut ``share`` of the image off each of ``sides`` (all four: the content zooms about its
+    centre; two: it also moves)."""
+
+    def copy(image: Image.Image) -> Image.Image:
+        dx, dy = round(share * image.width), round(share * image.height)
+        return image.crop(
+            (
+                dx if "left" in sides else 0,
+                dy if "top" in sides else 0,
+                image.width - (dx if "right" in sides else 0),
+                image.height - (dy if "bottom" in sides else 0),
+            )
+        )
+
+    return copy
+
+
 def _brightness(delta: int):
     return lambda image: Image.fromarray(
         np.clip(np.asarray(image).astype(int) + delta, 0, 255).astype(np.uint8)
@@ -65,7 +86,10 @@ COPIES = {
     "resize −4 px": _resize(-4),
     "resize +6 px": _resize(6),
     "resize −6 px": _resize(-6),
-    "crop 2 px": lambda image: image.crop((2, 2, image.width - 2, image.height - 2)),
+    "crop 3 % a side": _crop(0.03),
+    "crop 7 % a side": _crop(0.07),
+    "crop 10 % a side": _crop(0.10),
+    "crop 7 % off two sides": _crop(0.07, sides=("left", "top")),
     "brightness +3": _brightness(3),
     "brightness −3": _brightness(-3),
     "mirror": ImageOps.mirror,
@@ -134,6 +158,17 @@ def flagged(train: pd.DataFrame, evaluation: pd.DataFrame) -> np.ndarray:
     return np.where(same, -1.0, close).max(axis=1)
 
 
+@contextlib.contextmanager
+def unzoomed():
+    """The comparison as it was before the zooms: thumbnails and mirror images only."""
+    zooms = near_duplicates.ZOOMS
+    near_duplicates.ZOOMS = (1.0,)
+    try:
+        yield
+    finally:
+        near_duplicates.ZOOMS = zooms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=150)
@@ -141,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"needs the real images in {DATA}")
-    recall_rows, flag_rows, timing = [], [], []
+    recall_rows, flag_rows, timing, before_rows = [], [], [], []
     for name, load in SETS.items():
         train, evaluation, preprocess = load()
         for kind, dist in recall(train, preprocess, args.copies).items():
@@ -169,6 +204,17 @@ def main() -> None:
                 len(train),
             )
         )
+        with unzoomed():
+            crops = recall(train, preprocess, args.copies)
+            nearest_before = flagged(train_hashes, evaluation_hashes)
+        before_rows.append(
+            {
+                "set": name,
+                **{k: (d >= THRESHOLD).mean() for k, d in crops.items() if "crop" in k},
+                "flagged per 1,000, before": (nearest_before >= THRESHOLD).mean() * 1000,
+                "flagged per 1,000, now": (nearest >= THRESHOLD).mean() * 1000,
+            }
+        )
     recall_frame = pd.DataFrame(recall_rows)
     overall = recall_frame[list(THRESHOLDS)].mean()
     lines = [
@@ -176,8 +222,9 @@ def main() -> None:
         "",
         f"`python bench/near_duplicates.py --copies {args.copies}` (the script's docstring says "
         "what is measured). Similarity: the correlation of 16 × 16 grey thumbnails of the "
-        "stored images (each against the other's and its two mirror images, "
-        f"`medft.data.near_duplicates`). The product's threshold: **r ≥ {THRESHOLD}**.",
+        "stored images (each against the other's and its two mirror images, either one zoomed "
+        f"about its centre by {ZOOMS[1]}–{ZOOMS[-1]}: `medft.data.near_duplicates`). The "
+        f"product's threshold: **r ≥ {THRESHOLD}**.",
         "",
         "## Recall: share of made copies at or above the threshold",
         "",
@@ -191,6 +238,24 @@ def main() -> None:
         "the threshold",
         "",
         _table(pd.DataFrame(flag_rows).set_index("set"), "{:.1f}"),
+        "",
+        "## The same crops without the zooms (the comparison before them)",
+        "",
+        f"Recall at r ≥ {THRESHOLD} comparing the thumbnails and their mirror images only, "
+        "and the evaluation images per 1,000 flagged among distinct images, then and now.",
+        "",
+        "| set | " + " | ".join(k for k in before_rows[0] if k != "set") + " |",
+        "|---|" + "---|" * (len(before_rows[0]) - 1),
+        *(
+            f"| {r['set']} | "
+            + " | ".join(
+                f"{v:.1f}" if k.startswith("flagged") else f"{v:.0%}"
+                for k, v in r.items()
+                if k != "set"
+            )
+            + " |"
+            for r in before_rows
+        ),
         "",
         "## Time (this machine, one process)",
         "",

@@ -219,7 +219,10 @@ def _made_copies():
         image.resize((52, 52)).save(buffer, format="JPEG", quality=75)
         return Image.open(io.BytesIO(buffer.getvalue()))
 
-    return {"resaved": resaved, "mirrored": ImageOps.mirror}
+    def cropped(image):  # 4 px of 48 off every side: the content zoomed by 1.2
+        return image.crop((4, 4, image.width - 4, image.height - 4))
+
+    return {"resaved": resaved, "mirrored": ImageOps.mirror, "cropped": cropped}
 
 
 def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(tmp_path):
@@ -231,13 +234,14 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
         "tex", {"source": "imagefolder", "root": str(tmp_path / "raw")}, pre, tmp_path / "w"
     )
     pairs = read_meta(out).near_duplicates["pairs"]
-    assert sorted(p["id"].rsplit("/", 1)[-1] for p in pairs) == ["mirrored.png", "resaved.png"]
+    found = sorted(p["id"].rsplit("/", 1)[-1] for p in pairs)
+    assert found == ["cropped.png", "mirrored.png", "resaved.png"]
     assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
     assert all(p["similarity"] >= 0.97 for p in pairs)
     rows = pd.read_parquet(out / "manifest.parquet")
-    assert (rows["split"] == "test").sum() == 10  # warn: kept, and listed in the card
+    assert (rows["split"] == "test").sum() == 11  # warn: kept, and listed in the card
     card = dict(data_card(out).sections)["Near-duplicates across splits"]
-    assert len(card) == 2
+    assert len(card) == 3
     dropped = prepare_dataset(
         "tex",
         {
@@ -250,13 +254,41 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     rows = pd.read_parquet(dropped / "manifest.parquet")
     assert (rows["split"] == "test").sum() == 8
-    with pytest.raises(DataError, match="2 evaluation image.*near copies.*mirrored.png"):
+    with pytest.raises(DataError, match="3 evaluation image.*near copies.*mirrored.png"):
         prepare_dataset(
             "tex",
             {"source": "imagefolder", "root": str(tmp_path / "raw"), "near_duplicates": "error"},
             pre,
             tmp_path / "e",
         )
+
+
+def test_a_border_crop_is_a_near_copy_whichever_split_holds_the_crop():
+    """The cropped copy may be the evaluation image or the training one; distinct textures
+    of the same kind stay apart."""
+    import numpy as np
+    from PIL import Image
+
+    from medft.data.near_duplicates import THRESHOLD, similarity, thumbnail
+
+    rng = np.random.default_rng(3)
+    pre = Preprocess(32, 32)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).resize(
+            (64, 64), Image.Resampling.BICUBIC
+        )
+        for _ in range(20)
+    ]
+
+    def thumbs(pictures):
+        return [thumbnail(pre(picture)) for picture in pictures]
+
+    originals = thumbs(images)
+    crops = thumbs([image.crop((5, 5, 59, 59)) for image in images])  # 8 % a side
+    for query, reference in ((crops, originals), (originals, crops)):
+        close = similarity(query, reference)
+        assert (np.diag(close) >= THRESHOLD).all()
+        assert (close[~np.eye(len(images), dtype=bool)] < THRESHOLD).all()
 
 
 def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):
