@@ -1,5 +1,6 @@
-"""Near-duplicate images across splits: the same picture re-saved, resized, brightened,
-mirrored or turned grey, which exact pixel hashing (``medft.data.duplicates``) cannot see.
+"""Near-duplicate images across splits: the same picture re-saved, resized, cropped at its
+borders, brightened, mirrored or turned grey, which exact pixel hashing
+(``medft.data.duplicates``) cannot see.
 
 Every stored image keeps a 16 × 16 grey thumbnail (box-averaged, 256 bytes in the manifest).
 Two images are near-duplicates when their thumbnails correlate at ``THRESHOLD`` or more
@@ -7,8 +8,8 @@ Two images are near-duplicates when their thumbnails correlate at ``THRESHOLD`` 
 against either one zoomed — about its centre, an edge's middle or a corner: ``ZOOMS``, the
 views of a copy whose borders were cut): re-encoding, resizing, border crops and small
 brightness changes barely move a thumbnail so compared, while distinct images of one modality
-differ in where their structures lie. An evaluation image that close to
-an earlier split's image is a pair; pairs exact hashing already found, and blank images, are
+differ in where their structures lie. An evaluation image that close to an earlier split's
+image is a pair; pairs exact hashing already found, and blank images, are
 left to it. The threshold and the default policy were chosen on real images
 (``bench/results_near_duplicates.md``: recall on made copies, flagged pairs among distinct
 images). The dataset's ``near_duplicates`` option:
@@ -17,9 +18,9 @@ images). The dataset's ``near_duplicates`` option:
 * ``error``: preparation stops, naming the first pairs;
 * ``drop_from_eval``: those evaluation images are dropped, listed like the exact ones.
 
-Not caught: crops of more than about 10 % a side (13 % off one side), rotations other than
-mirroring, strong contrast or colour changes; fine-grained images (blood-cell smears) lose
-many cropped copies to the thumbnail's blur.
+Not caught: crops of more than about 10 % a side (13 % off one side), a copy both cropped and
+mirrored, rotations other than mirroring, strong contrast or colour changes; fine-grained
+images (blood-cell smears) lose many cropped copies to the thumbnail's blur.
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
