@@ -9,8 +9,8 @@ against either one zoomed — about its centre, an edge's middle or a corner: ``
 views of a copy whose borders were cut): re-encoding, resizing, border crops and small
 brightness changes barely move a thumbnail so compared, while distinct images of one modality
 differ in where their structures lie. An evaluation image that close to an earlier split's
-image is a pair; pairs exact hashing already found, and blank images, are
-left to it. The threshold and the default policy were chosen on real images
+image is a pair; pairs exact hashing already found, and blank images, are left to it. The
+threshold and the default policy were chosen on real images
 (``bench/results_near_duplicates.md``: recall on made copies, flagged pairs among distinct
 images). The dataset's ``near_duplicates`` option:
 
