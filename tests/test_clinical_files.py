@@ -132,6 +132,25 @@ def test_monochrome1_is_inverted_and_rle_decodes(tmp_path):
     assert np.array_equal(read(rle), plain)
 
 
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_padding_is_background_and_out_of_the_range(tmp_path, photometric):
+    """A CT's area outside the scanned circle holds Pixel Padding Value (−2000 here): black,
+    whatever the photometric, and not the bottom of a windowless file's range."""
+    hu = phantom_hu(3)
+    y, x = np.mgrid[:32, :32]
+    outside = np.hypot(y - 16, x - 16) > 15
+    hu[outside] = -2000
+    path = write_dicom(tmp_path / "p.dcm", hu, signed=True, photometric=photometric, window=None)
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00280120, "SS", -2000)  # Pixel Padding Value, signed as the pixels are
+    ds.save_as(path, enforce_file_format=True)
+    image = read(path)
+    assert (image[outside] == 0).all()
+    inside = image[~outside & (hu == -1000)], image[hu == 700]
+    dark, bright = (0, 255) if photometric == "MONOCHROME2" else (255, 0)
+    assert (inside[0] == dark).all() and (inside[1] == bright).all()  # air to bone: 0..255
+
+
 def test_a_compressed_file_without_its_decoder_names_syntax_and_package(tmp_path):
     path = write_dicom(tmp_path / "ls.dcm", phantom_hu(3), signed=True)
     ds = pydicom.dcmread(path)

@@ -9,7 +9,8 @@ sets ``window`` (a preset name or ``[centre, width]``), that window, LINEAR, on 
 units only (CT, or a RescaleType of HU; anything else stops naming the file and its
 modality); with neither, the image's full range. Its output range (the LUT's bits, or the
 window's) maps to 0–255, and MONOCHROME1 (white is low) is inverted so that every grey image
-is MONOCHROME2. Colour is kept as stored: 8-bit RGB unchanged (YBR converted to RGB by
+is MONOCHROME2. Padding (Pixel Padding Value, which pydicom leaves to the viewer) is black and
+outside the full range. Colour is kept as stored: 8-bit RGB unchanged (YBR converted to RGB by
 pydicom), deeper RGB scaled by its bits, PALETTE COLOR through its colour LUT
 (``apply_color_lut``).
 
@@ -141,6 +142,7 @@ def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
     # pydicom's own dtype: integers unless a rescale made floats, so that a VOI LUT Sequence
     # indexes its table as pydicom does for a file it reads itself
     values = np.asarray(apply_modality_lut(pixels, dataset))
+    padding = _padding(dataset, pixels)
     if window is not None:
         _check_hounsfield(dataset, name, where, window)
         image = _voi(values, _with_window(dataset, window))
@@ -148,10 +150,25 @@ def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
         with reading(where, f"the VOI LUT of DICOM file {name}"):
             image = _voi(values, dataset)
     else:
-        image = _scale(values, float(values.min()), float(values.max()))
+        image_values = values[~padding] if (~padding).any() else values
+        image = _scale(values, float(image_values.min()), float(image_values.max()))
     if kind == "MONOCHROME1":
         image = 255 - image
+    image[padding] = 0
     return image, describe(dataset)
+
+
+def _padding(dataset, pixels: np.ndarray) -> np.ndarray:
+    """Where the frame holds no image: its stored values equal to Pixel Padding Value, or
+    between it and Pixel Padding Range Limit (PS3.3 C.7.5.1.1.2; a CT's area outside the
+    scanned circle). pydicom leaves padding to the viewer; a viewer shows it as background,
+    so it is black here and left out of the full range of a file without a window."""
+    if "PixelPaddingValue" not in dataset:
+        return np.zeros(pixels.shape, dtype=bool)
+    bounds = [int(dataset.PixelPaddingValue)]
+    if "PixelPaddingRangeLimit" in dataset:
+        bounds.append(int(dataset.PixelPaddingRangeLimit))
+    return (pixels >= min(bounds)) & (pixels <= max(bounds))
 
 
 def _check_decodable(dataset, name: str, where: str) -> None:
