@@ -185,3 +185,16 @@ def test_planned_counts_hold_a_capped_folder_before_it_is_prepared(tmp_path):
     assert planned == {split: min(n, 9) for split, n in uncapped.items()}
     assert planned["train"] == held["train"] == 9
     assert all(abs(planned[split] - held[split]) <= 2 for split in ("val", "test"))
+
+
+def test_a_paper_task_is_planned_capped_before_its_raw_data_exist():
+    """Counted from the paper's Table 2 (nothing downloaded yet), capped by its classes."""
+    from medft.data.sources import SOURCES, parse_options
+
+    entry = {"name": "wrist", "source": "mura", "root": "/not/there", "part": "wrist"}
+    whole = SOURCES.get("mura").planned_counts(parse_options(entry))
+    capped = SOURCES.get("mura").planned_counts(
+        parse_options({**entry, "max_images_per_class": 50})
+    )
+    assert whole["train"] > 2000
+    assert capped == {"train": 100, "val": 100, "test": 100}  # two classes, 50 each

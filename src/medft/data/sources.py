@@ -167,6 +167,7 @@ def _records_source(
     read: str | None = None,
     inputs=lambda options: [],
     counts: Callable[[opts.SourceOptions], dict[str, int]] | None = None,
+    strata: Callable[[opts.SourceOptions], int | None] | None = None,
 ) -> Source:
     """A source whose parser, ``medft.data.<module>.<parser>(options)``, returns
     (records, classes, task) for ``write_records``; ``read`` names a custom image reader in
@@ -209,8 +210,8 @@ def _records_source(
         counts or parsed_counts,
         inputs=inputs,
         description=description,
-        # the paper's tasks are counted from its Table 2, before their raw data exist
-        strata=Source.strata if counts else parsed_strata,
+        # a source with its own counts may have no raw data to parse yet
+        strata=strata or (Source.strata if counts else parsed_strata),
     )
 
 
@@ -226,8 +227,16 @@ def _paper_counts(options: opts.CarvedSplitOptions) -> dict[str, int]:
     return carved_counts(train, test, val_fraction=getattr(options, "val_fraction", 0.1))
 
 
+def _paper_strata(options: opts.CarvedSplitOptions) -> int:
+    from medft.data.paper import STRATA
+
+    return STRATA[options.paper_task]
+
+
 def _paper(options, parser: str, description: str, read: str | None = None) -> Source:
-    return _records_source(options, "paper", parser, description, read, counts=_paper_counts)
+    return _records_source(
+        options, "paper", parser, description, read, counts=_paper_counts, strata=_paper_strata
+    )
 
 
 SOURCES.register("imagefolder")(
