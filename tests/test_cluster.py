@@ -280,15 +280,13 @@ def test_a_torch_job_holds_every_thread_pool_to_its_threads(monkeypatch):
         seen.append((torch.get_num_threads(), pools, pyarrow.cpu_count()))
 
     monkeypatch.setitem(jobs.TORCH_JOBS, "probe", probe)
-    # torch's and Arrow's settings outlive the job (a job is its own process): restore them
-    # for the tests after this one.
-    before = torch.get_num_threads(), pyarrow.cpu_count()
-    try:
-        jobs.run_torch_job_here("probe", {}, threads=1)
-    finally:
-        torch.set_num_threads(before[0])
-        pyarrow.set_cpu_count(before[1])
+    before = torch.get_num_threads(), {p["num_threads"] for p in threadpool_info()}
+    before += (pyarrow.cpu_count(),)
+    jobs.run_torch_job_here("probe", {}, threads=1)
     assert seen == [(1, {1}, 1)]
+    # and back afterwards: the process may go on (the CLI's --threads, the tests after this)
+    after = torch.get_num_threads(), {p["num_threads"] for p in threadpool_info()}
+    assert after + (pyarrow.cpu_count(),) == before
 
 
 def test_plan_prints_the_search_budget_beside_the_grids(tmp_path, monkeypatch, capsys):

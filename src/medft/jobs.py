@@ -48,15 +48,20 @@ def threads_held_to(threads: int):
     the only one — numpy's OpenBLAS, scikit-learn's OpenMP and Arrow's (Parquet) start a
     thread per CPU, so a report's bootstrap, a probe or a table read would run that many in a
     job the scheduler counted as ``threads`` (Snakemake sets OMP_NUM_THREADS for shell jobs
-    only)."""
+    only). Restored on leaving, for a job run in a process that goes on (the CLI, a test)."""
     import pyarrow
     import torch
     from threadpoolctl import threadpool_limits
 
+    before = torch.get_num_threads(), pyarrow.cpu_count()
     torch.set_num_threads(threads)
     pyarrow.set_cpu_count(threads)
-    with threadpool_limits(limits=threads):
-        yield
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before[0])
+        pyarrow.set_cpu_count(before[1])
 
 
 def run_torch_job_here(job: str, kwargs: dict, threads: int) -> None:
