@@ -92,6 +92,11 @@ def test_counts_come_from_the_prepared_dataset_once_it_exists(tmp_path):
         {"train": 180, "val": 60, "test": 60},
         "documented",
     )
+    capped = {**config["datasets"][0], "max_images_per_class": 20}
+    assert Grid({**config, "datasets": [capped]}).cost.counts("nodule", "test_resnet") == (
+        {"train": 40, "val": 40, "test": 40},
+        "documented + max_images_per_class",
+    )
     prepared = Path(grid.prepared("nodule", "test_resnet")).parent
     synthetic.prepare("synth-nodule", Preprocess(32, 32), prepared, n_images=300)
     counts, origin = Grid(config).cost.counts("nodule", "test_resnet")

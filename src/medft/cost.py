@@ -126,12 +126,15 @@ class CostModel:
         meta = Path(self.grid.prepared(dataset, model))
         if meta.exists():
             return json.loads(meta.read_text())["split_counts"], "prepared"
+        options = self.grid.dataset_options[dataset]
         if dataset not in self._documented:  # a user's folder is listed once, not per job
             from medft.data.sources import SOURCES
 
-            options = self.grid.dataset_options[dataset]
             self._documented[dataset] = SOURCES.get(options.source).planned_counts(options)
-        return self._documented[dataset], "documented"
+        subsampled = [
+            key for key in ("train_fraction", "max_images_per_class") if getattr(options, key)
+        ]
+        return self._documented[dataset], " + ".join(["documented", *subsampled])
 
     def _seconds(
         self, images: float, img_s: float, model: str, dataset: str | None = None
