@@ -8,8 +8,8 @@ the non-official copy — and PBC blood cells).
 * Recall: ``--copies`` real images per set, each copied the ways medical collections copy
   images (JPEG re-save at quality 95 / 75 / 50, resize by ±4 and ±6 px, a crop of 3, 7 or
   10 % of every side — 1, 2 or 3 px of a 28-px MedMNIST image —, of 7 % off the top, 12 % off
-  the bottom and 7 % off two sides,
-  brightness ±3, a left-right mirror, colour → grey); both go through the same
+  the bottom and 7 % off two sides, brightness ±3, a left-right mirror, colour → grey); the
+  crops also without the zooms, the comparison before them. Both go through the same
   preprocessing as a prepared dataset (MedMNIST 28 px, PBC 224 px), then the product's
   ``thumbnail`` and ``similarity``: the share of copies at or above each threshold.
 * Flagged pairs among distinct images: each set's evaluation images (MedMNIST: val and test;
