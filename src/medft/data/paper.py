@@ -55,17 +55,17 @@ TABLE2 = {
     "isic2020": (26160, 6541),
     "cholect50": (7980, 2129),
 }
-# What `max_images_per_class` caps apart in each task: its classes, or for multi-label its
-# label combinations (medft plan's counts before the raw data exist).
-STRATA = {
-    "chexpert": 2 ** len(CHEXPERT_LABELS),
-    "mura-shoulder": 2,
-    "mura-wrist": 2,
-    "mura-humerus": 2,
-    "t1w_mri": len(T1W_CLASSES),
-    "bach": len(BACH_CLASSES),
-    "isic2020": 2,
-    "cholect50": 2 ** len(CHOLECT50_INSTRUMENTS),
+# Each task's labels: how many, and whether several may be present at once (what
+# `max_images_per_class` caps apart, for medft plan's counts before the raw data exist).
+LABELS = {
+    "chexpert": (len(CHEXPERT_LABELS), True),
+    "mura-shoulder": (2, False),
+    "mura-wrist": (2, False),
+    "mura-humerus": (2, False),
+    "t1w_mri": (len(T1W_CLASSES), False),
+    "bach": (len(BACH_CLASSES), False),
+    "isic2020": (2, False),
+    "cholect50": (len(CHOLECT50_INSTRUMENTS), True),
 }
 MURA_PARTS = {"shoulder": "XR_SHOULDER", "wrist": "XR_WRIST", "humerus": "XR_HUMERUS"}
 

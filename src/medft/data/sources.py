@@ -46,6 +46,12 @@ class Source:
 SOURCES: Registry[Source] = Registry("dataset source")
 
 
+def label_strata(labels: int, multilabel: bool) -> int:
+    """What ``max_images_per_class`` caps apart (``records.subsample``): each class, or for
+    multi-label data each combination of labels."""
+    return 2**labels if multilabel else labels
+
+
 def parse_options(entry: dict) -> opts.SourceOptions:
     """The typed options of a ``datasets:`` entry (its ``source`` picks the dataclass)."""
     if "source" not in entry:
@@ -115,7 +121,7 @@ def _synthetic_strata(options: opts.SyntheticOptions) -> int:
     from medft.data.synthetic import SYNTHETIC
 
     spec = SYNTHETIC.get(options.task or options.base_name)
-    return 2 ** len(spec.classes) if spec.task == "multilabel" else len(spec.classes)
+    return label_strata(len(spec.classes), spec.task == "multilabel")
 
 
 def _medmnist_counts(options: opts.MedmnistOptions) -> dict[str, int]:
@@ -134,8 +140,7 @@ def _medmnist_strata(options: opts.MedmnistOptions) -> int:
     import medmnist
 
     info = medmnist.INFO[medmnist_flag(options)]
-    n = len(info["label"])
-    return 2**n if "multi-label" in info["task"] else n
+    return label_strata(len(info["label"]), "multi-label" in info["task"])
 
 
 SOURCES.register("synthetic")(
@@ -228,9 +233,9 @@ def _paper_counts(options: opts.CarvedSplitOptions) -> dict[str, int]:
 
 
 def _paper_strata(options: opts.CarvedSplitOptions) -> int:
-    from medft.data.paper import STRATA
+    from medft.data.paper import LABELS
 
-    return STRATA[options.paper_task]
+    return label_strata(*LABELS[options.paper_task])
 
 
 def _paper(options, parser: str, description: str, read: str | None = None) -> Source:
