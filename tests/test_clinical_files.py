@@ -167,10 +167,144 @@ def test_a_compressed_file_without_its_decoder_names_syntax_and_package(tmp_path
     assert "1.2.840.10008.1.2.4.80" in message and "pylibjpeg" in message
 
 
-def test_multi_frame_files_are_refused_by_name(tmp_path):
-    path = write_dicom(tmp_path / "cine.dcm", phantom_hu(4), signed=True, frames=3)
-    with pytest.raises(DataError, match="cine.dcm has 3 frames"):
+def _item(**attributes):
+    item = Dataset()
+    for keyword, value in attributes.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def write_enhanced_ct(path, frames, *, intercepts=None, windows=None, modality="CT"):
+    """An enhanced CT (or, with ``modality="MR"``, a file of that modality) whose rescale and
+    windows live where the enhanced IODs keep them: the functional groups (PS3.3 C.7.6.16),
+    each macro shared by all frames or given per frame, never both. ``frames``: Hounsfield
+    units per frame; ``intercepts`` (the stored values shift with them) and ``windows``: one
+    per frame, in the per-frame groups; else intercept 0 and window 40/400, shared."""
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedCTImageStorage
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = EnhancedCTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = modality, path.stem
+    ds.Rows, ds.Columns = frames[0].shape
+    ds.NumberOfFrames = len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    units = "HU" if modality == "CT" else "US"
+
+    def rescale(intercept):
+        return Sequence([_item(RescaleIntercept=intercept, RescaleSlope=1, RescaleType=units)])
+
+    def window(centre_width):
+        return Sequence([_item(WindowCenter=centre_width[0], WindowWidth=centre_width[1])])
+
+    shared = _item()
+    if intercepts is None:
+        shared.PixelValueTransformationSequence = rescale(0)
+    if windows is None:
+        shared.FrameVOILUTSequence = window((40, 400))
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per_frame = []
+    for k in range(len(frames)):
+        group = _item(FrameContentSequence=Sequence([_item(FrameAcquisitionNumber=1)]))
+        if intercepts is not None:
+            group.PixelValueTransformationSequence = rescale(intercepts[k])
+        if windows is not None:
+            group.FrameVOILUTSequence = window(windows[k])
+        per_frame.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+    shifts = intercepts or [0] * len(frames)
+    stored = [hu - shift for hu, shift in zip(frames, shifts, strict=True)]
+    ds.PixelData = np.stack(stored).astype(np.int16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_an_enhanced_ct_reads_each_frame_with_its_functional_groups(tmp_path):
+    """Each frame as its own single-frame CT with the same values and window reads, whether
+    the window or the rescale is the frame's own — none of them at the top level where
+    pydicom's functions look."""
+    hu = [phantom_hu(k) for k in range(3)]
+    windows = [(40, 400), (-600, 1500), (60, 160)]
+    own_windows = write_enhanced_ct(tmp_path / "windows.dcm", hu, windows=windows)
+    own_rescales = write_enhanced_ct(tmp_path / "rescales.dcm", hu, intercepts=[0, -1024, 512])
+    by_window, raw = dicom.read_frames(str(own_windows), "test")
+    by_rescale = dicom.read_frames(str(own_rescales), "test")[0]
+    for k, window in enumerate(windows):
+        single = write_dicom(tmp_path / f"single{k}.dcm", hu[k], signed=True, window=window)
+        assert np.array_equal(by_window[k], read(single)), k
+        shared = write_dicom(tmp_path / f"shared{k}.dcm", hu[k], signed=True, window=(40, 400))
+        assert np.array_equal(by_rescale[k], read(shared)), k
+    assert raw == "32×32 DICOM MONOCHROME2 16-bit signed, 3 frames"
+    # A file with a window in both groups (the standard allows one): the frame's own wins.
+    both = pydicom.dcmread(own_windows)
+    both.SharedFunctionalGroupsSequence[0].FrameVOILUTSequence = pydicom.sequence.Sequence(
+        [_item(WindowCenter=500, WindowWidth=10)]
+    )
+    both.save_as(tmp_path / "both.dcm", enforce_file_format=True)
+    assert np.array_equal(dicom.read_frames(str(tmp_path / "both.dcm"), "test")[0], by_window)
+    # The dataset's window replaces every frame's; the rescale type in the groups says HU.
+    lung = dicom.read_frames(str(own_windows), "test", "lung")[0]
+    for k, frame in enumerate(lung):
+        assert np.array_equal(frame, read(tmp_path / f"single{k}.dcm", "lung")), k
+    mr = write_enhanced_ct(tmp_path / "mr.dcm", hu, modality="MR")
+    with pytest.raises(DataError, match="mr.dcm is MR, RescaleType US, not in Hounsfield"):
+        dicom.read_frames(str(mr), "test", "lung")
+
+
+def test_a_multi_frame_file_without_a_window_keeps_its_frames_relative_brightness(tmp_path):
+    hu = phantom_hu(4)
+    path = write_dicom(tmp_path / "cine.dcm", hu, signed=True, window=None, frames=2)
+    ds = pydicom.dcmread(path)
+    ds.PixelData = np.stack([hu, hu / 2]).astype(np.int16).tobytes()  # the second one dimmer
+    ds.save_as(path, enforce_file_format=True)
+    bright, dim = dicom.read_frames(str(path), "test")[0]
+    assert bright.min() == 0 and bright.max() == 255
+    assert dim.max() == round((350 + 1000) / 1700 * 255)  # bone at 350 HU of −1000..700
+    with pytest.raises(DataError, match="cine.dcm has 2 frames where one image was expected"):
         read(path)
+
+
+def test_a_real_ultrasound_cine_gives_its_frames_in_colour():
+    path = real_file("examples_ybr_color.dcm")  # 30 frames, YBR_FULL_422, JPEG baseline
+    from pydicom.uid import JPEGBaseline8Bit
+
+    if not pydicom.pixels.get_decoder(JPEGBaseline8Bit).is_available:
+        pytest.skip("no JPEG baseline decoder is installed here")
+    frames, raw = dicom.read_frames(str(path), "test")
+    expected = pydicom.dcmread(path).pixel_array  # pydicom converts YBR to RGB
+    assert len(frames) == 30 and raw.endswith("YBR_FULL_422 8-bit unsigned, 30 frames")
+    assert all(np.array_equal(f, e) for f, e in zip(frames, expected, strict=True))
+
+
+def test_a_multi_frame_file_in_a_table_is_one_image_per_frame_in_one_group(tmp_path):
+    rows = []
+    for i in range(16):
+        name = f"series{i}.dcm"
+        hu = [phantom_hu(i) + 20 * k for k in range(3)]
+        write_enhanced_ct(tmp_path / "images" / name, hu)
+        rows.append({"path": f"images/{name}", "label": ["normal", "lesion"][i % 2]})
+    write_dicom(tmp_path / "images" / "one.dcm", phantom_hu(24), signed=True)
+    rows.append({"path": "images/one.dcm", "label": "lesion"})
+    pd.DataFrame(rows).to_csv(tmp_path / "ct.csv", index=False)
+    options = {"source": "table", "table": str(tmp_path / "ct.csv"), "val_fraction": 0.3}
+    out = prepare_dataset("ct", options, PRE, tmp_path / "out")
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert len(manifest) == 16 * 3 + 1 and manifest["group"].nunique() == 17
+    assert manifest.groupby("group")["split"].nunique().max() == 1
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    frames = manifest[~manifest["id"].str.endswith("one.dcm")]
+    assert len(frames) == 48 and frames["id"].str.contains(r"/series\d+\.dcm#frame[0-2]$").all()
+    assert frames["raw"].str.endswith(", 3 frames").all()
+    central = prepare_dataset("ct", {**options, "central_slices": 0.4}, PRE, tmp_path / "c")
+    ids = pd.read_parquet(central / "manifest.parquet")["id"]
+    assert len(ids) == 17 and set(ids.str[-1]) == {"1", "m"}  # the middle frame; one.dcm
 
 
 def ct_table(tmp_path, n=16):
@@ -475,3 +609,19 @@ def test_twelve_bit_jpeg_extended_names_the_decoder_packages():
     message = str(error.value)
     assert "JPGExtended.dcm" in message and "12-bit" in message
     assert "pylibjpeg" in message and "gdcm" in message and "\n" not in message
+
+
+def test_the_plan_counts_slices_and_frames_not_files(tmp_path):
+    """``medft plan`` (its GPU-hours and disk) before preparation: 10 volumes of 8 slices and
+    4 files of 3 frames are 92 images, not 14."""
+    from medft.data.sources import SOURCES, parse_options
+
+    for i in range(10):
+        write_volume(tmp_path / "root" / ["a", "b"][i % 2] / f"v{i}.nii.gz", i)
+    for i in range(4):
+        frames = [phantom_hu(i) + 20 * k for k in range(3)]
+        write_enhanced_ct(tmp_path / "root" / ["a", "b"][i % 2] / f"s{i}.dcm", frames)
+    entry = {"name": "mixed", "source": "imagefolder", "root": str(tmp_path / "root")}
+    planned = SOURCES.get("imagefolder").planned_counts(parse_options(entry))
+    prepared = read_meta(prepare_dataset("mixed", entry, PRE, tmp_path / "out")).split_counts
+    assert sum(planned.values()) == sum(prepared.values()) == 10 * 8 + 4 * 3

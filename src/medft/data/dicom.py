@@ -1,4 +1,4 @@
-"""DICOM images through pydicom (the optional ``dicom`` extra): one frame → an 8-bit image.
+"""DICOM images through pydicom (the optional ``dicom`` extra): each frame → an 8-bit image.
 
 The stored values become what a radiologist's viewer shows, by pydicom's implementation of the
 standard's pipeline (PS3.3 C.11), never a hand-written copy of it: the modality LUT or rescale
@@ -6,17 +6,22 @@ standard's pipeline (PS3.3 C.11), never a hand-written copy of it: the modality 
 (``apply_voi_lut``): the file's VOI LUT Sequence, else its window with its VOI LUT Function
 (LINEAR, LINEAR_EXACT or SIGMOID), the first where several are given — or, where the dataset
 sets ``window`` (a preset name or ``[centre, width]``), that window, LINEAR, on Hounsfield
-units only (CT, or a RescaleType of HU; anything else stops naming the file and its
-modality); with neither, the image's full range. Its output range (the LUT's bits, or the
-window's) maps to 0–255, and MONOCHROME1 (white is low) is inverted so that every grey image
-is MONOCHROME2. Padding (Pixel Padding Value, which pydicom leaves to the viewer) is black and
-outside the full range. Colour is kept as stored: 8-bit RGB unchanged (YBR converted to RGB by
-pydicom), deeper RGB scaled by its bits, PALETTE COLOR through its colour LUT
+units only (CT, or a RescaleType of HU; anything else stops naming the file and its modality);
+with neither, the file's full range (over all of its frames). Its output range (the LUT's bits,
+or the window's) maps to 0–255, and MONOCHROME1 (white is low) is inverted so that every grey
+image is MONOCHROME2. Padding (Pixel Padding Value, which pydicom leaves to the viewer) is
+black and outside the full range. Colour is kept as stored: 8-bit RGB unchanged (YBR converted
+to RGB by pydicom), deeper RGB scaled by its bits, PALETTE COLOR through its colour LUT
 (``apply_color_lut``).
 
+A multi-frame file (an enhanced CT or MR, an ultrasound cine) gives one image per frame
+(``medft.data.stacks`` makes its row one per frame). An enhanced file keeps each frame's
+rescale and window in its functional groups, which pydicom's functions do not read: each frame
+gets a header with them at the top level (``frame_header``), then the same pipeline.
+
 Files without the 128-byte preamble (older archives) are read when they are DICOM
-(``force=True``). A missing transfer syntax, a missing decoder (naming the package), a
-multi-frame file or a broken file is a one-line ``DataError`` naming the file.
+(``force=True``). A missing transfer syntax, a missing decoder (naming the package) or a
+broken file is a one-line ``DataError`` naming the file.
 
 pydicom is imported on use: planning a workflow and reading other formats never need it.
 """
@@ -118,44 +123,107 @@ def describe(dataset) -> str:
     sign = "signed" if int(dataset.get("PixelRepresentation", 0)) else "unsigned"
     bits = dataset.get("BitsStored", dataset.get("BitsAllocated", "?"))
     kind = dataset.get("PhotometricInterpretation", "?")
-    return f"{dataset.Columns}×{dataset.Rows} DICOM {kind} {bits}-bit {sign}"
+    count = _frame_count(dataset)
+    frames = f", {count} frames" if count > 1 else ""
+    return f"{dataset.Columns}×{dataset.Rows} DICOM {kind} {bits}-bit {sign}{frames}"
 
 
 def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
     """The file's one frame as (H, W) or (H, W, 3) uint8, and its description."""
+    frames, raw = read_frames(path, where, window)
+    if len(frames) > 1:
+        raise DataError(
+            f"{where}: DICOM file {Path(path).name} has {len(frames)} frames where one image "
+            "was expected; list it in a folder or table, whose rows become one per frame"
+        )
+    return frames[0], raw
+
+
+def frames_in(path: str, where: str) -> int:
+    """The file's number of frames, from its header."""
+    return _frame_count(_open(path, where, header_only=True))
+
+
+def _frame_count(dataset) -> int:
+    return int(dataset.get("NumberOfFrames", 1) or 1)
+
+
+def read_frames(path: str, where: str, window=None) -> tuple[list[np.ndarray], str]:
+    """Every frame of the file as (H, W) or (H, W, 3) uint8, and the file's description.
+
+    A frame of a multi-frame file is read with its own header (``frame_header``: the file's
+    attributes and its functional groups), so an enhanced CT's per-frame rescale and window
+    apply as the standard defines them. A file without a window takes its full range over all
+    of its frames, so that a frame keeps its brightness relative to its neighbours."""
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     dataset = _open(path, where, header_only=False)
     name = Path(path).name
     _check_decodable(dataset, name, where)
-    pixels = _pixels(dataset, name, where)
+    count = _frame_count(dataset)
+    stack = _pixels(dataset, name, where)
+    stack = stack if count > 1 else stack[None]
+    raw = describe(dataset)
     kind = dataset.get("PhotometricInterpretation", "")
     if kind == "PALETTE COLOR":
         with reading(where, f"the colour palette of DICOM file {name}"):
-            rgb = apply_color_lut(pixels, dataset)
+            rgb = apply_color_lut(stack, dataset)
         bits = int(dataset.RedPaletteColorLookupTableDescriptor[2])
-        return _scale(rgb, 0, 2**bits - 1), describe(dataset)
-    if pixels.ndim == 3:  # colour: pydicom has converted YBR to RGB
+        return list(_scale(rgb, 0, 2**bits - 1)), raw
+    if stack.ndim == 4:  # colour: pydicom has converted YBR to RGB
         bits = int(dataset.get("BitsStored", 8))
-        image = pixels if bits <= 8 else _scale(pixels, 0, 2**bits - 1)
-        return image.astype(np.uint8), describe(dataset)
+        colour = stack if bits <= 8 else _scale(stack, 0, 2**bits - 1)
+        return list(colour.astype(np.uint8)), raw
+    headers = [frame_header(dataset, i) for i in range(count)] if count > 1 else [dataset]
     # pydicom's own dtype: integers unless a rescale made floats, so that a VOI LUT Sequence
     # indexes its table as pydicom does for a file it reads itself
-    values = np.asarray(apply_modality_lut(pixels, dataset))
-    padding = _padding(dataset, pixels)
+    values = [np.asarray(apply_modality_lut(f, h)) for f, h in zip(stack, headers, strict=True)]
+    padding = [_padding(h, f) for f, h in zip(stack, headers, strict=True)]
     if window is not None:
-        _check_hounsfield(dataset, name, where, window)
-        image = _voi(values, _with_window(dataset, window))
-    elif "VOILUTSequence" in dataset or "WindowCenter" in dataset:
-        with reading(where, f"the VOI LUT of DICOM file {name}"):
-            image = _voi(values, dataset)
-    else:
-        image_values = values[~padding] if (~padding).any() else values
-        image = _scale(values, float(image_values.min()), float(image_values.max()))
-    if kind == "MONOCHROME1":
-        image = 255 - image
-    image[padding] = 0
-    return image, describe(dataset)
+        for header in headers:
+            _check_hounsfield(header, name, where, window)
+    shown = [v[~p] for v, p in zip(values, padding, strict=True) if (~p).any()] or values
+    low = min(float(v.min()) for v in shown)
+    high = max(float(v.max()) for v in shown)
+    frames = []
+    for frame_values, frame_padding, header in zip(values, padding, headers, strict=True):
+        if window is not None:
+            image = _voi(frame_values, _with_window(header, window))
+        elif "VOILUTSequence" in header or "WindowCenter" in header:
+            with reading(where, f"the VOI LUT of DICOM file {name}"):
+                image = _voi(frame_values, header)
+        else:
+            image = _scale(frame_values, low, high)
+        if kind == "MONOCHROME1":
+            image = 255 - image
+        image[frame_padding] = 0
+        frames.append(image)
+    return frames, raw
+
+
+FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+
+
+def frame_header(dataset, index: int):
+    """The header of frame ``index`` of a multi-frame file: its attributes with those of its
+    functional groups (PS3.3 C.7.6.16) — the shared ones, then the frame's own, which take
+    precedence — at the top level, where pydicom's ``apply_modality_lut`` and
+    ``apply_voi_lut`` look (an enhanced CT keeps its rescale and window only there)."""
+    from pydicom.dataset import Dataset
+
+    header = Dataset()
+    for element in dataset:
+        if element.keyword not in (*FUNCTIONAL_GROUPS, "PixelData"):
+            header[element.tag] = element
+    shared = dataset.get("SharedFunctionalGroupsSequence") or []
+    own = dataset.get("PerFrameFunctionalGroupsSequence") or []
+    groups = [*shared[:1], *own[index : index + 1]]
+    for group in groups:
+        for macro in group:
+            if macro.VR == "SQ" and len(macro.value):
+                for element in macro.value[0]:
+                    header[element.tag] = element
+    return header
 
 
 def _padding(dataset, pixels: np.ndarray) -> np.ndarray:
@@ -176,12 +244,6 @@ def _check_decodable(dataset, name: str, where: str) -> None:
 
     if "PixelData" not in dataset:
         raise DataError(f"{where}: DICOM file {name} holds no image (no PixelData); remove its row")
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise DataError(
-            f"{where}: DICOM file {name} has {frames} frames; medft reads one image per file — "
-            "export the frames as separate files (one row each)"
-        )
     syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is None:
         raise DataError(
@@ -263,3 +325,20 @@ def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
     if high <= low:
         return np.zeros(values.shape, dtype=np.uint8)
     return np.round(np.clip((values - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+
+
+class FrameReader:
+    """Frames of multi-frame files as uint8 images, each file read once (a file's frames are
+    written one after another)."""
+
+    def __init__(self, window=None) -> None:
+        self.window = window
+        self._path: str | None = None
+        self._frames: list[np.ndarray] = []
+        self._raw = ""
+
+    def frame(self, path: str, index: int, where: str) -> tuple[np.ndarray, str]:
+        if path != self._path:
+            self._frames, self._raw = read_frames(path, where, self.window)
+            self._path = path
+        return self._frames[index], self._raw

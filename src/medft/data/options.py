@@ -202,8 +202,9 @@ class UserDataOptions(CarvedSplitOptions):
     # bone, brain, ...) or [centre, width]; default: each file's own window, else its range.
     window: str | list[float] | None = None
     # NIfTI volumes (medft.data.volumes): the axis slices are cut along (0 sagittal, 1 coronal,
-    # 2 axial — the default), the central fraction of slices kept (default: all), and the
-    # per-volume intensity percentiles mapped to 0 and 255 (default [0.5, 99.5]).
+    # 2 axial — the default), the central fraction of slices kept (default: all; of a
+    # multi-frame DICOM file's frames too), and the per-volume intensity percentiles mapped to
+    # 0 and 255 (default [0.5, 99.5]).
     slice_axis: int | None = None
     central_slices: float | None = None
     intensity_percentiles: list[float] | None = None

@@ -1,6 +1,7 @@
 """Reading the image of one records row, whatever its file: ordinary images through Pillow,
-DICOM through pydicom (``medft.data.dicom``), a NIfTI volume's slice through nibabel
-(``medft.data.volumes``). Every failure is a ``DataError`` naming the file and the row."""
+DICOM (a multi-frame file's frame included) through pydicom (``medft.data.dicom``), a NIfTI
+volume's slice through nibabel (``medft.data.volumes``). Every failure is a ``DataError``
+naming the file and the row."""
 
 from __future__ import annotations
 
@@ -53,13 +54,14 @@ def read_image(path: str, where: str) -> Image.Image:
 
 
 class FileReader:
-    """The image of a records row (``path``, and ``slice`` ≥ 0 for a volume's slice) and its
-    description before preprocessing; the dataset's options carry the DICOM window and the
-    volumes' slicing."""
+    """The image of a records row (``path``, and ``slice`` ≥ 0 for a volume's slice or a
+    multi-frame DICOM file's frame) and its description before preprocessing; the dataset's
+    options carry the DICOM window and the volumes' slicing."""
 
     def __init__(self, options) -> None:
         self.window = getattr(options, "window", None)
         self.volumes = volumes.VolumeReader(options)
+        self.frames = dicom.FrameReader(self.window)
 
     def channels(self, path: str, where: str) -> int:
         """From the header alone (volumes are grey)."""
@@ -70,6 +72,8 @@ class FileReader:
         return image_channels(path, where)
 
     def __call__(self, path: str, slice_index: int, where: str):
+        if slice_index >= 0 and dicom.is_dicom(path):
+            return self.frames.frame(path, slice_index, where)
         if slice_index >= 0:
             return self.volumes.slice(path, slice_index, where)
         if dicom.is_dicom(path):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from medft.data import volumes
+from medft.data import stacks
 from medft.data.options import SourceOptions, SplitPlan
 from medft.data.preprocess import Preprocess
 from medft.data.readers import FileReader, printable
@@ -253,8 +253,9 @@ def write_records(
     read=None,
 ) -> Path:
     """Check, split, subsample, preprocess and write ``records`` (see the module docstring).
-    Files are read by ``medft.data.readers.FileReader`` (images, DICOM, NIfTI volumes, whose
-    rows become one per slice), unless a source passes its own ``read(path, where)``.
+    Files are read by ``medft.data.readers.FileReader`` (images, DICOM, NIfTI volumes; a
+    volume's or multi-frame file's row becomes one per image: ``medft.data.stacks``), unless a
+    source passes its own ``read(path, where)``.
     A set with any colour image is stored as RGB, grey images replicated; with a custom
     ``read`` (arrays, not files whose header tells) the first image decides, and a colour image
     in a grey set is an error rather than averaged to grey."""
@@ -268,7 +269,7 @@ def write_records(
     records["group"] = records["group"].fillna("").astype(str)
     records["split"] = records["split"].fillna("").astype(str)
     check_records(records, classes, multilabel, where)
-    records = volumes.expand(records, options, where)
+    records = stacks.expand(records, options, where)
     given = set(records["split"]) - {""}
     records = carve_splits(records, options.plan, multilabel)
     records = subsample(records, options, multilabel)
@@ -325,6 +326,7 @@ def write_records(
 
 
 def _image_id(row, listed: bool) -> str:
-    """The source's id, else the file's path; a volume's slice adds its index."""
+    """The source's id, else the file's path; a volume's slice or a file's frame adds its
+    index."""
     name = row.id if listed else printable(row.path)
-    return f"{name}#slice{row.slice}" if row.slice >= 0 else name
+    return f"{name}{stacks.image_name(row.path, row.slice)}" if row.slice >= 0 else name

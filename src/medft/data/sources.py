@@ -186,7 +186,10 @@ def _records_source(
         return getattr(import_module(f"medft.data.{module}"), parser)(options)
 
     def parsed_counts(options: opts.SourceOptions) -> dict[str, int]:
-        return _records_counts(options, parse(options)[0])
+        from medft.data.stacks import expand
+
+        # A volume's slices and a multi-frame file's frames are images of their own.
+        return _records_counts(options, expand(parse(options)[0], options, options.where))
 
     def parsed_strata(options: opts.SourceOptions) -> int:
         records = parse(options)[0]

@@ -3,9 +3,8 @@ volume becomes 2D slices.
 
 A records row whose file is a volume expands into one row per slice along ``slice_axis`` of
 the volume in its closest canonical (RAS+) orientation (0: sagittal, 1: coronal, 2: axial;
-default 2) — every slice, or the central ``central_slices`` fraction of them. Every slice keeps
-the row's label and has the row's group, or the volume itself as its group when the row names
-none, so no volume (and no patient) is ever split across train, validation and test.
+default 2) — every slice, or the central ``central_slices`` fraction of them
+(``medft.data.stacks``, which expands multi-frame DICOM files alike).
 Intensities are scaled per volume, not per slice: the volume's ``intensity_percentiles``
 (default 0.5 and 99.5) map to 0 and 255, so a slice's brightness still means what it means in
 its neighbours, and a few hot voxels do not flatten the rest.
@@ -19,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from medft.errors import DataError, reading
 
@@ -63,35 +61,11 @@ def _axis(options) -> int:
     return DEFAULT_AXIS if axis is None else axis
 
 
-def slice_indices(n: int, central: float | None) -> range:
-    """Every index of an axis of length ``n``, or its central ``central`` fraction (≥ 1)."""
-    if central is None or central >= 1:
-        return range(n)
-    kept = max(1, round(n * central))
-    start = (n - kept) // 2
-    return range(start, start + kept)
-
-
-def expand(records: pd.DataFrame, options, where: str) -> pd.DataFrame:
-    """``records`` with each volume's row replaced by its slices' rows (column ``slice``;
-    -1 for a row that is not a volume); ``source_row`` keeps the row's label for messages."""
-    if not records["path"].map(is_volume).any():
-        return records.assign(slice=-1, source_row=records.index)
+def slices_in(path: str, options, where: str) -> int:
+    """How many slices the volume has along the options' axis, from its header."""
+    _, shape = _load(path, where)
     axis = _axis(options)
-    central = getattr(options, "central_slices", None)
-    rows = []
-    for index, row in records.iterrows():
-        if not is_volume(row["path"]):
-            rows.append({**row.to_dict(), "slice": -1, "source_row": index})
-            continue
-        _, shape = _load(row["path"], f"{where}, row {index}")
-        length = shape[axis] if axis < len(shape) else 1
-        group = row["group"] or f"volume {row['path']}"
-        rows += [
-            {**row.to_dict(), "group": group, "slice": i, "source_row": index}
-            for i in slice_indices(length, central)
-        ]
-    return pd.DataFrame(rows)
+    return shape[axis] if axis < len(shape) else 1
 
 
 class VolumeReader:
