@@ -175,30 +175,54 @@ def read_frames(path: str, where: str, window=None) -> tuple[list[np.ndarray], s
         colour = stack if bits <= 8 else _scale(stack, 0, 2**bits - 1)
         return list(colour.astype(np.uint8)), raw
     headers = [frame_header(dataset, i) for i in range(count)] if count > 1 else [dataset]
-    # pydicom's own dtype: integers unless a rescale made floats, so that a VOI LUT Sequence
-    # indexes its table as pydicom does for a file it reads itself
-    values = [np.asarray(apply_modality_lut(f, h)) for f, h in zip(stack, headers, strict=True)]
-    padding = [_padding(h, f) for f, h in zip(stack, headers, strict=True)]
     if window is not None:
         for header in headers:
             _check_hounsfield(header, name, where, window)
-    shown = [v[~p] for v, p in zip(values, padding, strict=True) if (~p).any()] or values
-    low = min(float(v.min()) for v in shown)
-    high = max(float(v.max()) for v in shown)
+
+    def modality(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``k``'s modality values in pydicom's own dtype (integers unless a rescale made
+        floats, so that a VOI LUT Sequence indexes its table as pydicom does for a file it
+        reads itself), and where it is padding. One frame at a time: an enhanced CT's
+        hundreds of frames as floats would take gigabytes."""
+        values = np.asarray(apply_modality_lut(stack[k], headers[k]))
+        return values, _padding(headers[k], stack[k])
+
+    bare = [k for k, h in enumerate(headers) if window is None and not _has_voi(h)]
+    low, high = _full_range(modality(k) for k in bare) if bare else (0.0, 0.0)
     frames = []
-    for frame_values, frame_padding, header in zip(values, padding, headers, strict=True):
+    for k, header in enumerate(headers):
+        values, padding = modality(k)
         if window is not None:
-            image = _voi(frame_values, _with_window(header, window))
-        elif "VOILUTSequence" in header or "WindowCenter" in header:
+            image = _voi(values, _with_window(header, window))
+        elif _has_voi(header):
             with reading(where, f"the VOI LUT of DICOM file {name}"):
-                image = _voi(frame_values, header)
+                image = _voi(values, header)
         else:
-            image = _scale(frame_values, low, high)
+            image = _scale(values, low, high)
         if kind == "MONOCHROME1":
             image = 255 - image
-        image[frame_padding] = 0
+        image[padding] = 0
         frames.append(image)
     return frames, raw
+
+
+def _has_voi(header) -> bool:
+    return "VOILUTSequence" in header or "WindowCenter" in header
+
+
+def _full_range(frames) -> tuple[float, float]:
+    """The lowest and highest value of (values, padding) frames, padding left out (unless
+    there is nothing else)."""
+    low, high, padded = np.inf, -np.inf, []
+    for values, padding in frames:
+        shown = values[~padding]
+        if shown.size:
+            low, high = min(low, float(shown.min())), max(high, float(shown.max()))
+        else:
+            padded.append((float(values.min()), float(values.max())))
+    if low > high:
+        low, high = min(p[0] for p in padded), max(p[1] for p in padded)
+    return low, high
 
 
 FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
