@@ -180,6 +180,44 @@ def test_plan_prices_the_post_hoc_evaluations_by_their_image_passes(tmp_path, mo
     assert cut == pytest.approx(per_image * 8 * 3 * 5 * 100)
 
 
+def test_a_dataset_with_its_own_lrs_has_its_own_cells_costs_and_arms(tmp_path):
+    """`lrs:` on a dataset entry replaces the grid's for that dataset: its cells, its cost and
+    disk in `medft plan`, its WiSE passes and its search arms; the source never sees it."""
+    from medft.cost_plan import grid_seconds
+    from medft.disk import disk_table
+
+    nodule = {"source": "synthetic", "task": "synth-nodule", "n_images": 100}
+    extra = tmp_path / "lrs.yaml"
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "datasets": [{"name": "a", **nodule}, {"name": "b", **nodule, "lrs": [1e-4]}],
+                "models": ["resnet50"],
+                "post_hoc": ["wise"],
+                "search": {"enabled": True},
+            }
+        )
+    )
+    grid = Grid(load_config(["config.yaml", str(extra)], workdir=REPO))
+    assert {c[3] for c in grid.cells("a")} == {"0.001", "0.0001", "1e-05"}  # config.yaml's
+    assert {c[3] for c in grid.cells("b")} == {"0.0001"}
+    assert len(grid.cells("a")) == 3 * len(grid.cells("b")) == 3 * 8 * 3
+    assert "lrs" not in grid.source_entry("b") and grid.dataset_options["b"].n_images == 100
+    assert {lr for _, lr in grid.search_plan.arms("b")} == {"0.0001"}
+    assert len(grid.search_plan.arms("a")) == 3 * len(grid.search_plan.arms("b"))
+    features = 1  # LP's shared features: one job per (dataset, model), whatever the lrs
+    jobs = {d: grid_seconds(grid.cost, d, "resnet50")[2] - features for d in ("a", "b")}
+    assert jobs["a"] == 3 * jobs["b"] == 3 * 8 * 3
+    startup = grid.cost.settings.startup_s
+    wise = {d: grid.cost.post_hoc(d, "resnet50", "wise").upper_s - startup for d in ("a", "b")}
+    assert wise["a"] == pytest.approx(3 * wise["b"])
+    runs = disk_table(grid, in_flight=1).set_index("dataset")["runs"]
+    assert runs["a"] == 3 * runs["b"] == 3 * 8 * 3
+    extra.write_text(yaml.safe_dump({"datasets": [{"name": "b", **nodule, "lrs": [-1e-4]}]}))
+    with pytest.raises(Exception, match="less than or equal to the minimum of 0"):
+        load_config(["config.yaml", str(extra)], workdir=REPO)
+
+
 @pytest.mark.slow
 def test_slurm_profile_requests_gpus_only_for_train_and_features():
     """Acceptance: the paper's grid through profiles/slurm, as a dry run prints it."""

@@ -360,10 +360,10 @@ def test_the_search_counts_every_run_it_trains_and_backbone_passes_only():
         for r in grid.search_plan.runs("synth-nodule", "efficientnet_lite0", chosen)
     }
     # Every searched arm's seed 0; LP-FT's and its LP's other seeds; FT's every lr and seed.
-    assert len(runs) == len(grid.search_plan.arms()) + 3 + 3 + 2 * 4
+    assert len(runs) == len(grid.search_plan.arms("synth-nodule")) + 3 + 3 + 2 * 4
     assert {("LP", "0.003", seed) for seed in (1, 2, 3)} <= runs
     assert {("FT", lr, seed) for lr in ("0.003", "0.001") for seed in range(4)} <= runs
-    assert "FT" not in {s for s, _ in grid.search_plan.arms()}
+    assert "FT" not in {s for s, _ in grid.search_plan.arms("synth-nodule")}
     logs = pd.DataFrame({"strategy": ["FT"] * 3 + ["LP"] * 5, "seconds": [1.0] * 8})
     spent = search_cost(
         logs, n_train=100, epoch_s={"FT": 2.0, "LP": 0.0}, head_only=["LP"], n_images=150

@@ -443,6 +443,27 @@ def test_a_second_config_writes_its_own_report(finished_workflow):
 
 
 @pytest.mark.slow
+def test_a_datasets_own_lrs_add_its_cells_and_prepare_nothing_again(finished_workflow):
+    """`lrs:` on a dataset entry is the grid's, not the source's: giving nodule a second lr
+    plans that lr's cells (and what reads them), never a new preparation of its data."""
+    config = yaml.safe_load((finished_workflow / "config.yaml").read_text())
+    nodule = next(d for d in config["datasets"] if d["name"] == "nodule")
+    nodule["lrs"] = [1e-3, 1e-2]
+    (finished_workflow / "lrs.yaml").write_text(yaml.safe_dump(config))
+    plan = subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory"]
+        + [str(finished_workflow), "--configfile", str(finished_workflow / "lrs.yaml")]
+        + ["--dry-run", "--quiet", "rules"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    jobs = dict(line.split() for line in plan.splitlines() if len(line.split()) == 2)
+    assert "prepare" not in jobs
+    assert jobs["train"] == "3"  # FT, LP and LP-FT at lr 0.01, one seed; findings untouched
+
+
+@pytest.mark.slow
 def test_changed_cell_reruns_only_what_depends_on_it(finished_workflow):
     """Re-training the LP cell changes the LP-FT cell's input: that cell and the reports of
     its dataset re-run, nothing of the other dataset does."""

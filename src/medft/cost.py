@@ -205,7 +205,7 @@ class CostModel:
 
         n, _ = self.counts(dataset, model)
         speed = self.model(model)
-        images = POST_HOC.get(name).passes(n, self.grid.config)
+        images = POST_HOC.get(name).passes(n, self.grid.dataset_config(dataset))
         seconds = self._seconds(images, speed.infer_img_s, model, dataset) + self.settings.startup_s
         return JobCost(seconds, seconds, speed.mem_mb + self._features_mb(n, speed))
 

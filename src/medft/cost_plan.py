@@ -10,7 +10,7 @@ def grid_seconds(cost: CostModel, dataset: str, model: str) -> tuple[float, floa
     """Device seconds of one (dataset, model)'s whole grid at the epoch budget and at a
     typical early stop, and its number of jobs."""
     c = cost.grid.config
-    runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
+    runs_per_strategy = len(cost.grid.lrs(dataset)) * len(c["seeds"])
     jobs = [(cost.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
     if any(cost.grid.features_file(dataset, model, s) for s in c["strategies"]):
         jobs.append((cost.features(dataset, model), 1))
@@ -80,7 +80,7 @@ def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float)
     def plan(max_epochs: int) -> dict:
         return planned_epochs(
             c["strategies"],
-            len(c["lrs"]),
+            len(cost.grid.lrs(dataset)),
             comparable_from(cost, model),
             cost.grid.search,
             max_epochs,
@@ -91,7 +91,7 @@ def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float)
 
     upper, typical = plan(c["epochs"]), plan(typical_epochs)
     epoch_s = {s: cost.epoch_seconds(dataset, model, s) for s in c["strategies"]}
-    grid_epochs = len(c["strategies"]) * len(c["lrs"]) * len(c["seeds"]) * c["epochs"]
+    grid_epochs = len(c["strategies"]) * len(cost.grid.lrs(dataset)) * len(c["seeds"]) * c["epochs"]
     n, _ = cost.counts(dataset, model)
     speed = cost.model(model)
     per_job = cost.settings.startup_s + cost._seconds(

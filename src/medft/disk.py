@@ -72,10 +72,10 @@ def disk_table(grid, in_flight: int):
     from medft.post_hoc import robustness_passes
 
     c, cost = grid.config, grid.cost
-    runs_per_strategy = len(c["lrs"]) * len(c["seeds"])
     shards_seen: set[str] = set()
     rows = []
     for dataset in grid.datasets:
+        runs_per_strategy = len(grid.lrs(dataset)) * len(c["seeds"])
         for model in c["models"]:
             counts, _ = cost.counts(dataset, model)
             folder, shard = _shard_bytes(grid, dataset, model, counts)

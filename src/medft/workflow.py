@@ -178,6 +178,12 @@ def lr_tag(lr: float) -> str:
     return f"{lr:g}"
 
 
+# Keys of a dataset entry that set the dataset's part of the grid, not its source's options:
+# they are neither parsed by the source nor passed to the prepare job (a change to them must
+# not prepare the data again).
+GRID_KEYS = ("lrs",)
+
+
 @dataclass(frozen=True)
 class Grid:
     config: dict
@@ -195,6 +201,18 @@ class Grid:
     def datasets(self) -> dict[str, dict]:
         return {entry["name"]: entry for entry in self.config["datasets"]}
 
+    def source_entry(self, dataset: str) -> dict:
+        """The dataset's entry as its source reads it: without the grid's keys."""
+        return {k: v for k, v in self.datasets[dataset].items() if k not in GRID_KEYS}
+
+    def lrs(self, dataset: str) -> list[float]:
+        """The dataset's learning rates: its entry's `lrs`, else the grid's."""
+        return self.datasets[dataset].get("lrs") or self.config["lrs"]
+
+    def dataset_config(self, dataset: str) -> dict:
+        """The config as it applies to ``dataset``: its grid keys in place of the grid's."""
+        return {**self.config, "lrs": self.lrs(dataset)}
+
     def priority(self, dataset: str) -> int:
         """Every job of ``dataset`` before those of the datasets listed after it: each
         dataset's report is done as early as it can be, and the heaviest dataset listed first
@@ -207,7 +225,7 @@ class Grid:
         """Each dataset's typed source options (``medft.data.options``), by name."""
         from medft.data.sources import parse_options
 
-        return {entry["name"]: parse_options(entry) for entry in self.config["datasets"]}
+        return {name: parse_options(self.source_entry(name)) for name in self.datasets}
 
     @cached_property
     def cost(self):
@@ -307,7 +325,7 @@ class Grid:
             for d in names
             for m in c["models"]
             for s in c["strategies"]
-            for lr in c["lrs"]
+            for lr in self.lrs(d)
             for seed in c["seeds"]
         ]
 

@@ -64,7 +64,7 @@ def decisions_of(dataset, model):
 
 def arms_at(dataset, model, rung):
     if rung == 0:
-        return grid.search_plan.arms()
+        return grid.search_plan.arms(dataset)
     previous = checkpoints.search_decision.get(
         dataset=dataset, model=model, rung=str(rung - 1)
     )
@@ -83,4 +83,5 @@ def finalist_arms(dataset, model):
             index=False, name=None
         )
     )
-    return arms + [a for a in grid.search_plan.reference_arms() if a not in arms]
+    reference = grid.search_plan.reference_arms(dataset)
+    return arms + [a for a in reference if a not in arms]

@@ -14,7 +14,7 @@ rule prepare:
         mem_mb=lambda w, attempt: mem_for_attempt(4000, attempt),
         runtime=120,
     params:
-        options=lambda w: grid.datasets[w.dataset],
+        options=lambda w: grid.source_entry(w.dataset),
         out_dir=lambda w, output: os.path.dirname(output[0]),
     script:
         "../scripts/prepare.py"

@@ -25,14 +25,16 @@ class SearchPlan:
             self.grid.config["epochs"], settle_epochs(comparable_from(self.grid.cost, model))
         )
 
-    def arms(self) -> list[tuple[str, str]]:
+    def arms(self, dataset: str) -> list[tuple[str, str]]:
         """The searched arms: every (strategy, lr) but FT's, which run the full protocol."""
-        c = self.grid.config
-        return [(s, lr_tag(lr)) for s in c["strategies"] if s != REFERENCE for lr in c["lrs"]]
+        lrs = self.grid.lrs(dataset)
+        strategies = self.grid.config["strategies"]
+        return [(s, lr_tag(lr)) for s in strategies if s != REFERENCE for lr in lrs]
 
-    def reference_arms(self) -> list[tuple[str, str]]:
-        c = self.grid.config
-        return [(REFERENCE, lr_tag(lr)) for lr in c["lrs"]] if REFERENCE in c["strategies"] else []
+    def reference_arms(self, dataset: str) -> list[tuple[str, str]]:
+        if REFERENCE not in self.grid.config["strategies"]:
+            return []
+        return [(REFERENCE, lr_tag(lr)) for lr in self.grid.lrs(dataset)]
 
     def is_first_stage(self, strategy: str) -> bool:
         """Whether another strategy of the grid starts from this one's checkpoint."""
@@ -90,7 +92,7 @@ class SearchPlan:
                 *self.recommendation_files(d, m).values(),
                 *(
                     f"{self.grid.run_dir(d, m, s, lr, seed)}/metrics.json"
-                    for s, lr in self.reference_arms()
+                    for s, lr in self.reference_arms(d)
                     for seed in self.grid.config["seeds"]
                 ),
             ]
@@ -100,10 +102,9 @@ class SearchPlan:
         """Every run the search trains: each arm's seed 0, every seed of the finalists (rows
         of ``medft.search.rungs.finalists``) and of FT's arms, and the runs those start from
         (LP-FT's LP)."""
-        runs = {(s, lr, self.seed) for s, lr in self.arms()}
-        runs |= {
-            (s, lr, seed) for s, lr in self.reference_arms() for seed in self.grid.config["seeds"]
-        }
+        runs = {(s, lr, self.seed) for s, lr in self.arms(dataset)}
+        seeds = self.grid.config["seeds"]
+        runs |= {(s, lr, seed) for s, lr in self.reference_arms(dataset) for seed in seeds}
         for arm in finalists.itertuples():
             first = self.grid.first_stage(arm.strategy)
             for seed in self.grid.config["seeds"][1:]:
@@ -127,7 +128,7 @@ class SearchPlan:
         c = self.grid.config
         counts, _ = self.grid.cost.counts(dataset, model)
         epoch_s = {s: self.grid.cost.epoch_seconds(dataset, model, s) for s in c["strategies"]}
-        runs = len(c["lrs"]) * len(c["seeds"])
+        runs = len(self.grid.lrs(dataset)) * len(c["seeds"])
         typical = min(c["epochs"], self.grid.cost.settings.typical_epochs)
         return {
             "n_train": int(counts["train"]),
