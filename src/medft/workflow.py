@@ -205,13 +205,15 @@ class Grid:
         """The dataset's entry as its source reads it: without the grid's keys."""
         return {k: v for k, v in self.datasets[dataset].items() if k not in GRID_KEYS}
 
+    def dataset_config(self, dataset: str) -> dict:
+        """The config as it applies to ``dataset``: its entry's grid keys in place of the
+        grid's."""
+        entry = self.datasets[dataset]
+        return {**self.config, **{key: entry[key] for key in GRID_KEYS if key in entry}}
+
     def lrs(self, dataset: str) -> list[float]:
         """The dataset's learning rates: its entry's `lrs`, else the grid's."""
-        return self.datasets[dataset].get("lrs") or self.config["lrs"]
-
-    def dataset_config(self, dataset: str) -> dict:
-        """The config as it applies to ``dataset``: its grid keys in place of the grid's."""
-        return {**self.config, "lrs": self.lrs(dataset)}
+        return self.dataset_config(dataset)["lrs"]
 
     def priority(self, dataset: str) -> int:
         """Every job of ``dataset`` before those of the datasets listed after it: each
