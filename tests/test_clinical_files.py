@@ -45,6 +45,18 @@ def phantom_hu(key: int, size: int = 32) -> np.ndarray:
     return hu
 
 
+def new_dataset(sop_class, syntax=ExplicitVRLittleEndian) -> Dataset:
+    """An empty instance of ``sop_class`` with the file meta that saving it needs."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = syntax
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    return ds
+
+
 def write_dicom(
     path,
     hu: np.ndarray,
@@ -56,15 +68,11 @@ def write_dicom(
     frames: int = 1,
 ):
     """``hu`` stored as CT does: 12-bit unsigned with intercept −1024, or 16-bit signed."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = (
-        ImplicitVRLittleEndian if syntax is ImplicitVRLittleEndian else (ExplicitVRLittleEndian)
+    # RLE is compressed after the pixels are in place; the others are written as they are.
+    ds = new_dataset(
+        CTImageStorage,
+        ImplicitVRLittleEndian if syntax is ImplicitVRLittleEndian else ExplicitVRLittleEndian,
     )
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.PatientID = "CT", path.stem
     ds.Rows, ds.Columns = hu.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
@@ -183,13 +191,7 @@ def write_enhanced_ct(path, frames, *, intercepts=None, windows=None, modality="
     from pydicom.sequence import Sequence
     from pydicom.uid import EnhancedCTImageStorage
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = EnhancedCTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(EnhancedCTImageStorage)
     ds.Modality, ds.PatientID = modality, path.stem
     ds.Rows, ds.Columns = frames[0].shape
     ds.NumberOfFrames = len(frames)
@@ -534,16 +536,7 @@ def test_8_bit_rgb_is_kept_as_stored(tmp_path):
     from pydicom.uid import SecondaryCaptureImageStorage
 
     rgb = np.random.default_rng(0).integers(30, 200, (24, 32, 3)).astype(np.uint8)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = (
-        SecondaryCaptureImageStorage,
-        meta.MediaStorageSOPInstanceUID,
-    )
+    ds = new_dataset(SecondaryCaptureImageStorage)
     ds.Modality = "XC"
     ds.Rows, ds.Columns = rgb.shape[:2]
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
