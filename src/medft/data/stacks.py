@@ -76,6 +76,6 @@ def expand(records: pd.DataFrame, options, where: str) -> pd.DataFrame:
 
 
 def image_name(path: str, index: int) -> str:
-    """``#slice3`` or ``#frame3``: an image's place in its file, for ids."""
-    stack = stack_of(path)
-    return f"#{stack.image if stack else 'slice'}{index}"
+    """``#slice3`` or ``#frame3``: an image's place in its file (a row ``expand`` made), for
+    ids."""
+    return f"#{stack_of(path).image}{index}"
