@@ -10,7 +10,7 @@ def grid_seconds(cost: CostModel, dataset: str, model: str) -> tuple[float, floa
     """Device seconds of one (dataset, model)'s whole grid at the epoch budget and at a
     typical early stop, and its number of jobs."""
     c = cost.grid.config
-    runs_per_strategy = len(cost.grid.lrs(dataset)) * len(c["seeds"])
+    runs_per_strategy = cost.grid.runs_per_strategy(dataset)
     jobs = [(cost.train(dataset, model, s), runs_per_strategy) for s in c["strategies"]]
     if any(cost.grid.features_file(dataset, model, s) for s in c["strategies"]):
         jobs.append((cost.features(dataset, model), 1))
@@ -91,7 +91,7 @@ def search_bound(cost: CostModel, dataset: str, model: str, grid_upper_s: float)
 
     upper, typical = plan(c["epochs"]), plan(typical_epochs)
     epoch_s = {s: cost.epoch_seconds(dataset, model, s) for s in c["strategies"]}
-    grid_epochs = len(c["strategies"]) * len(cost.grid.lrs(dataset)) * len(c["seeds"]) * c["epochs"]
+    grid_epochs = len(c["strategies"]) * cost.grid.runs_per_strategy(dataset) * c["epochs"]
     n, _ = cost.counts(dataset, model)
     speed = cost.model(model)
     per_job = cost.settings.startup_s + cost._seconds(

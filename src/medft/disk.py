@@ -75,7 +75,7 @@ def disk_table(grid, in_flight: int):
     shards_seen: set[str] = set()
     rows = []
     for dataset in grid.datasets:
-        runs_per_strategy = len(grid.lrs(dataset)) * len(c["seeds"])
+        runs_per_strategy = grid.runs_per_strategy(dataset)
         for model in c["models"]:
             counts, _ = cost.counts(dataset, model)
             folder, shard = _shard_bytes(grid, dataset, model, counts)

@@ -215,6 +215,10 @@ class Grid:
         """The dataset's learning rates: its entry's `lrs`, else the grid's."""
         return self.dataset_config(dataset)["lrs"]
 
+    def runs_per_strategy(self, dataset: str) -> int:
+        """Each strategy's runs on one (dataset, model): its lrs × the seeds."""
+        return len(self.lrs(dataset)) * len(self.config["seeds"])
+
     def priority(self, dataset: str) -> int:
         """Every job of ``dataset`` before those of the datasets listed after it: each
         dataset's report is done as early as it can be, and the heaviest dataset listed first

@@ -128,7 +128,7 @@ class SearchPlan:
         c = self.grid.config
         counts, _ = self.grid.cost.counts(dataset, model)
         epoch_s = {s: self.grid.cost.epoch_seconds(dataset, model, s) for s in c["strategies"]}
-        runs = len(self.grid.lrs(dataset)) * len(c["seeds"])
+        runs = self.grid.runs_per_strategy(dataset)
         typical = min(c["epochs"], self.grid.cost.settings.typical_epochs)
         return {
             "n_train": int(counts["train"]),
