@@ -14,7 +14,7 @@ from medft.data.preprocess import Preprocess
 from medft.data.readers import FileReader
 from medft.data.shards import read_meta
 from medft.data.sources import prepare_dataset
-from medft.errors import DataError
+from medft.errors import ConfigError, DataError
 
 pydicom = pytest.importorskip("pydicom", reason="the dicom extra (make installs it)")
 nibabel = pytest.importorskip("nibabel", reason="the nifti extra (make installs it)")
@@ -307,6 +307,9 @@ def test_a_multi_frame_file_in_a_table_is_one_image_per_frame_in_one_group(tmp_p
     central = prepare_dataset("ct", {**options, "central_slices": 0.4}, PRE, tmp_path / "c")
     ids = pd.read_parquet(central / "manifest.parquet")["id"]
     assert len(ids) == 17 and set(ids.str[-1]) == {"1", "m"}  # the middle frame; one.dcm
+    thinned = prepare_dataset("ct", {**options, "slice_step": 2}, PRE, tmp_path / "step")
+    ids = pd.read_parquet(thinned / "manifest.parquet")["id"]
+    assert len(ids) == 16 * 2 + 1 and set(ids.str[-1]) == {"0", "2", "m"}
 
 
 def ct_table(tmp_path, n=16):
@@ -403,6 +406,11 @@ def test_volumes_become_slices_and_no_volume_spans_two_splits(tmp_path):
     central = prepare_dataset("mri", {**options, "central_slices": 0.5}, PRE, tmp_path / "central")
     ids = pd.read_parquet(central / "manifest.parquet")["id"]
     assert len(ids) == 20 * 4 and set(ids.str[-1]) == {"2", "3", "4", "5"}
+    both = {**options, "central_slices": 0.5, "slice_step": 2}
+    ids = pd.read_parquet(prepare_dataset("mri", both, PRE, tmp_path / "both") / "manifest.parquet")
+    assert len(ids) == 20 * 2 and set(ids["id"].str[-1]) == {"2", "4"}
+    with pytest.raises(ConfigError, match=r"`slice_step: 0` must be a whole number >= 1"):
+        prepare_dataset("mri", {**options, "slice_step": 0}, PRE, tmp_path / "zero")
 
 
 def test_intensity_is_scaled_per_volume_and_blank_slices_are_not_leaks(tmp_path):

@@ -202,11 +202,13 @@ class UserDataOptions(CarvedSplitOptions):
     # bone, brain, ...) or [centre, width]; default: each file's own window, else its range.
     window: str | list[float] | None = None
     # NIfTI volumes (medft.data.volumes): the axis slices are cut along (0 sagittal, 1 coronal,
-    # 2 axial — the default), the central fraction of slices kept (default: all; of a
-    # multi-frame DICOM file's frames too), and the per-volume intensity percentiles mapped to
-    # 0 and 255 (default [0.5, 99.5]).
+    # 2 axial — the default), the central fraction of slices kept and every how many of those
+    # (default: all; of a multi-frame DICOM file's frames too — a cine's neighbouring frames
+    # are near-copies), and the per-volume intensity percentiles mapped to 0 and 255 (default
+    # [0.5, 99.5]).
     slice_axis: int | None = None
     central_slices: float | None = None
+    slice_step: int | None = None
     intensity_percentiles: list[float] | None = None
 
     def __post_init__(self) -> None:
@@ -220,6 +222,8 @@ class UserDataOptions(CarvedSplitOptions):
             raise self.error("slice_axis", "must be 0, 1 or 2")
         if self.central_slices is not None and not 0 < self.central_slices <= 1:
             raise self.error("central_slices", "must be in (0, 1]")
+        if self.slice_step is not None and self.slice_step < 1:
+            raise self.error("slice_step", "must be a whole number >= 1 (2: every other slice)")
         percentiles = self.intensity_percentiles
         if percentiles is not None and not (
             len(percentiles) == 2 and 0 <= percentiles[0] < percentiles[1] <= 100

@@ -3,7 +3,8 @@ frames (an enhanced CT or MR series, an ultrasound cine) — become one records 
 
 Each image keeps its row's label and the row's group, or the file itself as its group when the
 row names none, so no file (and no patient) is ever split across train, validation and test.
-Every image is kept, or the central ``central_slices`` fraction of them. A kind of stack is one
+Every image is kept, or the central ``central_slices`` fraction of them, and of those every
+``slice_step``-th (a cine's neighbouring frames are near-copies). A kind of stack is one
 ``STACKS`` entry: which files it holds, how many images one holds (from the header) and what
 its images are called in ids and groups.
 """
@@ -43,13 +44,12 @@ def stack_of(path: str) -> Stack | None:
     return next((stack for stack in STACKS if stack.holds(path)), None)
 
 
-def indices(n: int, central: float | None) -> range:
-    """Every index of ``n`` images, or the central ``central`` fraction (at least one)."""
-    if central is None or central >= 1:
-        return range(n)
-    kept = max(1, round(n * central))
+def indices(n: int, central: float | None, step: int | None = None) -> range:
+    """The indices of ``n`` images kept: all, or the central ``central`` fraction (at least
+    one), every ``step``-th of them from the first kept."""
+    kept = n if central is None or central >= 1 else max(1, round(n * central))
     start = (n - kept) // 2
-    return range(start, start + kept)
+    return range(start, start + kept, step or 1)
 
 
 def expand(records: pd.DataFrame, options, where: str) -> pd.DataFrame:
@@ -59,6 +59,7 @@ def expand(records: pd.DataFrame, options, where: str) -> pd.DataFrame:
     if not records["path"].map(lambda path: stack_of(path) is not None).any():
         return records.assign(slice=-1, source_row=records.index)
     central = getattr(options, "central_slices", None)
+    step = getattr(options, "slice_step", None)
     rows = []
     for index, row in records.iterrows():
         stack = stack_of(row["path"])
@@ -70,7 +71,7 @@ def expand(records: pd.DataFrame, options, where: str) -> pd.DataFrame:
         group = own if isinstance(own, str) and own else f"{stack.group} {row['path']}"
         rows += [
             {**row.to_dict(), "group": group, "slice": i, "source_row": index}
-            for i in indices(count, central)
+            for i in indices(count, central, step)
         ]
     return pd.DataFrame(rows)
 
