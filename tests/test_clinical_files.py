@@ -568,6 +568,34 @@ def test_palette_colour_comes_out_in_colour(tmp_path):
     assert dicom.channels(str(path), "test") == 3
 
 
+def test_multi_frame_colour_reads_each_frame_as_its_single_frame_file(tmp_path):
+    """A palette cine and a 16-bit RGB cine: colour is scaled by the file's bits, never by a
+    frame's own range, so a frame must read exactly as a file holding only it."""
+    from pydicom.uid import SecondaryCaptureImageStorage
+
+    palette = pydicom.dcmread(real_file("examples_palette.dcm"))
+    deep = new_dataset(SecondaryCaptureImageStorage)
+    deep.Modality, deep.Rows, deep.Columns = "XC", 20, 24
+    deep.SamplesPerPixel, deep.PhotometricInterpretation, deep.PlanarConfiguration = 3, "RGB", 0
+    deep.BitsAllocated, deep.BitsStored, deep.HighBit, deep.PixelRepresentation = 16, 12, 11, 0
+    rng = np.random.default_rng(3)
+    for name, ds, frames in [
+        ("palette", palette, [palette.pixel_array, palette.pixel_array[::-1]]),
+        ("deep", deep, [rng.integers(0, 4096, (20, 24, 3)).astype(np.uint16) for _ in range(3)]),
+    ]:
+        singles = []
+        for k, frame in enumerate(frames):
+            ds.PixelData = frame.tobytes()
+            ds.save_as(tmp_path / f"{name}{k}.dcm", enforce_file_format=True)
+            singles.append(read(tmp_path / f"{name}{k}.dcm"))
+        ds.NumberOfFrames, ds.PixelData = len(frames), np.stack(frames).tobytes()
+        ds.save_as(tmp_path / f"{name}.dcm", enforce_file_format=True)
+        read_frames, _ = dicom.read_frames(str(tmp_path / f"{name}.dcm"), "test")
+        assert len(read_frames) == len(frames) and read_frames[0].shape[-1] == 3
+        assert all(np.array_equal(f, s) for f, s in zip(read_frames, singles, strict=True))
+        assert not np.array_equal(read_frames[0], read_frames[1])
+
+
 def test_a_hounsfield_window_on_mr_stops_in_one_line_naming_file_and_modality():
     with pytest.raises(DataError) as error:
         read(real_file("MR_small.dcm"), "brain")
