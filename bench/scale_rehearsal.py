@@ -150,7 +150,7 @@ def write_grid(grid: Grid, reference: pd.DataFrame, seed: int = 0) -> int:
             for i, strategy in enumerate(ordered):
                 best = published[(MODELS[model], strategy)]
                 offsets = np.roll(LR_OFFSETS, (i + c["models"].index(model)) % len(LR_OFFSETS))
-                for lr, offset in zip(c["lrs"], offsets, strict=True):
+                for lr, offset in zip(grid.lrs(dataset), offsets, strict=True):
                     for seed_ in c["seeds"]:
                         _write_cell(
                             grid,
