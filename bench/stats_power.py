@@ -44,7 +44,10 @@ rule before issue 32 (one seed spread pooled over the family plus the bootstrap 
 seed mean — evaluation-split noise counted twice — with equivalence on each pair's own spread),
 kept here only to measure what changed; ``moderated`` each pair's own spread moderated towards
 the family's by empirical Bayes (limma's), a candidate for more power at few seeds, rejected on
-its family-wise error.
+its family-wise error; ``pool's df to 2×`` the product's rule keeping the pool's degrees of
+freedom for a pair whose own spread is above the pool by less than 2× (``pool_df_to``), the
+candidate that recovers the former rule's power where spreads are alike, rejected on its
+family-wise error with two noisy strategies.
 
 Reported per design: under the null (δ = 0 everywhere but one strategy exactly at the margin)
 the family-wise rate of any *better*/*worse*; with one strategy δ pp better, the rate at which
@@ -75,6 +78,7 @@ from medft.report.verdicts import (
     decide,
     estimate_from_parts,
     paired,
+    pooled_spread,
     seed_summary,
 )
 
@@ -119,6 +123,7 @@ EFFECTS = [0.0, 1.0, 2.0, 4.0]  # pp of the strategy that differs (index 4: "LP-
 TESTED = 4
 AT_MARGIN = K - 2  # in the null families, one strategy exactly at the margin
 MISSING = (2, TESTED)  # strategies whose seed 0 is lost in the missing-seed designs
+POOL_DF_RATIO = 2.0  # the rejected candidate ``pool_df_to``'s
 
 
 def latent_scale() -> float:
@@ -268,6 +273,18 @@ def moderated(values: np.ndarray, boot: np.ndarray | None, units: int | None) ->
     )
 
 
+def pool_df_to(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
+    """A candidate rejected by this bench: the product's rule, but a pair whose own spread is
+    above the pool by less than ``POOL_DF_RATIO`` keeps the pool's degrees of freedom (the
+    product's gives it its own n − 1 as soon as it is above)."""
+    product = paired(values, boot, units)
+    pooled_var, pooled_df = pooled_spread(values)
+    near = product.own_var <= POOL_DF_RATIO * pooled_var
+    seed_df = np.where(near, pooled_df, product.seeds - 1)
+    df = combined_df(product.seed_var / product.seeds, seed_df, product.test_var, product.test_df)
+    return dataclasses.replace(product, df=df)
+
+
 def one_family(args) -> list[dict]:
     seed, seeds, design, effect, n_boot = args
     spreads, images, missing = design
@@ -299,6 +316,9 @@ def one_family(args) -> list[dict]:
         "paired": decide(product, MARGIN, resolution=resolution).verdict,
         "own spread only": decide(own, MARGIN, resolution=resolution).verdict,
         "moderated": decide(moderated(values, boot, units), MARGIN, resolution=resolution).verdict,
+        f"pool's df to {POOL_DF_RATIO:g}×": decide(
+            pool_df_to(values, boot, units), MARGIN, resolution=resolution
+        ).verdict,
         "former": former_verdicts(values, boot),
     }
     nulls = [j - 1 for j in range(1, K) if deltas[j] == 0]
