@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_power import ALPHA, HERE, command_line, one_family, run_cells
+from stats_power import HERE, command_line, one_family, run_cells
+
+from medft.report.verdicts import ALPHA
 
 CELLS = [(3, (spreads, 5000, False), 0.0) for spreads in ("alike", "one noisy", "two noisy")]
 # stats_power.py's families use seeds below 1e6 per cell × its cell count; these start above.
