@@ -29,6 +29,11 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
   enough above it to be tested on its own spread every time;
 * *graded*: every strategy its own spread (0.3–4 × FT's) and its own share with FT, four of
   them independent of it;
+* *FT noisy 2× / 3×*: the reference itself two or three times noisier than five strategies
+  that do not move with it, the two others moving with FT — every comparison with the five
+  then carries FT's seed noise, and the pool's degrees of freedom overstate what three of
+  FT's seeds tell. Run by ``bench/stats_noisy_reference.py`` (its own results file), not in
+  this script's table: found after it was last regenerated;
 * *with predictions*: the report's path with saved predictions, 150 or 5,000 images: the
   patient bootstrap (per run, the same resamples for all) enters the test;
 * *per-seed rows*: the report's path without predictions (a table of per-seed results): only
@@ -105,6 +110,17 @@ SPREADS = {
     "graded": (
         np.array([1.0, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.0]),
         np.array([1.0, 0.0, 0.5, 0.95, 0.5, 0.0, 0.0, 0.0]),
+    ),
+    # The reference noisier than five strategies that do not move with it (LP's kind: frozen
+    # features, only the head's start varies); L1-/L2-SP move with FT. bench/
+    # stats_noisy_reference.py, found after results_stats.md's last regeneration.
+    "FT noisy 2×": (
+        np.array([2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0]),
+        np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.95, 0.95, 0.0]),
+    ),
+    "FT noisy 3×": (
+        np.array([3.0, 1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 1.0]),
+        np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.95, 0.95, 0.0]),
     ),
 }
 MARGIN = 1.0

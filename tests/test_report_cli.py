@@ -111,12 +111,13 @@ def test_published_means_give_tables_without_verdicts(tmp_path):
     assert "as published" in table
 
 
-def _per_seed(tmp_path, better_by=3.0, blank=None):
+def _per_seed(tmp_path, better_by=3.0, blank=None, seeds=3):
     """FT, LP-FT ``better_by`` above it with a seed spread of its own, LP exactly FT's value
-    on every seed, G-LF FT's ± 0.3; ``blank``: (strategy, seed) whose test value is empty."""
+    on every seed, G-LF FT's ± 0.3, over ``seeds`` seeds; ``blank``: (strategy, seed) whose
+    test value is empty."""
     rng = np.random.default_rng(0)
     rows = []
-    for seed in range(3):
+    for seed in range(seeds):
         noise = rng.normal(0, 0.5)
         own = {"FT": 0.0, "LP-FT": better_by + rng.normal(0, 0.3), "LP": 0.0}
         own["G-LF"] = rng.normal(0, 0.3)
@@ -158,6 +159,14 @@ def test_zero_spread_through_the_report_is_not_tested_and_says_why(tmp_path):
     assert statistics.loc["LP", "reason"] == verdicts.ZERO_SPREAD
     assert np.isnan(statistics.loc["LP", "p_value"])
     assert verdicts.ZERO_SPREAD in (tmp_path / "out" / "d" / "statistics.md").read_text()
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_fewer_than_five_seeds_carry_the_noisy_reference_caveat(tmp_path, seeds):
+    _statistics(tmp_path, seeds=seeds)
+    caption = (tmp_path / "out" / "d" / "statistics.md").read_text()
+    caveat = "where FT is much noisier than strategies that do not move with it"
+    assert (caveat in caption) == (seeds < 5)
 
 
 def test_a_missing_seed_through_the_report_drops_that_pair_only(tmp_path):
