@@ -10,11 +10,12 @@ say. Null families only (δ = 0, one strategy at the margin), through stats_powe
 ``one_family`` — the product's functions and the other rules — with fresh random seeds.
 """
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_power import HERE, SEEDS, command_line, one_family, run_cells
+from stats_power import HERE, SEEDS, command_line, one_family_offset, run_cells
 
 from medft.report.verdicts import ALPHA
 
@@ -26,11 +27,6 @@ DESIGNS = [
 # stats_power.py's families use seeds below 1e6 per cell × its cell count, stats_worst_cells
 # 1e9 and above; these start at 2e9.
 SEED_OFFSET = 2 * 10**9
-
-
-def with_fresh_seeds(family_args):
-    seed, *rest = family_args
-    return one_family((SEED_OFFSET + seed, *rest))
 
 
 def table(frame: pd.DataFrame, families: int) -> str:
@@ -53,7 +49,7 @@ def table(frame: pd.DataFrame, families: int) -> str:
 def main() -> None:
     args = command_line(__doc__.splitlines()[0], HERE / "results_stats_noisy_reference.md", 600)
     cells = [(seeds, design, 0.0) for design in DESIGNS for seeds in SEEDS]
-    results, minutes = run_cells(with_fresh_seeds, cells, args, chunksize=25)
+    results, minutes = run_cells(partial(one_family_offset, SEED_OFFSET), cells, args, chunksize=25)
     frame = pd.DataFrame([row for family in results for row in family])
     se = np.sqrt(ALPHA * (1 - ALPHA) / args.families)
     text = [

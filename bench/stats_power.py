@@ -301,6 +301,13 @@ def pool_df_to(values: np.ndarray, boot: np.ndarray | None, units: int | None) -
     return dataclasses.replace(product, df=df)
 
 
+def one_family_offset(offset: int, args) -> list[dict]:
+    """``one_family`` with its random seed moved by ``offset``: the benches that simulate
+    stats_power.py's cells again draw families disjoint from its own."""
+    seed, *rest = args
+    return one_family((offset + seed, *rest))
+
+
 def one_family(args) -> list[dict]:
     seed, seeds, design, effect, n_boot = args
     spreads, images, missing = design
