@@ -148,7 +148,8 @@ SEEDS_THAT_HOLD = 5
 
 def _few_seeds_caveat(verdicts) -> str:
     pairs = verdicts["n_pairs"] if "n_pairs" in verdicts else None
-    if pairs is None or not (pairs < SEEDS_THAT_HOLD).any():
+    # A comparison with fewer than 2 pairs is not tested at all: no verdict to caution.
+    if pairs is None or not pairs.between(2, SEEDS_THAT_HOLD - 1).any():
         return ""
     return (
         f" With fewer than {SEEDS_THAT_HOLD} seeds, where FT is much noisier than strategies "
