@@ -154,7 +154,8 @@ def _few_seeds_caveat(verdicts) -> str:
     return (
         f" With fewer than {SEEDS_THAT_HOLD} seeds, where FT is much noisier than strategies "
         "that do not move with it, the chance of a false better / worse in this family can "
-        "exceed 5 % (bench/results_stats_noisy_reference.md); with 5 seeds it held."
+        "exceed 5 % (bench/results_stats_noisy_reference.md); "
+        f"with {SEEDS_THAT_HOLD} seeds it held."
     )
 
 
