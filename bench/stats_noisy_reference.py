@@ -1,15 +1,15 @@
-"""Family-wise error when the reference (FT) is the noisy one (bench/stats_power.py's "FT
-noisy 2× / 3×").
+"""Family-wise error when the reference (FT) is the noisy one: bench/stats_power.py's "FT
+noisy 2× / 3×", the design where the verdict rule's error exceeds 5 %.
 
 Five strategies do not move with FT's seed (LP's kind) and train more steadily than it; two
 (L1-/L2-SP) move with it. Each comparison with the five then carries FT's own seed noise, so
 the seven comparisons' spreads are all driven by the same three (or five, ten) FT runs: the
-family's pooled spread, which ``medft.report.verdicts.paired`` uses as a floor, is then much
-less certain than the layout's (k − 1)(n − 1) degrees of freedom say — the rule ``pool's full
-df``, the product's until this design broke it — and ``verdicts.sphericity_df`` gives it the
-degrees of freedom it holds (``paired``). Null families only (δ = 0, one strategy at the
-margin), through stats_power.py's ``one_family`` — the product's functions and the other
-rules — with fresh random seeds.
+family's pooled spread, which ``medft.report.verdicts.paired`` uses as a floor with
+(k − 1)(n − 1) degrees of freedom, is then much less certain than those degrees of freedom
+say (``sphericity-corrected pool``, the candidate that gives it the degrees of freedom it
+holds, is measured beside it). Null families only (δ = 0, one strategy at the margin),
+through stats_power.py's ``one_family`` — the product's functions and the other rules — with
+fresh random seeds.
 """
 
 from functools import partial
