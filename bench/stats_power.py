@@ -115,8 +115,8 @@ SPREADS = {
         np.array([1.0, 0.0, 0.5, 0.95, 0.5, 0.0, 0.0, 0.0]),
     ),
     # The reference noisier than five strategies that do not move with it (LP's kind: frozen
-    # features, only the head's start varies); L1-/L2-SP move with FT. bench/
-    # stats_noisy_reference.py, found after results_stats.md's last regeneration.
+    # features, only the head's start varies); L1-/L2-SP move with FT. 3× is in DESIGNS;
+    # bench/stats_noisy_reference.py runs both.
     "FT noisy 2×": (
         np.array([2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0]),
         np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.95, 0.95, 0.0]),
