@@ -56,7 +56,7 @@ kept here only to measure what changed; ``moderated`` each pair's own spread mod
 the family's by empirical Bayes (limma's), a candidate for more power at few seeds, rejected on
 its family-wise error. (``pool's df to 2×``, the product's rule keeping the pool's degrees of
 freedom for a pair whose own spread is above the pool by less than 2×, was measured in
-bench/results_stats.md as of commit 06cbb5e and rejected; no longer simulated.)
+bench/results_stats.md as of commit e77af7e and rejected; no longer simulated.)
 
 Reported per design: under the null (δ = 0 everywhere but one strategy exactly at the margin)
 the family-wise rate of any *better*/*worse*; with one strategy δ pp better, the rate at which
@@ -87,7 +87,9 @@ from medft.report.verdicts import (
     decide,
     estimate_from_parts,
     paired,
+    pooled_spread,
     seed_summary,
+    two_way_residual,
 )
 
 HERE = Path(__file__).parent
@@ -204,11 +206,8 @@ def former(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
     (the strategies × seeds residual, (k − 1)(n − 1) df) plus the bootstrap variance of the
     seed-mean difference."""
     diff, _, seeds = seed_summary(values)
-    full = values[:, ~np.isnan(values).any(axis=0)]
-    k, n = full.shape
-    residual = full - full.mean(axis=1, keepdims=True) - full.mean(axis=0) + full.mean()
-    df = (k - 1) * (n - 1)
-    pooled = 2 * float((residual**2).sum()) / df
+    pooled, df = pooled_spread(values)
+    k = len(values)
     test_var = np.zeros(k - 1)
     if boot is not None:
         mean = np.nanmean(boot, axis=1)
@@ -304,12 +303,11 @@ def sphericity_df(values: np.ndarray) -> float:
     (E tr W² = m(m+1) tr A² + m tr(A)², E (tr W)² = m² tr(A)² + 2m tr A²), as Huynh–Feldt
     correct Greenhouse–Geisser's downward bias; with two seeds (m = 1) nothing tells the
     directions apart and the lower bound m stands."""
-    full = values[:, ~np.isnan(values).any(axis=0)]
-    k, n = full.shape
+    residual = two_way_residual(values)
+    k, n = residual.shape
     m = n - 1
     if m < 2:
         return float(max(m, 0))
-    residual = full - full.mean(axis=1, keepdims=True) - full.mean(axis=0) + full.mean()
     gram = residual.T @ residual  # W's nonzero eigenvalues, n × n
     trace, trace_sq = float(np.trace(gram)), float((gram**2).sum())
     square_trace = (trace_sq - trace**2 / m) / ((m + 2) * (m - 1))  # tr(A²)

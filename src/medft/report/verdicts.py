@@ -110,13 +110,19 @@ def pooled_spread(values: np.ndarray) -> tuple[float, float]:
     strategies × seeds layout — seeds as blocks, only seeds every strategy has: 2σ² and
     (k − 1)(n − 1). Right where every strategy spreads alike; ``estimate_from_parts`` uses it
     only as a floor."""
-    full = values[:, ~np.isnan(values).any(axis=0)]
-    k, n = full.shape
+    residual = two_way_residual(values)
+    k, n = residual.shape
     df = (k - 1) * (n - 1)
     if df <= 0:
         return np.nan, 0.0
-    residual = full - full.mean(axis=1, keepdims=True) - full.mean(axis=0) + full.mean()
     return 2 * float((residual**2).sum()) / df, float(df)
+
+
+def two_way_residual(values: np.ndarray) -> np.ndarray:
+    """The strategies × seeds layout's residual (seeds as blocks) over the seeds every
+    strategy has."""
+    full = values[:, ~np.isnan(values).any(axis=0)]
+    return full - full.mean(axis=1, keepdims=True) - full.mean(axis=0) + full.mean()
 
 
 def shared_test_variance(differences: np.ndarray) -> float:
