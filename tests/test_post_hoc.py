@@ -163,14 +163,16 @@ def test_robustness_severity_0_is_the_runs_own_metric(finished_cells, tmp_path):
     assert table["relative drop %"].is_monotonic_increasing
 
 
-def _robustness_runs(n_images: int, lead: float, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Robustness tables of FT and LP over 3 seeds, one corruption: LP's scores separate the
-    classes ``lead`` better than FT's on every seed, on the same ``n_images`` patients."""
+def _robustness_runs(
+    n_images: int, lead: float, rng, seeds: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Robustness tables of FT and LP over ``seeds`` seeds, one corruption: LP's scores separate
+    the classes ``lead`` better than FT's on every seed, on the same ``n_images`` patients."""
     target = np.arange(n_images) % 2
     base = rng.normal(size=n_images)
     rows, scores = [], []
     for strategy, separation in (("FT", 1.0), ("LP", 1.0 + lead)):
-        for seed in range(3):
+        for seed in range(seeds):
             logit = base + separation * (target - 0.5) + rng.normal(0, 0.05, n_images)
             probability = 1 / (1 + np.exp(-logit))
             run_dir = f"runs/{strategy}/seed{seed}"
@@ -214,8 +216,25 @@ def test_robustness_verdicts_count_the_evaluated_images_sampling():
     counted = lp(robustness(few, 1.0, few_scores, "binary", n_boot=500))
     assert counted["verdict"] == "inconclusive"
     assert counted["high"] - counted["low"] > 10
+    assert counted["seeds"] == 3
     many, many_scores = _robustness_runs(3000, 0.6, np.random.default_rng(0))
     assert lp(robustness(many, 1.0, many_scores, "binary", n_boot=500))["verdict"] == "better"
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_robustness_verdicts_below_five_seeds_carry_the_statistics_caveat(seeds):
+    """The robustness verdict runs the statistics' rule, so its caption carries the same
+    warning where that rule's error was simulated above 5 % (fewer than 5 seed pairs)."""
+    from medft.report.post_hoc import robustness
+    from medft.report.post_hoc_writers import ROBUSTNESS_BENCH
+    from medft.report.verdict_table import few_seeds_caveat
+
+    frame, scores = _robustness_runs(60, 0.6, np.random.default_rng(1), seeds=seeds)
+    table = robustness(frame, 1.0, scores, "binary", n_boot=50).set_index("strategy")
+    assert table.loc["LP", "seeds"] == seeds and np.isnan(table.loc["FT", "seeds"])
+    caveat = few_seeds_caveat(table["seeds"], ROBUSTNESS_BENCH)
+    assert bool(caveat) == (seeds < 5)
+    assert (ROBUSTNESS_BENCH in caveat) == (seeds < 5)
 
 
 def test_robustness_refuses_passes_of_different_images_naming_the_pass():

@@ -133,29 +133,12 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         "not equivalent. Not tested, with the reason, where the data cannot carry a test "
         "(fewer than two seed pairs; zero spread, which is not certainty)."
         + _unresolved_margin(e.verdicts, margin)
-        + _few_seeds_caveat(e.verdicts)
+        + verdict_table.few_seeds_caveat(
+            e.verdicts.get("n_pairs"), verdict_table.NOISY_REFERENCE_BENCH
+        )
         + report.selection_caveat
         + report.caption_tail,
         verdict_table.statistics_table(e.verdicts),
-    )
-
-
-# Below this many seed pairs the rule's family-wise error was simulated above 5 % in one
-# design (FT much noisier than strategies that do not move with it): bench/
-# results_stats_noisy_reference.md and results_stats_worst.md.
-SEEDS_THAT_HOLD = 5
-
-
-def _few_seeds_caveat(verdicts) -> str:
-    pairs = verdicts["n_pairs"] if "n_pairs" in verdicts else None
-    # A comparison with fewer than 2 pairs is not tested at all: no verdict to caution.
-    if pairs is None or not pairs.between(2, SEEDS_THAT_HOLD - 1).any():
-        return ""
-    return (
-        f" With fewer than {SEEDS_THAT_HOLD} seeds, where FT is much noisier than strategies "
-        "that do not move with it, the chance of a false better / worse in this family can "
-        "exceed 5 % (bench/results_stats_noisy_reference.md); "
-        f"with {SEEDS_THAT_HOLD} seeds it held."
     )
 
 

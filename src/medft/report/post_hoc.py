@@ -38,10 +38,10 @@ def robustness(
 ) -> pd.DataFrame:
     """Per (model, strategy): the main metric clean and averaged over every corruption and
     severity (percent, mean over seeds), the relative drop, the drop per corruption, and the
-    verdict against FT on the corrupted mean (the report's test, Holm within the model), sorted
-    by the drop. With the passes' per-image ``scores`` (and the dataset's ``task``), the test
-    counts the evaluation images' sampling as the main statistics do (``corrupted_bootstrap``);
-    without them, the seeds only."""
+    verdict against FT on the corrupted mean (the report's test, Holm within the model) with the
+    seed pairs it stands on (``seeds``), sorted by the drop. With the passes' per-image
+    ``scores`` (and the dataset's ``task``), the test counts the evaluation images' sampling as
+    the main statistics do (``corrupted_bootstrap``); without them, the seeds only."""
     from medft.report import stats
 
     clean = frame[frame["severity"] == 0]
@@ -73,7 +73,9 @@ def robustness(
         .rename(columns={"drop": "relative drop %"})
         .merge(by_corruption, on=["model", "strategy"])
         .merge(
-            tested[["model", "strategy", "diff_mean", "low", "high", "p_holm", "verdict"]],
+            tested[["model", "strategy", "diff_mean", "low", "high", "p_holm", "verdict"]].assign(
+                seeds=tested["n_pairs"]
+            ),
             on=["model", "strategy"],
             how="left",
         )

@@ -16,6 +16,8 @@ from medft.report.tables import METRIC_LABELS
 ROBUSTNESS = ("robustness", "robustness.parquet")
 ROBUSTNESS_SCORES = ("robustness", "robustness_scores.parquet")
 WISE = ("wise", "curve.parquet")
+# The robustness verdicts' error rate, simulated with the statistics' designs.
+ROBUSTNESS_BENCH = "bench/results_robustness_stats.md"
 
 
 def _enabled(name: str):
@@ -53,11 +55,12 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     corrupted mean by the statistics' test — the seeds' spread and the patient bootstrap of
     those images, each counted once, Holm within the model (from each pass's per-image scores,
     `robustness_scores.parquet`; a table written before they were kept is tested on the seeds
-    only, and its caption says so) — sorted by the drop; the figure plots the main metric
+    only, and its caption says so), and the seed pairs it stands on, with the statistics
+    table's caveat below 5 seeds — sorted by the drop; the figure plots the main metric
     against severity per corruption. Trains nothing: 1 + 4 × severities passes over those
     images per checkpoint (21 with all five).
     """
-    from medft.report import figures, post_hoc, post_hoc_figures
+    from medft.report import figures, post_hoc, post_hoc_figures, verdict_table
 
     e = report.evidence
     frame = _read(report, ROBUSTNESS)
@@ -83,8 +86,10 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
         f"over four corruptions at severities {', '.join(map(str, severities))} of 1–5 "
         "(percent, mean over seeds, each strategy at its chosen lr), its relative drop (%), "
         "and the difference from FT on the corrupted images with "
-        f"its 95 % interval and verdict ({tested}; Holm within the model). Sorted by the "
-        "drop: the most robust first." + report.selection_caveat,
+        f"its 95 % interval, verdict ({tested}; Holm within the model) and seed pairs. "
+        "Sorted by the drop: the most robust first."
+        + verdict_table.few_seeds_caveat(table["seeds"], ROBUSTNESS_BENCH)
+        + report.selection_caveat,
         shown,
     )
     curves = post_hoc.severity_curves(frame)
