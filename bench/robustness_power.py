@@ -31,9 +31,9 @@ seeds; and two variants of the demo's setting:
   only. Such a verdict is about these images (their sampling is not counted), so its null is
   "no difference on this split": the strategy × patient interactions γ and γ' are 0.
 
-and *FT noisy 3×* (stats_power's: FT three times noisier than five strategies that do not
-move with it), where the clean verdicts' family-wise error exceeds 5 % at 3 seeds: 100 and
-1,000 images, and no scores.
+and stats_power's other spreads on 1,000 images: *two noisy*, *graded*, and *FT noisy 3×* (FT
+three times noisier than five strategies that do not move with it, where the clean verdicts'
+family-wise error exceeds 5 % at 3 seeds), the last also on 100 images and without scores.
 """
 
 from __future__ import annotations
@@ -79,8 +79,11 @@ DESIGNS = [
     *((s, i, 1, "") for s in MEASURED_SPREADS for i in (100, 1000)),
     *((s, 100, 5, "") for s in MEASURED_SPREADS),
     *((s, 100, 1, v) for s in MEASURED_SPREADS for v in (MISSING_SEED, NO_SCORES)),
-    # Last, so that the designs above keep their families' random seeds.
-    *((NOISY_REFERENCE, i, 1, "") for i in (100, 1000)),
+    # Last, so that the designs above keep their families' random seeds: stats_power's other
+    # spreads where the images' sampling weighs least (1,000 images), FT noisy also on 100
+    # images and without scores.
+    *((s, 1000, 1, "") for s in ("two noisy", "graded", NOISY_REFERENCE)),
+    (NOISY_REFERENCE, 100, 1, ""),
     (NOISY_REFERENCE, 100, 1, NO_SCORES),
 ]
 # The paper's eight, FT first, in the registry's order (the report names rows by strategy).
