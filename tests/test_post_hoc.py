@@ -3,6 +3,7 @@ corruptions are deterministic and severity 0 changes nothing, the probes find a 
 and each job writes derived runs the report reads like any strategy's."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -235,6 +236,45 @@ def test_robustness_verdicts_below_five_seeds_carry_the_statistics_caveat(seeds)
     caveat = few_seeds_caveat(table["seeds"], ROBUSTNESS_BENCH)
     assert bool(caveat) == (seeds < 5)
     assert (ROBUSTNESS_BENCH in caveat) == (seeds < 5)
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_the_robustness_artefact_shows_seed_pairs_and_the_caveat_below_five(tmp_path, seeds):
+    """The report's robustness table, from the tables the job writes: its seeds column and,
+    below 5 seeds, the caveat in its caption."""
+    from medft.report.artefacts import dataset_artefacts
+    from medft.report.evidence import Evidence
+
+    frame, scores = _robustness_runs(60, 0.6, np.random.default_rng(1), seeds=seeds)
+    model_dir = tmp_path / "results" / "d" / "m"
+    # runs/<strategy>/seed<n> → the workflow's <model>/<strategy>/lr<lr>/seed<n>
+    where = {
+        d: str(model_dir / d.split("/")[1] / "lr0.001" / d.split("/")[2]) for d in frame["run_dir"]
+    }
+    frame["run_dir"], scores["run_dir"] = frame["run_dir"].map(where), scores["run_dir"].map(where)
+    tables = model_dir / "post_hoc" / "robustness"  # medft.post_hoc.folder
+    tables.mkdir(parents=True)
+    frame.to_parquet(tables / "robustness.parquet")
+    scores.to_parquet(tables / "robustness_scores.parquet")
+    for run_dir, part in scores[scores["severity"] == 0].groupby("run_dir"):
+        Path(run_dir).mkdir(parents=True)
+        predictions = part[["id", "group", "target", "prob_0", "prob_1"]].assign(split="test")
+        predictions.to_parquet(Path(run_dir) / "predictions.parquet")
+    clean = frame[frame["severity"] == 0]
+    runs = clean[["dataset", "model", "strategy", "seed", "run_dir"]].assign(
+        lr=1e-3,
+        task="binary",
+        main_metric="auroc",
+        val_auroc=clean["value"],
+        test_auroc=clean["value"],
+    )
+    dataset_artefacts(Evidence.from_runs(runs), tmp_path / "report")
+    shown = (tmp_path / "report" / "robustness.md").read_text()
+    assert ("where FT is much noisier than strategies that do not move with it" in shown) == (
+        seeds < 5
+    )
+    written = pd.read_csv(tmp_path / "report" / "robustness.csv").set_index("strategy")
+    assert written.loc["LP", "seeds"] == seeds
 
 
 def test_robustness_refuses_passes_of_different_images_naming_the_pass():
