@@ -232,7 +232,7 @@ def test_robustness_verdicts_below_five_seeds_carry_the_statistics_caveat(seeds)
 
     frame, scores = _robustness_runs(60, 0.6, np.random.default_rng(1), seeds=seeds)
     table = robustness(frame, 1.0, scores, "binary", n_boot=50).set_index("strategy")
-    assert table.loc["LP", "seeds"] == seeds and np.isnan(table.loc["FT", "seeds"])
+    assert table.loc["LP", "seeds"] == seeds and pd.isna(table.loc["FT", "seeds"])
     caveat = few_seeds_caveat(table["seeds"], ROBUSTNESS_BENCH)
     assert bool(caveat) == (seeds < 5)
     assert (ROBUSTNESS_BENCH in caveat) == (seeds < 5)

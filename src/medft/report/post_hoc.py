@@ -81,6 +81,7 @@ def robustness(
         )
     )
     table["verdict"] = table["verdict"].where(table["strategy"] != REFERENCE, "reference")
+    table["seeds"] = table["seeds"].astype("Int64")  # FT's row has none
     return table.sort_values(["model", "relative drop %"], kind="stable").reset_index(drop=True)
 
 
