@@ -223,27 +223,13 @@ def test_robustness_verdicts_count_the_evaluated_images_sampling():
 
 
 @pytest.mark.parametrize("seeds", [3, 5])
-def test_robustness_verdicts_below_five_seeds_carry_the_statistics_caveat(seeds):
-    """The robustness verdict runs the statistics' rule, so its caption carries the same
-    warning where that rule's error was simulated above 5 % (fewer than 5 seed pairs)."""
-    from medft.report.post_hoc import robustness
-    from medft.report.post_hoc_writers import ROBUSTNESS_BENCH
-    from medft.report.verdict_table import few_seeds_caveat
-
-    frame, scores = _robustness_runs(60, 0.6, np.random.default_rng(1), seeds=seeds)
-    table = robustness(frame, 1.0, scores, "binary", n_boot=50).set_index("strategy")
-    assert table.loc["LP", "seeds"] == seeds and pd.isna(table.loc["FT", "seeds"])
-    caveat = few_seeds_caveat(table["seeds"], ROBUSTNESS_BENCH)
-    assert bool(caveat) == (seeds < 5)
-    assert (ROBUSTNESS_BENCH in caveat) == (seeds < 5)
-
-
-@pytest.mark.parametrize("seeds", [3, 5])
 def test_the_robustness_artefact_shows_seed_pairs_and_the_caveat_below_five(tmp_path, seeds):
     """The report's robustness table, from the tables the job writes: its seeds column and,
-    below 5 seeds, the caveat in its caption."""
+    below 5 seeds, the statistics' caveat in its caption (the robustness verdict runs the same
+    rule), naming the file that simulated it."""
     from medft.report.artefacts import dataset_artefacts
     from medft.report.evidence import Evidence
+    from medft.report.post_hoc_writers import ROBUSTNESS_BENCH
 
     frame, scores = _robustness_runs(60, 0.6, np.random.default_rng(1), seeds=seeds)
     model_dir = tmp_path / "results" / "d" / "m"
@@ -273,8 +259,9 @@ def test_the_robustness_artefact_shows_seed_pairs_and_the_caveat_below_five(tmp_
     assert ("where FT is much noisier than strategies that do not move with it" in shown) == (
         seeds < 5
     )
+    assert (ROBUSTNESS_BENCH in shown) == (seeds < 5)
     written = pd.read_csv(tmp_path / "report" / "robustness.csv").set_index("strategy")
-    assert written.loc["LP", "seeds"] == seeds
+    assert written.loc["LP", "seeds"] == seeds and pd.isna(written.loc["FT", "seeds"])
 
 
 def test_robustness_refuses_passes_of_different_images_naming_the_pass():
