@@ -29,12 +29,11 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
   enough above it to be tested on its own spread every time;
 * *graded*: every strategy its own spread (0.3–4 × FT's) and its own share with FT, four of
   them independent of it;
-* *FT noisy 3×*: the reference itself three times noisier than five strategies that do not
-  move with it, the two others moving with FT — every comparison with the five then carries
-  FT's seed noise, and the pool's (k − 1)(n − 1) degrees of freedom overstate what three of
-  FT's seeds tell: the design where the product's rule fails (``bench/stats_worst_cells.py``
-  with more families; ``bench/stats_noisy_reference.py`` adds FT twice as noisy and 150
-  images);
+* *FT noisy 2×, 3×*: the reference itself two or three times noisier than five strategies
+  that do not move with it, the two others moving with FT — every comparison with the five
+  then carries FT's seed noise, and a pool's (k − 1)(n − 1) degrees of freedom overstate what
+  three of FT's seeds tell: the design where the pooled floor failed
+  (``bench/stats_worst_cells.py`` simulates the cells nearest 5 % again with more families);
 * *with predictions*: the report's path with saved predictions, 150 or 5,000 images: the
   patient bootstrap (per run, the same resamples for all) enters the test;
 * *per-seed rows*: the report's path without predictions (a table of per-seed results): only
@@ -43,20 +42,18 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
 * *a missing seed*: one seed's run of two strategies (one null, the one that differs) lost.
 
 Rules: ``paired`` is the product's (``medft.report.verdicts.paired`` + ``decide``, the functions
-``medft report`` calls; the seeds' and the patients' degrees of freedom combined by
-Welch–Satterthwaite where predictions measure the split); ``sphericity-corrected pool`` the
-same with the pooled floor's degrees of freedom corrected for non-sphericity
-(``sphericity_df``), the candidate against the FT-noisy design, not adopted: it lowers the
-error there without bringing it to 5 % and costs much power where one strategy other than FT
-carries the family's spread (docs/protocol.md); ``own spread only`` the same without
-the family's pooled floor (each pair's own spread and n − 1 degrees of freedom); ``former`` the
-rule before issue 32 (one seed spread pooled over the family plus the bootstrap variance of the
-seed mean — evaluation-split noise counted twice — with equivalence on each pair's own spread),
-kept here only to measure what changed; ``moderated`` each pair's own spread moderated towards
-the family's by empirical Bayes (limma's), a candidate for more power at few seeds, rejected on
-its family-wise error. (``pool's df to 2×``, the product's rule keeping the pool's degrees of
-freedom for a pair whose own spread is above the pool by less than 2×, was measured in
-bench/results_stats.md as of commit e77af7e and rejected; no longer simulated.)
+``medft report`` calls: each pair's own seed spread plus the split's shared part, on the pair's
+n − 1 degrees of freedom); ``pooled floor`` the product's rule before this one (the larger of
+the pair's own spread and the family's pooled one, with the degrees of freedom of the one used,
+combined with the split's patients by Welch–Satterthwaite), kept to measure what changed;
+``former`` the rule before issue 32 (one seed spread pooled over the family plus the bootstrap
+variance of the seed mean — evaluation-split noise counted twice — with equivalence on each
+pair's own spread). Candidates measured and rejected, no longer simulated (their figures are
+bench/results_stats.md and bench/results_stats_worst.md as of commit 4edc1c9): ``own spread
+only`` (each pair's own spread, Welch–Satterthwaite with the split: up to 23.8 %),
+``moderated`` (limma's empirical Bayes towards the family's spread: up to 17.5 %),
+``sphericity-corrected pool`` (the pooled floor's degrees of freedom corrected by Box's ε: 6.7 %
+of 2,000 families with FT noisy), and, as of e77af7e, ``pool's df to 2×``.
 
 Reported per design: under the null (δ = 0 everywhere but one strategy exactly at the margin)
 the family-wise rate of any *better*/*worse*; with one strategy δ pp better, the rate at which
@@ -80,16 +77,12 @@ from medft.report.verdicts import (
     ALPHA,
     BETTER,
     EQUIVALENT,
-    FLOAT_NOISE,
     WORSE,
     Estimate,
-    combined_df,
     decide,
-    estimate_from_parts,
     paired,
-    pooled_spread,
     seed_summary,
-    two_way_residual,
+    untestable,
 )
 
 HERE = Path(__file__).parent
@@ -117,8 +110,7 @@ SPREADS = {
         np.array([1.0, 0.0, 0.5, 0.95, 0.5, 0.0, 0.0, 0.0]),
     ),
     # The reference noisier than five strategies that do not move with it (LP's kind: frozen
-    # features, only the head's start varies); L1-/L2-SP move with FT. 3× is in DESIGNS;
-    # bench/stats_noisy_reference.py runs both.
+    # features, only the head's start varies); L1-/L2-SP move with FT.
     "FT noisy 2×": (
         np.array([2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0]),
         np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.95, 0.95, 0.0]),
@@ -139,6 +131,8 @@ DESIGNS = [
     ("alike", None, True),
     # After the first six so that their families keep their random seeds.
     *((s, i, False) for s in ("two noisy", "graded", "FT noisy 3×") for i in (5000, None)),
+    ("FT noisy 3×", 150, False),
+    *(("FT noisy 2×", i, False) for i in (5000, None)),
 ]
 EFFECTS = [0.0, 1.0, 2.0, 4.0]  # pp of the strategy that differs (index 4: "LP-FT")
 TESTED = 4
@@ -201,6 +195,68 @@ def bootstrap_weights(rng, patient_of: np.ndarray, n_boot: int) -> np.ndarray:
     return counts[:, patient_of].astype(np.float32)  # (B, images)
 
 
+def two_way_residual(values: np.ndarray) -> np.ndarray:
+    """The strategies × seeds layout's residual (seeds as blocks) over the seeds every
+    strategy has."""
+    full = values[:, ~np.isnan(values).any(axis=0)]
+    return full - full.mean(axis=1, keepdims=True) - full.mean(axis=0) + full.mean()
+
+
+def pooled_spread(values: np.ndarray) -> tuple[float, float]:
+    """The variance of a paired difference pooled over the family (2σ² from the two-way
+    residual) and its (k − 1)(n − 1) degrees of freedom: right only where every strategy
+    spreads alike."""
+    residual = two_way_residual(values)
+    k, n = residual.shape
+    df = (k - 1) * (n - 1)
+    if df <= 0:
+        return np.nan, 0.0
+    return 2 * float((residual**2).sum()) / df, float(df)
+
+
+def welch_df(seed_part, seed_df, test_part, test_df) -> np.ndarray:
+    """Welch–Satterthwaite degrees of freedom of ``seed_part + test_part``; the seeds' alone
+    where the split's part is unmeasured."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        welch = (seed_part + test_part) ** 2 / (seed_part**2 / seed_df + test_part**2 / test_df)
+    measured = (test_part > 0) & (test_df > 0) & np.isfinite(welch)
+    return np.where(measured, welch, seed_df)
+
+
+def pooled_floor(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
+    """The product's rule before this one: the larger of the pair's own seed variance and the
+    family's pooled one, with the degrees of freedom of the one used, plus the split's shared
+    part, the two combined by Welch–Satterthwaite (the split's: patients − 1)."""
+    own = paired(values, boot)
+    pooled, pooled_df = pooled_spread(values)
+    by_pool = pooled > own.seed_var
+    used = np.where(by_pool, pooled, own.seed_var)
+    seed_df = np.where(by_pool, pooled_df, own.seeds - 1)
+    test_df = np.nan if units is None else units - 1
+    df = welch_df(used / own.seeds, seed_df, own.test_var, test_df)
+    se = np.sqrt(used / own.seeds + own.test_var)
+    return dataclasses.replace(own, se=se, df=df, seed_var=used)
+
+
+def pooled_floor_verdicts(values, boot, units, resolution) -> list[str]:
+    """Differences on ``pooled_floor``; equivalence, as that rule judged it, on each pair's
+    own spread with the Welch–Satterthwaite degrees of freedom; a pair without spread of its
+    own untested, as that rule left it."""
+    own = paired(values, boot)
+    degenerate = [reason is not None for reason in untestable(own)]
+    test_df = np.nan if units is None else units - 1
+    own = dataclasses.replace(
+        own, df=welch_df(own.seed_var / own.seeds, own.seeds - 1, own.test_var, test_df)
+    )
+    floor = pooled_floor(values, boot, units)
+    test = decide(floor, MARGIN, resolution=resolution, advise_seeds=False)
+    equivalence = decide(own, MARGIN, resolution=resolution, advise_seeds=False)
+    return [
+        "none" if d else t if t in (BETTER, WORSE) else EQUIVALENT if e == EQUIVALENT else "none"
+        for t, e, d in zip(test.verdict, equivalence.verdict, degenerate, strict=True)
+    ]
+
+
 def former(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
     """The rule before issue 32, for comparison: one seed spread pooled over the family
     (the strategies × seeds residual, (k − 1)(n − 1) df) plus the bootstrap variance of the
@@ -213,9 +269,15 @@ def former(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
         mean = np.nanmean(boot, axis=1)
         test_var = np.var(mean[1:] - mean[0], axis=1, ddof=1)
     se = np.sqrt(pooled / seeds + test_var)
-    pooled_var = np.full(k - 1, pooled)
-    df = np.full(k - 1, float(df))
-    return Estimate(diff, se, df, pooled_var, test_var, seeds, pooled_var, boot is not None)
+    return Estimate(
+        diff,
+        se,
+        np.full(k - 1, float(df)),
+        np.full(k - 1, pooled),
+        test_var,
+        seeds,
+        boot is not None,
+    )
 
 
 def former_own(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
@@ -227,7 +289,7 @@ def former_own(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
         mean = np.nanmean(boot, axis=1)
         test_var = np.var(mean[1:] - mean[0], axis=1, ddof=1)
     se = np.sqrt(seed_var / seeds + test_var)
-    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, seed_var, boot is not None)
+    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, boot is not None)
 
 
 def former_verdicts(values, boot) -> list[str]:
@@ -239,93 +301,6 @@ def former_verdicts(values, boot) -> list[str]:
         t if t in (BETTER, WORSE) else EQUIVALENT if o == EQUIVALENT else "none"
         for t, o in zip(test.verdict, own.verdict, strict=True)
     ]
-
-
-def own_only(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
-    """The product's rule without the pooled floor: each pair's own spread, n − 1 df."""
-    diff, seed_var, seeds = seed_summary(values)
-    product = paired(values, boot, units)
-    test_var = np.where(product.predictions, product.test_var, np.nan)
-    return estimate_from_parts(diff, seed_var, seeds, test_var, test_df=product.test_df)
-
-
-def moderated_spread(seed_var, seeds) -> tuple[np.ndarray, np.ndarray]:
-    """A candidate rejected by this bench: each comparison's seed variance moderated towards
-    the family's (Smyth 2004, limma's empirical Bayes). The pairs' own variances are taken as
-    draws around a common scaled inverse χ² prior whose spread ``d0`` and scale ``s0²`` the
-    family estimates; each comparison gets ``(d0 s0² + d s²) / (d0 + d)`` on ``d0 + d``
-    degrees of freedom, ``d0`` capped at the family's own degrees of freedom."""
-    from scipy import optimize, special
-
-    seed_var, seeds = np.asarray(seed_var, float), np.asarray(seeds, float)
-    d = seeds - 1
-    usable = (d >= 1) & (seed_var > FLOAT_NOISE**2)
-    if usable.sum() < 3:
-        return seed_var, d
-    z = np.log(seed_var[usable])
-    e = z - special.digamma(d[usable] / 2) + np.log(d[usable] / 2)
-    excess = e.var(ddof=1) - special.polygamma(1, d[usable] / 2).mean()
-    cap = float(d[usable].sum())
-    if excess > 0:
-        half = optimize.brentq(lambda x: special.polygamma(1, x) - excess, 1e-8, 1e8)
-        d0 = min(2 * half, cap)
-    else:
-        d0 = cap
-    s0 = np.exp(e.mean() + special.digamma(d0 / 2) - np.log(d0 / 2))
-    own = np.where(usable, seed_var, s0)
-    return (d0 * s0 + d * own) / (d0 + d), d0 + np.maximum(d, 0)
-
-
-def moderated(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
-    """Each pair's own spread moderated towards the family's (``moderated_spread``)."""
-    diff, seed_var, seeds = seed_summary(values)
-    product = paired(values, boot, units)
-    test_var = np.where(product.predictions, product.test_var, np.nan)
-    var, df = moderated_spread(seed_var, seeds)
-    estimate = estimate_from_parts(diff, var, seeds, test_var, test_df=product.test_df)
-    return dataclasses.replace(
-        estimate,
-        df=combined_df(var / seeds, df, estimate.test_var, product.test_df),
-        own_var=seed_var,
-    )
-
-
-def sphericity_df(values: np.ndarray) -> float:
-    """Degrees of freedom of the pooled residual sum of squares (strategies × seeds, the seeds
-    every strategy has), corrected for non-sphericity as Box's ε corrects repeated-measures
-    ANOVA (Greenhouse–Geisser, Huynh–Feldt).
-
-    Over seeds, the residual's columns are n − 1 = m independent draws of a k-vector with
-    covariance A (the strategies' covariance, centred); its sum of squares is then Σ λ_i χ²_m
-    over A's eigenvalues, whose Satterthwaite degrees of freedom are m tr(A)² / tr(A²): the
-    full (k − 1) m where A is spherical, down to m where one direction holds it all. tr(A²)
-    and tr(A)² are each estimated without bias from the Wishart moments of W = R Rᵀ
-    (E tr W² = m(m+1) tr A² + m tr(A)², E (tr W)² = m² tr(A)² + 2m tr A²), as Huynh–Feldt
-    correct Greenhouse–Geisser's downward bias; with two seeds (m = 1) nothing tells the
-    directions apart and the lower bound m stands."""
-    residual = two_way_residual(values)
-    k, n = residual.shape
-    m = n - 1
-    if m < 2:
-        return float(max(m, 0))
-    gram = residual.T @ residual  # W's nonzero eigenvalues, n × n
-    trace, trace_sq = float(np.trace(gram)), float((gram**2).sum())
-    square_trace = (trace_sq - trace**2 / m) / ((m + 2) * (m - 1))  # tr(A²)
-    trace_squared = (trace**2 - 2 * m * square_trace) / m**2  # tr(A)²
-    if not square_trace > 0:
-        return float((k - 1) * m)
-    return float(np.clip(m * trace_squared / square_trace, m, (k - 1) * m))
-
-
-def sphericity_pool(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
-    """A candidate not adopted: the product's rule, but a comparison on the pooled floor takes
-    the pool's sphericity-corrected degrees of freedom (``sphericity_df``) instead of
-    (k − 1)(n − 1)."""
-    product = paired(values, boot, units)
-    by_pool = product.seed_var > product.own_var
-    seed_df = np.where(by_pool, sphericity_df(values), product.seeds - 1)
-    df = combined_df(product.seed_var / product.seeds, seed_df, product.test_var, product.test_df)
-    return dataclasses.replace(product, df=df)
 
 
 def one_family_offset(offset: int, args) -> list[dict]:
@@ -348,7 +323,9 @@ def one_family(args) -> list[dict]:
     correct, patient_of = simulate(
         rng, seeds, images or 150, deltas, spreads, interaction=with_predictions
     )
-    values = correct.mean(axis=2) * 100  # (K, seeds)
+    # float64: equal runs must give exactly equal differences, which the zero-spread guard
+    # reads (float32 left ~1e-6 points of rounding, so identical pairs were "significant").
+    values = correct.mean(axis=2, dtype=np.float64) * 100  # (K, seeds)
     boot, resolution, units = None, None, None
     if with_predictions:
         units = int(patient_of.max()) + 1
@@ -360,19 +337,13 @@ def one_family(args) -> list[dict]:
         values[list(MISSING), 0] = np.nan
         if boot is not None:
             boot[list(MISSING), 0] = np.nan
-    product = paired(values, boot, units)
-    own = own_only(values, boot, units)
-    rules = {
-        "paired": product,
-        "sphericity-corrected pool": sphericity_pool(values, boot, units),
-        "own spread only": own,
-        "moderated": moderated(values, boot, units),
-    }
     decisions = {
-        rule: decide(estimate, MARGIN, resolution=resolution, advise_seeds=False).verdict
-        for rule, estimate in rules.items()
+        "paired": decide(
+            paired(values, boot), MARGIN, resolution=resolution, advise_seeds=False
+        ).verdict,
+        "pooled floor": pooled_floor_verdicts(values, boot, units, resolution),
+        "former": former_verdicts(values, boot),
     }
-    decisions["former"] = former_verdicts(values, boot)
     nulls = [j - 1 for j in range(1, K) if deltas[j] == 0]
     return [
         {

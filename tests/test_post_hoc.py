@@ -222,15 +222,12 @@ def test_robustness_verdicts_count_the_evaluated_images_sampling():
     assert lp(robustness(many, 1.0, many_scores, "binary", n_boot=500))["verdict"] == "better"
 
 
-@pytest.mark.parametrize("seeds", [3, 5])
-def test_the_robustness_artefact_shows_seed_pairs_and_the_caveat_below_five(tmp_path, seeds):
-    """The report's robustness table, from the tables the job writes: its seeds column and,
-    below 5 seeds, the statistics' caveat in its caption (the robustness verdict runs the same
-    rule), naming the file that simulated it."""
+def test_the_robustness_artefact_shows_the_seed_pairs_each_verdict_stands_on(tmp_path):
+    """The report's robustness table, from the tables the job writes: its seeds column."""
     from medft.report.artefacts import dataset_artefacts
     from medft.report.evidence import Evidence
-    from medft.report.post_hoc_writers import ROBUSTNESS_BENCH
 
+    seeds = 3
     frame, scores = _robustness_runs(60, 0.6, np.random.default_rng(1), seeds=seeds)
     model_dir = tmp_path / "results" / "d" / "m"
     # runs/<strategy>/seed<n> → the workflow's <model>/<strategy>/lr<lr>/seed<n>
@@ -255,11 +252,7 @@ def test_the_robustness_artefact_shows_seed_pairs_and_the_caveat_below_five(tmp_
         test_auroc=clean["value"],
     )
     dataset_artefacts(Evidence.from_runs(runs), tmp_path / "report")
-    shown = (tmp_path / "report" / "robustness.md").read_text()
-    assert ("where FT is much noisier than strategies that do not move with it" in shown) == (
-        seeds < 5
-    )
-    assert (ROBUSTNESS_BENCH in shown) == (seeds < 5)
+    assert "| seeds" in (tmp_path / "report" / "robustness.md").read_text()
     written = pd.read_csv(tmp_path / "report" / "robustness.csv").set_index("strategy")
     assert written.loc["LP", "seeds"] == seeds and pd.isna(written.loc["FT", "seeds"])
 

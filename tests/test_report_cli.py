@@ -161,12 +161,25 @@ def test_zero_spread_through_the_report_is_not_tested_and_says_why(tmp_path):
     assert verdicts.ZERO_SPREAD in (tmp_path / "out" / "d" / "statistics.md").read_text()
 
 
-@pytest.mark.parametrize("seeds", [3, 5])
-def test_fewer_than_five_seeds_carry_the_noisy_reference_caveat(tmp_path, seeds):
-    _statistics(tmp_path, seeds=seeds)
-    caption = (tmp_path / "out" / "d" / "statistics.md").read_text()
-    caveat = "where FT is much noisier than strategies that do not move with it"
-    assert (caveat in caption) == (seeds < 5)
+def test_a_noisy_reference_through_the_report_decides_nothing_three_seeds_cannot_carry(tmp_path):
+    # FT scatters by 9 points over three seeds; LP and G-LF, on frozen features, do not move
+    # and sit 25 points above FT's mean. On FT's own 2 degrees of freedom that is t ≈ 4.8:
+    # not established over a family of two (Holm's first step asks t(0.9875, 2) = 6.2), and
+    # the table says how many seeds would decide it.
+    rows = [
+        ("d", "m", strategy, 1e-3, seed, split, "auroc", value / 100)
+        for seed, ft in enumerate((63.0, 72.0, 81.0))
+        for strategy, value in (("FT", ft), ("LP", 97.0), ("G-LF", 97.0))
+        for split in ("val", "test")
+    ]
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(rows, columns=inputs.PER_SEED).to_csv(path, index=False)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    statistics = pd.read_csv(tmp_path / "out" / "d" / "statistics.csv").set_index("strategy")
+    assert statistics.loc["LP", "diff_mean"] == pytest.approx(25.0)
+    assert statistics["verdict"].tolist() == ["inconclusive", "inconclusive"]
+    assert 3 < statistics.loc["LP", "seeds_to_decide"] <= 10
+    assert "~" in (tmp_path / "out" / "d" / "statistics.md").read_text()
 
 
 def test_a_missing_seed_through_the_report_drops_that_pair_only(tmp_path):

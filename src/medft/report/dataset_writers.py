@@ -98,11 +98,9 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
     reference), `boot_low`/`boot_high`/`boot_var` (patient bootstrap of the seed-mean
     difference), `resolution` (points of the main metric one evaluation image can move; no
     equivalence above the margin), `test_var` (the part of the split's sampling the seeds
-    share) and `test_df` (its degrees of freedom: patients − 1), `pooled_var`/`pooled_df`
-    (the model's pooled seed spread), then the verdict's
-    test: `p_value`, `p_holm`, `low`/`high` (its 95 % interval), `eq_low`/`eq_high` (the
-    interval equivalence is judged on), `verdict`, `reason` (why not tested, or why it cannot
-    be equivalent), `seeds_to_decide` (inconclusive only), `margin`.
+    share), then the verdict's test: `p_value`, `p_holm`, `low`/`high` (its 95 % interval),
+    `eq_low`/`eq_high` (the interval equivalence is judged on), `verdict`, `reason` (why not
+    tested, or why it cannot be equivalent), `seeds_to_decide` (inconclusive only), `margin`.
     """
     from medft.report import stats
 
@@ -115,8 +113,8 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         f"Differences of the main metric ({METRIC_LABELS[e.main_metric]}) from FT in "
         "percentage points, seed-paired at each side's chosen lr, over the seeds both have "
         "(`seeds`: a missing run drops its pair only). One test per comparison counts each "
-        "uncertainty once: the seeds' spread of the paired differences (the pair's own, or the "
-        "model's pooled spread where that is larger) and "
+        "uncertainty once: the seeds' spread of the pair's differences (its own, on its n − 1 "
+        "degrees of freedom, whatever the other strategies' spreads) and "
         + (
             "the part of the evaluation split's sampling the seeds share (patient bootstrap, "
             f"B = {stats.N_BOOT})"
@@ -133,9 +131,6 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         "not equivalent. Not tested, with the reason, where the data cannot carry a test "
         "(fewer than two seed pairs; zero spread, which is not certainty)."
         + _unresolved_margin(e.verdicts, margin)
-        + verdict_table.few_seeds_caveat(
-            e.verdicts.get("n_pairs"), verdict_table.NOISY_REFERENCE_BENCH
-        )
         + report.selection_caveat
         + report.caption_tail,
         verdict_table.statistics_table(e.verdicts),

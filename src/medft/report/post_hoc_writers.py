@@ -16,8 +16,6 @@ from medft.report.tables import METRIC_LABELS
 ROBUSTNESS = ("robustness", "robustness.parquet")
 ROBUSTNESS_SCORES = ("robustness", "robustness_scores.parquet")
 WISE = ("wise", "curve.parquet")
-# Where the robustness verdicts' error rate was simulated above 5 % (FT noisy, 3 seeds).
-ROBUSTNESS_BENCH = "bench/results_robustness_spreads.md"
 
 
 def _enabled(name: str):
@@ -60,7 +58,7 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     against severity per corruption. Trains nothing: 1 + 4 × severities passes over those
     images per checkpoint (21 with all five).
     """
-    from medft.report import figures, post_hoc, post_hoc_figures, verdict_table
+    from medft.report import figures, post_hoc, post_hoc_figures
 
     e = report.evidence
     frame = _read(report, ROBUSTNESS)
@@ -87,9 +85,7 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
         "(percent, mean over seeds, each strategy at its chosen lr), its relative drop (%), "
         "and the difference from FT on the corrupted images with "
         f"its 95 % interval, verdict ({tested}; Holm within the model) and seed pairs. "
-        "Sorted by the drop: the most robust first."
-        + verdict_table.few_seeds_caveat(table["seeds"], ROBUSTNESS_BENCH)
-        + report.selection_caveat,
+        "Sorted by the drop: the most robust first." + report.selection_caveat,
         shown,
     )
     curves = post_hoc.severity_curves(frame)

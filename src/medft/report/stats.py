@@ -35,7 +35,6 @@ from medft.report.verdicts import (  # noqa: F401 -- the verdicts, re-exported
     decide,
     estimate_from_parts,
     holm,
-    pooled_spread,
     seed_summary,
     shared_test_variance,
 )
@@ -104,13 +103,11 @@ def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
     """Per (dataset, model, strategy ≠ ``reference``), over the seeds both have
     (``medft.report.verdicts.complete_pairs``): n_pairs, diff_mean, seed_var (the variance of
     the paired differences), diff_low, diff_high (their 95 % t-interval), p_seed (the
-    seed-paired t-test), and the family's pooled_var, pooled_df
-    (``medft.report.verdicts.pooled_spread``)."""
+    seed-paired t-test)."""
     rows = []
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
         strategies, _, values, _ = family_values(cell, reference)
         diff, seed_var, n_pairs = seed_summary(values)
-        pooled_var, pooled_df = pooled_spread(values)
         for i, columns in enumerate(complete_pairs(values)):
             low, high, p = t_interval(values[i + 1, columns] - values[0, columns])
             rows.append(
@@ -124,8 +121,6 @@ def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
                     "diff_low": low,
                     "diff_high": high,
                     "p_seed": p,
-                    "pooled_var": pooled_var,
-                    "pooled_df": pooled_df,
                 }
             )
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *PAIRED_COLUMNS])
@@ -138,8 +133,6 @@ PAIRED_COLUMNS = [
     "diff_low",
     "diff_high",
     "p_seed",
-    "pooled_var",
-    "pooled_df",
 ]
 
 
@@ -254,7 +247,6 @@ def bootstrap_intervals(
         rows += resampled_comparisons(
             cell,
             resampled,
-            groups,
             one_image_points(metric, targets_scores(first)[0]),
             reference,
             level,
@@ -262,21 +254,19 @@ def bootstrap_intervals(
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *BOOT_COLUMNS])
 
 
-BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "test_df", "resolution"]
+BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "resolution"]
 
 
 def resampled_comparisons(
     cell: pd.DataFrame,
     resampled: dict[str, np.ndarray],
-    groups: np.ndarray,
     resolution: float,
     reference: str = REFERENCE,
     level: float = LEVEL,
 ) -> list[dict]:
     """One (dataset, model)'s ``bootstrap_intervals`` rows from every run's main metric on the
-    same patient resamples (``resampled`` by the cell's ``run_dir``, (B,) in percent) of an
-    evaluation set whose images belong to ``groups``: per strategy ≠ ``reference``, over the
-    seeds both have."""
+    same patient resamples (``resampled`` by the cell's ``run_dir``, (B,) in percent) of one
+    evaluation set: per strategy ≠ ``reference``, over the seeds both have."""
     dataset, model = cell["dataset"].iloc[0], cell["model"].iloc[0]
     strategies, _, values, runs = family_values(cell, reference)
     n_boot = len(next(iter(resampled.values())))
@@ -308,7 +298,6 @@ def resampled_comparisons(
                 "boot_high": high,
                 "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
                 "test_var": shared_test_variance(differences),
-                "test_df": len(np.unique(groups)) - 1,
                 "resolution": resolution,
             }
         )
@@ -323,8 +312,8 @@ def verdicts(
 ) -> pd.DataFrame:
     """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
     test on its own complete pairs (``medft.report.verdicts.paired``: the pair's seed spread +
-    the evaluation split's shared sampling, counted once; the family's pooled spread as a
-    floor): p_value, p_holm (within each
+    the evaluation split's shared sampling, counted once, on the pair's n − 1 degrees of
+    freedom): p_value, p_holm (within each
     (dataset, model)), low / high (its 95 % interval), eq_low / eq_high (the (1 − 2α/m)
     interval equivalence is judged on), verdict (better / worse / equivalent within
     ±``margin`` pp / inconclusive / not tested), reason (why not tested, or why equivalence
@@ -347,9 +336,6 @@ def verdicts(
             part["seed_var"],
             part["n_pairs"],
             part["test_var"],
-            part["pooled_var"],
-            part["pooled_df"],
-            part["test_df"],
         )
         decision = decide(estimate, margin, family=family, resolution=part["resolution"])
         frame.loc[index, "p_value"] = decision.p

@@ -6,11 +6,6 @@ import pandas as pd
 
 from medft.report.tables import NO_VALUE, SELECTED_MARK
 
-# Below this many seed pairs the verdict rule's family-wise error was simulated above 5 % in
-# one design, FT much noisier than strategies that do not move with it (docs/protocol.md).
-SEEDS_THAT_HOLD = 5
-NOISY_REFERENCE_BENCH = "bench/results_stats_noisy_reference.md"
-
 
 def _interval(low: float, high: float) -> str:
     return NO_VALUE if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
@@ -72,16 +67,3 @@ def verdict_text(verdict: str, seeds_to_decide: float, reason: str = "") -> str:
     else:
         decides = f"over {MAX_SEEDS} seeds: the evaluation split decides"
     return f"{verdict} ({decides}{'; ' + reason if reason else ''})"
-
-
-def few_seeds_caveat(pairs: pd.Series | None, measured_in: str) -> str:
-    """The caption's warning where some verdict stands on 2 to ``SEEDS_THAT_HOLD`` − 1 seed
-    pairs, naming the results file that measured the rule's error there; "" otherwise (a
-    comparison on fewer than 2 pairs is not tested, so there is no verdict to caution)."""
-    if pairs is None or not pairs.between(2, SEEDS_THAT_HOLD - 1).any():
-        return ""
-    return (
-        f" With fewer than {SEEDS_THAT_HOLD} seeds, where FT is much noisier than strategies "
-        "that do not move with it, the chance of a false better / worse in this family can "
-        f"exceed 5 % ({measured_in}); with {SEEDS_THAT_HOLD} seeds it held."
-    )
