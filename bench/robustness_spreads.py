@@ -6,7 +6,7 @@ the null (no strategy differs), through the same ``one_family`` — ``medft.repo
 robustness`` on the tables the robustness job writes — with fresh random seeds: *two noisy*
 and *graded* on 1,000 images, where the images' sampling weighs least against the seeds', and
 *FT noisy 3×* (FT three times noisier than five strategies that do not move with it, the design
-where the clean verdicts' error exceeds 5 % at 3 seeds: bench/results_stats_worst.md) on
+where the former pooled floor's error exceeded 5 % at 3 seeds: bench/results_stats.md) on
 1,000 and 100 images and without per-image scores. One severity (4 passes), 3 and 5 seeds.
 
 Run: ``python bench/robustness_spreads.py [--families 300] [--boot 400] [--jobs 2]``; writes

@@ -53,8 +53,8 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     corrupted mean by the statistics' test — the seeds' spread and the patient bootstrap of
     those images, each counted once, Holm within the model (from each pass's per-image scores,
     `robustness_scores.parquet`; a table written before they were kept is tested on the seeds
-    only, and its caption says so), and the seed pairs it stands on, with the statistics
-    table's caveat below 5 seeds — sorted by the drop; the figure plots the main metric
+    only, and its caption says so), and the seed pairs it stands on — sorted by the drop;
+    the figure plots the main metric
     against severity per corruption. Trains nothing: 1 + 4 × severities passes over those
     images per checkpoint (21 with all five).
     """
