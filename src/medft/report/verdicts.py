@@ -16,11 +16,14 @@ freedom: nothing else tells how much this pair's seeds spread. Borrowing the fam
 spread, or Welch–Satterthwaite degrees of freedom for the sum, each assumes more than three
 seeds can show — the first that every pair spreads alike (false when FT is noisier than
 strategies that do not move with it), the second that a spread estimated from 2 degrees of
-freedom is near its truth in the far tail Holm reads — and each gave 8–24 % false verdicts in
-a design of ``bench/results_stats.md``. On the pair's own n − 1 degrees of freedom the
-statistic's tail is at most t(n − 1)'s whatever the two parts' sizes (t(n − 1) exactly where
-the split's part is nil), so the rule holds its error rate in every design, at the price of
-power at few seeds. ``decide`` then gives the verdicts:
+freedom is near its truth in the far tail Holm reads — and each gave false verdicts well above
+5 % in a design a user can bring (docs/protocol.md, "Statistics"). On the pair's own n − 1
+degrees of freedom the statistic's tail is at most t(n − 1)'s whatever the two parts' sizes,
+for normal seed noise and the split's part as measured (its tail, a function of the seed
+variance's χ² share, is convex in it, so Jensen bounds it by t(n − 1)'s; exactly t(n − 1)
+where the split's part is nil): the rule holds its error rate in every design
+(``bench/results_stats.md``), at the price of power at few seeds. ``decide`` then gives the
+verdicts:
 
 * *better* / *worse*: the two-sided p-value, Holm-corrected over the family, below α;
 * *equivalent*: otherwise, when the (1 − 2α/m) interval of the difference lies inside
