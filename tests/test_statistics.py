@@ -53,18 +53,37 @@ def test_resampled_metric_is_nan_where_a_class_is_missing():
     assert auroc[0] == 1.0 and np.isnan(auroc[1])
 
 
-def test_t_interval_and_p_value_match_the_textbook():
-    differences = np.array([1.0, 2.0, 3.0])
-    low, high, p = st.t_interval(differences)
-    # mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
+def _seed_rows(values: dict[str, list[float]]) -> pd.DataFrame:
+    """Per-seed rows of one (dataset, model): strategy → the main metric (a fraction) per seed;
+    NaN leaves that seed's run out."""
+    rows = [
+        {"dataset": "d", "model": "m", "strategy": strategy, "seed": seed, "test_auroc": value}
+        for strategy, per_seed in values.items()
+        for seed, value in enumerate(per_seed)
+        if not np.isnan(value)
+    ]
+    return pd.DataFrame(rows).assign(main_metric="auroc")
+
+
+def test_seed_interval_and_p_value_match_the_textbook():
+    table = st.paired_tests(_seed_rows({"FT": [0.10, 0.10, 0.10], "LP": [0.11, 0.12, 0.13]})).iloc[
+        0
+    ]
+    # differences 1, 2, 3 points: mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
     half = 4.302652729911275 / np.sqrt(3)
-    assert (low, high) == pytest.approx((2 - half, 2 + half))
-    assert p == pytest.approx(stats.ttest_rel([11, 12, 13], [10, 10, 10]).pvalue)
-    assert p == pytest.approx(0.07417990022744858)
+    assert (table["diff_low"], table["diff_high"]) == pytest.approx((2 - half, 2 + half))
+    assert table["p_seed"] == pytest.approx(stats.ttest_rel([11, 12, 13], [10, 10, 10]).pvalue)
+    assert table["p_seed"] == pytest.approx(0.07417990022744858)
+    assert table["n_pairs"] == 3
 
 
-def test_one_pair_has_no_interval_and_no_p_value():
-    assert all(np.isnan(st.t_interval(np.array([2.0]))))
+@pytest.mark.parametrize(
+    "lp", [[0.12, np.nan, np.nan], [0.12, 0.12, 0.12]], ids=["one pair", "zero spread"]
+)
+def test_one_pair_or_no_spread_has_no_interval_and_no_p_value(lp):
+    table = st.paired_tests(_seed_rows({"FT": [0.10, 0.10, 0.10], "LP": lp})).iloc[0]
+    assert table[["diff_low", "diff_high", "p_seed"]].isna().all()
+    assert table["diff_mean"] == pytest.approx(2.0)
 
 
 def test_holm_adjusts_by_rank_and_keeps_untested_out():

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from medft.report.resample import resampled_metric
 from medft.report.verdicts import (  # noqa: F401 -- the verdicts, re-exported
@@ -67,22 +66,6 @@ def seed_pairs(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
     return others.merge(ft.rename(columns={"value": "ft_value"}), on=[*CELL, "seed"])
 
 
-def t_interval(differences: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
-    """(low, high, p) of the mean of paired differences: the t-interval and the two-sided
-    one-sample t-test against 0. NaN with fewer than two pairs."""
-    differences = np.asarray(differences, dtype=float)
-    n = len(differences)
-    if n < 2:
-        return np.nan, np.nan, np.nan
-    mean, se = differences.mean(), stats.sem(differences)
-    if not se > 0:
-        # Every seed moved by exactly the same amount: no spread to test against, which is
-        # not certainty (medft.report.verdicts.ZERO_SPREAD).
-        return np.nan, np.nan, np.nan
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
-    return mean - half, mean + half, float(stats.ttest_1samp(differences, 0.0).pvalue)
-
-
 def family_values(cell: pd.DataFrame, reference: str = REFERENCE):
     """One (dataset, model)'s runs as the arrays ``medft.report.verdicts`` reads: the
     strategies (the reference first), the seeds, and per strategy × seed the main metric in
@@ -108,8 +91,12 @@ def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
         strategies, _, values, _ = family_values(cell, reference)
         diff, seed_var, n_pairs = seed_summary(values)
-        for i, columns in enumerate(complete_pairs(values)):
-            low, high, p = t_interval(values[i + 1, columns] - values[0, columns])
+        # The verdicts' own estimate with nothing of the split added: one t formula for both.
+        seeds_only = decide(
+            estimate_from_parts(diff, seed_var, n_pairs, np.nan), margin=0, advise_seeds=False
+        )
+        for i in range(len(diff)):
+            low, high, p = seeds_only.low[i], seeds_only.high[i], seeds_only.p[i]
             rows.append(
                 {
                     "dataset": dataset,
