@@ -252,9 +252,17 @@ def pooled_floor_verdicts(values, boot, units, resolution) -> list[str]:
     test = decide(floor, MARGIN, resolution=resolution, advise_seeds=False)
     equivalence = decide(own, MARGIN, resolution=resolution, advise_seeds=False)
     return [
-        "none" if d else t if t in (BETTER, WORSE) else EQUIVALENT if e == EQUIVALENT else "none"
+        _pooled_floor_verdict(t, e, d)
         for t, e, d in zip(test.verdict, equivalence.verdict, degenerate, strict=True)
     ]
+
+
+def _pooled_floor_verdict(tested: str, on_own_spread: str, degenerate: bool) -> str:
+    if degenerate:
+        return "none"
+    if tested in (BETTER, WORSE):
+        return tested
+    return EQUIVALENT if on_own_spread == EQUIVALENT else "none"
 
 
 def former(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
