@@ -25,11 +25,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 # Everything that checks in-process, in a few minutes; the real `snakemake` runs, signals and
 # real-data tests are `slow` and run in CI as their own step.
+# One pytest-xdist worker per core: most tests are single-threaded Python, so one process
+# leaves the other cores idle.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(CORES)
 
 test-slow: $(VENV)/.installed
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow -n $(CORES)
 
 # The demo ends with its one-page HTML report (every table and figure, captioned).
 demo: $(VENV)/.installed

@@ -21,7 +21,9 @@ HOW_TO_GET = (
     "https://zenodo.org/records/10519652)"
 )
 
-torch.set_num_threads(2)
+# Under pytest-xdist (`make test` runs one worker per core) each worker gets one thread:
+# more would oversubscribe the cores the workers already fill.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(scope="session")
