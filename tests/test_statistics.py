@@ -66,9 +66,8 @@ def _seed_rows(values: dict[str, list[float]]) -> pd.DataFrame:
 
 
 def test_seed_interval_and_p_value_match_the_textbook():
-    table = st.paired_tests(_seed_rows({"FT": [0.10, 0.10, 0.10], "LP": [0.11, 0.12, 0.13]})).iloc[
-        0
-    ]
+    seeds = _seed_rows({"FT": [0.10, 0.10, 0.10], "LP": [0.11, 0.12, 0.13]})
+    table = st.paired_tests(seeds).iloc[0]
     # differences 1, 2, 3 points: mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
     half = 4.302652729911275 / np.sqrt(3)
     assert (table["diff_low"], table["diff_high"]) == pytest.approx((2 - half, 2 + half))
