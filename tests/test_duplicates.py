@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from imagefiles import marked_image
+from medft.data.near_duplicates import THRESHOLD
 from medft.data.preprocess import Preprocess
 from medft.data.records import DataError
 from medft.data.shards import read_meta
@@ -237,7 +238,7 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     found = sorted(p["id"].rsplit("/", 1)[-1] for p in pairs)
     assert found == ["cropped.png", "mirrored.png", "resaved.png"]
     assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
-    assert all(p["similarity"] >= 0.97 for p in pairs)
+    assert all(p["similarity"] >= THRESHOLD for p in pairs)
     rows = pd.read_parquet(out / "manifest.parquet")
     assert (rows["split"] == "test").sum() == 11  # warn: kept, and listed in the card
     card = dict(data_card(out).sections)["Near-duplicates across splits"]
@@ -269,7 +270,7 @@ def test_a_border_crop_is_a_near_copy_whichever_split_holds_the_crop():
     import numpy as np
     from PIL import Image
 
-    from medft.data.near_duplicates import THRESHOLD, similarity, thumbnail
+    from medft.data.near_duplicates import similarity, thumbnail
 
     rng = np.random.default_rng(3)
     pre = Preprocess(32, 32)
