@@ -58,7 +58,7 @@ class Zoom:
 # A copy with c cut off every side is the original zoomed by 1 / (1 − 2c) about its centre:
 # up to 1.3 covers c up to ~11 %, in steps that keep a sharp image's mismatch under 2.5 %. Cut
 # off one side (a banner) or two adjacent ones, it is the original zoomed about the opposite
-# edge's middle or corner: up to 1.15, c up to ~13 %, in steps of 1.025 (a step of 1.05 lost
+# edge's middle or corner: up to 1.15, c up to ~13 %, in steps of 0.025 (steps of 0.05 lost
 # most such crops of blood-cell smears). Those 48 views move the content too, so they count
 # 0.005 less: counted in full they flag more distinct chest X-rays
 # (bench/results_near_duplicates.md, "no margin").
