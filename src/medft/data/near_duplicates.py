@@ -78,14 +78,15 @@ CHUNK = 1024  # evaluation images compared at once: bounds the similarity matrix
 log = logging.getLogger(__name__)
 
 
-def thumbnail(image: np.ndarray) -> bytes:
-    """``image`` (H, W, C uint8) as a SIDE × SIDE grey thumbnail, for the manifest."""
+def thumbnail(image: np.ndarray, resample: str = "BILINEAR") -> bytes:
+    """``image`` (H, W, C uint8) as a SIDE × SIDE grey thumbnail, for the manifest.
+    ``resample``: PIL's filter; the bench measures the box filter used before against it."""
     from PIL import Image
 
     grey = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).convert("L")
     # Bilinear (PIL widens its support when shrinking): a copy cropped by a few pixels then
     # shifts its thumbnail smoothly, where box averages jump from one pixel to the next.
-    return grey.resize((SIDE, SIDE), Image.Resampling.BILINEAR).tobytes()
+    return grey.resize((SIDE, SIDE), Image.Resampling[resample]).tobytes()
 
 
 @functools.cache
