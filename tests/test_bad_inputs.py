@@ -63,7 +63,7 @@ def test_a_class_folder_of_image_folders_is_named(tmp_path):
     layout = {f"Part{p}/{c}": 6 for p in (1, 2) for c in ("a", "b")}
     with pytest.raises(DataError) as error:
         prepare(tmp_path, root=folder(tmp_path, layout))
-    assert "root/Part1: this 'class' folder holds image folders (a, b)" in str(error.value)
+    assert "'class' folders Part1/, Part2/ all hold the same folders (a, b)" in str(error.value)
     assert "set `root: " in str(error.value)
     assert_nothing_written(tmp_path)
 

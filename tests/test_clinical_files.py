@@ -377,6 +377,66 @@ def test_the_folder_source_reads_dicom_and_the_cli_takes_a_window(tmp_path, caps
     assert "must be one of soft_tissue" in capsys.readouterr().err
 
 
+def write_file_set(folder, keys, patient: str, scratch):
+    """A CD or PACS export as PS3.10 defines it, written by pydicom's ``FileSet``: the CT
+    slices ``keys`` of one patient's series as ``PT000000/ST000000/SE000000/IM000000``, ...
+    (no suffix), and a ``DICOMDIR`` beside them (the instances written first to ``scratch``)."""
+    from pydicom.fileset import FileSet
+
+    file_set, study, series = FileSet(), generate_uid(), generate_uid()
+    for n, key in enumerate(keys):
+        hu = phantom_hu(key)
+        hu[0, : key % 32], hu[1, : key // 32] = 700, 700  # no two slices alike
+        ds = pydicom.dcmread(write_dicom(scratch / f"{key}.dcm", hu, signed=True))
+        ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, study, series
+        ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "120000", "1"
+        ds.SeriesNumber, ds.InstanceNumber = 1, n + 1
+        file_set.add(ds)
+    file_set.write(folder)
+
+
+def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(tmp_path, caplog):
+    """Files named IM000000 are DICOM by their content; the DICOMDIR, a structured report and a
+    note are left out, named in one warning; a patient's slices stay in one split."""
+    root = tmp_path / "root"
+    for c, cls in enumerate(("normal", "nodule")):
+        for patient in range(6):
+            keys = range(18 * c + 3 * patient, 18 * c + 3 * patient + 3)
+            folder = root / cls / f"{cls}{patient}"
+            write_file_set(folder, keys, f"{cls}{patient}", tmp_path / "written")
+    report = new_dataset("1.2.840.10008.5.1.4.1.1.88.11")  # Basic Text SR
+    report.Modality = "SR"
+    report.save_as(root / "normal" / "normal0" / "SR000001", enforce_file_format=True)
+    (root / "nodule" / "notes.txt").write_text("read me")
+    out = prepare_dataset("cd", {"source": "imagefolder", "root": str(root)}, PRE, tmp_path / "o")
+    rows = pd.read_parquet(out / "manifest.parquet")
+    assert len(rows) == 36 and rows["id"].str.endswith(("IM000000", "IM000001", "IM000002")).all()
+    assert rows["raw"].str.startswith("32×32 DICOM MONOCHROME2").all()
+    assert rows["group"].nunique() == 12
+    assert (rows.groupby("group")["split"].nunique() == 1).all()
+    warning = next(r.getMessage() for r in caplog.records if "left out" in r.getMessage())
+    assert "14 file(s) in the class folders are not images and were left out" in warning
+    assert "12 DICOM Media Storage Directory Storage object(s) without an image" in warning
+    assert "1 DICOM Basic Text SR Storage object(s) without an image" in warning
+    assert (
+        "normal/normal0/SR000001" in warning and "1 '.txt' file(s) (nodule/notes.txt)" in warning
+    )
+
+
+def test_a_table_row_of_a_dicom_object_without_an_image_is_named(tmp_path):
+    write_dicom(tmp_path / "IM000001", phantom_hu(1), signed=True)
+    report = new_dataset("1.2.840.10008.5.1.4.1.1.88.11")
+    report.save_as(tmp_path / "SR000001", enforce_file_format=True)
+    reader = FileReader(None)
+    assert reader(str(tmp_path / "IM000001"), -1, "t.csv, row 2")[0].shape == (32, 32)
+    with pytest.raises(
+        DataError,
+        match=r"t.csv, row 3: DICOM file SR000001 holds no image "
+        r"\(Basic Text SR Storage, no Pixel Data\); remove its row",
+    ):
+        reader(str(tmp_path / "SR000001"), -1, "t.csv, row 3")
+
+
 def write_volume(path, key: int, shape=(12, 12, 8), scale=1.0, pad=0):
     """A volume whose slices all differ (a block that moves with the slice index and ``key``),
     with ``pad`` blank slices at each end."""

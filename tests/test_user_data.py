@@ -198,3 +198,53 @@ def test_a_paper_task_is_planned_capped_before_its_raw_data_exist():
     )
     assert whole["train"] > 2000
     assert capped == {"train": 100, "val": 100, "test": 100}  # two classes, 50 each
+
+
+def patient_folders(root, classes=("benign", "malignant"), patients=8, images=3, split=""):
+    """``root/[split/]<class>/<patient>/<j>.png``: a patient's images in its own sub-folder,
+    patients named by id (``b0``, ``m0``)."""
+    for cls in classes:
+        for k in range(patients):
+            for j in range(images):
+                save_image(root / split / cls / f"{cls[0]}{k}" / f"{j}.png")
+
+
+def test_a_class_folders_sub_folders_are_patients_no_split_divides(tmp_path):
+    patient_folders(tmp_path / "root")
+    entry = {"source": "imagefolder", "root": str(tmp_path / "root")}
+    rows = pd.read_parquet(prepare_dataset("x", entry, PRE, tmp_path / "out") / "manifest.parquet")
+    assert rows["group"].nunique() == 16
+    assert (rows.groupby("group")["split"].nunique() == 1).all()
+    assert set(rows["split"]) == {"train", "val", "test"}
+    assert (rows.groupby("group").size() == 3).all()
+    loose = {**entry, "folder_groups": False}
+    rows = pd.read_parquet(prepare_dataset("x", loose, PRE, tmp_path / "o2") / "manifest.parquet")
+    assert (rows["group"] == "").all()  # each image its own: patients divided, as asked
+
+
+def test_patients_numbered_within_each_class_are_asked_about_then_grouped(tmp_path):
+    """benign/1 and malignant/1 look like splits holding classes 1, 2, ... until the user says
+    they are patients; then benign/1 and malignant/1 are two patients."""
+    for cls in ("benign", "malignant"):
+        for k in range(8):
+            for j in range(3):
+                save_image(tmp_path / "root" / cls / str(k) / f"{j}.png")
+    entry = {"source": "imagefolder", "root": str(tmp_path / "root")}
+    with pytest.raises(DataError, match="set `folder_groups: true`"):
+        prepare_dataset("x", entry, PRE, tmp_path / "out")
+    told = {**entry, "folder_groups": True}
+    rows = pd.read_parquet(prepare_dataset("x", told, PRE, tmp_path / "o2") / "manifest.parquet")
+    assert rows["group"].nunique() == 16
+    assert (rows.groupby("group")["split"].nunique() == 1).all()
+
+
+def test_one_patient_folder_in_two_split_folders_is_named(tmp_path):
+    root = tmp_path / "root"
+    patient_folders(root, split="train")
+    patient_folders(root, patients=3, split="test")
+    with pytest.raises(DataError) as error:
+        prepare_dataset("x", {"source": "imagefolder", "root": str(root)}, PRE, tmp_path / "out")
+    message = str(error.value)
+    assert "'benign/b0' is in 2 splits (test/benign/b0/ and train/benign/b0/)" in message
+    assert "`folder_groups: false`" in message
+    assert not (tmp_path / "out").exists()

@@ -28,6 +28,7 @@ pydicom is imported on use: planning a workflow and reading other formats never 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,23 @@ INSTALL = "pip install 'medft[dicom]' (or: pip install pydicom)"
 
 
 def is_dicom(path: str) -> bool:
+    """Named as DICOM (.dcm, .dicom)."""
     return str(path).lower().endswith(SUFFIXES)
+
+
+@lru_cache(maxsize=2**16)
+def is_part10(path: str) -> bool:
+    """A DICOM file by its content, whatever its name: PACS and CD exports name files
+    IM000001 or by their UID, without a suffix (PS3.10's file IDs have none). pydicom's own
+    check (the preamble's 'DICM'); False without pydicom, or for a bare data set."""
+    try:
+        from pydicom.misc import is_dicom as part10
+    except ImportError:
+        return False
+    try:
+        return part10(path)
+    except OSError:
+        return False
 
 
 def check_window(window) -> str | None:
@@ -109,6 +126,19 @@ def _bare_syntax(dataset) -> None:
         if little
         else ExplicitVRBigEndian
     )
+
+
+def not_an_image(path: str, where: str) -> str | None:
+    """What a DICOM file that holds no image is — its SOP class ("Basic Text SR Storage", "Media
+    Storage Directory Storage" for a DICOMDIR) — from its header; None for an image."""
+    dataset = _open(path, where, header_only=True)
+    return None if "Rows" in dataset else _sop_class(dataset)
+
+
+def _sop_class(dataset) -> str:
+    meta = getattr(dataset, "file_meta", None)
+    uid = dataset.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    return uid.name if uid else "an object of no SOP class"
 
 
 def channels(path: str, where: str) -> int:
@@ -267,7 +297,10 @@ def _check_decodable(dataset, name: str, where: str) -> None:
     from pydicom.pixels import get_decoder
 
     if "PixelData" not in dataset:
-        raise DataError(f"{where}: DICOM file {name} holds no image (no PixelData); remove its row")
+        raise DataError(
+            f"{where}: DICOM file {name} holds no image ({_sop_class(dataset)}, no Pixel "
+            "Data); remove its row"
+        )
     syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is None:
         raise DataError(

@@ -236,6 +236,12 @@ class UserDataOptions(CarvedSplitOptions):
 @dataclass(frozen=True, kw_only=True)
 class ImageFolderOptions(UserDataOptions):
     root: str
+    # Images in a sub-folder of a class folder (root/<class>/<sub-folder>/...) are one group,
+    # <class>/<sub-folder>: a patient's or a study's images never span two splits. Unset, class
+    # folders that all hold the same sub-folders and nothing else are refused as splits or
+    # datasets under another name; true: they are patients (numbered within each class); false:
+    # they are not patients (scanners, dates), and each image is its own group.
+    folder_groups: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

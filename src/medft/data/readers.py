@@ -19,10 +19,22 @@ from medft.errors import reading
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
+def file_kind(path: str | Path) -> str | None:
+    """ "volume", "dicom" or "image" (Pillow): by the name, and for a name that no reader
+    claims, by the content (a DICOM file named without a suffix); None for any other file."""
+    name = str(path).lower()
+    if volumes.is_volume(name):
+        return "volume"
+    if dicom.is_dicom(name):
+        return "dicom"
+    if name.endswith(PIL_SUFFIXES):
+        return "image"
+    return "dicom" if dicom.is_part10(str(path)) else None
+
+
 def is_image_file(path: str | Path) -> bool:
     """A file the folder source lists: an image Pillow reads, a DICOM file or a volume."""
-    name = str(path).lower()
-    return name.endswith(PIL_SUFFIXES) or dicom.is_dicom(name) or volumes.is_volume(name)
+    return file_kind(path) is not None
 
 
 def printable(path: str) -> str:
@@ -65,18 +77,20 @@ class FileReader:
 
     def channels(self, path: str, where: str) -> int:
         """From the header alone (volumes are grey)."""
-        if volumes.is_volume(path):
+        kind = file_kind(path)
+        if kind == "volume":
             return 1
-        if dicom.is_dicom(path):
+        if kind == "dicom":
             return dicom.channels(path, where)
         return image_channels(path, where)
 
     def __call__(self, path: str, slice_index: int, where: str):
-        if slice_index >= 0 and dicom.is_dicom(path):
+        kind = file_kind(path)
+        if slice_index >= 0 and kind == "dicom":
             return self.frames.frame(path, slice_index, where)
         if slice_index >= 0:
             return self.volumes.slice(path, slice_index, where)
-        if dicom.is_dicom(path):
+        if kind == "dicom":
             return dicom.read(path, where, self.window)
         # Here, not at the top: the folder source lists files while planning, without torch.
         from medft.data.shards import describe_raw

@@ -84,6 +84,12 @@ def check_splits(
     label missing from validation or evaluation (its AUROC and AP are undefined there) is
     warned about by name."""
     fix = "add images, or change `val_fraction` / `test_fraction` / the split column"
+    grouped = records["group"].ne("")
+    if grouped.any():
+        # Whole groups are carved: a few patients can leave a split one class, however many
+        # images they hold.
+        groups = records.loc[grouped, "group"].nunique()
+        fix += f"; splits hold whole patients/groups, and there are {groups}"
     for split in SPLITS:
         rows = records[records["split"] == split]
         if rows.empty and split == "val" and plan.val_fraction == 0:
@@ -201,12 +207,15 @@ def _carve_groups(
     """Whole groups, drawn at random; draws that leave a class out of either side are redrawn
     (up to GROUP_DRAWS times), since a split without a class cannot rank it. Single-label only:
     multi-label sets keep the first draw."""
-    splitter = GroupShuffleSplit(n_splits=GROUP_DRAWS, test_size=fraction, random_state=seed)
+    size: float | int = fraction
+    if not multilabel:  # as many groups as classes at least: a small set gives each a chance
+        classes, n_groups = frame["label"].nunique(), groups.nunique()
+        size = max(int(np.ceil(fraction * n_groups)), min(classes, n_groups - classes))
+    splitter = GroupShuffleSplit(n_splits=GROUP_DRAWS, test_size=size, random_state=seed)
     draws = splitter.split(frame, groups=groups)
     kept, taken = next(draws)
     if multilabel:
         return frame.index[taken]
-    classes = frame["label"].nunique()
     for kept_draw, taken_draw in [(kept, taken), *draws]:
         labels = frame["label"].to_numpy()
         if len(set(labels[taken_draw])) == classes and len(set(labels[kept_draw])) == classes:

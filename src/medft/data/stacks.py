@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from medft.data import dicom, volumes
+from medft.data.readers import file_kind
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Stack:
 STACKS = (
     Stack(volumes.is_volume, volumes.slices_in, "slice", "volume", single_stays=False),
     Stack(
-        dicom.is_dicom,
+        lambda path: file_kind(path) == "dicom",
         lambda path, options, where: dicom.frames_in(path, where),
         "frame",
         "file",

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import difflib
 import glob
+import logging
 import string
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from medft.data import dicom
 from medft.data.options import ImageFolderOptions, TableOptions, UserDataOptions
-from medft.data.readers import is_image_file
+from medft.data.readers import PIL_SUFFIXES, file_kind, is_image_file
 from medft.errors import DataError
+
+log = logging.getLogger(__name__)
 
 # Split folder names as datasets ship them (Kaggle's Training/Testing included), any case.
 SPLIT_ALIASES = {
@@ -30,6 +34,50 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
 
 
+def _class_images(folder: Path, root: Path, passed_over: dict[str, list[str]]) -> list[Path]:
+    """The images under a class folder. Every other file but hidden ones is added to
+    ``passed_over`` under what it is: a DICOM object without an image (a DICOMDIR, a
+    structured report) by its SOP class, anything else by its suffix."""
+    images = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.name.startswith("."):
+            continue
+        what = _not_an_image(path, root)
+        if what is None:
+            images.append(path)
+        else:
+            passed_over.setdefault(what, []).append(str(path.relative_to(root)))
+    return images
+
+
+def _not_an_image(path: Path, root: Path) -> str | None:
+    """What a file that holds no image medft reads is, or None for an image."""
+    kind = file_kind(path)
+    if kind is None:
+        return f"'{path.suffix.lower() or path.name}' file(s)"
+    if kind == "dicom":
+        what = dicom.not_an_image(str(path), str(root))
+        return None if what is None else f"DICOM {what} object(s) without an image"
+    return None
+
+
+def _warn_passed_over(root: Path, passed_over: dict[str, list[str]]) -> None:
+    if not passed_over:
+        return
+    kinds = "; ".join(
+        f"{len(paths)} {what} ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+        for what, paths in sorted(passed_over.items())
+    )
+    log.warning(
+        "%s: %d file(s) in the class folders are not images and were left out: %s. medft reads "
+        "%s, DICOM (by content, whatever the name) and NIfTI; convert any that are images",
+        root,
+        sum(map(len, passed_over.values())),
+        kinds,
+        " ".join(PIL_SUFFIXES),
+    )
+
+
 def _split_folders(root: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for folder in sorted(d for d in root.iterdir() if d.is_dir()):
@@ -45,22 +93,61 @@ def _split_folders(root: Path) -> dict[str, Path]:
     return found
 
 
-def _check_class_folder(folder: Path, root: Path) -> None:
-    """A class folder holds images (in any sub-folders: patients, studies), never other classes'
-    folders: a folder of image folders is most likely a split or a parent folder."""
-    nested = [d.name for d in sorted(folder.iterdir()) if d.is_dir() and _images_in(d)]
-    loose = [p for p in folder.iterdir() if is_image_file(p)]
-    if len(nested) >= 2 and not loose:
-        raise DataError(
-            f"{folder}: this 'class' folder holds image folders ({', '.join(nested[:5])}), so "
-            f"it looks like a split or a parent folder, not a class. Split folders are named "
-            f"{'/'.join(SPLIT_ALIASES)} (any case); otherwise set `root: {folder}`"
+def _check_not_splits(tree: Path, classes: list[str], root: Path) -> None:
+    """Class folders hold images, or sub-folders of images (patients, studies). Class folders
+    that all hold the same image folders and nothing else may be splits or datasets under
+    another name, holding the classes: the user says which (``folder_groups``)."""
+    nested = {}
+    for cls in classes:
+        folder = tree / cls
+        if not folder.is_dir() or any(is_image_file(p) for p in folder.iterdir()):
+            return
+        nested[cls] = tuple(
+            d.name for d in sorted(folder.iterdir()) if d.is_dir() and _images_in(d)
         )
+    names = set(nested.values())
+    if len(nested) >= 2 and len(names) == 1 and len(next(iter(names))) >= 2:
+        shown = ", ".join(f"{(tree / c).relative_to(root)}/" for c in list(nested)[:3])
+        raise DataError(
+            f"{root}: the 'class' folders {shown} all hold the same folders "
+            f"({', '.join(next(iter(names))[:5])}), so they may be splits or datasets holding "
+            f"classes. Split folders are named {'/'.join(SPLIT_ALIASES)} (any case); for one "
+            f"dataset set `root: {tree / classes[0]}`. If they are classes holding patients "
+            "numbered within each class, set `folder_groups: true`; holding something else "
+            "(scanners, dates), `folder_groups: false`"
+        )
+
+
+def _folder_group(image: Path, class_folder: Path) -> str:
+    """``<class>/<sub-folder>`` for an image in a sub-folder of its class folder (a patient, a
+    study), or "" for an image directly in the class folder (its own group). Qualified by the
+    class, as folders are often numbered within each class."""
+    parts = image.relative_to(class_folder).parts
+    return f"{class_folder.name}/{parts[0]}" if len(parts) > 1 else ""
+
+
+def _check_groups_in_one_split(rows: list[dict], root: Path) -> None:
+    """Split folders given: one sub-folder name (a patient) under two splits is a leak, or
+    sub-folders that are not patients; say which and both fixes."""
+    where: dict[str, dict[str, Path]] = {}
+    for row in rows:
+        if row["group"]:
+            where.setdefault(row["group"], {}).setdefault(row["split"], row["folder"])
+    for group, folders in where.items():
+        if len(folders) > 1:
+            shown = " and ".join(f"{f.relative_to(root)}/" for f in folders.values())
+            raise DataError(
+                f"{root}: the sub-folder {group!r} is in {len(folders)} splits ({shown}); "
+                "a class folder's sub-folders are its groups (patients, studies), and a "
+                "patient's images must all be in one split. Move them into one split, or set "
+                "`folder_groups: false` if the sub-folders are not patients"
+            )
 
 
 def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list[str]]:
     """``root/<class>/<image>`` or ``root/<split>/<class>/<image>``; split folders are named as
-    in ``SPLIT_ALIASES``. Images in sub-folders of a class folder belong to that class."""
+    in ``SPLIT_ALIASES``. Images in sub-folders of a class folder belong to that class, and
+    each sub-folder is a group (``folder_groups``)."""
     root = Path(options.root)
     if not root.is_dir():
         raise DataError(f"{root}: ImageFolder root does not exist; fix `root`")
@@ -69,14 +156,27 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
     classes = sorted({c.name for tree, _ in trees for c in tree.iterdir() if c.is_dir()})
     if not classes:
         raise DataError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
-    rows = []
+    rows, passed_over = [], {}
     for tree, split in trees:
+        if options.folder_groups is None:
+            _check_not_splits(tree, classes, root)
         for index, cls in enumerate(classes):
             folder = tree / cls
             if not folder.is_dir():
                 continue
-            _check_class_folder(folder, root)
-            rows += [{"path": str(p), "label": index, "split": split} for p in _images_in(folder)]
+            rows += [
+                {
+                    "path": str(p),
+                    "label": index,
+                    "split": split,
+                    "group": "" if options.folder_groups is False else _folder_group(p, folder),
+                    "folder": p.parent,
+                }
+                for p in _class_images(folder, root, passed_over)
+            ]
+    _warn_passed_over(root, passed_over)
+    if splits:
+        _check_groups_in_one_split(rows, root)
     records = pd.DataFrame(
         {
             # object, not pandas' string dtype: file names in another encoding than UTF-8
@@ -84,6 +184,7 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
             "path": pd.Series([r["path"] for r in rows], dtype=object),
             "label": [r["label"] for r in rows],
             "split": [r["split"] for r in rows],
+            "group": pd.Series([r["group"] for r in rows], dtype=object),
         }
     )
     counts = records["label"].value_counts().reindex(range(len(classes)), fill_value=0)
@@ -115,7 +216,7 @@ def check_class_sizes(sizes: dict[str, int], options: UserDataOptions, rows_of, 
         places = rows_of(label)
         shown = ", ".join(map(str, places[:10])) + (" ..." if len(places) > 10 else "")
         raise DataError(
-            f"{where}: class {label!r} has only {n} image(s) ({shown}){spelled} "
+            f"{where}: class {label!r} has only {n} image(s) ({shown}){spelled or '.'} "
             f"Fix it ({fix}), or list the classes with `classes:` to keep a rare class "
             f"(or lower `min_class_images`, now {options.min_class_images})"
         )
