@@ -418,9 +418,7 @@ def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(tmp_pat
     assert "14 file(s) in the class folders are not images and were left out" in warning
     assert "12 DICOM Media Storage Directory Storage object(s) without an image" in warning
     assert "1 DICOM Basic Text SR Storage object(s) without an image" in warning
-    assert (
-        "normal/normal0/SR000001" in warning and "1 '.txt' file(s) (nodule/notes.txt)" in warning
-    )
+    assert "normal/normal0/SR000001" in warning and "1 '.txt' file(s) (nodule/notes.txt)" in warning
 
 
 def test_a_table_row_of_a_dicom_object_without_an_image_is_named(tmp_path):

@@ -248,3 +248,18 @@ def test_one_patient_folder_in_two_split_folders_is_named(tmp_path):
     assert "'benign/b0' is in 2 splits (test/benign/b0/ and train/benign/b0/)" in message
     assert "`folder_groups: false`" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_lone_wrapper_folder_is_not_a_patient(tmp_path):
+    """``benign/images/*.png`` (one folder per class, as Kaggle sets ship): not two patients
+    holding every image, but images of their own; ``malignant/scans/<patient>/`` below a
+    wrapper: the patients."""
+    for k in range(12):
+        save_image(tmp_path / "root" / "benign" / "images" / f"{k}.png")
+        save_image(tmp_path / "root" / "malignant" / "scans" / f"m{k // 3}" / f"{k}.png")
+    entry = {"source": "imagefolder", "root": str(tmp_path / "root")}
+    rows = pd.read_parquet(prepare_dataset("x", entry, PRE, tmp_path / "out") / "manifest.parquet")
+    groups = rows.groupby(rows["id"].str.contains("benign"))["group"]
+    assert set(groups.get_group(True)) == {""}
+    assert sorted(set(groups.get_group(False))) == [f"malignant/scans/m{k}" for k in range(4)]
+    assert set(rows["split"]) == {"train", "val", "test"}

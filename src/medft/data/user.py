@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import glob
 import logging
 import string
@@ -118,26 +119,35 @@ def _check_not_splits(tree: Path, classes: list[str], root: Path) -> None:
         )
 
 
-def _folder_group(image: Path, class_folder: Path) -> str:
+def _folder_group(image: Path, class_folder: Path, sub_folders) -> str:
     """``<class>/<sub-folder>`` for an image in a sub-folder of its class folder (a patient, a
     study), or "" for an image directly in the class folder (its own group). Qualified by the
-    class, as folders are often numbered within each class."""
-    parts = image.relative_to(class_folder).parts
-    return f"{class_folder.name}/{parts[0]}" if len(parts) > 1 else ""
+    class, as folders are often numbered within each class. A folder that is the only one in
+    its folder is a wrapper (``benign/images/``), not a patient: the groups are below it
+    (``sub_folders(folder)``: how many folders a folder holds)."""
+    parts = image.relative_to(class_folder).parts[:-1]
+    depth = 0
+    while depth < len(parts) and sub_folders(class_folder.joinpath(*parts[:depth])) == 1:
+        depth += 1
+    return "/".join((class_folder.name, *parts[: depth + 1])) if depth < len(parts) else ""
 
 
-def _check_groups_in_one_split(rows: list[dict], root: Path) -> None:
-    """Split folders given: one sub-folder name (a patient) under two splits is a leak, or
+def _sub_folders(folder: Path) -> int:
+    return sum(1 for entry in folder.iterdir() if entry.is_dir())
+
+
+def _check_groups_in_one_split(rows: list[dict], splits: dict[str, Path], root: Path) -> None:
+    """Split folders given: one sub-folder (a patient) under two splits is a leak, or
     sub-folders that are not patients; say which and both fixes."""
-    where: dict[str, dict[str, Path]] = {}
+    found: dict[str, list[str]] = {}
     for row in rows:
-        if row["group"]:
-            where.setdefault(row["group"], {}).setdefault(row["split"], row["folder"])
-    for group, folders in where.items():
-        if len(folders) > 1:
-            shown = " and ".join(f"{f.relative_to(root)}/" for f in folders.values())
+        if row["group"] and row["split"] not in found.setdefault(row["group"], []):
+            found[row["group"]].append(row["split"])
+    for group, in_splits in found.items():
+        if len(in_splits) > 1:
+            shown = " and ".join(f"{(splits[s] / group).relative_to(root)}/" for s in in_splits)
             raise DataError(
-                f"{root}: the sub-folder {group!r} is in {len(folders)} splits ({shown}); "
+                f"{root}: the sub-folder {group!r} is in {len(in_splits)} splits ({shown}); "
                 "a class folder's sub-folders are its groups (patients, studies), and a "
                 "patient's images must all be in one split. Move them into one split, or set "
                 "`folder_groups: false` if the sub-folders are not patients"
@@ -157,6 +167,7 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
     if not classes:
         raise DataError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
     rows, passed_over = [], {}
+    sub_folders = functools.cache(_sub_folders)  # one listing per folder, for this reading only
     for tree, split in trees:
         if options.folder_groups is None:
             _check_not_splits(tree, classes, root)
@@ -169,14 +180,15 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
                     "path": str(p),
                     "label": index,
                     "split": split,
-                    "group": "" if options.folder_groups is False else _folder_group(p, folder),
-                    "folder": p.parent,
+                    "group": ""
+                    if options.folder_groups is False
+                    else _folder_group(p, folder, sub_folders),
                 }
                 for p in _class_images(folder, root, passed_over)
             ]
     _warn_passed_over(root, passed_over)
     if splits:
-        _check_groups_in_one_split(rows, root)
+        _check_groups_in_one_split(rows, splits, root)
     records = pd.DataFrame(
         {
             # object, not pandas' string dtype: file names in another encoding than UTF-8
