@@ -418,6 +418,12 @@ def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(tmp_pat
     assert "14 file(s) in the class folders are not images and were left out" in warning
     assert "12 DICOM Media Storage Directory Storage object(s) without an image" in warning
     assert "1 DICOM Basic Text SR Storage object(s) without an image" in warning
+    left_out = dict(data_card(out).sections)["Files left out (no image medft reads)"]
+    listed = dict(zip(left_out[""], left_out["files"], strict=True))
+    assert listed["'.txt' file(s)"] == "1: nodule/notes.txt"
+    assert listed["DICOM Media Storage Directory Storage object(s) without an image"].startswith(
+        "12: nodule/nodule0/DICOMDIR, nodule/nodule1/DICOMDIR"
+    )
     assert "normal/normal0/SR000001" in warning and "1 '.txt' file(s) (nodule/notes.txt)" in warning
 
 

@@ -2,7 +2,7 @@
 it (Gebru et al., "Datasheets for Datasets", is the anchor). Read from the prepared folder's
 meta.json and manifest.parquet alone: source and options, images per split and class, groups
 (patients) per split, sizes and modes before preprocessing, the preprocessing, subsampling,
-and the duplicates found and what was done with them."""
+the duplicates found and what was done with them, and the files left out."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from medft.data.shards import SPLITS, read_meta
 
 # Shown in the splits section, where each applies, not among the options.
 SPLIT_OPTIONS = ("val_fraction", "test_fraction", "train_fraction", "max_images_per_class")
+SHOWN = 10  # files listed per kind left out
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,17 @@ def data_card(folder: str | Path) -> DataCard:
             ("Before preprocessing (most common size and mode per split)", _raw(manifest, splits)),
             ("Duplicates", _duplicates(meta)),
             ("Near-duplicates across splits", _near_duplicates(meta, manifest)),
+            ("Files left out (no image medft reads)", _left_out(meta)),
         ],
     )
+
+
+def _left_out(meta) -> pd.DataFrame:
+    rows = [
+        (what, f"{len(paths)}: {', '.join(paths[:SHOWN])}{' ...' if len(paths) > SHOWN else ''}")
+        for what, paths in sorted(meta.left_out.items())
+    ]
+    return pd.DataFrame(rows or [("none", "")], columns=["", "files"])
 
 
 def _overview(meta) -> pd.DataFrame:

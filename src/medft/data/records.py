@@ -126,6 +126,9 @@ def check_splits(
             )
 
 
+# The records' attribute where a source lists the files it found and left out, by kind
+# ({what: [paths]}): the data card shows them.
+LEFT_OUT = "left_out"
 SUBSAMPLED = "subsampled"  # the records column: the option that removed a row, else ""
 
 
@@ -270,6 +273,7 @@ def write_records(
     in a grey set is an error rather than averaged to grey."""
     multilabel = task == "multilabel"
     where = options.where
+    left_out = records.attrs.get(LEFT_OUT, {})
     # A copy, so that the caller's table is left as it was.
     records = records.copy() if records.index.is_unique else records.reset_index(drop=True)
     for column, default in (("group", ""), ("split", "")):
@@ -307,6 +311,7 @@ def write_records(
         source={**options.as_dict(), "resize": preprocess.resize},
         split_sources=split_sources(given, set(records["split"]), options.plan),
         subsampled=removed,
+        left_out=left_out,
     )
     with DatasetWriter(out_dir, meta) as writer:
         rows = records.itertuples()

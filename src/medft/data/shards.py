@@ -54,6 +54,9 @@ class DatasetMeta:
     # Where each split came from: given by the source (a folder, a table column, the official
     # split) or carved from the training images with a fraction.
     split_sources: dict = field(default_factory=dict)
+    # Files in the source's folders that hold no image medft reads (a DICOMDIR, a report, a
+    # note), by what they are: {what: [paths]}.
+    left_out: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_TYPES:

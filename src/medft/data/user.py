@@ -15,6 +15,7 @@ import pandas as pd
 from medft.data import dicom
 from medft.data.options import ImageFolderOptions, TableOptions, UserDataOptions
 from medft.data.readers import PIL_SUFFIXES, file_kind, is_image_file
+from medft.data.records import LEFT_OUT
 from medft.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
             "group": pd.Series([r["group"] for r in rows], dtype=object),
         }
     )
+    records.attrs[LEFT_OUT] = passed_over
     counts = records["label"].value_counts().reindex(range(len(classes)), fill_value=0)
     check_class_sizes(
         {cls: counts[i] for i, cls in enumerate(classes)},
