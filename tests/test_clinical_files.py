@@ -66,6 +66,7 @@ def write_dicom(
     photometric="MONOCHROME2",
     window=(40, 400),
     frames: int = 1,
+    patient: str | None = None,
 ):
     """``hu`` stored as CT does: 12-bit unsigned with intercept −1024, or 16-bit signed."""
     # RLE is compressed after the pixels are in place; the others are written as they are.
@@ -73,7 +74,7 @@ def write_dicom(
         CTImageStorage,
         ImplicitVRLittleEndian if syntax is ImplicitVRLittleEndian else ExplicitVRLittleEndian,
     )
-    ds.Modality, ds.PatientID = "CT", path.stem
+    ds.Modality, ds.PatientID = "CT", patient or path.stem
     ds.Rows, ds.Columns = hu.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
     ds.BitsAllocated = 16
@@ -346,6 +347,51 @@ def test_a_table_of_ct_slices_prepares_with_contrast(tmp_path):
     assert all(image.std() > 40 for image in shards)
     card = dict(data_card(out).sections)
     assert "DICOM" in card["Before preprocessing (most common size and mode per split)"].to_string()
+
+
+def slices_of_patients(tmp_path, patients: int, per_patient: int, name=lambda p: f"PT{p:03d}"):
+    """A table of CT slices, ``per_patient`` per patient, their headers naming the patient
+    (``name(p)``), and no patient column."""
+    rows = []
+    for p in range(patients):
+        for k in range(per_patient):
+            key = p * per_patient + k
+            hu = phantom_hu(key)
+            hu[0, : key % 32], hu[1, : key // 32] = 700, 700
+            path = write_dicom(tmp_path / "ct" / f"{key}.dcm", hu, signed=True, patient=name(p))
+            rows.append({"path": path.name, "label": ["clear", "nodule"][k % 2]})
+    pd.DataFrame(rows).to_csv(tmp_path / "ct" / "slices.csv", index=False)
+    return tmp_path / "ct" / "slices.csv"
+
+
+def test_dicom_slices_without_a_patient_column_are_grouped_by_their_patient_id(tmp_path):
+    table = slices_of_patients(tmp_path, patients=10, per_patient=4)
+    out = prepare_dataset("ct", {"source": "table", "table": str(table)}, PRE, tmp_path / "o")
+    rows = pd.read_parquet(out / "manifest.parquet")
+    assert sorted(rows["group"].unique()) == [f"PatientID PT{p:03d}" for p in range(10)]
+    assert (rows.groupby("group")["split"].nunique() == 1).all()
+    assert set(rows["split"]) == {"train", "val", "test"}
+
+
+def test_one_patient_id_in_every_file_is_not_taken_for_one_patient(tmp_path, caplog):
+    table = slices_of_patients(tmp_path, patients=10, per_patient=4, name=lambda p: "ANONYMOUS")
+    out = prepare_dataset("ct", {"source": "table", "table": str(table)}, PRE, tmp_path / "o")
+    assert (pd.read_parquet(out / "manifest.parquet")["group"] == "").all()
+    assert "every DICOM file names one patient ('ANONYMOUS'; anonymised?)" in caplog.text
+
+
+def test_a_patient_id_in_two_given_splits_is_named(tmp_path):
+    table = slices_of_patients(tmp_path, patients=10, per_patient=4)
+    frame = pd.read_csv(table)
+    frame["split"] = ["test" if i in (3, 8) else "train" for i in range(len(frame))]  # PT000, PT002
+    frame.to_csv(table, index=False)
+    entry = {"source": "table", "table": str(table), "split_column": "split"}
+    with pytest.raises(
+        DataError,
+        match=r"patient/group 'PatientID PT000' is in splits \['test', "
+        r"'train'\] \(rows \[2, 3, 4, 5\]\)",
+    ):
+        prepare_dataset("ct", entry, PRE, tmp_path / "o")
 
 
 def test_a_truncated_dicom_stops_naming_file_and_row_without_traceback(tmp_path, capsys):

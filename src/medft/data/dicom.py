@@ -135,6 +135,11 @@ def not_an_image(path: str, where: str) -> str | None:
     return None if "Rows" in dataset else _sop_class(dataset)
 
 
+def patient_id(path: str, where: str) -> str:
+    """The patient the file's header names (Patient ID), or ""."""
+    return str(_open(path, where, header_only=True).get("PatientID", "") or "").strip()
+
+
 def _sop_class(dataset) -> str:
     meta = getattr(dataset, "file_meta", None)
     uid = dataset.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from medft.data import stacks
+from medft.data import dicom, stacks
 from medft.data.options import SourceOptions, SplitPlan
 from medft.data.preprocess import Preprocess
-from medft.data.readers import FileReader, printable
+from medft.data.readers import FileReader, file_kind, printable
 from medft.data.shards import SPLITS, DatasetMeta, DatasetWriter, describe_raw
 from medft.errors import DataError
 from medft.runtime import progress
@@ -32,7 +32,7 @@ GROUP_DRAWS = 50
 
 def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, where: str) -> None:
     """Raise ``DataError`` for fewer than two classes, a duplicate path, a missing file, an
-    unknown split, a class with no images, or a group that appears in two splits."""
+    unknown split or a class with no images."""
     if len(classes) < 2:
         raise DataError(f"{where}: classes {classes}: a task needs at least two classes")
     duplicated = records[records["path"].duplicated(keep=False)]
@@ -64,6 +64,10 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
             f"{where}: class {empty[0]!r} has no images; remove it from the class list "
             "or add images for it"
         )
+
+
+def check_groups(records: pd.DataFrame, where: str) -> None:
+    """A group (patient) in two given splits is a leak."""
     grouped = records[(records["group"] != "") & (records["split"] != "")]
     spread = grouped.groupby("group")["split"].nunique()
     if (spread > 1).any():
@@ -74,6 +78,35 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
             f"{where}: patient/group {group!r} is in splits {splits} (rows {rows}); "
             "a patient's images must all be in one split"
         )
+
+
+def dicom_patients(records: pd.DataFrame, where: str) -> pd.DataFrame:
+    """DICOM files without a group of their own grouped by the patient their header names
+    (Patient ID): a CT's slices listed without a patient column, or lying loose in a class
+    folder, would otherwise be carved into training and evaluation slice by slice. Not where
+    every file names the same patient (an anonymiser's one value): then they stay ungrouped,
+    and a warning says so."""
+    loose = records.index[
+        (records["group"] == "") & records["path"].map(lambda p: file_kind(p) == "dicom")
+    ]
+    if len(loose) < 2:
+        return records
+    ids = pd.Series(
+        [dicom.patient_id(records.at[i, "path"], f"{where}, row {i}") for i in loose], loose
+    )
+    named = ids[ids != ""]
+    if named.nunique() == 1 and len(named) == len(loose):
+        log.warning(
+            "%s: every DICOM file names one patient (%r; anonymised?), so none is grouped by "
+            "patient: give a patient column (`group_column`) or patient sub-folders if the "
+            "images are of several patients",
+            where,
+            named.iloc[0],
+        )
+        return records
+    records = records.copy()
+    records.loc[named.index, "group"] = "PatientID " + named
+    return records
 
 
 def check_splits(
@@ -282,6 +315,8 @@ def write_records(
     records["group"] = records["group"].fillna("").astype(str)
     records["split"] = records["split"].fillna("").astype(str)
     check_records(records, classes, multilabel, where)
+    records = dicom_patients(records, where)
+    check_groups(records, where)
     records = stacks.expand(records, options, where)
     given = set(records["split"]) - {""}
     records = carve_splits(records, options.plan, multilabel)
