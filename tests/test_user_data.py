@@ -263,3 +263,24 @@ def test_a_lone_wrapper_folder_is_not_a_patient(tmp_path):
     assert set(groups.get_group(True)) == {""}
     assert sorted(set(groups.get_group(False))) == [f"malignant/scans/m{k}" for k in range(4)]
     assert set(rows["split"]) == {"train", "val", "test"}
+
+
+def test_a_patient_column_left_unset_is_named(tmp_path, caplog):
+    table = make_table(tmp_path, table_rows())
+    prepare(tmp_path, table=str(table), label_column="diagnosis")
+    assert "column 'patient' looks like a patient id (12 values for 24 rows)" in caplog.text
+    assert "set `group_column: patient`" in caplog.text
+    caplog.clear()
+    prepare_dataset(
+        "mine",
+        {
+            "source": "table",
+            "image_root": str(tmp_path / "images"),
+            "table": str(table),
+            "label_column": "diagnosis",
+            "group_column": "patient",
+        },
+        PRE,
+        tmp_path / "o2",
+    )
+    assert "looks like a patient id" not in caplog.text

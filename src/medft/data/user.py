@@ -6,6 +6,7 @@ import difflib
 import functools
 import glob
 import logging
+import re
 import string
 from pathlib import Path
 
@@ -282,6 +283,29 @@ def _template_paths(table: pd.DataFrame, options: TableOptions, root: Path) -> l
     return paths
 
 
+PATIENT_WORDS = re.compile(r"patient|subject|participant|case|study|person|individual", re.I)
+
+
+def _warn_patient_columns(table: pd.DataFrame, where: str, exclude: list) -> None:
+    """No ``group_column``: a column named like a patient id whose values repeat (several
+    images of one patient) is named, since without it splits are carved image by image."""
+    for column in table.columns:
+        if column in exclude or not PATIENT_WORDS.search(str(column)):
+            continue
+        values = table[column].nunique()
+        if 1 < values < len(table):
+            log.warning(
+                "%s: no `group_column` is set, so splits are carved image by image, but column "
+                "%r looks like a patient id (%d values for %d rows): set `group_column: %s` "
+                "if it is, so that no patient's images are both trained and evaluated on",
+                where,
+                column,
+                values,
+                len(table),
+                column,
+            )
+
+
 def table_records(options: TableOptions) -> tuple[pd.DataFrame, list[str], str]:
     """A CSV/Parquet table: a path column (or ``path_template``), either ``label_column``
     (single label; ``classes`` optional, else the values found) or ``label_columns``
@@ -349,6 +373,9 @@ def table_records(options: TableOptions) -> tuple[pd.DataFrame, list[str], str]:
         task = "binary" if len(classes) == 2 else "multiclass"
     if options.group_column:
         records["group"] = table[options.group_column].astype(str).to_numpy()
+    else:
+        label_names = options.label_columns or [options.label_column]
+        _warn_patient_columns(table, where, exclude=[path_column, *label_names])
     if options.split_column:
         split = table[options.split_column].astype(str).str.strip().str.lower()
         records["split"] = split.map(lambda s: SPLIT_ALIASES.get(s, s)).to_numpy()
