@@ -14,8 +14,7 @@ efficientnet_lite0 + the offline ImageNet weights at 64 px on three real tasks:
 The lr of each strategy is chosen on the validation split, and each strategy is compared with
 FT by the report's own statistics (``medft.report.stats``: the pair's own seed spread and
 the evaluation split's shared sampling, counted once, in one test on the pair's n − 1 degrees
-of freedom; Holm over the strategies of the task, the four verdicts; the results file of
-2026-12-04 predates that test and used the family's spread as a floor). Cells train in a fixed
+of freedom; Holm over the strategies of the task, the four verdicts). Cells train in a fixed
 ``--work`` folder seed by seed, so an interrupted run continues where it stopped and
 ``--write-only`` tabulates whatever has finished.
 """
