@@ -441,7 +441,9 @@ def write_file_set(folder, keys, patient: str, scratch):
     file_set.write(folder)
 
 
-def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(tmp_path, caplog):
+def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(
+    tmp_path, caplog, monkeypatch
+):
     """Files named IM000000 are DICOM by their content; the DICOMDIR, a structured report and a
     note are left out, named in one warning; a patient's slices stay in one split."""
     root = tmp_path / "root"
@@ -454,7 +456,14 @@ def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(tmp_pat
     report.Modality = "SR"
     report.save_as(root / "normal" / "normal0" / "SR000001", enforce_file_format=True)
     (root / "nodule" / "notes.txt").write_text("read me")
+    headers = []
+    opened = dicom._open
+    monkeypatch.setattr(
+        dicom, "_open", lambda path, *a, **k: headers.append(path) or opened(path, *a, **k)
+    )
     out = prepare_dataset("cd", {"source": "imagefolder", "root": str(root)}, PRE, tmp_path / "o")
+    # listing, frames, colour, patient: one header read per file, then one pixel read
+    assert len(headers) == 2 * 36 + 13 and len(set(headers)) == 49
     rows = pd.read_parquet(out / "manifest.parquet")
     assert len(rows) == 36 and rows["id"].str.endswith(("IM000000", "IM000001", "IM000002")).all()
     assert rows["raw"].str.startswith("32×32 DICOM MONOCHROME2").all()
@@ -675,7 +684,7 @@ def test_palette_colour_comes_out_in_colour(tmp_path):
     expected = apply_color_lut(ds.pixel_array, ds) / (2**bits - 1) * 255
     assert image.shape == (*ds.pixel_array.shape, 3)
     assert np.abs(image - expected).max() <= 1
-    assert dicom.channels(str(path), "test") == 3
+    assert dicom.header(str(path), "test").channels == 3
 
 
 def test_multi_frame_colour_reads_each_frame_as_its_single_frame_file(tmp_path):

@@ -28,6 +28,8 @@ pydicom is imported on use: planning a workflow and reading other formats never 
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -128,29 +130,47 @@ def _bare_syntax(dataset) -> None:
     )
 
 
-def not_an_image(path: str, where: str) -> str | None:
-    """What a DICOM file that holds no image is — its SOP class ("Basic Text SR Storage", "Media
-    Storage Directory Storage" for a DICOMDIR) — from its header; None for an image."""
-    dataset = _open(path, where, header_only=True)
-    return None if "Rows" in dataset else _sop_class(dataset)
+@dataclass(frozen=True)
+class Header:
+    """What preparing a dataset asks of a DICOM file's header."""
+
+    frames: int
+    channels: int  # 3 for colour (palette colour included), else 1
+    patient: str  # Patient ID, or ""
+    not_an_image: str | None  # the SOP class of a file that holds no image; None for an image
 
 
-def patient_id(path: str, where: str) -> str:
-    """The patient the file's header names (Patient ID), or ""."""
-    return str(_open(path, where, header_only=True).get("PatientID", "") or "").strip()
+# Headers read so far, by (path, modification time, size): the folder listing, the frame
+# count, the colour check and the patient grouping each ask, and a file is opened once.
+_HEADERS: dict[tuple, Header] = {}
+_HEADERS_KEPT = 2**16
+
+
+def header(path: str, where: str) -> Header:
+    """The file's ``Header``, read once per version of the file; failures name ``where``."""
+    with reading(where, f"DICOM file {Path(path).name}"):
+        stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _HEADERS:
+        dataset = _open(path, where, header_only=True)
+        colour = int(dataset.get("SamplesPerPixel", 1)) == 3
+        if len(_HEADERS) >= _HEADERS_KEPT:
+            _HEADERS.clear()
+        _HEADERS[key] = Header(
+            frames=_frame_count(dataset),
+            channels=3
+            if colour or dataset.get("PhotometricInterpretation") == "PALETTE COLOR"
+            else 1,
+            patient=str(dataset.get("PatientID", "") or "").strip(),
+            not_an_image=None if "Rows" in dataset else _sop_class(dataset),
+        )
+    return _HEADERS[key]
 
 
 def _sop_class(dataset) -> str:
     meta = getattr(dataset, "file_meta", None)
     uid = dataset.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
     return uid.name if uid else "an object of no SOP class"
-
-
-def channels(path: str, where: str) -> int:
-    """3 for a colour file, else 1, from the header alone."""
-    dataset = _open(path, where, header_only=True)
-    colour = int(dataset.get("SamplesPerPixel", 1)) == 3
-    return 3 if colour or dataset.get("PhotometricInterpretation") == "PALETTE COLOR" else 1
 
 
 def describe(dataset) -> str:
@@ -172,11 +192,6 @@ def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
             "was expected; list it in a folder or table, whose rows become one per frame"
         )
     return frames[0], raw
-
-
-def frames_in(path: str, where: str) -> int:
-    """The file's number of frames, from its header."""
-    return _frame_count(_open(path, where, header_only=True))
 
 
 def _frame_count(dataset) -> int:

@@ -81,7 +81,7 @@ class FileReader:
         if kind == "volume":
             return 1
         if kind == "dicom":
-            return dicom.channels(path, where)
+            return dicom.header(path, where).channels
         return image_channels(path, where)
 
     def __call__(self, path: str, slice_index: int, where: str):

@@ -92,7 +92,8 @@ def dicom_patients(records: pd.DataFrame, where: str) -> pd.DataFrame:
     if len(loose) < 2:
         return records
     ids = pd.Series(
-        [dicom.patient_id(records.at[i, "path"], f"{where}, row {i}") for i in loose], loose
+        [dicom.header(records.at[i, "path"], f"{where}, row {i}").patient for i in loose],
+        loose,
     )
     named = ids[ids != ""]
     if named.nunique() == 1 and len(named) == len(loose):

@@ -33,7 +33,7 @@ STACKS = (
     Stack(volumes.is_volume, volumes.slices_in, "slice", "volume", single_stays=False),
     Stack(
         lambda path: file_kind(path) == "dicom",
-        lambda path, options, where: dicom.frames_in(path, where),
+        lambda path, options, where: dicom.header(path, where).frames,
         "frame",
         "file",
         single_stays=True,

@@ -59,7 +59,7 @@ def _not_an_image(path: Path, root: Path) -> str | None:
     if kind is None:
         return f"'{path.suffix.lower() or path.name}' file(s)"
     if kind == "dicom":
-        what = dicom.not_an_image(str(path), str(root))
+        what = dicom.header(str(path), str(root)).not_an_image
         return None if what is None else f"DICOM {what} object(s) without an image"
     return None
 
