@@ -11,7 +11,7 @@ from medft.cli import main
 from medft.data import dicom
 from medft.data.card import data_card
 from medft.data.preprocess import Preprocess
-from medft.data.readers import FileReader
+from medft.data.readers import FileReader, file_kind
 from medft.data.shards import read_meta
 from medft.data.sources import prepare_dataset
 from medft.errors import ConfigError, DataError
@@ -389,7 +389,8 @@ def test_a_patient_id_in_two_given_splits_is_named(tmp_path):
     with pytest.raises(
         DataError,
         match=r"patient/group 'PatientID PT000' is in splits \['test', "
-        r"'train'\] \(rows \[2, 3, 4, 5\]\)",
+        r"'train'\] \(rows \[2, 3, 4, 5\]; test: .*ct/[0-9]+\.dcm; train: .*\.dcm and 2 more\)"
+        r".*give a patient column \(`group_column`\)",
     ):
         prepare_dataset("ct", entry, PRE, tmp_path / "o")
 
@@ -423,21 +424,24 @@ def test_the_folder_source_reads_dicom_and_the_cli_takes_a_window(tmp_path, caps
     assert "must be one of soft_tissue" in capsys.readouterr().err
 
 
-def write_file_set(folder, keys, patient: str, scratch):
-    """A CD or PACS export as PS3.10 defines it, written by pydicom's ``FileSet``: the CT
-    slices ``keys`` of one patient's series as ``PT000000/ST000000/SE000000/IM000000``, ...
-    (no suffix), and a ``DICOMDIR`` beside them (the instances written first to ``scratch``)."""
+def write_file_set(folder, series: dict, scratch):
+    """A CD or PACS export as PS3.10 defines it, written by pydicom's ``FileSet``: per patient
+    (``series``: Patient ID → slice keys) one CT series as ``PT000000/ST000000/SE000000/IM000000``,
+    ... (no suffix), and one ``DICOMDIR`` beside them (the instances written first to
+    ``scratch``)."""
     from pydicom.fileset import FileSet
 
-    file_set, study, series = FileSet(), generate_uid(), generate_uid()
-    for n, key in enumerate(keys):
-        hu = phantom_hu(key)
-        hu[0, : key % 32], hu[1, : key // 32] = 700, 700  # no two slices alike
-        ds = pydicom.dcmread(write_dicom(scratch / f"{key}.dcm", hu, signed=True))
-        ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, study, series
-        ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "120000", "1"
-        ds.SeriesNumber, ds.InstanceNumber = 1, n + 1
-        file_set.add(ds)
+    file_set = FileSet()
+    for patient, keys in series.items():
+        study, series_uid = generate_uid(), generate_uid()
+        for n, key in enumerate(keys):
+            hu = phantom_hu(key)
+            hu[0, : key % 32], hu[1, : key // 32] = 700, 700  # no two slices alike
+            ds = pydicom.dcmread(write_dicom(scratch / f"{key}.dcm", hu, signed=True))
+            ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, study, series_uid
+            ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "120000", "1"
+            ds.SeriesNumber, ds.InstanceNumber = 1, n + 1
+            file_set.add(ds)
     file_set.write(folder)
 
 
@@ -451,7 +455,7 @@ def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(
         for patient in range(6):
             keys = range(18 * c + 3 * patient, 18 * c + 3 * patient + 3)
             folder = root / cls / f"{cls}{patient}"
-            write_file_set(folder, keys, f"{cls}{patient}", tmp_path / "written")
+            write_file_set(folder, {f"{cls}{patient}": keys}, tmp_path / "written")
     report = new_dataset("1.2.840.10008.5.1.4.1.1.88.11")  # Basic Text SR
     report.Modality = "SR"
     report.save_as(root / "normal" / "normal0" / "SR000001", enforce_file_format=True)
@@ -482,6 +486,23 @@ def test_a_cd_export_is_read_by_content_and_what_holds_no_image_is_named(
     assert "normal/normal0/SR000001" in warning and "1 '.txt' file(s) (nodule/notes.txt)" in warning
 
 
+def test_class_folders_each_one_cd_export_are_asked_about(tmp_path):
+    """One file set per class: its DICOMDIR beside PT000000/, PT000001/, ... — folders named
+    alike in every class, as split folders holding classes would be. The DICOMDIR is no image
+    of the class folder, so medft asks which they are; told, each is a patient."""
+    root = tmp_path / "root"
+    for c, cls in enumerate(("normal", "nodule")):
+        series = {f"{cls}{p}": range(24 * c + 3 * p, 24 * c + 3 * p + 3) for p in range(8)}
+        write_file_set(root / cls, series, tmp_path / "written")
+    assert (root / "normal" / "DICOMDIR").is_file() and (root / "nodule" / "PT000007").is_dir()
+    entry = {"source": "imagefolder", "root": str(root)}
+    with pytest.raises(DataError, match=r"all hold the same folders \(PT000000, PT000001"):
+        prepare_dataset("cd", entry, PRE, tmp_path / "o")
+    told = {**entry, "folder_groups": True}
+    rows = pd.read_parquet(prepare_dataset("cd", told, PRE, tmp_path / "o") / "manifest.parquet")
+    assert rows["group"].nunique() == 16 and (rows.groupby("group")["split"].nunique() == 1).all()
+
+
 def test_a_table_row_of_a_dicom_object_without_an_image_is_named(tmp_path):
     write_dicom(tmp_path / "IM000001", phantom_hu(1), signed=True)
     report = new_dataset("1.2.840.10008.5.1.4.1.1.88.11")
@@ -494,6 +515,16 @@ def test_a_table_row_of_a_dicom_object_without_an_image_is_named(tmp_path):
         r"\(Basic Text SR Storage, no Pixel Data\); remove its row",
     ):
         reader(str(tmp_path / "SR000001"), -1, "t.csv, row 3")
+
+
+def test_a_file_rewritten_as_dicom_under_the_same_name_is_found_again(tmp_path):
+    """The content check is remembered per version of a file, as the header is: a notebook
+    that lists a folder, then writes the export into it, sees the new file."""
+    path = tmp_path / "IM000001"
+    path.write_text("not yet")
+    assert file_kind(path) is None
+    write_dicom(path, phantom_hu(1), signed=True)
+    assert file_kind(path) == "dicom"
 
 
 def write_volume(path, key: int, shape=(12, 12, 8), scale=1.0, pad=0):

@@ -62,6 +62,23 @@ def test_imagefolder_without_split_folders_is_carved_stratified(tmp_path):
     assert meta.split_counts["val"] >= 2
 
 
+def test_webp_and_jpeg_2000_images_read_as_their_png_twins(tmp_path):
+    """Kaggle sets ship WebP, slide scanners and archives JPEG 2000: both lossless here, so
+    their prepared pixels equal the same images' as PNG."""
+    for k in range(8):
+        for root, suffixes in (("png", (".png", ".png")), ("other", (".webp", ".jp2"))):
+            for cls, suffix in zip(("benign", "malignant"), suffixes, strict=True):
+                path = tmp_path / root / cls / f"{k}{suffix}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                marked_image("RGB", (20, 24), (90, 120, 150), f"{cls}{k}").save(path, lossless=True)
+    hashes = {}
+    for root in ("png", "other"):
+        entry = {"source": "imagefolder", "root": str(tmp_path / root)}
+        out = prepare_dataset(root, entry, PRE, tmp_path / f"out-{root}")
+        hashes[root] = sorted(pd.read_parquet(out / "manifest.parquet")["pixel_hash"])
+    assert len(hashes["other"]) == 16 and hashes["other"] == hashes["png"]
+
+
 def test_imagefolder_with_split_folders_keeps_them(tmp_path):
     for split, n in (("train", 6), ("test", 2)):
         for cls in ("normal", "abnormal"):
@@ -245,7 +262,9 @@ def test_one_patient_folder_in_two_split_folders_is_named(tmp_path):
     with pytest.raises(DataError) as error:
         prepare_dataset("x", {"source": "imagefolder", "root": str(root)}, PRE, tmp_path / "out")
     message = str(error.value)
-    assert "'benign/b0' is in 2 splits (test/benign/b0/ and train/benign/b0/)" in message
+    assert "patient/group 'benign/b0' is in splits ['test', 'train']" in message
+    assert f"test: {root}/test/benign/b0/" in message
+    assert f"train: {root}/train/benign/b0/" in message
     assert "`folder_groups: false`" in message
     assert not (tmp_path / "out").exists()
 

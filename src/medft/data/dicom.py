@@ -55,11 +55,20 @@ def is_dicom(path: str) -> bool:
     return str(path).lower().endswith(SUFFIXES)
 
 
-@lru_cache(maxsize=2**16)
 def is_part10(path: str) -> bool:
     """A DICOM file by its content, whatever its name: PACS and CD exports name files
     IM000001 or by their UID, without a suffix (PS3.10's file IDs have none). pydicom's own
-    check (the preamble's 'DICM'); False without pydicom, or for a bare data set."""
+    check (the preamble's 'DICM'), once per version of the file; False without pydicom, for
+    a bare data set, or for a file that cannot be read."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return _part10(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=2**16)
+def _part10(path: str, _mtime_ns: int, _size: int) -> bool:
     try:
         from pydicom.misc import is_dicom as part10
     except ImportError:

@@ -16,7 +16,7 @@ from PIL import Image
 from medft.data import dicom, volumes
 from medft.errors import reading
 
-PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jp2", ".j2k")
 
 
 def file_kind(path: str | Path) -> str | None:

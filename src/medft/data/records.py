@@ -28,6 +28,7 @@ from medft.runtime import progress
 log = logging.getLogger(__name__)
 # Random group splits tried for one that gives every class to both sides.
 GROUP_DRAWS = 50
+PATIENT_ID_GROUP = "PatientID "  # the prefix of a group read from DICOM headers
 
 
 def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, where: str) -> None:
@@ -67,17 +68,29 @@ def check_records(records: pd.DataFrame, classes: list[str], multilabel: bool, w
 
 
 def check_groups(records: pd.DataFrame, where: str) -> None:
-    """A group (patient) in two given splits is a leak."""
+    """A group (patient) in two given splits is a leak: named with its rows, a file in each
+    split, and where the source took its groups (``GROUPS_FROM``) when that is the likelier
+    fault."""
     grouped = records[(records["group"] != "") & (records["split"] != "")]
     spread = grouped.groupby("group")["split"].nunique()
-    if (spread > 1).any():
-        group = spread[spread > 1].index[0]
-        rows = grouped.index[grouped["group"] == group].tolist()
-        splits = sorted(grouped.loc[grouped["group"] == group, "split"].unique())
-        raise DataError(
-            f"{where}: patient/group {group!r} is in splits {splits} (rows {rows}); "
-            "a patient's images must all be in one split"
-        )
+    if not (spread > 1).any():
+        return
+    group = spread[spread > 1].index[0]
+    rows = grouped[grouped["group"] == group]
+    files = "; ".join(
+        f"{split}: {printable(paths.iloc[0])}" + (f" and {len(paths) - 1} more" * (len(paths) > 1))
+        for split, paths in rows.groupby("split")["path"]
+    )
+    origin = (
+        "give a patient column (`group_column`) if the files' Patient ID names several patients"
+        if group.startswith(PATIENT_ID_GROUP)
+        else records.attrs.get(GROUPS_FROM)
+    )
+    raise DataError(
+        f"{where}: patient/group {group!r} is in splits {sorted(rows['split'].unique())} "
+        f"(rows {rows.index.tolist()}; {files}); a patient's images must all be in one split. "
+        f"Move them into one split{f', or {origin}' if origin else ''}"
+    )
 
 
 def dicom_patients(records: pd.DataFrame, where: str) -> pd.DataFrame:
@@ -106,7 +119,7 @@ def dicom_patients(records: pd.DataFrame, where: str) -> pd.DataFrame:
         )
         return records
     records = records.copy()
-    records.loc[named.index, "group"] = "PatientID " + named
+    records.loc[named.index, "group"] = PATIENT_ID_GROUP + named
     return records
 
 
@@ -163,6 +176,9 @@ def check_splits(
 # The records' attribute where a source lists the files it found and left out, by kind
 # ({what: [paths]}): the data card shows them.
 LEFT_OUT = "left_out"
+# The records' attribute where a source says how it found its groups and the fix if they are
+# not patients: said when a group is in two given splits.
+GROUPS_FROM = "groups_from"
 SUBSAMPLED = "subsampled"  # the records column: the option that removed a row, else ""
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from medft.data import dicom
 from medft.data.options import ImageFolderOptions, TableOptions, UserDataOptions
 from medft.data.readers import PIL_SUFFIXES, file_kind, is_image_file
-from medft.data.records import LEFT_OUT
+from medft.data.records import GROUPS_FROM, LEFT_OUT
 from medft.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,11 @@ def _not_an_image(path: Path, root: Path) -> str | None:
     return None
 
 
+def _is_image(path: Path, root: Path) -> bool:
+    """An image medft reads (a DICOMDIR or a report beside patient folders is none)."""
+    return path.is_file() and not path.name.startswith(".") and _not_an_image(path, root) is None
+
+
 def _warn_passed_over(root: Path, passed_over: dict[str, list[str]]) -> None:
     if not passed_over:
         return
@@ -73,7 +78,8 @@ def _warn_passed_over(root: Path, passed_over: dict[str, list[str]]) -> None:
     )
     log.warning(
         "%s: %d file(s) in the class folders are not images and were left out: %s. medft reads "
-        "%s, DICOM (by content, whatever the name) and NIfTI; convert any that are images",
+        "%s, DICOM (by content, whatever the name; a data set without the 128-byte preamble "
+        "named .dcm) and NIfTI; convert or rename any that are images",
         root,
         sum(map(len, passed_over.values())),
         kinds,
@@ -103,7 +109,7 @@ def _check_not_splits(tree: Path, classes: list[str], root: Path) -> None:
     nested = {}
     for cls in classes:
         folder = tree / cls
-        if not folder.is_dir() or any(is_image_file(p) for p in folder.iterdir()):
+        if not folder.is_dir() or any(_is_image(p, root) for p in folder.iterdir()):
             return
         nested[cls] = tuple(
             d.name for d in sorted(folder.iterdir()) if d.is_dir() and _images_in(d)
@@ -136,24 +142,6 @@ def _folder_group(image: Path, class_folder: Path, sub_folders) -> str:
 
 def _sub_folders(folder: Path) -> int:
     return sum(1 for entry in folder.iterdir() if entry.is_dir())
-
-
-def _check_groups_in_one_split(rows: list[dict], splits: dict[str, Path], root: Path) -> None:
-    """Split folders given: one sub-folder (a patient) under two splits is a leak, or
-    sub-folders that are not patients; say which and both fixes."""
-    found: dict[str, list[str]] = {}
-    for row in rows:
-        if row["group"] and row["split"] not in found.setdefault(row["group"], []):
-            found[row["group"]].append(row["split"])
-    for group, in_splits in found.items():
-        if len(in_splits) > 1:
-            shown = " and ".join(f"{(splits[s] / group).relative_to(root)}/" for s in in_splits)
-            raise DataError(
-                f"{root}: the sub-folder {group!r} is in {len(in_splits)} splits ({shown}); "
-                "a class folder's sub-folders are its groups (patients, studies), and a "
-                "patient's images must all be in one split. Move them into one split, or set "
-                "`folder_groups: false` if the sub-folders are not patients"
-            )
 
 
 def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list[str]]:
@@ -189,8 +177,6 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
                 for p in _class_images(folder, root, passed_over)
             ]
     _warn_passed_over(root, passed_over)
-    if splits:
-        _check_groups_in_one_split(rows, splits, root)
     records = pd.DataFrame(
         {
             # object, not pandas' string dtype: file names in another encoding than UTF-8
@@ -202,6 +188,10 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
         }
     )
     records.attrs[LEFT_OUT] = passed_over
+    records.attrs[GROUPS_FROM] = (
+        "set `folder_groups: false` if a class folder's sub-folders are not patients (each "
+        "sub-folder is a group)"
+    )
     counts = records["label"].value_counts().reindex(range(len(classes)), fill_value=0)
     check_class_sizes(
         {cls: counts[i] for i, cls in enumerate(classes)},
