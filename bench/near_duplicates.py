@@ -8,7 +8,8 @@ the non-official copy — and PBC blood cells).
 * Recall: ``--copies`` real images per set, each copied the ways medical collections copy
   images (JPEG re-save at quality 95 / 75 / 50, resize by ±4 and ±6 px, a crop of 3, 7 or
   10 % of every side — 1, 2 or 3 px of a 28-px MedMNIST image —, of 7 % off the top, 12 % off
-  the bottom and 7 % off two sides, brightness ±3, a left-right mirror, colour → grey); the
+  the bottom and 7 % off two sides, brightness ±3, a left-right mirror, a quarter and a half
+  turn, colour → grey); the
   crops also without the zooms, the comparison before them. Both go through the same
   preprocessing as a prepared dataset (MedMNIST 28 px, PBC 224 px), then the product's
   ``thumbnail`` and ``similarity``: the share of copies at or above each threshold.
@@ -18,7 +19,9 @@ the non-official copy — and PBC blood cells).
   hold real near copies (BUSI, BreastMNIST's source, is known for them), so this is an upper
   bound on false pairs.
 * The product before (box-averaged thumbnails, edge zooms in steps of 0.05 at 0.01 less,
-  r ≥ 0.97) on the same copies and sets: what the change bought and cost.
+  r ≥ 0.97, mirror images only) on the same copies and sets: what the change bought and cost;
+  and the comparison before the quarter turns (mirror images only): what the turns bought
+  (recall of turned copies) and cost (flags among distinct images, time).
 * Time: thumbnails and comparison per 1,000 images.
 """
 
@@ -37,7 +40,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from medft.data import near_duplicates
-from medft.data.near_duplicates import THRESHOLD, ZOOMS, similarity, thumbnail
+from medft.data.near_duplicates import ORIENTATIONS, THRESHOLD, ZOOMS, similarity, thumbnail
 from medft.data.preprocess import Preprocess
 
 HERE = Path(__file__).parent
@@ -99,6 +102,8 @@ COPIES = {
     "brightness +3": _brightness(3),
     "brightness −3": _brightness(-3),
     "mirror": ImageOps.mirror,
+    "quarter turn": lambda image: image.transpose(Image.Transpose.ROTATE_90),
+    "half turn": lambda image: image.transpose(Image.Transpose.ROTATE_180),
     "colour → grey": lambda image: image.convert("L").convert(image.mode),
 }
 
@@ -181,16 +186,20 @@ def previous_thumbnail(image: np.ndarray) -> bytes:
     return thumbnail(image, resample="BOX")
 
 
+# Before the quarter turns: the thumbnail as it is and its two mirror images.
+MIRRORS = ORIENTATIONS[:3]
+
+
 @contextlib.contextmanager
-def zooms(views: tuple):
-    """The comparison with other zoomed views: ``()`` is the comparison before the zooms
-    (thumbnails and mirror images only)."""
-    product = near_duplicates.ZOOMS
-    near_duplicates.ZOOMS = views
+def views(zooms: tuple = ZOOMS, orientations: tuple = ORIENTATIONS):
+    """The comparison with other views: ``zooms=()`` is the comparison before the zooms,
+    ``orientations=MIRRORS`` the one before the quarter turns."""
+    product = near_duplicates.ZOOMS, near_duplicates.ORIENTATIONS
+    near_duplicates.ZOOMS, near_duplicates.ORIENTATIONS = zooms, orientations
     try:
         yield
     finally:
-        near_duplicates.ZOOMS = product
+        near_duplicates.ZOOMS, near_duplicates.ORIENTATIONS = product
 
 
 def main() -> None:
@@ -200,7 +209,7 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"needs the real images in {DATA}")
-    recall_rows, flag_rows, timing, before_rows, previous_rows = [], [], [], [], []
+    recall_rows, flag_rows, timing, before_rows, previous_rows, turn_rows = [], [], [], [], [], []
     for name, load in SETS.items():
         train, evaluation, preprocess = load()
         copies_now = recall(train, preprocess, args.copies)
@@ -229,12 +238,31 @@ def main() -> None:
                 len(train),
             )
         )
-        with zooms(()):
+        with views(zooms=(), orientations=MIRRORS):
             crops = recall(train, preprocess, args.copies)
             nearest_before = flagged(train_hashes, evaluation_hashes)
-        with zooms(tuple(dataclasses.replace(zoom, margin=0.0) for zoom in ZOOMS)):
+        with views(zooms=tuple(dataclasses.replace(zoom, margin=0.0) for zoom in ZOOMS)):
             nearest_without_margin = flagged(train_hashes, evaluation_hashes)
-        with zooms(PREVIOUS_ZOOMS):
+        with views(orientations=MIRRORS):
+            nearest_mirrors = flagged(train_hashes, evaluation_hashes)
+            turns_mirrors = {
+                kind: distance
+                for kind, distance in recall(train, preprocess, args.copies).items()
+                if "turn" in kind
+            }
+        turn_rows.append(
+            {
+                "set": name,
+                **{f"{k}, mirrors only": (d >= THRESHOLD).mean() for k, d in turns_mirrors.items()},
+                **{
+                    f"{k}, eight orientations": (copies_now[k] >= THRESHOLD).mean()
+                    for k in turns_mirrors
+                },
+                "flagged per 1,000, mirrors only": (nearest_mirrors >= THRESHOLD).mean() * 1000,
+                "flagged per 1,000, eight orientations": (nearest >= THRESHOLD).mean() * 1000,
+            }
+        )
+        with views(zooms=PREVIOUS_ZOOMS, orientations=MIRRORS):
             copies_previous = recall(train, preprocess, args.copies, previous_thumbnail)
             nearest_previous = flagged(
                 hashes(train, preprocess, previous_thumbnail),
@@ -267,8 +295,9 @@ def main() -> None:
         "",
         f"`python bench/near_duplicates.py --copies {args.copies}` (the script's docstring says "
         "what is measured). Similarity: the correlation of 16 × 16 grey thumbnails of the "
-        "stored images (each against the other's and its two mirror images, and either one "
-        f"zoomed in {len(ZOOMS)} ways: `medft.data.near_duplicates.ZOOMS`). The product's "
+        "stored images (each against the other's in its eight orientations — mirrored, turned "
+        f"by quarter turns —, and either one zoomed in {len(ZOOMS)} ways: "
+        "`medft.data.near_duplicates.ORIENTATIONS`, `ZOOMS`). The product's "
         f"threshold: **r ≥ {THRESHOLD}**.",
         "",
         "## Recall: share of made copies at or above the threshold",
@@ -291,6 +320,14 @@ def main() -> None:
         "evaluation images per 1,000 with a distinct training image at or above it.",
         "",
         _rows(previous_rows),
+        "",
+        "## Quarter turns: the eight orientations against the mirror images only",
+        "",
+        f"Recall at r ≥ {THRESHOLD} of turned copies, and the evaluation images per 1,000 "
+        "flagged among distinct images, comparing the thumbnail as it is and its two mirror "
+        "images (before) or in all eight orientations (now).",
+        "",
+        _rows(turn_rows),
         "",
         "## The same crops without the zooms (the comparison before them)",
         "",

@@ -209,12 +209,10 @@ def textured_layout(root, copies: dict[str, callable]):
 
 
 def _made_copies():
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
     def resaved(image):
         import io
-
-        from PIL import Image
 
         buffer = io.BytesIO()
         image.resize((52, 52)).save(buffer, format="JPEG", quality=75)
@@ -223,7 +221,15 @@ def _made_copies():
     def cropped(image):  # 4 px of 48 off every side: the content zoomed by 1.2
         return image.crop((4, 4, image.width - 4, image.height - 4))
 
-    return {"resaved": resaved, "mirrored": ImageOps.mirror, "cropped": cropped}
+    def turned(image):  # a quarter turn, as augmented collections ship
+        return image.transpose(Image.Transpose.ROTATE_90)
+
+    return {
+        "resaved": resaved,
+        "mirrored": ImageOps.mirror,
+        "cropped": cropped,
+        "turned": turned,
+    }
 
 
 def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(tmp_path):
@@ -236,13 +242,13 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     pairs = read_meta(out).near_duplicates["pairs"]
     found = sorted(p["id"].rsplit("/", 1)[-1] for p in pairs)
-    assert found == ["cropped.png", "mirrored.png", "resaved.png"]
+    assert found == ["cropped.png", "mirrored.png", "resaved.png", "turned.png"]
     assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
     assert all(p["similarity"] >= THRESHOLD for p in pairs)
     rows = pd.read_parquet(out / "manifest.parquet")
-    assert (rows["split"] == "test").sum() == 11  # warn: kept, and listed in the card
+    assert (rows["split"] == "test").sum() == 12  # warn: kept, and listed in the card
     card = dict(data_card(out).sections)["Near-duplicates across splits"]
-    assert len(card) == 3
+    assert len(card) == 4
     dropped = prepare_dataset(
         "tex",
         {
@@ -255,7 +261,7 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     rows = pd.read_parquet(dropped / "manifest.parquet")
     assert (rows["split"] == "test").sum() == 8
-    with pytest.raises(DataError, match="3 evaluation image.*near copies.*mirrored.png"):
+    with pytest.raises(DataError, match="4 evaluation image.*near copies.*mirrored.png"):
         prepare_dataset(
             "tex",
             {"source": "imagefolder", "root": str(tmp_path / "raw"), "near_duplicates": "error"},

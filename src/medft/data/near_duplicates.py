@@ -1,12 +1,13 @@
 """Near-duplicate images across splits: the same picture re-saved, resized, cropped at its
-borders, brightened, mirrored or turned grey, which exact pixel hashing
+borders, brightened, mirrored, turned by quarter turns or made grey, which exact pixel hashing
 (``medft.data.duplicates``) cannot see.
 
 Every stored image keeps a 16 × 16 grey thumbnail (bilinear, 256 bytes in the manifest).
 Two images are near-duplicates when their thumbnails correlate at ``THRESHOLD`` or more
-(Pearson, each thumbnail against the other's, its left-right and its up-down mirror image, and
-against either one zoomed — about its centre, an edge's middle or a corner: ``ZOOMS``, the
-views of a copy whose borders were cut): re-encoding, resizing, border crops and small
+(Pearson, each thumbnail against the other's in its eight orientations — as it is, mirrored,
+turned by quarter turns: ``ORIENTATIONS`` — and against either one zoomed about its centre,
+an edge's middle or a corner — ``ZOOMS``, the views of a copy whose borders were cut):
+re-encoding, resizing, border crops and small
 brightness changes barely move a thumbnail so compared, while distinct images of one modality
 differ in where their structures lie. An evaluation image that close to an earlier split's
 image is a pair; pairs exact hashing already found, and blank images, are left to it. The
@@ -19,9 +20,9 @@ images). The dataset's ``near_duplicates`` option:
 * ``drop_from_eval``: those evaluation images are dropped, listed like the exact ones.
 
 Not caught: crops of more than about 10 % a side (13 % off one side), a copy both cropped and
-mirrored, rotations other than mirroring, strong contrast or colour changes; fine-grained
-images (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC: 61–94 %
-caught).
+mirrored or turned, rotations by other than quarter turns, strong contrast or colour changes;
+fine-grained images (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC:
+61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
@@ -72,6 +73,32 @@ ZOOMS = (
         if (row, column) != (CENTRE, CENTRE)
     ),
 )
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """One of the square thumbnail's eight symmetries: transposed, then flipped. Quarter turns
+    are how augmented collections copy images (histology patches, dermoscopy, MRI slices);
+    stored images are square crops of the shorter side, so a turned original's crop is the
+    original's crop turned."""
+
+    transpose: bool
+    flip_rows: bool  # up-down
+    flip_columns: bool  # left-right
+
+    def of(self, thumbnails: np.ndarray) -> np.ndarray:
+        """``thumbnails`` (n, SIDE, SIDE) so oriented."""
+        turned = thumbnails.transpose(0, 2, 1) if self.transpose else thumbnails
+        return turned[:, :: -1 if self.flip_rows else 1, :: -1 if self.flip_columns else 1]
+
+
+# As it is first, then the mirror images (left-right, up-down), the half turn, and the four
+# with rows and columns exchanged (the quarter turns and the two diagonal mirror images).
+ORIENTATIONS = tuple(
+    Orientation(transpose, rows, columns)
+    for transpose in (False, True)
+    for rows, columns in ((False, False), (False, True), (True, False), (True, True))
+)
 ORDER = {"train": 0, "val": 1, "test": 2}
 SHOWN = 5
 CHUNK = 1024  # evaluation images compared at once: bounds the similarity matrix's memory
@@ -119,17 +146,18 @@ def _flat(thumbnails) -> np.ndarray:
 def similarity(query, reference) -> np.ndarray:
     """How alike each ``query`` thumbnail is to each ``reference`` thumbnail: the highest
     correlation of their views, less the view's margin — (len(query), len(reference)). The
-    query against the reference and its two mirror images; then, at every zoom, the query
-    against the zoomed reference (the query cropped from the reference) and the zoomed query
-    against the reference (the other way round). A copy both mirrored and cropped is left
-    out: it would triple the comparisons. One view at a time: memory stays at a few query ×
-    reference matrices whatever the number of views."""
+    query against the reference in each of its ``ORIENTATIONS`` (mirrored, turned); then, at
+    every zoom, the query against the zoomed reference (the query cropped from the reference)
+    and the zoomed query against the reference (the other way round). A copy both turned (or
+    mirrored) and cropped is left out: it would multiply the comparisons by eight. One view at
+    a time: memory stays at a few query × reference matrices whatever the number of views."""
     q = _flat(query)
     r = _flat(reference).reshape(-1, SIDE, SIDE)
     query_as_it_is = _unit(q)
     best = np.full((len(q), len(r)), -1.0, np.float32)
-    for mirror in (r, r[:, :, ::-1], r[:, ::-1, :]):
-        np.maximum(best, query_as_it_is @ _unit(mirror.reshape(len(r), -1)).T, out=best)
+    for orientation in ORIENTATIONS:
+        oriented = orientation.of(r).reshape(len(r), -1)
+        np.maximum(best, query_as_it_is @ _unit(oriented).T, out=best)
     flat = r.reshape(len(r), -1)
     reference_as_it_is = _unit(flat)
     for zoom in ZOOMS:
@@ -141,8 +169,9 @@ def similarity(query, reference) -> np.ndarray:
 
 def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Evaluation images whose thumbnail correlates at ``threshold`` or more with an earlier
-    split's image (or its mirror images), exact copies and blank images aside: id, split,
-    near_of, near_split, similarity; the closest earlier image per evaluation image."""
+    split's image (mirrored, turned or zoomed: ``similarity``), exact copies and blank images
+    aside: id, split, near_of, near_split, similarity; the closest earlier image per
+    evaluation image."""
     from medft.runtime import progress  # imports torch: not for the planner's option checks
 
     columns = ["id", "split", "near_of", "near_split", "similarity"]
