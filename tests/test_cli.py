@@ -145,3 +145,40 @@ def test_list_strategies_gives_each_ones_trainable_share_on_a_model(capsys):
     assert share["FT"] == 100.0 and share["G-LF"] == 100.0  # in its final form
     assert 0 < share["LP"] < share["BitFit"] < share["LoRA"] < 100
     assert 0 < share["SSF"] < 100
+
+
+def test_every_source_option_is_a_described_flag_of_its_type(capsys):
+    """`medft prepare SOURCE --help` describes each key of the source's entry, and each flag
+    parses to what the entry's key takes (a mapping from JSON, a list, a bool)."""
+    from dataclasses import fields
+
+    from medft.cli import build_parser
+    from medft.data.sources import SOURCES
+
+    for name in SOURCES.names():
+        options = SOURCES.get(name).options
+        for f in fields(options):
+            if f.name not in ("name", "source"):
+                assert f.metadata.get("help"), f"{options.__name__}.{f.name} has no help"
+    with pytest.raises(SystemExit):
+        main(["prepare", "table", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--group-column GROUP_COLUMN the patient (or study) column" in shown
+    assert "(default: None)" not in shown and "(default: 0.2)" in shown
+    args = build_parser().parse_args(
+        [
+            "prepare",
+            "chexpert",
+            "--size",
+            "32",
+            "--out",
+            "o",
+            "--root",
+            "r",
+            "--uncertain",
+            '{"Edema": 0}',
+            "--one-image-per-patient",
+            "false",
+        ]
+    )
+    assert args.uncertain == {"Edema": 0} and args.one_image_per_patient is False

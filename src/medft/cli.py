@@ -93,7 +93,9 @@ def _add_prepare(sub) -> None:
 
 
 def _add_option_flags(parser, options_class) -> None:
-    """One flag per field of a source's options dataclass (``--group-column``, ...)."""
+    """One flag per field of a source's options dataclass (``--group-column``, ...), with the
+    field's help."""
+    import types
     import typing
 
     hints = typing.get_type_hints(options_class)
@@ -101,16 +103,18 @@ def _add_option_flags(parser, options_class) -> None:
         if f.name in ("name", "source"):
             continue
         hint = hints[f.name]
-        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-        kind = args[0] if typing.get_origin(hint) is not list else hint
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        args = [a for a in typing.get_args(hint) if a is not type(None)] if optional else [hint]
+        kind = args[0]
         flag = "--" + f.name.replace("_", "-")
         required = f.default is MISSING and f.default_factory is MISSING
         default = None if required or f.default is MISSING else f.default
-        extra = {
-            "required": required,
-            "dest": f.name,
-            "help": "required" if required else f"default: {default}",
-        }
+        described = f.metadata["help"]  # an option whose default is None says what it means
+        if required:
+            described += " (required)"
+        elif default is not None:
+            described += f" (default: {default})"
+        extra = {"required": required, "dest": f.name, "help": described}
         if kind is str and any(typing.get_origin(a) is list for a in args):
             # A name or a list of numbers (DICOM's `window`: `lung`, or `40 400`).
             parser.add_argument(flag, nargs="+", type=_name_or_number, action=_OneOrList, **extra)

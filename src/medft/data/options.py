@@ -27,28 +27,47 @@ class SplitPlan:
     seed: int = 0
 
 
+def option(default: Any = MISSING, *, help: str, factory: Any = MISSING):  # noqa: A002
+    """A source option's field: its default and the line ``medft prepare SOURCE --help``
+    shows for it (the one place an option is described for the command line)."""
+    return field(default=default, default_factory=factory, metadata={"help": help})
+
+
 @dataclass(frozen=True, kw_only=True)
 class SourceOptions:
     """Keys every dataset entry may set."""
 
     name: str
     source: str
-    main_metric: str | None = None
-    # The two metrics of the dataset's paper-style table (the main one is always first);
-    # default: the main metric and the one the paper pairs with it.
-    report_metrics: list[str] | None = None
-    # Subsampling, applied after the splits are made (the evaluation split never depends on it):
-    # at most this many images per class in every split (multi-label: per label combination) ...
-    max_images_per_class: int | None = None
-    # ... and this fraction of the training split (whole patients; stratified where possible).
-    train_fraction: float | None = None
-    subsample_seed: int = 0
-    # An evaluation image with the same pixels as an earlier split's: error, drop_from_eval
-    # or keep (medft.data.duplicates).
-    duplicates: str = "error"
-    # An evaluation image that is a near copy (re-saved, resized, mirrored...) of an earlier
-    # split's: warn, error or drop_from_eval (medft.data.near_duplicates).
-    near_duplicates: str = "warn"
+    main_metric: str | None = option(
+        None,
+        help=f"the metric that early-stops runs and picks lrs: one of {', '.join(METRICS)} "
+        "(default: the task's, as the paper)",
+    )
+    report_metrics: list[str] | None = option(
+        None,
+        help="the two metrics of the dataset's paper-style table, main one first (default: "
+        "the main metric and the one the paper pairs with it)",
+    )
+    # Subsampling, applied after the splits are made (the evaluation split never depends on it).
+    max_images_per_class: int | None = option(
+        None,
+        help="keep at most this many images per class in every split (multi-label: per label "
+        "combination), whole patients",
+    )
+    train_fraction: float | None = option(
+        None, help="keep this fraction of the training split (whole patients; stratified)"
+    )
+    subsample_seed: int = option(0, help="the seed of both subsamplings")
+    duplicates: str = option(
+        "error",
+        help="an evaluation image with a training image's pixels: error, drop_from_eval or keep",
+    )
+    near_duplicates: str = option(
+        "warn",
+        help="an evaluation image that is a near copy (re-saved, resized, cropped, mirrored, "
+        "turned) of a training image: warn, error or drop_from_eval",
+    )
 
     def __post_init__(self) -> None:
         from medft.data.near_duplicates import POLICIES
@@ -159,8 +178,10 @@ def _coerce(value: Any, hint, where: str) -> Any:
 class CarvedSplitOptions(SourceOptions):
     """A source that carves the validation split it lacks from training, by patient."""
 
-    val_fraction: float = 0.1
-    split_seed: int = 0
+    val_fraction: float = option(
+        0.1, help="share of the training images (whole patients) carved into validation (0: none)"
+    )
+    split_seed: int = option(0, help="the seed of the carved splits")
 
     @property
     def plan(self) -> SplitPlan:
@@ -178,38 +199,52 @@ class CarvedSplitOptions(SourceOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class SyntheticOptions(SourceOptions):
-    task: str | None = None  # which synthetic task (default: the entry's name)
-    n_images: int = 300
-    seed: int = 0
+    task: str | None = option(None, help="which synthetic task (default: the entry's name)")
+    n_images: int = option(300, help="images to draw")
+    seed: int = option(0, help="the seed of the drawing")
 
 
 @dataclass(frozen=True, kw_only=True)
 class MedmnistOptions(SourceOptions):
-    flag: str | None = None  # the MedMNIST task (default: the entry's name)
-    npz: str | None = None  # a local .npz (default: download)
-    npz_size: int = 28  # MedMNIST image size to download (28, 64, 128 or 224)
+    flag: str | None = option(None, help="the MedMNIST task (default: the entry's name)")
+    npz: str | None = option(None, help="a local .npz file (default: download)")
+    npz_size: int = option(28, help="the image size to download: 28, 64, 128 or 224")
 
 
 @dataclass(frozen=True, kw_only=True)
 class UserDataOptions(CarvedSplitOptions):
     """Users' own data, whose classes may be read from the data itself."""
 
-    test_fraction: float = 0.2
-    # A class read from the data with fewer images than this is an error (a typo or a stray
-    # label); set ``classes`` to accept rare classes.
-    min_class_images: int = 5
-    # DICOM (medft.data.dicom): one window for every file, a preset name (soft_tissue, lung,
-    # bone, brain, ...) or [centre, width]; default: each file's own window, else its range.
-    window: str | list[float] | None = None
-    # NIfTI volumes (medft.data.volumes): the axis slices are cut along (0 sagittal, 1 coronal,
-    # 2 axial — the default), the central fraction of slices kept and every how many of those
-    # (default: all; of a multi-frame DICOM file's frames too — a cine's neighbouring frames
-    # are near-copies), and the per-volume intensity percentiles mapped to 0 and 255 (default
-    # [0.5, 99.5]).
-    slice_axis: int | None = None
-    central_slices: float | None = None
-    slice_step: int | None = None
-    intensity_percentiles: list[float] | None = None
+    test_fraction: float = option(
+        0.2,
+        help="share of the images (whole patients) carved into the test split where none is given",
+    )
+    min_class_images: int = option(
+        5,
+        help="a class read from the data with fewer images is an error (a typo or a stray "
+        "label); list `classes` to keep a rare one",
+    )
+    window: str | list[float] | None = option(
+        None,
+        help="DICOM in Hounsfield units: one window for every file, a preset (soft_tissue, "
+        "mediastinum, lung, bone, brain, liver) or centre width (default: each file's own "
+        "window, else its range)",
+    )
+    slice_axis: int | None = option(
+        None, help="NIfTI: the axis slices are cut along, 0 sagittal, 1 coronal, 2 axial (default)"
+    )
+    central_slices: float | None = option(
+        None,
+        help="volumes and multi-frame DICOM: the central fraction of slices kept (default: all)",
+    )
+    slice_step: int | None = option(
+        None,
+        help="volumes and multi-frame DICOM: every how many kept slices (default: 1; a cine's "
+        "neighbouring frames are near copies)",
+    )
+    intensity_percentiles: list[float] | None = option(
+        None, help="NIfTI: the per-volume percentiles mapped to 0 and 255 (default: 0.5 99.5)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -235,42 +270,64 @@ class UserDataOptions(CarvedSplitOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class ImageFolderOptions(UserDataOptions):
-    root: str
-    # Images in a sub-folder of a class folder (root/<class>/<sub-folder>/...) are one group,
-    # <class>/<sub-folder>: a patient's or a study's images never span two splits. Unset, class
-    # folders that all hold the same sub-folders and nothing else are refused as splits or
-    # datasets under another name; true: they are patients (numbered within each class); false:
-    # they are not patients (scanners, dates), and each image is its own group.
-    folder_groups: bool | None = None
+    root: str = option(help="the folder of class folders, or of train/val/test folders of them")
+    # Unset, class folders that all hold the same sub-folders and no image are refused as
+    # splits or datasets under another name.
+    folder_groups: bool | None = option(
+        None,
+        help="whether a class folder's sub-folders are patients (each one group, never in two "
+        "splits); false: scanners, dates, each image its own group (default: yes, but asked "
+        "where every class holds the same sub-folders)",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class TableOptions(UserDataOptions):
-    table: str
-    image_root: str | None = None  # default: the table's folder
-    path_column: str = "path"
-    # Builds each path from the row instead, e.g. "images_part_*/{image_id}.jpg"; glob
-    # characters are resolved under image_root and must match exactly one file.
-    path_template: str | None = None
-    label_column: str = "label"
-    label_columns: list[str] | None = None  # multi-label 0/1 columns instead of label_column
-    classes: list[str] | None = None  # the single-label classes, in order
-    group_column: str | None = None
-    split_column: str | None = None
+    table: str = option(help="a CSV or Parquet file, one row per image")
+    image_root: str | None = option(
+        None, help="the folder the paths are relative to (default: the table's)"
+    )
+    path_column: str = option("path", help="the column of image paths")
+    path_template: str | None = option(
+        None,
+        help="builds each path from the row instead, e.g. 'images_part_*/{image_id}.jpg' (a "
+        "glob must match exactly one file under image_root)",
+    )
+    label_column: str = option("label", help="the column of class names")
+    label_columns: list[str] | None = option(
+        None, help="multi-label: the 0/1 columns, instead of label_column"
+    )
+    classes: list[str] | None = option(
+        None, help="the single-label classes, in order (default: those in the table)"
+    )
+    group_column: str | None = option(
+        None,
+        help="the patient (or study) column: a patient's images never span two splits "
+        "(default: DICOM files' Patient ID, else none)",
+    )
+    split_column: str | None = option(
+        None, help="a column of train/val/test, or empty to carve (default: all carved)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChexpertOptions(CarvedSplitOptions):
-    root: str
-    uncertain: dict[str, int] = field(default_factory=dict)  # label → 0 or 1 for "-1"
-    one_image_per_patient: bool = True
+    root: str = option(help="the unpacked CheXpert-v1.0 folder")
+    uncertain: dict[str, int] = option(
+        factory=dict,
+        help='per label, 0 or 1 for an uncertain "-1", as JSON (default: 1 for Atelectasis and '
+        "Edema, else 0)",
+    )
+    one_image_per_patient: bool = option(
+        True, help="one image per patient (the first frontal view)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class MuraOptions(CarvedSplitOptions):
-    root: str
-    part: str
-    one_image_per_study: bool = False
+    root: str = option(help="the unpacked MURA-v1.1 folder")
+    part: str = option(help="the body part, e.g. shoulder (the paper counts each as a task)")
+    one_image_per_study: bool = option(False, help="one image per study instead of every image")
 
     @property
     def paper_task(self) -> str:
@@ -279,30 +336,36 @@ class MuraOptions(CarvedSplitOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class T1wMriOptions(CarvedSplitOptions):
-    root: str
-    download: bool = True
-    test_fraction: float = 542 / 3064  # the paper's evaluation share
+    root: str = option(help="where the figshare files are, or go")
+    download: bool = option(True, help="download what is missing from root")
+    test_fraction: float = option(
+        542 / 3064, help="share of patients in the test split (the paper's)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class BachOptions(CarvedSplitOptions):
-    root: str
-    download: bool = True
-    test_size: int = 40
+    root: str = option(help="where the ICIAR 2018 files are, or go")
+    download: bool = option(True, help="download what is missing from root")
+    test_size: int = option(40, help="images in the test split, stratified")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Isic2020Options(CarvedSplitOptions):
-    root: str
-    download: bool = True
-    test_fraction: float = 0.2
+    root: str = option(help="where the ISIC 2020 files are, or go")
+    download: bool = option(True, help="download what is missing from root")
+    test_fraction: float = option(0.2, help="share of patients in the test split")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Cholect50Options(CarvedSplitOptions):
-    root: str
-    stride: int = 10
-    test_videos: list[int] | None = None  # default: Nwoye & Padoy 2022's split
-    # Default: that split's; [] puts them in training (the paper's counts include them), and
-    # `val_fraction` then carves validation videos from training (0: none).
-    val_videos: list[int] | None = None
+    root: str = option(help="the unpacked CholecT50 folder")
+    stride: int = option(10, help="every how many frames of a video are kept")
+    test_videos: list[int] | None = option(
+        None, help="the test videos (default: Nwoye & Padoy 2022's split)"
+    )
+    val_videos: list[int] | None = option(
+        None,
+        help="the validation videos (default: that split's; none: in training, and "
+        "val_fraction carves validation videos from training)",
+    )
