@@ -245,10 +245,15 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     assert found == ["cropped.png", "mirrored.png", "resaved.png", "turned.png"]
     assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
     assert all(p["similarity"] >= THRESHOLD for p in pairs)
+    how = {p["id"].rsplit("/", 1)[-1]: p["view"] for p in pairs}
+    assert how["resaved.png"] == "the same picture"
+    assert how["mirrored.png"] == "mirrored left-right"
+    assert how["turned.png"] == "turned 90° anticlockwise"  # PIL's ROTATE_90
+    assert how["cropped.png"].startswith("cropped from it (1.2")
     rows = pd.read_parquet(out / "manifest.parquet")
     assert (rows["split"] == "test").sum() == 12  # warn: kept, and listed in the card
     card = dict(data_card(out).sections)["Near-duplicates across splits"]
-    assert len(card) == 4
+    assert len(card) == 4 and set(card["how"]) == set(how.values())
     dropped = prepare_dataset(
         "tex",
         {

@@ -188,7 +188,7 @@ def _near_duplicates(meta, manifest: pd.DataFrame) -> pd.DataFrame:
     similarity and what the policy did; in HTML, both thumbnails side by side."""
     found = getattr(meta, "near_duplicates", {}) or {}
     if not found.get("pairs"):
-        checked = "none found" if found else "not checked (prepared before medft 0.5)"
+        checked = "none found" if found else "not checked (prepared before the check existed)"
         return pd.DataFrame({"": [checked]})
     thumbnails = dict(zip(manifest["id"], manifest.get("thumbnail", []), strict=False))
     action = {"warn": "kept", "drop_from_eval": "dropped", "error": "stopped"}[found["policy"]]
@@ -199,6 +199,7 @@ def _near_duplicates(meta, manifest: pd.DataFrame) -> pd.DataFrame:
                 "image": p["id"],
                 "near copy of": f"{p['near_split']} {p['near_of']}",
                 "r": f"{p['similarity']:.3f}",
+                "how": p.get("view", ""),  # datasets prepared before it was recorded: blank
                 f"`near_duplicates: {found['policy']}`": action,
                 THUMBNAILS: " ".join(
                     _thumbnail_html(thumbnails.get(i)) for i in (p["id"], p["near_of"])

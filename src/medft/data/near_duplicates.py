@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,15 @@ class Zoom:
     factor: float
     anchor: tuple[float, float]
     margin: float
+
+    @property
+    def place(self) -> str:
+        """Where the zoom is anchored, in words: the part of the picture a crop kept."""
+        vertical = {0.0: "top", CENTRE: "", float(SIDE): "bottom"}[self.anchor[0]]
+        horizontal = {0.0: "left", CENTRE: "", float(SIDE): "right"}[self.anchor[1]]
+        if vertical and horizontal:
+            return f"the {vertical}-{horizontal} corner"
+        return f"the {vertical or horizontal} edge" if vertical or horizontal else "the centre"
 
 
 # A copy with c cut off every side is the original zoomed by 1 / (1 − 2c) about its centre:
@@ -90,6 +100,21 @@ class Orientation:
         """``thumbnails`` (n, SIDE, SIDE) so oriented."""
         turned = thumbnails.transpose(0, 2, 1) if self.transpose else thumbnails
         return turned[:, :: -1 if self.flip_rows else 1, :: -1 if self.flip_columns else 1]
+
+    @property
+    def name(self) -> str:
+        """What a copy so oriented is of its original (a transpose flipped left-right is the
+        original turned clockwise; flipped up-down, anticlockwise)."""
+        return {
+            (False, False, False): "the same picture",
+            (False, False, True): "mirrored left-right",
+            (False, True, False): "mirrored up-down",
+            (False, True, True): "turned 180°",
+            (True, False, False): "mirrored about the diagonal",
+            (True, False, True): "turned 90° clockwise",
+            (True, True, False): "turned 90° anticlockwise",
+            (True, True, True): "mirrored about the other diagonal",
+        }[self.transpose, self.flip_rows, self.flip_columns]
 
 
 # As it is first, then the mirror images (left-right, up-down), the half turn, and the four
@@ -143,38 +168,71 @@ def _flat(thumbnails) -> np.ndarray:
     return np.stack([np.frombuffer(t, np.uint8) for t in thumbnails]).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class View:
+    """One way two thumbnails are compared: each as it is, or transformed (flat → flat)."""
+
+    name: str  # what the evaluation image is of the earlier one, where this view matches
+    query: Callable[[np.ndarray], np.ndarray] | None
+    reference: Callable[[np.ndarray], np.ndarray] | None
+    margin: float
+
+
+def views() -> list[View]:
+    """The query against the reference in each of its ``ORIENTATIONS`` (mirrored, turned);
+    then, at every zoom, the query against the zoomed reference (the query cropped from the
+    reference) and the zoomed query against the reference (the other way round). A copy both
+    turned (or mirrored) and cropped is left out: it would multiply the comparisons by eight."""
+
+    def oriented(orientation: Orientation):
+        return lambda flat: orientation.of(flat.reshape(-1, SIDE, SIDE)).reshape(len(flat), -1)
+
+    def zoomed(zoom: Zoom):
+        matrix = _zoom_matrix(zoom).T
+        return lambda flat: flat @ matrix
+
+    found = [View(o.name, None, oriented(o), 0.0) for o in ORIENTATIONS]
+    for zoom in ZOOMS:
+        how = f"{zoom.factor:g}× about {zoom.place}"
+        found.append(View(f"cropped from it ({how})", None, zoomed(zoom), zoom.margin))
+        found.append(View(f"it is cropped from this ({how})", zoomed(zoom), None, zoom.margin))
+    return found
+
+
+def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np.ndarray]]:
+    """Each view and its correlations less its margin, (len(query), len(reference)); one at a
+    time, so memory stays at a few such matrices whatever the number of views."""
+    query_as_it_is, reference_as_it_is = _unit(query), _unit(reference)
+    for view in views():
+        left = query_as_it_is if view.query is None else _unit(view.query(query))
+        right = reference_as_it_is if view.reference is None else _unit(view.reference(reference))
+        yield view, left @ right.T - view.margin
+
+
 def similarity(query, reference) -> np.ndarray:
     """How alike each ``query`` thumbnail is to each ``reference`` thumbnail: the highest
-    correlation of their views, less the view's margin — (len(query), len(reference)). The
-    query against the reference in each of its ``ORIENTATIONS`` (mirrored, turned); then, at
-    every zoom, the query against the zoomed reference (the query cropped from the reference)
-    and the zoomed query against the reference (the other way round). A copy both turned (or
-    mirrored) and cropped is left out: it would multiply the comparisons by eight. One view at
-    a time: memory stays at a few query × reference matrices whatever the number of views."""
-    q = _flat(query)
-    r = _flat(reference).reshape(-1, SIDE, SIDE)
-    query_as_it_is = _unit(q)
+    correlation of their ``views``, less the view's margin — (len(query), len(reference))."""
+    q, r = _flat(query), _flat(reference)
     best = np.full((len(q), len(r)), -1.0, np.float32)
-    for orientation in ORIENTATIONS:
-        oriented = orientation.of(r).reshape(len(r), -1)
-        np.maximum(best, query_as_it_is @ _unit(oriented).T, out=best)
-    flat = r.reshape(len(r), -1)
-    reference_as_it_is = _unit(flat)
-    for zoom in ZOOMS:
-        matrix = _zoom_matrix(zoom).T
-        np.maximum(best, query_as_it_is @ _unit(flat @ matrix).T - zoom.margin, out=best)
-        np.maximum(best, _unit(q @ matrix) @ reference_as_it_is.T - zoom.margin, out=best)
+    for _, score in _scores(q, r):
+        np.maximum(best, score, out=best)
     return best
+
+
+def closest_view(query: bytes, reference: bytes) -> str:
+    """The name of the view in which ``query`` is most like ``reference`` (for the card)."""
+    scored = _scores(_flat([query]), _flat([reference]))
+    return max(scored, key=lambda pair: pair[1][0, 0])[0].name
 
 
 def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Evaluation images whose thumbnail correlates at ``threshold`` or more with an earlier
     split's image (mirrored, turned or zoomed: ``similarity``), exact copies and blank images
-    aside: id, split, near_of, near_split, similarity; the closest earlier image per
-    evaluation image."""
+    aside: id, split, near_of, near_split, similarity and the view that matched
+    (``closest_view``); the closest earlier image per evaluation image."""
     from medft.runtime import progress  # imports torch: not for the planner's option checks
 
-    columns = ["id", "split", "near_of", "near_split", "similarity"]
+    columns = ["id", "split", "near_of", "near_split", "similarity", "view"]
     if "thumbnail" not in manifest:
         return pd.DataFrame(columns=columns)
     content = manifest[~manifest["blank"].astype(bool)] if "blank" in manifest else manifest
@@ -196,7 +254,14 @@ def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
             for i in np.flatnonzero(best >= threshold):
                 other = earlier.iloc[nearest[i]]
                 found.append(
-                    (part["id"].iloc[i], split, other["id"], other["split"], float(best[i]))
+                    (
+                        part["id"].iloc[i],
+                        split,
+                        other["id"],
+                        other["split"],
+                        float(best[i]),
+                        closest_view(part["thumbnail"].iloc[i], other["thumbnail"]),
+                    )
                 )
     return pd.DataFrame(found, columns=columns)
 
