@@ -61,12 +61,13 @@ class SourceOptions:
     subsample_seed: int = option(0, help="the seed of both subsamplings")
     duplicates: str = option(
         "error",
-        help="an evaluation image with a training image's pixels: error, drop_from_eval or keep",
+        help="an evaluation image with the pixels of an earlier split's: error, drop_from_eval or "
+        "keep",
     )
     near_duplicates: str = option(
         "warn",
         help="an evaluation image that is a near copy (re-saved, resized, cropped, mirrored, "
-        "turned) of a training image: warn, error or drop_from_eval",
+        "turned) of an earlier split's: warn, error or drop_from_eval",
     )
 
     def __post_init__(self) -> None:
