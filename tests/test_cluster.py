@@ -376,3 +376,15 @@ def test_the_paper_grid_packs_its_short_cells_and_leaves_none_alone_needlessly(p
     assert bach == {"pack16"} and "pack2" in chexpert_vgg
     no_packing = Grid({**paper_grid.config, "pack_minutes": 0})
     assert pack_group(no_packing, cell("bach", "resnet50")) is None
+
+
+def test_plan_says_what_the_grids_seeds_can_decide(monkeypatch, capsys):
+    """The paper's 3 seeds and 7 comparisons per (dataset, model); the demo's 9 (the probes
+    join the family)."""
+    from medft.report.verdicts import detectable_difference
+
+    paper = medft_plan(monkeypatch, capsys)
+    assert "Holm over the 7 comparisons" in paper
+    assert f"| 3 (this grid) | {detectable_difference(3, 7):.1f} |" in " ".join(paper.split())
+    demo = medft_plan(monkeypatch, capsys, "config/demo.yaml")
+    assert "Holm over the 9 comparisons" in demo

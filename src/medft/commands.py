@@ -57,7 +57,7 @@ def run_features(args) -> None:
 
 
 def run_plan(args) -> None:
-    from medft.cost_plan import plan_table
+    from medft.cost_plan import plan_table, seeds_note
     from medft.disk import render
     from medft.workflow import Grid, load_config
 
@@ -84,6 +84,8 @@ def run_plan(args) -> None:
             if grid.search.enabled
             else ""
         )
+        + "\n\n"
+        + seeds_note(grid.config)
         + "\n\n"
         + render(grid, args.jobs)
     )

@@ -1,5 +1,6 @@
 """What ``medft plan`` prints: each (dataset, model)'s GPU-hours for the whole grid, and the
-budgeted search's bound beside them, from the per-job costs of ``medft.cost``."""
+budgeted search's bound beside them, from the per-job costs of ``medft.cost``; and what the
+grid's seeds can decide (``seeds_note``)."""
 
 from __future__ import annotations
 
@@ -121,3 +122,40 @@ def comparable_from(cost: CostModel, model: str) -> dict[str, int]:
         name: min(STRATEGIES.get(name).stoppable_from(options, blocks), last)
         for name in cost.grid.config["strategies"]
     }
+
+
+SEEDS_SHOWN = (3, 5, 10)
+
+
+def seeds_note(config: dict) -> str:
+    """How large a difference from the reference each comparison needs before its verdict can
+    be *better* or *worse* (80 % power, ``medft.report.verdicts.detectable_difference``), at
+    the config's seeds and beside it: the choice of seeds is made before the grid runs."""
+    import pandas as pd
+
+    from medft.post_hoc import derived_rows
+    from medft.report.verdicts import detectable_difference
+
+    comparisons = len(config["strategies"]) - 1 + len(derived_rows(config))
+    ours = len(config["seeds"])
+    rows = [
+        {
+            "seeds": f"{n} (this grid)" if n == ours else str(n),
+            "difference, × the seed spread": detectable_difference(n, comparisons),
+        }
+        for n in sorted({*SEEDS_SHOWN, ours})
+        if n >= 2
+    ]
+    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".1f")
+    few = "" if ours >= 2 else f" With {ours} seed, nothing is tested."
+    return (
+        "What the seeds can decide: each comparison with the reference is tested on its own "
+        f"seed pairs (n − 1 degrees of freedom), Holm over the {comparisons} comparisons of a "
+        "(dataset, model) (docs/protocol.md, \"Statistics\"). It is called better or worse with "
+        "80 % power only for a true difference of at least:\n\n"
+        f"{table}\n\nThe seed spread is the standard deviation over seeds of one strategy's "
+        "score minus the reference's at the same seed: at a spread of 1 pp, the figures are "
+        "points (the report's statistics table gives each pair's square, `seed_var`). The "
+        "evaluation split's own sampling adds to what is needed. Smaller "
+        "differences read inconclusive, with the seeds that would decide them." + few
+    )

@@ -278,6 +278,31 @@ def _equivalence_barrier(margin: float, resolution: float) -> str | None:
     return None
 
 
+def detectable_difference(
+    seeds: int, comparisons: int, power: float = 0.8, alpha: float = ALPHA
+) -> float:
+    """The smallest true difference, in units of the seed spread of one paired difference (its
+    standard deviation over seeds), that a comparison is called *better* or *worse* with
+    ``power`` when Holm tests it first among ``comparisons`` (α/m two-sided, the strictest
+    step) on its n − 1 degrees of freedom. The evaluation split's own sampling only adds to
+    the difference needed. For planning seeds before a grid runs (``medft plan``)."""
+    from scipy import integrate, optimize
+
+    df = seeds - 1
+    critical = stats.t.ppf(1 - alpha / (2 * comparisons), df)
+
+    def rejected(shift: float) -> float:
+        # The t statistic is (Z + shift) / sqrt(V / df), V ~ χ²(df): its two tails, averaged
+        # over V's quantiles (scipy's noncentral t loses precision in the far tail at 1-2 df).
+        def given(quantile: float) -> float:
+            bar = critical * np.sqrt(stats.chi2.ppf(quantile, df) / df)
+            return stats.norm.sf(bar - shift) + stats.norm.cdf(-bar - shift)
+
+        return integrate.quad(given, 0.0, 1.0, limit=200)[0]
+
+    return float(optimize.brentq(lambda shift: rejected(shift) - power, 0.0, 1e4) / np.sqrt(seeds))
+
+
 def seeds_to_decide(
     estimate: Estimate,
     i: int,
