@@ -277,3 +277,16 @@ def test_a_claim_the_report_does_not_hold_is_named(tmp_path):
     assert main([str(tmp_path / "report"), str(claims)]) == 1
     claims.write_text("- {dataset: synth-nodule, strategy: Auto-RGN, verdict: worse}\n")
     assert main([str(tmp_path / "report"), str(claims)]) == 0
+
+
+def test_html_tables_set_markdown_code_and_bold_as_html(tmp_path):
+    """Captions and cells name options in backticks (`checkpoints: none`): the page shows
+    them as code, as the Markdown beside it does, not as stray backticks."""
+    from medft.report.formats import write_table
+
+    frame = pd.DataFrame({"`near_duplicates: warn`": ["**kept**"], "x": ["a < b"]})
+    write_table(tmp_path / "t", "T", "set `checkpoints: none` & see", frame)
+    page = (tmp_path / "t.html").read_text()
+    assert "<p>set <code>checkpoints: none</code> &amp; see</p>" in page
+    assert "<th><code>near_duplicates: warn</code></th>" in page and "<b>kept</b>" in page
+    assert "`" not in page

@@ -230,14 +230,16 @@ def write(card: DataCard, stem: Path) -> None:
     """``stem``.md and ``stem``.html."""
     import html
 
-    from medft.report.formats import HTML_PAGE
+    from medft.report.formats import HTML_PAGE, inline_markup
 
     markdown = [f"# {card.title}", ""]
     parts = []
     for heading, frame in card.sections:
         shown = frame.drop(columns=[THUMBNAILS], errors="ignore")
         markdown += [f"## {heading}", "", shown.to_markdown(index=False), ""]
-        table = frame.to_html(index=False, border=0, escape=False, formatters=_escaped(frame))
+        table = inline_markup(
+            frame.to_html(index=False, border=0, escape=False, formatters=_escaped(frame))
+        )
         parts.append(f"<h4>{html.escape(heading)}</h4>" + table)
     stem.with_suffix(".md").write_text("\n".join(markdown))
     caption = "What went into the benchmark, from the prepared dataset (docs/data.md)."

@@ -22,16 +22,25 @@ th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left
 """
 
 
-def write_html(path: Path, title: str, caption: str, frame: pd.DataFrame, index=False) -> None:
-    """A standalone page (the Snakemake report embeds it); ``frame``'s cells may hold HTML.
-    Markdown bold (``**``) becomes ``<b>``."""
-    import html
+def inline_markup(text: str) -> str:
+    """Markdown's bold (``**``) and code (backticks: option names, ``key: value``) as HTML, in
+    text that is already HTML: the Markdown files and the pages say the same."""
     import re
 
-    table = frame.to_html(index=index, border=0, escape=False, na_rep=NO_VALUE)
-    table = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", table)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`([^`<>\n]+)`", r"<code>\1</code>", text)
+
+
+def write_html(path: Path, title: str, caption: str, frame: pd.DataFrame, index=False) -> None:
+    """A standalone page (the Snakemake report embeds it); ``frame``'s cells may hold HTML
+    (``inline_markup``)."""
+    import html
+
+    table = inline_markup(frame.to_html(index=index, border=0, escape=False, na_rep=NO_VALUE))
     path.write_text(
-        HTML_PAGE.format(title=html.escape(title), caption=html.escape(caption), table=table)
+        HTML_PAGE.format(
+            title=html.escape(title), caption=inline_markup(html.escape(caption)), table=table
+        )
     )
 
 
