@@ -151,7 +151,7 @@ def seeds_note(config: dict) -> str:
     return (
         "What the seeds can decide: each comparison with the reference is tested on its own "
         f"seed pairs (n − 1 degrees of freedom), Holm over the {comparisons} comparisons of a "
-        "(dataset, model) (docs/protocol.md, \"Statistics\"). It is called better or worse with "
+        '(dataset, model) (docs/protocol.md, "Statistics"). It is called better or worse with '
         "80 % power only for a true difference of at least:\n\n"
         f"{table}\n\nThe seed spread is the standard deviation over seeds of one strategy's "
         "score minus the reference's at the same seed: at a spread of 1 pp, the figures are "

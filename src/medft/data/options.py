@@ -11,10 +11,11 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from medft.errors import ConfigError
+from medft.fields import option
 from medft.metrics import METRICS
 
 
@@ -25,12 +26,6 @@ class SplitPlan:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     seed: int = 0
-
-
-def option(default: Any = MISSING, *, help: str, factory: Any = MISSING):  # noqa: A002
-    """A source option's field: its default and the line ``medft prepare SOURCE --help``
-    shows for it (the one place an option is described for the command line)."""
-    return field(default=default, default_factory=factory, metadata={"help": help})
 
 
 @dataclass(frozen=True, kw_only=True)

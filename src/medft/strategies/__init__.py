@@ -20,15 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, make_dataclass
 from importlib import import_module
 
+from medft.fields import option
 from medft.registry import Registry
 
 # The strategy every other one is compared with, in the tables, the statistics and the search.
 REFERENCE = "FT"
-
-
-def option(default, help: str, *, choices: tuple | None = None, minimum: float | None = None):
-    """A strategy option: its default, a line of help, and what values it accepts."""
-    return field(default=default, metadata={"help": help, "choices": choices, "min": minimum})
 
 
 @dataclass(frozen=True)
