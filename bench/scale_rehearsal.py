@@ -36,7 +36,7 @@ import psutil
 
 from medft.architectures import block_count
 from medft.data import paper
-from medft.data.shards import DatasetMeta
+from medft.data.shards import IMAGENET_MEAN, IMAGENET_STD, DatasetMeta
 from medft.disk import folder_bytes
 from medft.metrics import compute_metrics
 from medft.workflow import Grid, load_config
@@ -215,8 +215,24 @@ def _write_cell(grid, cell, splits, shared, target, main, task, classes, rng) ->
         "epochs_trained": EPOCHS,
         "trainable_share": 1.0,
         "metrics": metrics,
+        "model_provenance": _provenance(grid, model, dataset),
     }
     (run / "metrics.json").write_text(json.dumps(summary))
+
+
+def _provenance(grid, model: str, dataset: str) -> dict:
+    """What a torchvision model's run records (``medft.models.BuiltModel.provenance``)."""
+    tag = grid.preprocess(model, dataset)
+    return {
+        "source": "torchvision",
+        "preprocessing": {
+            "resize": tag.resize,
+            "crop": tag.crop,
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "from": "torchvision's ImageNet weights",
+        },
+    }
 
 
 def timed(command: list[str]) -> tuple[float, float, str]:

@@ -290,3 +290,23 @@ def test_html_tables_set_markdown_code_and_bold_as_html(tmp_path):
     assert "<p>set <code>checkpoints: none</code> &amp; see</p>" in page
     assert "<th><code>near_duplicates: warn</code></th>" in page and "<b>kept</b>" in page
     assert "`" not in page
+
+
+def test_runs_that_recorded_no_model_provenance_get_a_card_that_says_so(tmp_path):
+    """Results of a medft from before the model card (no weights' provenance in
+    metrics.json) still make every artefact the workflow declares, the card saying what is
+    missing; a model whose runs recorded it shows it."""
+    from medft.report.artefacts import dataset_artefacts
+    from medft.report.dataset_writers import NOT_RECORDED
+    from medft.report.evidence import Evidence
+
+    dataset_artefacts(Evidence.from_runs(make_runs()), tmp_path / "old")
+    card = pd.read_csv(tmp_path / "old" / "model_card.csv").fillna("")
+    assert list(card["model"]) == ["resnet50", "vgg19"]
+    assert (card["preprocessing"] == NOT_RECORDED).all()
+    runs = make_runs()
+    runs["preprocessing"] = np.where(runs["model"] == "vgg19", "224 px (shorter side 256)", "")
+    dataset_artefacts(Evidence.from_runs(runs), tmp_path / "new")
+    card = pd.read_csv(tmp_path / "new" / "model_card.csv").set_index("model")
+    assert card.loc["vgg19", "preprocessing"] == "224 px (shorter side 256)"
+    assert card.loc["resnet50", "preprocessing"] == NOT_RECORDED

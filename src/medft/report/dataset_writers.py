@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from medft.report import tables, verdict_table
 from medft.report.catalogue import artefact
@@ -289,20 +290,23 @@ def _data_card(report: DatasetReport, stem: Path) -> None:
     write(data_card(report.evidence.data_folder), stem)
 
 
-def _has_model_records(e) -> bool:
-    return e.runs is not None and "preprocessing" in e.runs and bool(e.runs["preprocessing"].any())
+NOT_RECORDED = "not recorded (runs from before medft recorded it)"
 
 
-@artefact("model_card", ("md", "csv", "html"), available=_has_model_records)
+@artefact("model_card", ("md", "csv", "html"), available=lambda e: e.runs is not None)
 def _model_card(report: DatasetReport, stem: Path) -> None:
     """Per model: where its weights came from (hub id, folder or weights option), its source
     library, the weights' licence (foundation backbones; check a timm or torchvision model's
     card yourself), and the preprocessing its weights expect — input size, mean and std, from
-    the model's own config — as its runs recorded it in `metrics.json`.
+    the model's own config — as its runs recorded it in `metrics.json`; a model none of whose
+    runs recorded it (results of an older medft) says so, rather than the workflow failing.
     """
     runs = report.evidence.runs
     columns = ["model", "weights_from", "source", "licence", "preprocessing"]
-    card = runs[runs["preprocessing"] != ""][columns].drop_duplicates("model")
+    card = runs.reindex(columns=columns).fillna("")
+    recorded = card["preprocessing"] != ""
+    card = pd.concat([card[recorded], card[~recorded]]).drop_duplicates("model")
+    card.loc[card["preprocessing"] == "", "preprocessing"] = NOT_RECORDED
     card.to_csv(stem.with_suffix(".csv"), index=False)
     write_table(
         stem,
