@@ -120,3 +120,16 @@ def test_a_report_from_what_finished_lists_the_missing_cells(tmp_path, capsys):
     assert "Incomplete" in (out / "synth-nodule" / "statistics.md").read_text()
     page = (out / "report.html").read_text()
     assert "incomplete, 19 of 24 cells" in page and "cells without results" in page
+
+    # The same command once the missing cells have finished, into the same folder: no table
+    # of the earlier report stays behind to say cells are missing; a user's own file stays.
+    (out / "notes.txt").write_text("mine")
+    for cell in missing:
+        _finished_run(tmp_path / grid.run_dir(*cell), cell, rng)
+    assert main(["report", str(results), "--out", str(out)]) == 0
+    assert "incomplete" not in capsys.readouterr().out
+    assert not list(out.glob("*/missing_cells.*"))
+    page = (out / "report.html").read_text()
+    assert "incomplete" not in page and "cells without results" not in page
+    assert "Incomplete" not in (out / "synth-nodule" / "statistics.md").read_text()
+    assert (out / "notes.txt").read_text() == "mine"

@@ -81,8 +81,22 @@ def write_report(items: list, out: str | Path, blocks: str, title: str) -> list[
         folders.append(out / folder_name(evidence.dataset))
         written += dataset_artefacts(evidence, folders[-1], metrics, protocol)
     written += summary_artefacts([item[0] for item in items], out / "summary", blocks)
+    _remove_stale([(f, DATASET) for f in folders] + [(out / "summary", SUMMARY)], written)
     written.append(write_page(out, out / "summary", folders, title))
     return written
+
+
+def _remove_stale(folders: list[tuple[Path, str]], written: list[Path]) -> None:
+    """Artefact files an earlier report left in these folders that this one did not write —
+    the missing cells of a provisional report, since finished; a table the evidence no longer
+    allows — are removed: the page shows every artefact file it finds, and must not show an
+    earlier report's. Only artefact names of the registry are touched, never another file."""
+    kept = set(written)
+    for folder, scope in folders:
+        for entry in artefacts_of(scope):
+            for path in (folder / name for name in entry.files):
+                if path not in kept and path.exists():
+                    path.unlink()
 
 
 def docs_section() -> str:
