@@ -380,7 +380,8 @@ def test_the_paper_grid_packs_its_short_cells_and_leaves_none_alone_needlessly(p
 
 def test_plan_says_what_the_grids_seeds_can_decide(monkeypatch, capsys):
     """The paper's 3 seeds and 7 comparisons per (dataset, model); the demo's 9 (the probes
-    join the family)."""
+    join the family); a grid that compares nothing, or has one seed, says so."""
+    from medft.cost_plan import seeds_note
     from medft.report.verdicts import detectable_difference
 
     paper = medft_plan(monkeypatch, capsys)
@@ -388,3 +389,7 @@ def test_plan_says_what_the_grids_seeds_can_decide(monkeypatch, capsys):
     assert f"| 3 (this grid) | {detectable_difference(3, 7):.1f} |" in " ".join(paper.split())
     demo = medft_plan(monkeypatch, capsys, "config/demo.yaml")
     assert "Holm over the 9 comparisons" in demo
+    alone = seeds_note({"strategies": ["FT"], "seeds": [0, 1, 2], "post_hoc": []})
+    assert "nothing is compared" in alone
+    one_seed = seeds_note({"strategies": ["FT", "LP"], "seeds": [0], "post_hoc": []})
+    assert "With 1 seed, nothing is tested" in one_seed and "| 1 " not in one_seed

@@ -137,6 +137,8 @@ def seeds_note(config: dict) -> str:
     from medft.report.verdicts import detectable_difference
 
     comparisons = len(config["strategies"]) - 1 + len(derived_rows(config))
+    if comparisons < 1:
+        return "What the seeds can decide: nothing is compared with the reference in this grid."
     ours = len(config["seeds"])
     rows = [
         {
