@@ -223,3 +223,27 @@ def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(
     assert str(path) in error
     assert re.search(message, error), error
     assert not (tmp_path / "out" / "summary").exists()
+
+
+def test_a_report_that_fails_part_way_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """The second report fails at its figures (as one running out of memory would), after
+    some of its tables: the folder still holds the first report, every file as it was, and
+    the next report replaces it."""
+    from medft.report import figures
+
+    out = tmp_path / "out"
+    assert main(["report", str(_per_seed(tmp_path)), "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert (out / "d" / "statistics.csv") in before
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("a figure")
+
+    monkeypatch.setattr(figures, "save", out_of_memory)  # after some of the tables
+    with pytest.raises(MemoryError):
+        main(["report", str(_per_seed(tmp_path, better_by=9.0)), "--out", str(out)])
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    assert main(["report", str(_per_seed(tmp_path, better_by=9.0)), "--out", str(out)]) == 0
+    assert (out / "d" / "statistics.csv").read_bytes() != before[out / "d" / "statistics.csv"]
+    assert not list(tmp_path.glob(".out.writing"))

@@ -12,6 +12,8 @@ Adding an artefact: a writer in ``dataset_writers``, ``post_hoc_writers`` or
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -72,17 +74,30 @@ def folder_name(dataset: str) -> str:
 def write_report(items: list, out: str | Path, blocks: str, title: str) -> list[Path]:
     """A whole report folder: each dataset's artefacts under ``out/<dataset>/`` (``items``:
     (evidence, metrics, protocol) per dataset), the summary under ``out/summary/``, and all
-    of them on one page, ``out/report.html``. ``medft report`` writes through it."""
+    of them on one page, ``out/report.html``. ``medft report`` writes through it.
+
+    Written first beside ``out`` (``.<name>.writing``) and moved in file by file only when
+    every artefact is written: a report that fails part-way (a dataset's statistics running
+    out of memory) leaves the earlier report whole, not a mix of two. The page comes last."""
     from medft.report.page import write_page
 
     out = Path(out)
-    written, folders = [], []
+    staging = out.parent / f".{out.name}.writing"
+    shutil.rmtree(staging, ignore_errors=True)
+    folders = []
     for evidence, metrics, protocol in items:
-        folders.append(out / folder_name(evidence.dataset))
-        written += dataset_artefacts(evidence, folders[-1], metrics, protocol)
-    written += summary_artefacts([item[0] for item in items], out / "summary", blocks)
-    _remove_stale([(f, DATASET) for f in folders] + [(out / "summary", SUMMARY)], written)
-    written.append(write_page(out, out / "summary", folders, title))
+        folders.append(folder_name(evidence.dataset))
+        dataset_artefacts(evidence, staging / folders[-1], metrics, protocol)
+    summary_artefacts([item[0] for item in items], staging / "summary", blocks)
+    written = []
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        final = out / path.relative_to(staging)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        written.append(final)
+    shutil.rmtree(staging)
+    _remove_stale([(out / f, DATASET) for f in folders] + [(out / "summary", SUMMARY)], written)
+    written.append(write_page(out, out / "summary", [out / f for f in folders], title))
     return written
 
 

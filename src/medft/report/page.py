@@ -38,5 +38,7 @@ def write_page(out: Path, summary: Path, datasets: list[Path], title: str) -> Pa
     body += [section(folder, [a.stem for a in artefacts_of(DATASET)]) for folder in datasets]
     page = HTML_PAGE.format(title=html.escape(title), caption="", table="\n".join(body))
     path = out / "report.html"
-    path.write_text(page)
+    partial = path.with_suffix(".html.partial")  # a browser open on the page never sees half
+    partial.write_text(page)
+    partial.replace(path)
     return path
