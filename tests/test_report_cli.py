@@ -201,7 +201,19 @@ def test_margin_zero_through_the_report_shows_no_equivalence_and_says_why(tmp_pa
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda f: f.rename(columns={"value": "score"}), "match neither schema"),
+        (
+            lambda f: f.rename(columns={"value": "score"}),
+            "the nearest schema of `medft report`, per-seed rows .* needs column.s. value",
+        ),
+        (
+            lambda f: f.drop(columns=["lr", "split"]),
+            r"needs column\(s\) lr, split; lr: each run's learning rate .*; split: test",
+        ),
+        (lambda f: f.assign(lr=np.nan), "line 2: lr is blank; lr: each run's learning rate"),
+        (
+            lambda f: f[f["split"] == "test"],
+            "has no val auroc, yet m FT has 2 lrs to choose from; give its val rows",
+        ),
         (
             lambda f: f.assign(value=f["value"] * 100),
             r"line 2: value 80\.06\d* is not a number in "
@@ -223,6 +235,19 @@ def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(
     assert str(path) in error
     assert re.search(message, error), error
     assert not (tmp_path / "out" / "summary").exists()
+
+
+def test_a_table_of_test_scores_at_one_lr_needs_no_selection_split(tmp_path):
+    """Results of one's own runs often hold the evaluation split only: with one lr per
+    strategy there is nothing to choose, and the report says so instead of refusing."""
+    path = _per_seed(tmp_path)
+    frame = pd.read_csv(path)
+    frame[(frame["split"] == "test") & (frame["lr"] == 1e-3)].to_csv(path, index=False)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    statistics = pd.read_csv(tmp_path / "out" / "d" / "statistics.csv").set_index("strategy")
+    assert statistics.loc["LP-FT", "verdict"] == "better"
+    assert "at each strategy's one lr" in (tmp_path / "out" / "d" / "table.md").read_text()
+    assert not (tmp_path / "out" / "d" / "lr_sensitivity.png").exists()
 
 
 def test_a_report_that_fails_part_way_leaves_the_earlier_one_whole(tmp_path, monkeypatch):

@@ -165,7 +165,11 @@ def _relative_improvement(report: DatasetReport, stem: Path) -> None:
     figures.save(figure, stem.with_suffix(".png"), stem.with_suffix(".pdf"))
 
 
-@artefact("lr_sensitivity", ("png",), available=lambda e: e.runs is not None)
+@artefact(
+    "lr_sensitivity",
+    ("png",),
+    available=lambda e: e.runs is not None and e.select_on is not None,
+)
 def _lr_sensitivity(report: DatasetReport, stem: Path) -> None:
     """The main metric at each lr, on the selection split (which picks the lr) and on the
     evaluation split, mean ± SE over seeds.

@@ -27,7 +27,7 @@ class Evidence:
     per-epoch logs where there are any; ``verdicts``: the statistics, where seeds allow."""
 
     summary: pd.DataFrame
-    select_on: str = "val"
+    select_on: str | None = "val"  # None: no selection split, each cell at one lr
     runs: pd.DataFrame | None = None
     chosen: pd.DataFrame | None = None
     epochs: pd.DataFrame | None = None
@@ -57,7 +57,7 @@ class Evidence:
     def from_runs(
         cls,
         runs: pd.DataFrame,
-        select_on: str = "val",
+        select_on: str | None = "val",
         epochs: pd.DataFrame | None = None,
         n_boot: int | None = None,
         margin: float | None = None,
@@ -207,6 +207,8 @@ class DatasetReport:
     def selection(self) -> str:
         if self.evidence.select_on == "published":
             return "as published"
+        if self.evidence.select_on is None:
+            return "at each strategy's one lr"
         return f"at the lr chosen on the {self.evidence.select_on} split"
 
     def chosen_epochs(self) -> pd.DataFrame:

@@ -5,7 +5,8 @@ Two documented schemas (CSV or Parquet), told apart by their columns:
 * **per-seed rows** — ``dataset, model, strategy, lr, seed, split, metric, value``: one metric
   of one run on one split (``val`` or ``test``), as a fraction in [0, 1] like ``metrics.json``.
   Everything the statistics need except predictions, so verdicts rest on the paired t-test and
-  its interval (no patient bootstrap).
+  its interval (no patient bootstrap). ``test`` rows alone do where each strategy has one lr
+  (``selection_split``).
 * **published means** — ``dataset, model, strategy, metric, mean, se``: a paper's table, in
   percent (``reference/paper_tables_3_10.csv`` is one). Tables, figures, Table 11
   and Table 12; no verdicts (there are no seeds to pair).
@@ -31,6 +32,14 @@ from medft.strategies import REFERENCE
 
 PER_SEED = ["dataset", "model", "strategy", "lr", "seed", "split", "metric", "value"]
 PUBLISHED = ["dataset", "model", "strategy", "metric", "mean", "se"]
+SCHEMA_NAMES = {"per-seed": "per-seed rows", "published": "published means"}
+# What to put in a column a table of one's own results usually lacks.
+COLUMN_HINTS = {
+    "lr": "each run's learning rate (one value throughout if there was one)",
+    "split": "test for the evaluation split's scores (val for the split that chose the lr)",
+    "seed": "the run's seed (runs of one seed of two strategies are a pair)",
+    "se": "the standard error, in percent (blank where the table gives none)",
+}
 METRIC_NAMES = {
     **{m: m for m in METRICS},
     **{label.lower(): m for m, label in METRIC_LABELS.items()},
@@ -66,13 +75,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def schema_of(frame: pd.DataFrame, path) -> str:
     columns = set(frame.columns)
-    for name, needed in (("per-seed", PER_SEED), ("published", PUBLISHED)):
+    schemas = (("per-seed", PER_SEED), ("published", PUBLISHED))
+    for name, needed in schemas:
         if set(needed) <= columns:
             return name
+    # The schema the table is nearer to says what is missing: a table of one's own runs
+    # often lacks lr and split, which have an obvious value to add.
+    name, needed = min(schemas, key=lambda schema: len(set(schema[1]) - columns))
+    missing = [c for c in needed if c not in columns]
+    hints = "".join(f"; {c}: {COLUMN_HINTS[c]}" for c in missing if c in COLUMN_HINTS)
+    other = next(n for n, _ in schemas if n != name)
     raise DataError(
-        f"{path}: columns {sorted(columns)} match neither schema of `medft report`: per-seed "
-        f"rows ({', '.join(PER_SEED)}) or published means ({', '.join(PUBLISHED)}); rename "
-        "the columns to one of them"
+        f"{path}: the nearest schema of `medft report`, {SCHEMA_NAMES[name]} "
+        f"({', '.join(needed)}), needs column(s) {', '.join(missing)}{hints} — or give the "
+        f"{SCHEMA_NAMES[other]} columns ({', '.join(dict(schemas)[other])}); the table has "
+        f"{', '.join(map(str, frame.columns))}"
     )
 
 
@@ -102,6 +119,16 @@ def _check_numbers(frame: pd.DataFrame, column: str, path, low: float, high: flo
             f"[{low:g}, {high:g}]; {fix}"
         )
     return values
+
+
+def _check_filled(frame: pd.DataFrame, columns: list[str], path) -> None:
+    """Every key of a row given: a blank one would drop the row from the pivot unseen."""
+    for column in columns:
+        blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        if blank.any():
+            i = blank[blank].index[0]
+            hint = COLUMN_HINTS.get(column, "every row needs one")
+            raise DataError(f"{path}, line {_row(i)}: {column} is blank; {column}: {hint}")
 
 
 def _check_unique(frame: pd.DataFrame, keys: list[str], path) -> None:
@@ -151,6 +178,7 @@ def published_summary(
     frame: pd.DataFrame, path, main_metrics: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """The summary frame of published means, and each dataset's metrics in listed order."""
+    _check_filled(frame, [*KEYS, "metric"], path)
     frame = frame.assign(metric=normalise_metrics(frame, path))
     fix = "give percentages, as papers print them"
     frame["mean"] = _check_numbers(frame, "mean", path, 0, 100, fix)
@@ -181,7 +209,9 @@ def per_seed_runs(
     frame: pd.DataFrame, path, main_metrics: dict[str, str] | None = None
 ) -> pd.DataFrame:
     """One row per run, like ``collect_runs``: ``{split}_{metric}`` columns, ``main_metric``."""
+    _check_filled(frame, [c for c in PER_SEED if c != "value"], path)
     frame = frame.assign(metric=normalise_metrics(frame, path))
+    frame["lr"] = _check_numbers(frame, "lr", path, 0, np.inf, f"lr: {COLUMN_HINTS['lr']}")
     frame["value"] = _check_numbers(
         frame,
         "value",
@@ -206,13 +236,32 @@ def per_seed_runs(
     runs.columns.name = None
     runs.insert(5, "main_metric", runs["dataset"].map(mains))
     for dataset, main in mains.items():
-        for split in ("val", "test"):
-            if f"{split}_{main}" not in runs:
-                raise DataError(
-                    f"{path}: dataset {dataset!r} has no {split} {main}; the report selects "
-                    "the lr on val and reports test (give both splits of the main metric)"
-                )
+        if f"test_{main}" not in runs:
+            raise DataError(
+                f"{path}: dataset {dataset!r} has no test {main}; the report compares strategies "
+                "on the evaluation split (split: test)"
+            )
     return runs
+
+
+def selection_split(runs: pd.DataFrame, select_on: str, path) -> str | None:
+    """The split that chooses each cell's lr for one dataset's ``runs``; None where the table
+    gives no scores on it and every (model, strategy) has one lr, so there is nothing to
+    choose (results of one's own runs often hold the evaluation split only)."""
+    main = runs["main_metric"].iloc[0]
+    column = f"{select_on}_{main}"
+    if column in runs and runs[column].notna().any():
+        return select_on
+    lrs = runs.groupby(["model", "strategy"], sort=False)["lr"].nunique()
+    if (lrs <= 1).all():
+        return None
+    model, strategy = lrs[lrs > 1].index[0]
+    raise DataError(
+        f"{path}: dataset {runs['dataset'].iloc[0]!r} has no {select_on} {main}, yet "
+        f"{model} {strategy} has {lrs.max()} lrs to choose from; give its {select_on} rows "
+        "(split: val, the scores the lr is chosen on), keep one lr per strategy, or choose on "
+        "the evaluation split with --select-lr-on test (its verdicts then overstate differences)"
+    )
 
 
 def report_from_table(
@@ -240,8 +289,8 @@ def report_from_table(
     else:
         runs = per_seed_runs(frame, path, main_metrics)
         for _, rows in runs.groupby("dataset", sort=False):
-            evidence.append(
-                (Evidence.from_runs(rows.reset_index(drop=True), select_on, margin=margin), None)
-            )
+            rows = rows.reset_index(drop=True)
+            on = selection_split(rows, select_on, path)
+            evidence.append((Evidence.from_runs(rows, on, margin=margin), None))
     items = [(item, metrics, "") for item, metrics in evidence]
     return write_report(items, out, blocks, f"medft report: {Path(path).name}")

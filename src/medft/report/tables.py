@@ -44,9 +44,12 @@ NO_VALUE = "–"
 log = logging.getLogger(__name__)
 
 
-def select_lr(runs: pd.DataFrame, on: str = "val") -> pd.DataFrame:
+def select_lr(runs: pd.DataFrame, on: str | None = "val") -> pd.DataFrame:
     """Keep, per (dataset, model, strategy), the runs of the lr whose mean main metric on
-    split ``on`` is best (``val`` by default; ``test`` replicates selecting on evaluation)."""
+    split ``on`` is best (``val`` by default; ``test`` replicates selecting on evaluation).
+    ``on`` None: a results table without a selection split, each cell at one lr, kept whole."""
+    if on is None:
+        return runs
     runs = runs.copy()
     runs["_select"] = [row[f"{on}_{row['main_metric']}"] for _, row in runs.iterrows()]
     undefined = runs[runs["_select"].isna()]
