@@ -223,6 +223,17 @@ def welch_df(seed_part, seed_df, test_part, test_df) -> np.ndarray:
     return np.where(measured, welch, seed_df)
 
 
+def as_whole(estimate: Estimate) -> Estimate:
+    """``estimate`` read as the rules before the two-part test read it: the whole variance on
+    one t quantile, at ``estimate.df`` (its seed part carries all of it)."""
+    return dataclasses.replace(
+        estimate,
+        seed_var=estimate.se**2 * estimate.seeds,
+        test_var=np.zeros_like(estimate.se),
+        test_df=np.inf,
+    )
+
+
 def pooled_floor(values: np.ndarray, boot: np.ndarray | None, units: int | None) -> Estimate:
     """The product's rule before this one: the larger of the pair's own seed variance and the
     family's pooled one, with the degrees of freedom of the one used, plus the split's shared
@@ -235,7 +246,7 @@ def pooled_floor(values: np.ndarray, boot: np.ndarray | None, units: int | None)
     test_df = np.nan if units is None else units - 1
     df = welch_df(used / own.seeds, seed_df, own.test_var, test_df)
     se = np.sqrt(used / own.seeds + own.test_var)
-    return dataclasses.replace(own, se=se, df=df, seed_var=used)
+    return as_whole(dataclasses.replace(own, se=se, df=df, seed_var=used))
 
 
 def pooled_floor_verdicts(values, boot, units, resolution) -> list[str]:
@@ -245,8 +256,10 @@ def pooled_floor_verdicts(values, boot, units, resolution) -> list[str]:
     own = paired(values, boot)
     degenerate = [reason is not None for reason in untestable(own)]
     test_df = np.nan if units is None else units - 1
-    own = dataclasses.replace(
-        own, df=welch_df(own.seed_var / own.seeds, own.seeds - 1, own.test_var, test_df)
+    own = as_whole(
+        dataclasses.replace(
+            own, df=welch_df(own.seed_var / own.seeds, own.seeds - 1, own.test_var, test_df)
+        )
     )
     floor = pooled_floor(values, boot, units)
     test = decide(floor, MARGIN, resolution=resolution, advise_seeds=False)
@@ -277,14 +290,16 @@ def former(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
         mean = np.nanmean(boot, axis=1)
         test_var = np.var(mean[1:] - mean[0], axis=1, ddof=1)
     se = np.sqrt(pooled / seeds + test_var)
-    return Estimate(
-        diff,
-        se,
-        np.full(k - 1, float(df)),
-        np.full(k - 1, pooled),
-        test_var,
-        seeds,
-        boot is not None,
+    return as_whole(
+        Estimate(
+            diff,
+            se,
+            np.full(k - 1, float(df)),
+            np.full(k - 1, pooled),
+            test_var,
+            seeds,
+            boot is not None,
+        )
     )
 
 
@@ -297,7 +312,7 @@ def former_own(values: np.ndarray, boot: np.ndarray | None) -> Estimate:
         mean = np.nanmean(boot, axis=1)
         test_var = np.var(mean[1:] - mean[0], axis=1, ddof=1)
     se = np.sqrt(seed_var / seeds + test_var)
-    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, boot is not None)
+    return as_whole(Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, boot is not None))
 
 
 def former_verdicts(values, boot) -> list[str]:
@@ -345,9 +360,11 @@ def one_family(args) -> list[dict]:
         values[list(MISSING), 0] = np.nan
         if boot is not None:
             boot[list(MISSING), 0] = np.nan
+    estimate = paired(values, boot, units)
     decisions = {
-        "paired": decide(
-            paired(values, boot), MARGIN, resolution=resolution, advise_seeds=False
+        "paired": decide(estimate, MARGIN, resolution=resolution, advise_seeds=False).verdict,
+        "paired, one t": decide(
+            as_whole(estimate), MARGIN, resolution=resolution, advise_seeds=False
         ).verdict,
         "pooled floor": pooled_floor_verdicts(values, boot, units, resolution),
         "former": former_verdicts(values, boot),

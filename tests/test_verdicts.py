@@ -231,21 +231,51 @@ def test_a_comparison_of_a_larger_family_carries_its_multiplicity():
     assert v.holm([0.01, np.nan]) == pytest.approx([0.01, np.nan], nan_ok=True)
 
 
-def test_the_degrees_of_freedom_are_the_seeds_whatever_the_splits_share():
+def test_each_part_of_the_variance_keeps_its_own_degrees_of_freedom():
     # Three seeds agree (−30 ± 1 pp); the split's sampling carries most of the uncertainty.
-    # Welch–Satterthwaite would lend the sum the patients' degrees of freedom (p < 1e-3), but a
-    # seed spread estimated from 2 df can be far below its truth, and Holm reads the far
-    # tail: the test stays on t(2), which bounds the statistic's tail whatever the parts.
+    # On t(2) for the whole, as the rule before, p was 0.08: the split's part, measured on
+    # its patients, was read as if it too came from 2 degrees of freedom. Each part at its own
+    # quantile (the seeds' t(2), the patients' t(99)), the split decides: p ≈ its own test's.
     values = _family([(-29.0, -30.0, -31.0)])
     rng = np.random.default_rng(1)
     common = rng.normal(0, 9.0, 400)
     boot = np.stack([np.tile(values[0][:, None], 400), values[1][:, None] + common[None]])
-    estimate = v.paired(values, boot)
-    assert estimate.df.tolist() == [2]
+    estimate = v.paired(values, boot, groups=100)
+    assert estimate.df.tolist() == [2] and estimate.test_df.tolist() == [99]
     assert estimate.se[0] == pytest.approx(np.sqrt(1 / 3 + estimate.test_var[0]))
     decision = v.decide(estimate, margin=1.0, resolution=3.0)
-    assert decision.p[0] == pytest.approx(2 * stats.t.sf(30 / estimate.se[0], 2))
-    assert decision.verdict == [v.INCONCLUSIVE] and decision.p[0] > 0.03
+    split_alone = 2 * stats.t.sf(30 / np.sqrt(estimate.test_var[0]), 99)
+    assert split_alone < decision.p[0] < 2 * stats.t.sf(30 / estimate.se[0], 2) / 10
+    # the p-value and the interval are one test: at level p the interval just touches 0
+    assert v.half_width(estimate, decision.p[0] / 2)[0] == pytest.approx(30.0, rel=1e-9)
+
+
+def test_without_the_splits_part_the_test_is_the_seeds_paired_t_test():
+    values = _family([(1.5, 2.5, 2.0, 3.0)], reference=(80.0, 81.0, 82.0, 79.0))
+    decision = v.decide(v.paired(values), margin=1.0)
+    differences = values[1] - values[0]
+    assert decision.p[0] == pytest.approx(stats.ttest_1samp(differences, 0).pvalue, rel=1e-12)
+    half = stats.t.ppf(0.975, 3) * stats.sem(differences)
+    assert decision.high[0] - differences.mean() == pytest.approx(half, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed_share", [0.0, 0.2, 0.5, 0.8, 1.0])
+def test_the_two_part_test_keeps_its_level_whatever_the_parts_sizes(seed_share):
+    """The seeds' part estimated from 2 degrees of freedom, the split's known: at Holm's first
+    step over 7 (α = 0.05 / 7) the rejection rate stays at or below α wherever the truth
+    lies between all seed noise and all split noise (the tail is convex in the share, so
+    it is at most the two ends', each exactly α)."""
+    rng = np.random.default_rng(int(seed_share * 10))
+    draws, seeds, alpha = 400_000, 3, 0.05 / 7
+    seed_part, test_var = seed_share, 1 - seed_share  # variances of the seed mean's parts
+    diff = rng.normal(0, 1, draws)  # total variance 1
+    seed_var = seed_part * seeds * rng.chisquare(seeds - 1, draws) / (seeds - 1)
+    estimate = v.estimate_from_parts(diff, seed_var, seeds, np.full(draws, test_var))
+    rate = (v.p_values(estimate) < alpha).mean()
+    assert rate < alpha + 3 * np.sqrt(alpha / draws)
+    if 0 < seed_share < 1:  # strictly inside: below α, but not the whole-t(2) rule's waste
+        whole = (np.abs(diff) / estimate.se > stats.t.isf(alpha / 2, seeds - 1)).mean()
+        assert rate > 2 * whole
 
 
 @pytest.mark.parametrize("seeds", [3, 5, 10])

@@ -99,9 +99,10 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
     reference), `boot_low`/`boot_high`/`boot_var` (patient bootstrap of the seed-mean
     difference), `resolution` (points of the main metric one evaluation image can move; no
     equivalence above the margin), `test_var` (the part of the split's sampling the seeds
-    share), then the verdict's test: `p_value`, `p_holm`, `low`/`high` (its 95 % interval),
-    `eq_low`/`eq_high` (the interval equivalence is judged on), `verdict`, `reason` (why not
-    tested, or why it cannot be equivalent), `seeds_to_decide` (inconclusive only), `margin`.
+    share) and `test_groups` (the patients it was resampled from), then the verdict's test:
+    `p_value`, `p_holm`, `low`/`high` (its 95 % interval), `eq_low`/`eq_high` (the interval
+    equivalence is judged on), `verdict`, `reason` (why not tested, or why it cannot be
+    equivalent), `seeds_to_decide` (inconclusive only), `margin`.
     """
     from medft.report import stats
 
@@ -118,7 +119,8 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
         "degrees of freedom, whatever the other strategies' spreads) and "
         + (
             "the part of the evaluation split's sampling the seeds share (patient bootstrap, "
-            f"B = {stats.N_BOOT})"
+            f"B = {stats.N_BOOT}, on the patients' degrees of freedom; each part at its own t "
+            "quantile)"
             if e.has_predictions
             else "nothing of the evaluation split's sampling (no saved predictions: better / "
             "worse are about this evaluation split, and nothing is called equivalent)"

@@ -119,7 +119,7 @@ def corrupted_bootstrap(
             by_run.setdefault(run_dir, []).append(values)
         resampled = {run_dir: np.mean(values, axis=0) for run_dir, values in by_run.items()}
         resolution = stats.one_image_points(metric, stats.targets_scores(first)[0])
-        rows += stats.resampled_comparisons(cell, resampled, resolution)
+        rows += stats.resampled_comparisons(cell, resampled, resolution, len(np.unique(groups)))
     return pd.DataFrame(rows, columns=[*stats.CELL, "strategy", *stats.BOOT_COLUMNS])
 
 

@@ -235,25 +235,28 @@ def bootstrap_intervals(
             cell,
             resampled,
             one_image_points(metric, targets_scores(first)[0]),
+            len(np.unique(groups)),
             reference,
             level,
         )
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *BOOT_COLUMNS])
 
 
-BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "resolution"]
+BOOT_COLUMNS = ["boot_low", "boot_high", "boot_var", "test_var", "test_groups", "resolution"]
 
 
 def resampled_comparisons(
     cell: pd.DataFrame,
     resampled: dict[str, np.ndarray],
     resolution: float,
+    groups: int,
     reference: str = REFERENCE,
     level: float = LEVEL,
 ) -> list[dict]:
     """One (dataset, model)'s ``bootstrap_intervals`` rows from every run's main metric on the
     same patient resamples (``resampled`` by the cell's ``run_dir``, (B,) in percent) of one
-    evaluation set: per strategy ≠ ``reference``, over the seeds both have."""
+    evaluation set of ``groups`` patients: per strategy ≠ ``reference``, over the seeds both
+    have."""
     dataset, model = cell["dataset"].iloc[0], cell["model"].iloc[0]
     strategies, _, values, runs = family_values(cell, reference)
     n_boot = len(next(iter(resampled.values())))
@@ -285,6 +288,7 @@ def resampled_comparisons(
                 "boot_high": high,
                 "boot_var": np.var(defined, ddof=1) if len(defined) > 1 else np.nan,
                 "test_var": shared_test_variance(differences),
+                "test_groups": groups,
                 "resolution": resolution,
             }
         )
@@ -299,8 +303,8 @@ def verdicts(
 ) -> pd.DataFrame:
     """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
     test on its own complete pairs (``medft.report.verdicts.paired``: the pair's seed spread +
-    the evaluation split's shared sampling, counted once, on the pair's n − 1 degrees of
-    freedom): p_value, p_holm (within each
+    the evaluation split's shared sampling, counted once, each at its own t quantile: the
+    seeds' n − 1 degrees of freedom, the split's patients − 1): p_value, p_holm (within each
     (dataset, model)), low / high (its 95 % interval), eq_low / eq_high (the (1 − 2α/m)
     interval equivalence is judged on), verdict (better / worse / equivalent within
     ±``margin`` pp / inconclusive / not tested), reason (why not tested, or why equivalence
@@ -323,6 +327,7 @@ def verdicts(
             part["seed_var"],
             part["n_pairs"],
             part["test_var"],
+            part["test_groups"],
         )
         decision = decide(estimate, margin, family=family, resolution=part["resolution"])
         frame.loc[index, "p_value"] = decision.p

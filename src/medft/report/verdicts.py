@@ -11,19 +11,21 @@ Each comparison stands on its own pairs (``paired``): the seeds both strategies 
 (``complete_pairs``), the spread of their differences, and the part of the evaluation split's
 sampling that the seeds share (``shared_test_variance``): the seeds' differences already carry
 each run's own image-level noise, so only the part common to all seeds is added, and
-evaluation-split noise is counted once. The t quantile is the pair's own n − 1 degrees of
-freedom: nothing else tells how much this pair's seeds spread. Borrowing the family's pooled
-spread, or Welch–Satterthwaite degrees of freedom for the sum, each assumes more than three
-seeds can show — the first that every pair spreads alike (false when FT is noisier than
-strategies that do not move with it), the second that a spread estimated from 2 degrees of
-freedom is near its truth in the far tail Holm reads — and each gave false verdicts well above
-5 % in a design a user can bring (docs/protocol.md, "Statistics"). On the pair's own n − 1
-degrees of freedom the statistic's tail is at most t(n − 1)'s whatever the two parts' sizes,
-for normal seed noise and the split's part as measured (its tail, a function of the seed
-variance's χ² share, is convex in it, so Jensen bounds it by t(n − 1)'s; exactly t(n − 1)
-where the split's part is nil): the rule holds its error rate in every design
-(``bench/results_stats.md``), at the price of power at few seeds. ``decide`` then gives the
-verdicts:
+evaluation-split noise is counted once. Each part of the variance keeps its own degrees of
+freedom (``half_width``): the seeds' spread its t(n − 1) quantile — nothing else tells how much
+this pair's seeds spread — and the split's part, measured on its patients, t(patients − 1)'s.
+The interval's half-width is √(t²_seeds · s²/n + t²_split · σ²_split) (Banerjee's solution to
+the Behrens–Fisher problem, one part known far better than the other), and p the level at
+which it touches 0. Its error rate is at most the nominal whatever the two parts' sizes: the
+tail probability is convex in the seed part's share of the variance, and at either end it is
+exactly the one part's t test (normal seed noise; the split's part as measured). Borrowing
+the family's pooled spread, or Welch–Satterthwaite degrees of freedom for the sum, each
+assumes more than three seeds can show — the first that every pair spreads alike (false when
+FT is noisier than strategies that do not move with it), the second that a spread estimated
+from 2 degrees of freedom is near its truth in the far tail Holm reads — and each gave false
+verdicts well above 5 % in a design a user can bring (docs/protocol.md, "Statistics"); the
+rule before this one put the whole variance on t(n − 1), which holds too but wastes the
+split's measured part (``bench/results_stats.md``). ``decide`` then gives the verdicts:
 
 * *better* / *worse*: the two-sided p-value, Holm-corrected over the family, below α;
 * *equivalent*: otherwise, when the (1 − 2α/m) interval of the difference lies inside
@@ -39,6 +41,7 @@ verdicts:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +57,10 @@ FLOAT_NOISE = 1e-9
 MAX_SEEDS = 50
 # Points of the seed variance's distribution ``detectable_difference`` averages over.
 QUANTILE_POINTS = 20_000
+# ``p_values``' bisection: the smallest p it reports, and its steps (on log p: 2⁻⁶⁴ of the
+# range, far below any p's meaning).
+P_FLOOR = 1e-300
+BISECTIONS = 64
 
 FEWER_THAN_TWO = "fewer than 2 complete seed pairs"
 ZERO_SPREAD = (
@@ -84,6 +91,9 @@ class Estimate:
     test_var: np.ndarray  # the evaluation split's shared sampling variance (does not shrink)
     seeds: np.ndarray  # seeds paired
     predictions: bool = False  # whether test_var was measured
+    # test_var's degrees of freedom: the evaluation split's patients − 1 (inf: unknown, the
+    # normal's quantile)
+    test_df: np.ndarray | float = np.inf
 
 
 def complete_pairs(values: np.ndarray) -> list[np.ndarray]:
@@ -125,37 +135,79 @@ def shared_test_variance(differences: np.ndarray) -> float:
     return float(max(0.0, (n * mean_var - each_var) / (n - 1)))
 
 
-def paired(values: np.ndarray, boot: np.ndarray | None = None) -> Estimate:
+def paired(
+    values: np.ndarray, boot: np.ndarray | None = None, groups: int | None = None
+) -> Estimate:
     """Each comparison on its complete pairs (``seed_summary``), plus the shared
-    evaluation-split variance where ``boot`` (K × seeds × B) is given (``estimate_from_parts``)."""
+    evaluation-split variance where ``boot`` (K × seeds × B) is given, resampling ``groups``
+    patients (``estimate_from_parts``)."""
     diff, seed_var, seeds = seed_summary(values)
     test_var = np.full(len(diff), np.nan)
     if boot is not None:
         for i, columns in enumerate(complete_pairs(values)):
             if len(columns):
                 test_var[i] = shared_test_variance(boot[i + 1, columns] - boot[0, columns])
-    return estimate_from_parts(diff, seed_var, seeds, test_var)
+    return estimate_from_parts(diff, seed_var, seeds, test_var, groups)
 
 
-def estimate_from_parts(diff, seed_var, seeds, test_var) -> Estimate:
+def estimate_from_parts(diff, seed_var, seeds, test_var, groups=None) -> Estimate:
     """An estimate from its summaries: mean paired difference, the variance of one paired
-    difference over seeds, the number of pairs, and the shared evaluation-split variance (NaN
-    where there are no predictions). Its standard error holds both; its degrees of freedom are
-    the seeds' n − 1 (the module's docstring says why)."""
-    diff, seed_var, seeds, test_var = (
-        np.broadcast_to(np.asarray(x, dtype=float), np.shape(diff))
-        for x in (diff, seed_var, seeds, test_var)
+    difference over seeds, the number of pairs, the shared evaluation-split variance (NaN
+    where there are no predictions) and the patients it was resampled from (None or NaN:
+    unknown). Its standard error holds both parts; each keeps its own degrees of freedom, the
+    seeds' n − 1 and the patients' − 1 (the module's docstring says why)."""
+    diff, seed_var, seeds, test_var, groups = (
+        np.broadcast_to(np.asarray(np.nan if x is None else x, dtype=float), np.shape(diff))
+        for x in (diff, seed_var, seeds, test_var, groups)
     )
     predictions = bool(np.any(~np.isnan(test_var)))
     test_var = np.nan_to_num(test_var)
     se = np.sqrt(seed_var / seeds + test_var)
-    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, predictions)
+    test_df = np.where(groups > 1, groups - 1, np.inf)
+    return Estimate(diff, se, seeds - 1, seed_var, test_var, seeds, predictions, test_df)
+
+
+def half_width(estimate: Estimate, tail) -> np.ndarray:
+    """Half-width of the interval that leaves ``tail`` (per side) outside: each part of the
+    variance with its own quantile — the seeds' at t(n − 1), the split's shared part, measured
+    on thousands of patient resamples, at the normal's (docs/protocol.md, "Statistics")."""
+    with np.errstate(invalid="ignore"):
+        seed_quantile = stats.t.isf(tail, estimate.df)
+    return np.sqrt(
+        seed_quantile**2 * estimate.seed_var / estimate.seeds
+        + stats.t.isf(tail, estimate.test_df) ** 2 * estimate.test_var
+    )
 
 
 def p_values(estimate: Estimate) -> np.ndarray:
-    """Two-sided p per comparison; NaN where untestable (``untestable``)."""
+    """Two-sided p per comparison — the smallest level at which ``half_width`` excludes 0 —
+    NaN where untestable (``untestable``). With one part nil it is the t or the normal test's
+    own p; with both, the level is found by bisection (its half-width falls as it grows)."""
+    distance = np.abs(estimate.diff)
+    seed_part = estimate.seed_var / estimate.seeds
+    test_df = np.broadcast_to(estimate.test_df, distance.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = 2 * stats.t.sf(np.abs(estimate.diff) / estimate.se, estimate.df)
+        p = np.where(
+            estimate.test_var > 0,
+            2 * stats.t.sf(distance / np.sqrt(estimate.test_var), test_df),
+            2 * stats.t.sf(distance / np.sqrt(seed_part), estimate.df),
+        )
+    both = (estimate.test_var > 0) & (seed_part > 0) & (distance > 0)
+    if both.any():
+        low, high = np.full(both.sum(), np.log(P_FLOOR)), np.zeros(both.sum())
+        part = dataclasses.replace(
+            estimate,
+            df=estimate.df[both],
+            seed_var=estimate.seed_var[both],
+            seeds=estimate.seeds[both],
+            test_var=estimate.test_var[both],
+            test_df=test_df[both],
+        )
+        for _ in range(BISECTIONS):
+            middle = (low + high) / 2
+            wider = half_width(part, np.exp(middle) / 2) > distance[both]
+            low, high = np.where(wider, middle, low), np.where(wider, high, middle)
+        p[both] = np.exp(high)
     return np.where([r is not None for r in untestable(estimate)], np.nan, p)
 
 
@@ -194,7 +246,7 @@ def holm(p_values, family: int | None = None) -> np.ndarray:
 
 def equivalence_half_width(estimate: Estimate, m: int, alpha: float = ALPHA) -> np.ndarray:
     """Half-width of the (1 − 2α/m) interval: TOST at α, Bonferroni over m comparisons."""
-    return stats.t.ppf(1 - alpha / max(m, 1), estimate.df) * estimate.se
+    return half_width(estimate, alpha / max(m, 1))
 
 
 @dataclass(frozen=True)
@@ -228,9 +280,8 @@ def decide(
     p = p_values(estimate)
     p_holm = holm(p, family)
     m = max(int((~np.isnan(p)).sum()), family or 0)
-    with np.errstate(invalid="ignore"):
-        half95 = stats.t.ppf(1 - alpha / 2, estimate.df) * estimate.se
-        equivalence_half = equivalence_half_width(estimate, m, alpha)
+    half95 = half_width(estimate, alpha / 2)
+    equivalence_half = equivalence_half_width(estimate, m, alpha)
     resolution = np.broadcast_to(
         np.asarray(np.nan if resolution is None else resolution, dtype=float), p.shape
     )
@@ -325,8 +376,9 @@ def seeds_to_decide(
         np.full(len(n), seed_var),
         n,
         np.full(len(n), estimate.test_var[i] if estimate.predictions else np.nan),
+        np.broadcast_to(estimate.test_df, np.shape(estimate.diff))[i] + 1,
     )
-    decided = abs(diff) / grown.se > stats.t.ppf(1 - alpha / (2 * m), grown.df)
+    decided = abs(diff) > half_width(grown, alpha / (2 * m))
     if equivalence:
-        decided |= abs(diff) + stats.t.ppf(1 - alpha / m, grown.df) * grown.se <= margin
+        decided |= abs(diff) + half_width(grown, alpha / m) <= margin
     return int(n[decided][0]) if decided.any() else None
