@@ -13,8 +13,9 @@ efficientnet_lite0 + the offline ImageNet weights at 64 px on three real tasks:
 
 The lr of each strategy is chosen on the validation split, and each strategy is compared with
 FT by the report's own statistics (``medft.report.stats``: the pair's own seed spread and
-the evaluation split's shared sampling, counted once, in one test on the pair's n − 1 degrees
-of freedom; Holm over the strategies of the task, the four verdicts). Cells train in a fixed
+the evaluation split's shared sampling, counted once, each at its own t quantile — the seeds'
+n − 1 degrees of freedom, the split's patients' − 1; Holm over the strategies of the task, the
+four verdicts). Cells train in a fixed
 ``--work`` folder seed by seed, so an interrupted run continues where it stopped and
 ``--write-only`` tabulates whatever has finished.
 """
@@ -239,8 +240,9 @@ def write(runs: pd.DataFrame, epochs: pd.DataFrame, command: str) -> None:
         "mean (SE) over seeds. *vs FT*: the seed-paired difference from FT at its own chosen "
         "lr; *bootstrap*: the report's patient bootstrap (B = 2,000) of the same difference; "
         "*Holm p* and *verdict*: the report's test (each pair's own seed spread and the part "
-        "of the evaluation split's sampling the seeds share, each counted once, in one t-test "
-        "on the pair's n − 1 degrees of freedom; Holm over the four strategies of the task; "
+        "of the evaluation split's sampling the seeds share, each counted once, each at its own "
+        "t quantile: the seeds' n − 1 degrees of freedom, the split's images' − 1 here; Holm "
+        "over the four strategies of the task; "
         "better / worse / equivalent within ±1 pp / inconclusive, docs/protocol.md, "
         "Statistics). None of the three sets has patient "
         "ids, so the bootstrap resamples images. PneumoniaMNIST: a quarter of this "

@@ -42,8 +42,11 @@ Designs (``SPREADS`` × predictions × a missing seed), each at 3, 5 and 10 seed
 * *a missing seed*: one seed's run of two strategies (one null, the one that differs) lost.
 
 Rules: ``paired`` is the product's (``medft.report.verdicts.paired`` + ``decide``, the functions
-``medft report`` calls: each pair's own seed spread plus the split's shared part, on the pair's
-n − 1 degrees of freedom); ``pooled floor`` the product's rule before this one (the larger of
+``medft report`` calls: each pair's own seed spread on its n − 1 degrees of freedom and the
+split's shared part on the patients' − 1, each at its own t quantile); ``paired, one t`` the
+product's rule before it (the same two parts summed, the whole on t(n − 1): valid, but it reads
+the split's measured part as if known from the seeds' few degrees of freedom); ``pooled
+floor`` the rule before that (the larger of
 the pair's own spread and the family's pooled one, with the degrees of freedom of the one used,
 combined with the split's patients by Welch–Satterthwaite), kept to measure what changed;
 ``former`` the rule before issue 32 (one seed spread pooled over the family plus the bootstrap
