@@ -192,6 +192,8 @@ def test_the_bootstrap_adds_only_the_test_splits_shared_part(tmp_path):
     runs = _runs(tmp_path, {"Noisy": _nearly(0.2)}, n_patients=200)
     boot = st.bootstrap_intervals(runs, {"d": "binary"}, n_boot=400).set_index("strategy")
     assert 0 <= boot.loc["Noisy", "test_var"] < 0.8 * boot.loc["Noisy", "boot_var"]
+    # The shared part's degrees of freedom are the patients', not the images' (400 here).
+    assert boot.loc["Noisy", "test_groups"] == 200
 
 
 @pytest.mark.parametrize(
