@@ -169,8 +169,8 @@ def estimate_from_parts(diff, seed_var, seeds, test_var, groups=None) -> Estimat
 
 def half_width(estimate: Estimate, tail) -> np.ndarray:
     """Half-width of the interval that leaves ``tail`` (per side) outside: each part of the
-    variance with its own quantile — the seeds' at t(n − 1), the split's shared part, measured
-    on thousands of patient resamples, at the normal's (docs/protocol.md, "Statistics")."""
+    variance with its own quantile — the seeds' at t(n − 1), the split's shared part at
+    t(patients − 1) (docs/protocol.md, "Statistics")."""
     with np.errstate(invalid="ignore"):
         seed_quantile = stats.t.isf(tail, estimate.df)
     return np.sqrt(
@@ -181,8 +181,8 @@ def half_width(estimate: Estimate, tail) -> np.ndarray:
 
 def p_values(estimate: Estimate) -> np.ndarray:
     """Two-sided p per comparison — the smallest level at which ``half_width`` excludes 0 —
-    NaN where untestable (``untestable``). With one part nil it is the t or the normal test's
-    own p; with both, the level is found by bisection (its half-width falls as it grows)."""
+    NaN where untestable (``untestable``). With one part nil it is the other part's own t
+    test's p; with both, the level is found by bisection (its half-width falls as it grows)."""
     distance = np.abs(estimate.diff)
     seed_part = estimate.seed_var / estimate.seeds
     test_df = np.broadcast_to(estimate.test_df, distance.shape)
