@@ -125,8 +125,9 @@ SPREADS = {
 }
 MARGIN = 1.0
 SEEDS = (3, 5, 10)
-# Evaluation sets: 150 and 5,000 images here; 100 and 1,000 in bench/robustness_power.py.
-IMAGES_PER_PATIENT = {100: 2, 150: 3, 1000: 4, 5000: 5}
+# Evaluation sets: 150 and 5,000 images here; 100 and 1,000 in bench/robustness_power.py; 39
+# (13 patients, the demo's synth-nodule) in bench/stats_worst_cells.py.
+IMAGES_PER_PATIENT = {39: 3, 100: 2, 150: 3, 1000: 4, 5000: 5}
 # (spreads, images or None for per-seed rows, a missing seed)
 DESIGNS = [
     *((s, i, False) for s in ("alike", "one noisy") for i in (150, 5000, None)),
