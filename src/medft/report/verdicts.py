@@ -92,8 +92,28 @@ class Estimate:
     seeds: np.ndarray  # seeds paired
     predictions: bool = False  # whether test_var was measured
     # test_var's degrees of freedom: the evaluation split's patients − 1 (inf: unknown, the
-    # normal's quantile)
+    # normal's quantile); one number is every comparison's
     test_df: np.ndarray | float = np.inf
+
+    def __post_init__(self):
+        shaped = np.broadcast_to(np.asarray(self.test_df, dtype=float), np.shape(self.diff))
+        object.__setattr__(self, "test_df", shaped)
+
+    def at_seeds(self, i: int, seeds: np.ndarray) -> Estimate:
+        """Comparison ``i`` as it would stand at each number of ``seeds``, its mean difference
+        and both spreads held."""
+        held = np.ones(len(seeds))
+        seed_var, test_var = held * self.seed_var[i], held * self.test_var[i]
+        return Estimate(
+            held * self.diff[i],
+            np.sqrt(seed_var / seeds + test_var),
+            seeds - 1,
+            seed_var,
+            test_var,
+            seeds,
+            self.predictions,
+            held * self.test_df[i],
+        )
 
 
 def complete_pairs(values: np.ndarray) -> list[np.ndarray]:
@@ -185,11 +205,10 @@ def p_values(estimate: Estimate) -> np.ndarray:
     test's p; with both, the level is found by bisection (its half-width falls as it grows)."""
     distance = np.abs(estimate.diff)
     seed_part = estimate.seed_var / estimate.seeds
-    test_df = np.broadcast_to(estimate.test_df, distance.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(
             estimate.test_var > 0,
-            2 * stats.t.sf(distance / np.sqrt(estimate.test_var), test_df),
+            2 * stats.t.sf(distance / np.sqrt(estimate.test_var), estimate.test_df),
             2 * stats.t.sf(distance / np.sqrt(seed_part), estimate.df),
         )
     both = (estimate.test_var > 0) & (seed_part > 0) & (distance > 0)
@@ -197,11 +216,13 @@ def p_values(estimate: Estimate) -> np.ndarray:
         low, high = np.full(both.sum(), np.log(P_FLOOR)), np.zeros(both.sum())
         part = dataclasses.replace(
             estimate,
+            diff=estimate.diff[both],
+            se=estimate.se[both],
             df=estimate.df[both],
             seed_var=estimate.seed_var[both],
             seeds=estimate.seeds[both],
             test_var=estimate.test_var[both],
-            test_df=test_df[both],
+            test_df=estimate.test_df[both],
         )
         for _ in range(BISECTIONS):
             middle = (low + high) / 2
@@ -214,8 +235,7 @@ def p_values(estimate: Estimate) -> np.ndarray:
 def untestable(estimate: Estimate) -> list[str | None]:
     """Why each comparison cannot be tested, or None."""
     reasons = []
-    spread = np.sqrt(estimate.seed_var / np.maximum(estimate.seeds, 1) + estimate.test_var)
-    for seeds, own_se in zip(estimate.seeds, spread, strict=True):
+    for seeds, own_se in zip(estimate.seeds, estimate.se, strict=True):
         if seeds < 2:
             reasons.append(FEWER_THAN_TWO)
         elif not own_se > FLOAT_NOISE:
@@ -371,13 +391,7 @@ def seeds_to_decide(
     if np.isnan(diff) or np.isnan(seed_var) or n0 < 2:
         return None
     n = np.arange(int(n0) + 1, MAX_SEEDS + 1)
-    grown = estimate_from_parts(
-        np.full(len(n), diff),
-        np.full(len(n), seed_var),
-        n,
-        np.full(len(n), estimate.test_var[i] if estimate.predictions else np.nan),
-        np.broadcast_to(estimate.test_df, np.shape(estimate.diff))[i] + 1,
-    )
+    grown = estimate.at_seeds(i, n)
     decided = abs(diff) > half_width(grown, alpha / (2 * m))
     if equivalence:
         decided |= abs(diff) + half_width(grown, alpha / m) <= margin
