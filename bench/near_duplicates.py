@@ -9,8 +9,9 @@ the non-official copy — and PBC blood cells).
   images (JPEG re-save at quality 95 / 75 / 50, resize by ±4 and ±6 px, a crop of 3, 7 or
   10 % of every side — 1, 2 or 3 px of a 28-px MedMNIST image —, of 7 % off the top, 12 % off
   the bottom and 7 % off two sides, brightness ±3, a left-right mirror, a quarter and a half
-  turn, colour → grey); the
-  crops also without the zooms, the comparison before them. Both go through the same
+  turn, colour → grey, and five copies both cropped and mirrored or turned, as an
+  augmentation's random crop and flip make them); the crops also without the zooms, the
+  comparison before them. Both go through the same
   preprocessing as a prepared dataset (MedMNIST 28 px, PBC 224 px), then the product's
   ``thumbnail`` and ``similarity``: the share of copies at or above each threshold.
 * Flagged pairs among distinct images: each set's evaluation images (MedMNIST: val and test;
@@ -22,6 +23,9 @@ the non-official copy — and PBC blood cells).
   r ≥ 0.97, mirror images only) on the same copies and sets: what the change bought and cost;
   and the comparison before the quarter turns (mirror images only): what the turns bought
   (recall of turned copies) and cost (flags among distinct images, time).
+* Cropped and turned: the copies both cropped and turned, caught before the combined views,
+  now (each evaluation image's ``CANDIDATES`` nearest by the coarse comparison), and were
+  every pair compared in them; the flags and time that costs.
 * Time: thumbnails and comparison per 1,000 images.
 """
 
@@ -79,6 +83,13 @@ def _crop(share: float, sides=("left", "top", "right", "bottom")):
     return copy
 
 
+def _turned(turn, then):
+    """``then``, and the result turned (``Image.Transpose``) or mirrored (``None``)."""
+    if turn is None:
+        return lambda image: ImageOps.mirror(then(image))
+    return lambda image: then(image).transpose(turn)
+
+
 def _brightness(delta: int):
     return lambda image: Image.fromarray(
         np.clip(np.asarray(image).astype(int) + delta, 0, 255).astype(np.uint8)
@@ -105,7 +116,17 @@ COPIES = {
     "quarter turn": lambda image: image.transpose(Image.Transpose.ROTATE_90),
     "half turn": lambda image: image.transpose(Image.Transpose.ROTATE_180),
     "colour → grey": lambda image: image.convert("L").convert(image.mode),
+    "mirror + crop 7 % a side": _turned(None, _crop(0.07)),
+    "quarter turn + crop 7 % a side": _turned(Image.Transpose.ROTATE_90, _crop(0.07)),
+    "mirror + 7 % off the top": _turned(None, _crop(0.07, sides=("top",))),
+    "half turn + 12 % off the bottom": _turned(
+        Image.Transpose.ROTATE_180, _crop(0.12, sides=("bottom",))
+    ),
+    "quarter turn + 7 % off two sides": _turned(
+        Image.Transpose.ROTATE_270, _crop(0.07, sides=("left", "top"))
+    ),
 }
+COMBINED = [kind for kind in COPIES if " + " in kind]
 
 
 def medmnist(flag: str):
@@ -144,21 +165,20 @@ def hashes(images, preprocess, make_thumbnail=thumbnail) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def recall(images, preprocess, n: int, make_thumbnail=thumbnail) -> dict[str, np.ndarray]:
-    """Per kind of copy: each copy's distance to its original."""
-    chosen = [images[i] for i in np.random.default_rng(1).choice(len(images), n, replace=False)]
-    originals = hashes(chosen, preprocess, make_thumbnail)
+def recall(
+    images, preprocess, n: int, make_thumbnail=thumbnail, kinds=tuple(COPIES)
+) -> dict[str, np.ndarray]:
+    """Per kind of copy: each copy's similarity to its original, the copy compared with every
+    image of ``images`` as the product compares an evaluation image with the training split
+    (the combined views then reach only its candidates)."""
+    at = np.random.default_rng(1).choice(len(images), n, replace=False)
+    every = hashes(images, preprocess, make_thumbnail)["thumbnail"]
     result = {}
-    for name, make in COPIES.items():
-        if name == "colour → grey" and chosen[0].mode == "L":
+    for name in kinds:
+        if name == "colour → grey" and images[0].mode == "L":
             continue  # a grey set has no colour to lose
-        copies = hashes([make(image) for image in chosen], preprocess, make_thumbnail)
-        result[name] = np.array(
-            [
-                similarity(copies["thumbnail"].iloc[[i]], originals["thumbnail"].iloc[[i]])[0, 0]
-                for i in range(n)
-            ]
-        )
+        copies = hashes([COPIES[name](images[i]) for i in at], preprocess, make_thumbnail)
+        result[name] = similarity(copies["thumbnail"], every)[np.arange(n), at]
     return result
 
 
@@ -191,15 +211,19 @@ MIRRORS = ORIENTATIONS[:3]
 
 
 @contextlib.contextmanager
-def views(zooms: tuple = ZOOMS, orientations: tuple = ORIENTATIONS):
+def views(zooms: tuple = ZOOMS, orientations: tuple = ORIENTATIONS, candidates: int = 0):
     """The comparison with other views: ``zooms=()`` is the comparison before the zooms,
-    ``orientations=MIRRORS`` the one before the quarter turns."""
-    product = near_duplicates.ZOOMS, near_duplicates.ORIENTATIONS
-    near_duplicates.ZOOMS, near_duplicates.ORIENTATIONS = zooms, orientations
+    ``orientations=MIRRORS`` the one before the quarter turns; ``candidates``: how many
+    earlier images per evaluation image get the combined views (0: none, as before them)."""
+    names = ("ZOOMS", "ORIENTATIONS", "CANDIDATES")
+    product = [getattr(near_duplicates, name) for name in names]
+    for name, value in zip(names, (zooms, orientations, candidates), strict=True):
+        setattr(near_duplicates, name, value)
     try:
         yield
     finally:
-        near_duplicates.ZOOMS, near_duplicates.ORIENTATIONS = product
+        for name, value in zip(names, product, strict=True):
+            setattr(near_duplicates, name, value)
 
 
 def main() -> None:
@@ -210,6 +234,7 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"needs the real images in {DATA}")
     recall_rows, flag_rows, timing, before_rows, previous_rows, turn_rows = [], [], [], [], [], []
+    combined_rows, combined_cost = [], []
     for name, load in SETS.items():
         train, evaluation, preprocess = load()
         copies_now = recall(train, preprocess, args.copies)
@@ -238,18 +263,44 @@ def main() -> None:
                 len(train),
             )
         )
+        single = [kind for kind in COPIES if kind not in COMBINED]
         with views(zooms=(), orientations=MIRRORS):
-            crops = recall(train, preprocess, args.copies)
+            crops = recall(train, preprocess, args.copies, kinds=single)
             nearest_before = flagged(train_hashes, evaluation_hashes)
-        with views(zooms=tuple(dataclasses.replace(zoom, margin=0.0) for zoom in ZOOMS)):
+        without_margin = tuple(dataclasses.replace(zoom, margin=0.0) for zoom in ZOOMS)
+        with views(zooms=without_margin, candidates=near_duplicates.CANDIDATES):
             nearest_without_margin = flagged(train_hashes, evaluation_hashes)
         with views(orientations=MIRRORS):
             nearest_mirrors = flagged(train_hashes, evaluation_hashes)
-            turns_mirrors = {
-                kind: distance
-                for kind, distance in recall(train, preprocess, args.copies).items()
-                if "turn" in kind
-            }
+            turns_mirrors = recall(
+                train, preprocess, args.copies, kinds=[k for k in single if "turn" in k]
+            )
+        with views():
+            started = time.perf_counter()
+            nearest_uncombined = flagged(train_hashes, evaluation_hashes)
+            uncombined_time = (time.perf_counter() - started) / len(evaluation) * 1000
+            uncombined = recall(train, preprocess, args.copies, kinds=COMBINED)
+        with views(candidates=len(train)):
+            every_pair = recall(train, preprocess, args.copies, kinds=COMBINED)
+        for kind in COMBINED:
+            combined_rows.append(
+                {
+                    "set": name,
+                    "copy": kind,
+                    "before the combined views": (uncombined[kind] >= THRESHOLD).mean(),
+                    "now": (copies_now[kind] >= THRESHOLD).mean(),
+                    "every pair in the combined views": (every_pair[kind] >= THRESHOLD).mean(),
+                }
+            )
+        combined_cost.append(
+            (
+                name,
+                (nearest_uncombined >= THRESHOLD).mean() * 1000,
+                (nearest >= THRESHOLD).mean() * 1000,
+                uncombined_time,
+                timing[-1][2],
+            )
+        )
         turn_rows.append(
             {
                 "set": name,
@@ -336,6 +387,32 @@ def main() -> None:
         "were the edge and corner views to count in full (no margin).",
         "",
         _rows(before_rows),
+        "",
+        "## Cropped and turned: the combined views",
+        "",
+        f"Recall at r ≥ {THRESHOLD} of copies both cropped and mirrored or turned, each copy "
+        "compared with the whole training split: before the combined views, now (each "
+        f"evaluation image's {near_duplicates.CANDIDATES} nearest training images by the "
+        "coarse comparison get them), and were every pair compared in them.",
+        "",
+        "| set | copy | before the combined views | now | every pair in the combined views |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['set']} | {r['copy']} | {r['before the combined views']:.0%} | {r['now']:.0%} "
+            f"| {r['every pair in the combined views']:.0%} |"
+            for r in combined_rows
+        ),
+        "",
+        "What they cost: evaluation images per 1,000 flagged among distinct images, and the "
+        "comparison's seconds per 1,000 evaluation images (this machine, one process).",
+        "",
+        "| set | flagged per 1,000, before | flagged per 1,000, now | s per 1,000, before "
+        "| s per 1,000, now |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {n} | {b:.1f} | {a:.1f} | {tb:.3f} | {ta:.3f} |"
+            for n, b, a, tb, ta in combined_cost
+        ),
         "",
         "## Time (this machine, one process)",
         "",

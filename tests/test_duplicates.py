@@ -229,6 +229,7 @@ def _made_copies():
         "mirrored": ImageOps.mirror,
         "cropped": cropped,
         "turned": turned,
+        "augmented": lambda image: ImageOps.mirror(cropped(image)),  # random crop, then flip
     }
 
 
@@ -242,7 +243,7 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     pairs = read_meta(out).near_duplicates["pairs"]
     found = sorted(p["id"].rsplit("/", 1)[-1] for p in pairs)
-    assert found == ["cropped.png", "mirrored.png", "resaved.png", "turned.png"]
+    assert found == ["augmented.png", "cropped.png", "mirrored.png", "resaved.png", "turned.png"]
     assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
     assert all(p["similarity"] >= THRESHOLD for p in pairs)
     how = {p["id"].rsplit("/", 1)[-1]: p["view"] for p in pairs}
@@ -250,10 +251,13 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     assert how["mirrored.png"] == "mirrored left-right"
     assert how["turned.png"] == "turned 90° anticlockwise"  # PIL's ROTATE_90
     assert how["cropped.png"].startswith("cropped from it (1.2")
+    assert (
+        how["augmented.png"] == "cropped from it (1.2× about the centre), then mirrored left-right"
+    )
     rows = pd.read_parquet(out / "manifest.parquet")
-    assert (rows["split"] == "test").sum() == 12  # warn: kept, and listed in the card
+    assert (rows["split"] == "test").sum() == 13  # warn: kept, and listed in the card
     card = dict(data_card(out).sections)["Near-duplicates across splits"]
-    assert len(card) == 4 and set(card["how"]) == set(how.values())
+    assert len(card) == 5 and set(card["how"]) == set(how.values())
     dropped = prepare_dataset(
         "tex",
         {
@@ -266,7 +270,7 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     rows = pd.read_parquet(dropped / "manifest.parquet")
     assert (rows["split"] == "test").sum() == 8
-    with pytest.raises(DataError, match="4 evaluation image.*near copies.*mirrored.png"):
+    with pytest.raises(DataError, match="5 evaluation image.*near copies.*mirrored.png"):
         prepare_dataset(
             "tex",
             {"source": "imagefolder", "root": str(tmp_path / "raw"), "near_duplicates": "error"},
@@ -275,22 +279,29 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
         )
 
 
+def _textures(n: int, seed: int) -> list:
+    """``n`` distinct smooth random textures, 64 px: images of one kind that differ."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    return [
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).resize(
+            (64, 64), Image.Resampling.BICUBIC
+        )
+        for _ in range(n)
+    ]
+
+
 def test_a_border_crop_is_a_near_copy_whichever_split_holds_the_crop():
     """The cropped copy may be the evaluation image or the training one; distinct textures
     of the same kind stay apart."""
     import numpy as np
-    from PIL import Image
 
     from medft.data.near_duplicates import similarity, thumbnail
 
-    rng = np.random.default_rng(3)
     pre = Preprocess(32, 32)
-    images = [
-        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).resize(
-            (64, 64), Image.Resampling.BICUBIC
-        )
-        for _ in range(20)
-    ]
+    images = _textures(20, seed=3)
 
     def thumbs(pictures):
         return [thumbnail(pre(picture)) for picture in pictures]
@@ -303,6 +314,38 @@ def test_a_border_crop_is_a_near_copy_whichever_split_holds_the_crop():
             close = similarity(query, reference)
             assert (np.diag(close) >= THRESHOLD).all()
             assert (close[~np.eye(len(images), dtype=bool)] < THRESHOLD).all()
+
+
+def test_a_copy_cropped_and_turned_is_found_among_many_through_its_candidates(monkeypatch):
+    """The combined views reach only each query's few nearest references by the coarse
+    comparison: with 4 candidates among 120 textures every cropped-and-turned copy still
+    meets its original, whichever side is the crop, and no distinct texture comes as close."""
+    import numpy as np
+    from PIL import Image
+
+    from medft.data import near_duplicates
+    from medft.data.near_duplicates import closest_view, similarity, thumbnail
+
+    monkeypatch.setattr(near_duplicates, "CANDIDATES", 4)
+    pre = Preprocess(32, 32)
+    images = _textures(120, seed=5)
+
+    def augmented(image):  # 6 % off the top and left, then a quarter turn anticlockwise
+        return image.crop((4, 4, 64, 64)).transpose(Image.Transpose.ROTATE_90)
+
+    originals = [thumbnail(pre(image)) for image in images]
+    copies = [thumbnail(pre(augmented(image))) for image in images[:10]]
+    close = similarity(copies, originals)
+    assert (np.diag(close[:, :10]) >= THRESHOLD).all()
+    close[np.arange(10), np.arange(10)] = -1
+    assert (close < THRESHOLD).all()
+    assert (np.diag(similarity(originals[:10], copies)) >= THRESHOLD).all()
+    assert closest_view(copies[0], originals[0]) == (
+        "cropped from it (1.075× about the bottom-right corner), then turned 90° anticlockwise"
+    )
+    assert closest_view(originals[0], copies[0]) == (
+        "it, turned 90° clockwise, is cropped from this (1.075× about the bottom-right corner)"
+    )
 
 
 def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):

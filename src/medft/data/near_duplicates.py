@@ -19,10 +19,15 @@ images). The dataset's ``near_duplicates`` option:
 * ``error``: preparation stops, naming the first pairs;
 * ``drop_from_eval``: those evaluation images are dropped, listed like the exact ones.
 
-Not caught: crops of more than about 10 % a side (13 % off one side), a copy both cropped and
-mirrored or turned, rotations by other than quarter turns, strong contrast or colour changes;
-fine-grained images (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC:
-61–94 % caught).
+A copy both cropped and mirrored or turned (an augmentation's random crop and flip) is compared
+in those combined views only against each evaluation image's ``CANDIDATES`` closest earlier
+images by a coarse comparison (8 × 8 thumbnails, ``COARSE_ZOOMS``): for every pair they would
+be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cropped and
+turned": recall, flags and time).
+
+Not caught: crops of more than about 10 % a side (13 % off one side), rotations by other than
+quarter turns, strong contrast or colour changes; fine-grained images (blood-cell smears) lose
+some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
@@ -65,6 +70,10 @@ class Zoom:
             return f"the {vertical}-{horizontal} corner"
         return f"the {vertical or horizontal} edge" if vertical or horizontal else "the centre"
 
+    @property
+    def described(self) -> str:
+        return f"{self.factor:g}× about {self.place}"
+
 
 # A copy with c cut off every side is the original zoomed by 1 / (1 − 2c) about its centre:
 # up to 1.3 covers c up to ~11 %, in steps that keep a sharp image's mismatch under 2.5 %. Cut
@@ -100,6 +109,14 @@ class Orientation:
         """``thumbnails`` (n, SIDE, SIDE) so oriented."""
         turned = thumbnails.transpose(0, 2, 1) if self.transpose else thumbnails
         return turned[:, :: -1 if self.flip_rows else 1, :: -1 if self.flip_columns else 1]
+
+    @property
+    def inverse(self) -> Orientation:
+        """The orientation that undoes this one (a transpose carries a flip to the other
+        axis; the mirror images and the half turn undo themselves)."""
+        if not self.transpose:
+            return self
+        return Orientation(True, self.flip_columns, self.flip_rows)
 
     @property
     def name(self) -> str:
@@ -142,19 +159,20 @@ def thumbnail(image: np.ndarray, resample: str = "BILINEAR") -> bytes:
 
 
 @functools.cache
-def _zoom_matrix(zoom: Zoom) -> np.ndarray:
-    """(SIDE², SIDE²): a flat thumbnail times its transpose is the thumbnail as ``zoom``
-    views it (bilinear, edges held)."""
+def _zoom_matrix(zoom: Zoom, side: int = SIDE) -> np.ndarray:
+    """(side², side²): a flat side × side thumbnail times its transpose is the thumbnail as
+    ``zoom`` views it (bilinear, edges held; the anchor scaled to ``side``)."""
 
     def along(anchor: float) -> np.ndarray:  # one axis: output pixel → input pixels
-        source = anchor + (np.arange(SIDE) + 0.5 - anchor) / zoom.factor - 0.5
+        source = anchor + (np.arange(side) + 0.5 - anchor) / zoom.factor - 0.5
         low = np.floor(source).astype(int)
-        weights = np.zeros((SIDE, SIDE), np.float32)
+        weights = np.zeros((side, side), np.float32)
         for index, weight in ((low, 1 - (source - low)), (low + 1, source - low)):
-            np.add.at(weights, (np.arange(SIDE), np.clip(index, 0, SIDE - 1)), weight)
+            np.add.at(weights, (np.arange(side), np.clip(index, 0, side - 1)), weight)
         return weights
 
-    return np.kron(along(zoom.anchor[0]), along(zoom.anchor[1]))
+    scale = side / SIDE
+    return np.kron(along(zoom.anchor[0] * scale), along(zoom.anchor[1] * scale))
 
 
 def _unit(views: np.ndarray) -> np.ndarray:
@@ -182,7 +200,7 @@ def views() -> list[View]:
     """The query against the reference in each of its ``ORIENTATIONS`` (mirrored, turned);
     then, at every zoom, the query against the zoomed reference (the query cropped from the
     reference) and the zoomed query against the reference (the other way round). A copy both
-    turned (or mirrored) and cropped is left out: it would multiply the comparisons by eight."""
+    turned (or mirrored) and cropped is compared on candidates only: ``_turned_and_cropped``."""
 
     def oriented(orientation: Orientation):
         return lambda flat: orientation.of(flat.reshape(-1, SIDE, SIDE)).reshape(len(flat), -1)
@@ -193,7 +211,7 @@ def views() -> list[View]:
 
     found = [View(o.name, None, oriented(o), 0.0) for o in ORIENTATIONS]
     for zoom in ZOOMS:
-        how = f"{zoom.factor:g}× about {zoom.place}"
+        how = zoom.described
         found.append(View(f"cropped from it ({how})", None, zoomed(zoom), zoom.margin))
         found.append(View(f"it is cropped from this ({how})", zoomed(zoom), None, zoom.margin))
     return found
@@ -209,20 +227,131 @@ def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np
         yield view, left @ right.T - view.margin
 
 
+# Each evaluation image's earlier images most alike in a coarse comparison of the combined
+# views (turned or mirrored, and cropped), compared then at full size: as many made copies
+# caught as comparing every pair would, but 2 % of PneumoniaMNIST's centre crops
+# (bench/results_near_duplicates.md, "Cropped and turned").
+CANDIDATES = 32
+COARSE = 8  # side of the coarse thumbnails: a quarter of the pixels
+# At 8 px a zoom step of 0.025 moves content by a fifth of a pixel: every other step suffices.
+COARSE_ZOOMS = tuple(
+    z for z in ZOOMS if z.factor in ((1.1, 1.2, 1.3) if z.margin == 0 else (1.05, 1.1, 1.15))
+)
+BLOCK = 256  # evaluation images whose candidates are zoomed at once: bounds their memory
+
+
+def _combining() -> bool:
+    return bool(CANDIDATES and ZOOMS and len(ORIENTATIONS) > 1)
+
+
+def _turned(flat: np.ndarray) -> np.ndarray:
+    """(n, orientations − 1, d): flat square thumbnails in every orientation but as they are,
+    each unit."""
+    side = round(np.sqrt(flat.shape[1]))
+    square = flat.reshape(-1, side, side)
+    return _unit(np.stack([o.of(square).reshape(len(flat), -1) for o in ORIENTATIONS[1:]], 1))
+
+
+@functools.cache
+def _zooms_stacked(zooms: tuple[Zoom, ...], side: int) -> np.ndarray:
+    return np.concatenate([_zoom_matrix(zoom, side).T for zoom in zooms], axis=1)
+
+
+def _cropped(flat: np.ndarray, zooms: tuple[Zoom, ...], side: int = SIDE) -> np.ndarray:
+    """(n, len(zooms), d): flat side × side thumbnails as each zoom views them, each unit."""
+    return _unit((flat @ _zooms_stacked(zooms, side)).reshape(len(flat), len(zooms), -1))
+
+
+def _coarse(flat: np.ndarray) -> np.ndarray:
+    pool = SIDE // COARSE
+    return flat.reshape(-1, COARSE, pool, COARSE, pool).mean(axis=(2, 4)).reshape(len(flat), -1)
+
+
+def _candidates(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(len(query), k): per query, the ``CANDIDATES`` references most alike in the combined
+    views of the coarse thumbnails (margins aside: they only rank)."""
+    q, r = _coarse(query), _coarse(reference)
+    q_turned, r_turned = _turned(q), _turned(r)
+    best = np.full((len(q), len(r)), -1.0, np.float32)
+    scores = np.empty_like(best)  # one buffer: the products are memory-bound at this size
+    for zoom in COARSE_ZOOMS:
+        matrix = _zoom_matrix(zoom, COARSE).T
+        q_zoomed, r_zoomed = _unit(q @ matrix), _unit(r @ matrix)
+        for turn in range(q_turned.shape[1]):
+            np.maximum(best, np.matmul(q_turned[:, turn], r_zoomed.T, out=scores), out=best)
+            np.maximum(best, np.matmul(q_zoomed, r_turned[:, turn].T, out=scores), out=best)
+    k = min(CANDIDATES, len(r))
+    return np.argpartition(best, len(r) - k, axis=1)[:, len(r) - k :]
+
+
+def _combined(q_turned, q_cropped, r_turned, r_cropped, margins) -> np.ndarray:
+    """One query's combined views against k references': (k, 2, zooms, orientations − 1),
+    correlations less the zoom's margin. [:, 0]: the query turned is a crop of the reference;
+    [:, 1]: the reference turned is a crop of the query."""
+    query_cropped_from = r_cropped @ q_turned.T
+    reference_cropped_from = q_cropped @ r_turned.transpose(0, 2, 1)
+    both = np.stack([query_cropped_from, reference_cropped_from], axis=1)
+    return both - margins[:, None]
+
+
+def _combined_name(direction: int, zoom: Zoom, turn: Orientation) -> str:
+    if direction == 0:  # turn(query) ≈ zoom(reference): the query is a crop, then turned back
+        return f"cropped from it ({zoom.described}), then {turn.inverse.name}"
+    return f"it, {turn.name}, is cropped from this ({zoom.described})"
+
+
+def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) -> np.ndarray:
+    """(len(query), k): each query against its ``candidates`` in the combined views."""
+    margins = np.array([zoom.margin for zoom in ZOOMS], np.float32)
+    scores = np.empty(candidates.shape, np.float32)
+    for start in range(0, len(query), BLOCK):
+        block = candidates[start : start + BLOCK]
+        chosen, where = np.unique(block, return_inverse=True)
+        where = where.reshape(block.shape)
+        q_turned, q_cropped = (
+            _turned(query[start : start + BLOCK]),
+            _cropped(query[start : start + BLOCK], ZOOMS),
+        )
+        r_turned, r_cropped = _turned(reference[chosen]), _cropped(reference[chosen], ZOOMS)
+        for i, picked in enumerate(where):
+            views_of_pair = _combined(
+                q_turned[i], q_cropped[i], r_turned[picked], r_cropped[picked], margins
+            )
+            scores[start + i] = views_of_pair.reshape(len(picked), -1).max(axis=1)
+    return scores
+
+
 def similarity(query, reference) -> np.ndarray:
     """How alike each ``query`` thumbnail is to each ``reference`` thumbnail: the highest
-    correlation of their ``views``, less the view's margin — (len(query), len(reference))."""
+    correlation of their ``views``, less the view's margin, and for each query's
+    ``_candidates`` of the combined views (turned or mirrored, and cropped) too —
+    (len(query), len(reference))."""
     q, r = _flat(query), _flat(reference)
     best = np.full((len(q), len(r)), -1.0, np.float32)
     for _, score in _scores(q, r):
         np.maximum(best, score, out=best)
+    if _combining() and len(q) and len(r):
+        candidates = _candidates(q, r)
+        rows = np.arange(len(q))[:, None]
+        combined = _turned_and_cropped(q, r, candidates)
+        best[rows, candidates] = np.maximum(best[rows, candidates], combined)
     return best
 
 
 def closest_view(query: bytes, reference: bytes) -> str:
     """The name of the view in which ``query`` is most like ``reference`` (for the card)."""
-    scored = _scores(_flat([query]), _flat([reference]))
-    return max(scored, key=lambda pair: pair[1][0, 0])[0].name
+    q, r = _flat([query]), _flat([reference])
+    view, score = max(_scores(q, r), key=lambda pair: pair[1][0, 0])
+    if not _combining():
+        return view.name
+    margins = np.array([zoom.margin for zoom in ZOOMS], np.float32)
+    combined = _combined(
+        _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), margins
+    )[0]
+    direction, zoom, turn = np.unravel_index(combined.argmax(), combined.shape)
+    if combined[direction, zoom, turn] <= score[0, 0]:
+        return view.name
+    return _combined_name(int(direction), ZOOMS[zoom], ORIENTATIONS[1 + turn])
 
 
 def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
