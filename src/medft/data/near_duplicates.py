@@ -143,7 +143,10 @@ ORIENTATIONS = tuple(
 )
 ORDER = {"train": 0, "val": 1, "test": 2}
 SHOWN = 5
-CHUNK = 1024  # evaluation images compared at once: bounds the similarity matrix's memory
+CHUNK = 1024  # evaluation images compared at once, at most
+# Similarities held per matrix (256 MB): a chunk has fewer rows against a larger earlier split,
+# so a prepare job's few such matrices stay within its 4 GB whatever the split's size.
+CELLS = 2**26
 log = logging.getLogger(__name__)
 
 
@@ -224,7 +227,10 @@ def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np
     for view in views():
         left = query_as_it_is if view.query is None else _unit(view.query(query))
         right = reference_as_it_is if view.reference is None else _unit(view.reference(reference))
-        yield view, left @ right.T - view.margin
+        score = left @ right.T
+        if view.margin:
+            score -= view.margin  # in place: one matrix per view, not two
+        yield view, score
 
 
 # Each evaluation image's earlier images most alike in a coarse comparison of the combined
@@ -235,9 +241,11 @@ CANDIDATES = 32
 COARSE = 8  # side of the coarse thumbnails: a quarter of the pixels
 # At 8 px a zoom step of 0.025 moves content by a fifth of a pixel: every other step suffices.
 COARSE_ZOOMS = tuple(
-    z for z in ZOOMS if z.factor in ((1.1, 1.2, 1.3) if z.margin == 0 else (1.05, 1.1, 1.15))
+    z
+    for z in ZOOMS
+    if z.factor in ((1.1, 1.2, 1.3) if z.anchor == (CENTRE, CENTRE) else (1.05, 1.1, 1.15))
 )
-BLOCK = 256  # evaluation images whose candidates are zoomed at once: bounds their memory
+BLOCK = 64  # evaluation images whose candidates are zoomed at once: ~0.5 GB at most
 
 
 def _combining() -> bool:
@@ -308,10 +316,8 @@ def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) ->
         block = candidates[start : start + BLOCK]
         chosen, where = np.unique(block, return_inverse=True)
         where = where.reshape(block.shape)
-        q_turned, q_cropped = (
-            _turned(query[start : start + BLOCK]),
-            _cropped(query[start : start + BLOCK], ZOOMS),
-        )
+        queries = query[start : start + BLOCK]
+        q_turned, q_cropped = _turned(queries), _cropped(queries, ZOOMS)
         r_turned, r_cropped = _turned(reference[chosen]), _cropped(reference[chosen], ZOOMS)
         for i, picked in enumerate(where):
             views_of_pair = _combined(
@@ -372,10 +378,11 @@ def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
         if later.empty or earlier.empty:
             continue
         hashes = earlier["pixel_hash"].to_numpy()
-        # minutes on a CheXpert-sized split (tens of seconds a chunk on 2 cores): a line a minute
-        chunks = range(0, len(later), CHUNK)
+        # minutes on a large split (bench/results_near_duplicates.md, "Time"): a line a minute
+        rows = max(1, min(CHUNK, CELLS // len(earlier)))
+        chunks = range(0, len(later), rows)
         for start in progress(chunks, len(chunks), f"near copies, {split}", unit="chunks"):
-            part = later.iloc[start : start + CHUNK]
+            part = later.iloc[start : start + rows]
             close = similarity(part["thumbnail"], earlier["thumbnail"])
             close[part["pixel_hash"].to_numpy()[:, None] == hashes[None]] = -1.0
             nearest = close.argmax(axis=1)
