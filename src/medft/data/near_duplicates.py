@@ -25,8 +25,8 @@ images by a coarse comparison (8 × 8 thumbnails, ``COARSE_ZOOMS``): for every p
 be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cropped and
 turned": recall, flags and time).
 
-Not caught: crops of more than about 10 % a side (13 % off one side), rotations by other than
-quarter turns, strong contrast or colour changes; fine-grained images (blood-cell smears) lose
+Not caught: crops of more than about 10 % a side (13 % off one side), turns by a few degrees
+and sideways shifts (the bench's "What it misses"), strong contrast or colour changes; fine-grained images (blood-cell smears) lose
 some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
