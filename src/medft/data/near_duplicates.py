@@ -26,8 +26,9 @@ be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cro
 turned": recall, flags and time).
 
 Not caught: crops of more than about 10 % a side (13 % off one side), turns by a few degrees
-and sideways shifts (the bench's "What it misses"), strong contrast or colour changes; fine-grained images (blood-cell smears) lose
-some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
+and sideways shifts (the bench's "What it misses"), strong contrast or colour changes;
+fine-grained images (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC:
+61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
