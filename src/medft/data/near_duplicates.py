@@ -253,6 +253,10 @@ def _combining() -> bool:
     return bool(CANDIDATES and ZOOMS and len(ORIENTATIONS) > 1)
 
 
+def _margins() -> np.ndarray:
+    return np.array([zoom.margin for zoom in ZOOMS], np.float32)
+
+
 def _turned(flat: np.ndarray) -> np.ndarray:
     """(n, orientations − 1, d): flat square thumbnails in every orientation but as they are,
     each unit."""
@@ -311,7 +315,7 @@ def _combined_name(direction: int, zoom: Zoom, turn: Orientation) -> str:
 
 def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) -> np.ndarray:
     """(len(query), k): each query against its ``candidates`` in the combined views."""
-    margins = np.array([zoom.margin for zoom in ZOOMS], np.float32)
+    margins = _margins()
     scores = np.empty(candidates.shape, np.float32)
     for start in range(0, len(query), BLOCK):
         block = candidates[start : start + BLOCK]
@@ -351,9 +355,8 @@ def closest_view(query: bytes, reference: bytes) -> str:
     view, score = max(_scores(q, r), key=lambda pair: pair[1][0, 0])
     if not _combining():
         return view.name
-    margins = np.array([zoom.margin for zoom in ZOOMS], np.float32)
     combined = _combined(
-        _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), margins
+        _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), _margins()
     )[0]
     direction, zoom, turn = np.unravel_index(combined.argmax(), combined.shape)
     if combined[direction, zoom, turn] <= score[0, 0]:

@@ -99,21 +99,19 @@ class Estimate:
         shaped = np.broadcast_to(np.asarray(self.test_df, dtype=float), np.shape(self.diff))
         object.__setattr__(self, "test_df", shaped)
 
+    def only(self, rows) -> Estimate:
+        """The comparisons ``rows`` (a mask or indices) selects, each as it is."""
+        per_comparison = (f.name for f in dataclasses.fields(self) if f.name != "predictions")
+        return dataclasses.replace(
+            self, **{name: getattr(self, name)[rows] for name in per_comparison}
+        )
+
     def at_seeds(self, i: int, seeds: np.ndarray) -> Estimate:
         """Comparison ``i`` as it would stand at each number of ``seeds``, its mean difference
         and both spreads held."""
-        held = np.ones(len(seeds))
-        seed_var, test_var = held * self.seed_var[i], held * self.test_var[i]
-        return Estimate(
-            held * self.diff[i],
-            np.sqrt(seed_var / seeds + test_var),
-            seeds - 1,
-            seed_var,
-            test_var,
-            seeds,
-            self.predictions,
-            held * self.test_df[i],
-        )
+        held = self.only(np.full(len(seeds), i))
+        se = np.sqrt(held.seed_var / seeds + held.test_var)
+        return dataclasses.replace(held, seeds=seeds, df=seeds - 1, se=se)
 
 
 def complete_pairs(values: np.ndarray) -> list[np.ndarray]:
@@ -214,16 +212,7 @@ def p_values(estimate: Estimate) -> np.ndarray:
     both = (estimate.test_var > 0) & (seed_part > 0) & (distance > 0)
     if both.any():
         low, high = np.full(both.sum(), np.log(P_FLOOR)), np.zeros(both.sum())
-        part = dataclasses.replace(
-            estimate,
-            diff=estimate.diff[both],
-            se=estimate.se[both],
-            df=estimate.df[both],
-            seed_var=estimate.seed_var[both],
-            seeds=estimate.seeds[both],
-            test_var=estimate.test_var[both],
-            test_df=estimate.test_df[both],
-        )
+        part = estimate.only(both)
         for _ in range(BISECTIONS):
             middle = (low + high) / 2
             wider = half_width(part, np.exp(middle) / 2) > distance[both]
