@@ -230,6 +230,7 @@ def _made_copies():
         "cropped": cropped,
         "turned": turned,
         "augmented": lambda image: ImageOps.mirror(cropped(image)),  # random crop, then flip
+        "tilted": lambda image: _nudged(image, degrees=-8),  # a random rotation, the gap black
     }
 
 
@@ -243,7 +244,14 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     pairs = read_meta(out).near_duplicates["pairs"]
     found = sorted(p["id"].rsplit("/", 1)[-1] for p in pairs)
-    assert found == ["augmented.png", "cropped.png", "mirrored.png", "resaved.png", "turned.png"]
+    assert found == [
+        "augmented.png",
+        "cropped.png",
+        "mirrored.png",
+        "resaved.png",
+        "tilted.png",
+        "turned.png",
+    ]
     assert {p["near_of"].rsplit("/", 1)[-1] for p in pairs} == {"Tr-a-0.png"}
     assert all(p["similarity"] >= THRESHOLD for p in pairs)
     how = {p["id"].rsplit("/", 1)[-1]: p["view"] for p in pairs}
@@ -254,10 +262,11 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     assert (
         how["augmented.png"] == "cropped from it (1.2× about the centre), then mirrored left-right"
     )
+    assert how["tilted.png"].startswith("turned") and how["tilted.png"].endswith(" clockwise")
     rows = pd.read_parquet(out / "manifest.parquet")
-    assert (rows["split"] == "test").sum() == 13  # warn: kept, and listed in the card
+    assert (rows["split"] == "test").sum() == 14  # warn: kept, and listed in the card
     card = dict(data_card(out).sections)["Near-duplicates across splits"]
-    assert len(card) == 5 and set(card["how"]) == set(how.values())
+    assert len(card) == 6 and set(card["how"]) == set(how.values())
     dropped = prepare_dataset(
         "tex",
         {
@@ -270,7 +279,7 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
     )
     rows = pd.read_parquet(dropped / "manifest.parquet")
     assert (rows["split"] == "test").sum() == 8
-    with pytest.raises(DataError, match="5 evaluation image.*near copies.*mirrored.png"):
+    with pytest.raises(DataError, match="6 evaluation image.*near copies.*mirrored.png"):
         prepare_dataset(
             "tex",
             {"source": "imagefolder", "root": str(tmp_path / "raw"), "near_duplicates": "error"},
@@ -354,3 +363,83 @@ def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):
     subsampled = read_meta(out).subsampled["max_images_per_class"]
     assert subsampled["test"] == 4 * (5 - 3)  # never read, still counted
     assert subsampled["train"] > 0
+
+
+def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0):
+    """``image`` turned ``degrees`` anticlockwise, then moved by shares of its side (bilinear),
+    the gap ``fill`` (a grey level, or "edge": the nearest edge pixel repeated)."""
+    import numpy as np
+    from PIL import Image
+
+    pad = image.width // 4 if fill == "edge" else 0
+    if pad:
+        image = Image.fromarray(np.pad(np.asarray(image), pad, mode="edge"))
+        fill = 0
+    width, height = image.width - 2 * pad, image.height - 2 * pad
+    turned = image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=fill)
+    moved = turned.transform(
+        turned.size,
+        Image.Transform.AFFINE,
+        (1, 0, -right * width, 0, 1, -down * height),
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=fill,
+    )
+    return moved.crop((pad, pad, pad + width, pad + height))
+
+
+def test_each_nudge_compares_only_pixels_no_fill_reaches():
+    """A copy nudged each way, its gap black or white: moved back, the two agree on the
+    nudge's mask — whatever an augmentation library fills the gap with, it is not compared —
+    and the mask keeps the side the content came from."""
+    import numpy as np
+
+    from medft.data.near_duplicates import SIDE, _flat, thumbnail
+    from medft.data.nudges import NUDGES, Nudge, undoing
+
+    pre = Preprocess(64, 64)
+    texture = _textures(1, seed=7)[0]
+    for nudge in NUDGES:
+        matrix, mask = undoing(nudge, SIDE)
+        black, white = (
+            _flat([thumbnail(pre(_nudged(texture, nudge.degrees, nudge.right, nudge.down, f)))])
+            for f in (0, 255)
+        )
+        assert np.abs((black @ matrix.T) - (white @ matrix.T))[0, mask].max() < 1.0, nudge.name
+        assert mask.sum() >= SIDE * SIDE // 2, nudge.name
+    _, right = undoing(Nudge(right=0.1), SIDE)
+    columns = right.reshape(SIDE, SIDE).any(axis=0)
+    assert not columns[0] and columns[SIDE // 2]  # the copy's left columns are the gap
+    points = np.array([[3.0, 12.5], [8.0, 8.0]])
+    turned = Nudge(12.5, 0.05, -0.075)
+    assert np.allclose(turned.to_original(turned.to_copy(points, SIDE), SIDE), points)
+
+
+def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill():
+    """Copies as Keras's and torchvision's random rotations and shifts write them (the gap
+    black or the edge repeated), against 40 distinct textures: each meets its original, from
+    either side, and is named by how it moved; no distinct texture comes as close."""
+    import numpy as np
+
+    from medft.data.near_duplicates import closest_view, similarity, thumbnail
+
+    pre = Preprocess(32, 32)
+    images = _textures(40, seed=11)
+    made = {  # what the copy is, its nudge, and the words naming the way it moved
+        "turned 6° anticlockwise, black": (dict(degrees=6), ("turned", "anticlockwise")),
+        "turned 12° clockwise, edge": (dict(degrees=-12, fill="edge"), ("turned", " clockwise")),
+        "shifted 7 % left and 4 % down, black": (
+            dict(right=-0.07, down=0.04),
+            ("shifted", "left", "down"),
+        ),
+        "shifted 10 % up, edge": (dict(down=-0.1, fill="edge"), ("shifted", "up")),
+    }
+    originals = [thumbnail(pre(image)) for image in images]
+    for how, (nudge, words) in made.items():
+        copies = [thumbnail(pre(_nudged(image, **nudge))) for image in images[:8]]
+        close = similarity(copies, originals)
+        assert (np.diag(close[:, :8]) >= THRESHOLD).all(), how
+        assert (np.diag(similarity(originals[:8], copies)) >= THRESHOLD).all(), how
+        close[np.arange(8), np.arange(8)] = -1
+        assert (close < THRESHOLD).all(), how
+        named = closest_view(copies[0], originals[0])
+        assert all(word in named for word in words), (how, named)

@@ -43,6 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from medft.data import nudges
+from medft.data.nudges import FINE, NUDGES, undoing
+from medft.data.nudges import MARGIN as NUDGE_MARGIN
 from medft.errors import DataError
 
 POLICIES = ("warn", "error", "drop_from_eval")
@@ -179,9 +182,13 @@ def _zoom_matrix(zoom: Zoom, side: int = SIDE) -> np.ndarray:
     return np.kron(along(zoom.anchor[0] * scale), along(zoom.anchor[1] * scale))
 
 
-def _unit(views: np.ndarray) -> np.ndarray:
-    """Flat views, each zero mean and unit length (a blank one stays zero)."""
-    views = views - views.mean(axis=-1, keepdims=True)
+def _unit(views: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Flat views, each zero mean and unit length (a blank one stays zero); with ``mask``,
+    on its pixels only, the rest zero."""
+    if mask is None:
+        views = views - views.mean(axis=-1, keepdims=True)
+    else:
+        views = np.where(mask, views - views[..., mask].mean(axis=-1, keepdims=True), 0.0)
     norm = np.linalg.norm(views, axis=-1, keepdims=True)
     return np.divide(views, norm, out=np.zeros_like(views), where=norm > 0)
 
@@ -198,6 +205,7 @@ class View:
     query: Callable[[np.ndarray], np.ndarray] | None
     reference: Callable[[np.ndarray], np.ndarray] | None
     margin: float
+    mask: np.ndarray | None = None  # the pixels compared, where not all
 
 
 def views() -> list[View]:
@@ -213,11 +221,17 @@ def views() -> list[View]:
         matrix = _zoom_matrix(zoom).T
         return lambda flat: flat @ matrix
 
+    def moved_back(matrix: np.ndarray):
+        return lambda flat: flat @ matrix.T
+
     found = [View(o.name, None, oriented(o), 0.0) for o in ORIENTATIONS]
     for zoom in ZOOMS:
         how = zoom.described
         found.append(View(f"cropped from it ({how})", None, zoomed(zoom), zoom.margin))
         found.append(View(f"it is cropped from this ({how})", zoomed(zoom), None, zoom.margin))
+    for nudge in NUDGES:
+        matrix, mask = undoing(nudge, SIDE)
+        found.append(View(nudge.name, moved_back(matrix), None, NUDGE_MARGIN, mask))
     return found
 
 
@@ -226,8 +240,16 @@ def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np
     time, so memory stays at a few such matrices whatever the number of views."""
     query_as_it_is, reference_as_it_is = _unit(query), _unit(reference)
     for view in views():
-        left = query_as_it_is if view.query is None else _unit(view.query(query))
-        right = reference_as_it_is if view.reference is None else _unit(view.reference(reference))
+        if view.mask is None:
+            left = query_as_it_is if view.query is None else _unit(view.query(query))
+            right = (
+                reference_as_it_is if view.reference is None else _unit(view.reference(reference))
+            )
+        else:
+            left = _unit(query if view.query is None else view.query(query), view.mask)
+            right = _unit(
+                reference if view.reference is None else view.reference(reference), view.mask
+            )
         score = left @ right.T
         if view.margin:
             score -= view.margin  # in place: one matrix per view, not two
@@ -332,15 +354,35 @@ def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) ->
     return scores
 
 
+def _refining() -> bool:
+    return bool(CANDIDATES and FINE)
+
+
+def _finer(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(len(query), k): each query against its ``candidates`` in the nudges between the
+    steps every pair gets, less their margin."""
+    scores = np.empty(candidates.shape, np.float32)
+    for start in range(0, len(query), BLOCK):
+        part = slice(start, start + BLOCK)
+        scores[part] = nudges.finer(query[part], reference, candidates[part], SIDE).max(axis=-1)
+    return scores - NUDGE_MARGIN
+
+
 def similarity(query, reference) -> np.ndarray:
     """How alike each ``query`` thumbnail is to each ``reference`` thumbnail: the highest
-    correlation of their ``views``, less the view's margin, and for each query's
-    ``_candidates`` of the combined views (turned or mirrored, and cropped) too —
+    correlation of their ``views``, less the view's margin; for each query's closest
+    references so far, in the nudges between those steps too (``nudges.FINE``); and for
+    each query's ``_candidates`` of the combined views (turned or mirrored, and cropped) —
     (len(query), len(reference))."""
     q, r = _flat(query), _flat(reference)
     best = np.full((len(q), len(r)), -1.0, np.float32)
     for _, score in _scores(q, r):
         np.maximum(best, score, out=best)
+    if _refining() and len(q) and len(r):
+        k = min(CANDIDATES, len(r))
+        closest = np.argpartition(best, len(r) - k, axis=1)[:, len(r) - k :]
+        rows = np.arange(len(q))[:, None]
+        best[rows, closest] = np.maximum(best[rows, closest], _finer(q, r, closest))
     if _combining() and len(q) and len(r):
         candidates = _candidates(q, r)
         rows = np.arange(len(q))[:, None]
@@ -352,16 +394,18 @@ def similarity(query, reference) -> np.ndarray:
 def closest_view(query: bytes, reference: bytes) -> str:
     """The name of the view in which ``query`` is most like ``reference`` (for the card)."""
     q, r = _flat([query]), _flat([reference])
-    view, score = max(_scores(q, r), key=lambda pair: pair[1][0, 0])
-    if not _combining():
-        return view.name
-    combined = _combined(
-        _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), _margins()
-    )[0]
-    direction, zoom, turn = np.unravel_index(combined.argmax(), combined.shape)
-    if combined[direction, zoom, turn] <= score[0, 0]:
-        return view.name
-    return _combined_name(int(direction), ZOOMS[zoom], ORIENTATIONS[1 + turn])
+    named = [(score[0, 0], view.name) for view, score in _scores(q, r)]
+    if _refining():
+        fine = nudges.finer(q, r, np.zeros((1, 1), int), SIDE)[0, 0] - NUDGE_MARGIN
+        named += [(score, nudge.name) for score, nudge in zip(fine, FINE, strict=True)]
+    if _combining():
+        combined = _combined(
+            _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), _margins()
+        )[0]
+        direction, zoom, turn = np.unravel_index(combined.argmax(), combined.shape)
+        name = _combined_name(int(direction), ZOOMS[zoom], ORIENTATIONS[1 + turn])
+        named.append((combined[direction, zoom, turn], name))
+    return max(named, key=lambda pair: pair[0])[1]  # the first of equals: the simplest view
 
 
 def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
