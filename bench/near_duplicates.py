@@ -553,7 +553,7 @@ def main() -> None:
         "the gap black unless said), each copy compared with the whole training split: before "
         f"the nudges' {len(NUDGES)} views for every pair (`medft.data.nudges.NUDGES`) and "
         f"{len(near_duplicates.FINE)} between their steps for each evaluation image's "
-        f"{near_duplicates.CANDIDATES} closest training images (`FINE`), and now.",
+        f"{near_duplicates.CLOSEST} closest training images (`FINE`), and now.",
         "",
         "| set | copy | before the nudges | now |",
         "|---|---|---|---|",

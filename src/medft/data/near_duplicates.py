@@ -25,10 +25,16 @@ images by a coarse comparison (8 × 8 thumbnails, ``COARSE_ZOOMS``): for every p
 be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cropped and
 turned": recall, flags and time).
 
-Not caught: crops of more than about 10 % a side (13 % off one side), turns by a few degrees
-and sideways shifts (the bench's "What it misses"), strong contrast or colour changes;
-fine-grained images (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC:
-61–94 % caught).
+A copy turned by a few degrees or shifted (an augmentation's random rotation or shift, the gap
+filled however its library fills it) is compared with the original moved back, on the
+thumbnail pixels no fill reaches (``medft.data.nudges``): every pair in steps of 2.5 % and
+2.5° (``NUDGES``), each evaluation image's ``CLOSEST`` earlier images in the steps between
+(``FINE``); those views count ``nudges.MARGIN`` less.
+
+Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 15° or
+shifts beyond 10 %, a turn and a shift together, a turn of a few degrees with a mirror image
+(the bench's "What it misses"), strong contrast or colour changes; fine-grained images
+(blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
@@ -354,8 +360,14 @@ def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) ->
     return scores
 
 
+# Each evaluation image's earlier images closest after the comparison of every pair, compared
+# then in the nudges between its steps (bench/results_near_duplicates.md, "Turned a few
+# degrees, shifted").
+CLOSEST = 32
+
+
 def _refining() -> bool:
-    return bool(CANDIDATES and FINE)
+    return bool(CLOSEST and FINE)
 
 
 def _finer(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -379,7 +391,7 @@ def similarity(query, reference) -> np.ndarray:
     for _, score in _scores(q, r):
         np.maximum(best, score, out=best)
     if _refining() and len(q) and len(r):
-        k = min(CANDIDATES, len(r))
+        k = min(CLOSEST, len(r))
         closest = np.argpartition(best, len(r) - k, axis=1)[:, len(r) - k :]
         rows = np.arange(len(q))[:, None]
         best[rows, closest] = np.maximum(best[rows, closest], _finer(q, r, closest))
