@@ -365,11 +365,15 @@ def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):
     assert subsampled["train"] > 0
 
 
-def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0):
-    """``image`` turned ``degrees`` anticlockwise, then moved by shares of its side (bilinear),
-    the gap ``fill`` (a grey level, or "edge": the nearest edge pixel repeated)."""
+def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0, mirrored=False):
+    """``image`` mirrored left-right or not, turned ``degrees`` anticlockwise, then moved by
+    shares of its side (bilinear), the gap ``fill`` (a grey level, or "edge": the nearest edge
+    pixel repeated)."""
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
+
+    if mirrored:
+        image = ImageOps.mirror(image)
 
     pad = image.width // 4 if fill == "edge" else 0
     if pad:
@@ -394,16 +398,18 @@ def test_each_nudge_compares_only_pixels_no_fill_reaches():
     import numpy as np
 
     from medft.data.near_duplicates import SIDE, _flat, thumbnail
-    from medft.data.nudges import NUDGES, Nudge, undoing
+    from medft.data.nudges import FINE, NUDGES, Nudge, undoing
 
     pre = Preprocess(64, 64)
     texture = _textures(1, seed=7)[0]
-    for nudge in NUDGES:
+
+    def nudged_thumbnail(nudge, fill):
+        copy = _nudged(texture, nudge.degrees, nudge.right, nudge.down, fill, nudge.mirrored)
+        return _flat([thumbnail(pre(copy))])
+
+    for nudge in (*NUDGES, *FINE):
         matrix, mask = undoing(nudge, SIDE)
-        black, white = (
-            _flat([thumbnail(pre(_nudged(texture, nudge.degrees, nudge.right, nudge.down, f)))])
-            for f in (0, 255)
-        )
+        black, white = nudged_thumbnail(nudge, 0), nudged_thumbnail(nudge, 255)
         assert np.abs((black @ matrix.T) - (white @ matrix.T))[0, mask].max() < 1.0, nudge.name
         assert mask.sum() >= SIDE * SIDE // 2, nudge.name
     _, right = undoing(Nudge(right=0.1), SIDE)
@@ -432,6 +438,10 @@ def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill
             ("shifted", "left", "down"),
         ),
         "shifted 10 % up, edge": (dict(down=-0.1, fill="edge"), ("shifted", "up")),
+        "mirrored, then turned 8° clockwise, black": (
+            dict(degrees=-8, mirrored=True),
+            ("mirrored left-right", "turned", " clockwise"),
+        ),
     }
     originals = [thumbnail(pre(image)) for image in images]
     for how, (nudge, words) in made.items():

@@ -16,28 +16,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# How far, in thumbnail pixels, a thumbnail pixel's value reaches into the image: PIL's
-# bilinear filter widens its support to the shrink factor, one thumbnail pixel each side;
-# sampling the copy between pixels reaches half a pixel more.
+# How far, in thumbnail pixels, a value sampled from the copy's thumbnail reaches into the
+# image: PIL's bilinear filter widens its support to the shrink factor, one thumbnail pixel
+# each side, and a sample between pixel centres blends pixels up to one away (1.5 lets the
+# gap's fill through: tests/test_duplicates.py).
 REACH = 2.0
-# Compared on fewer pixels, in 92 more views, distinct chest X-rays come closer: the nudges
-# count this much less (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
+# Compared on fewer pixels, in hundreds more views, distinct chest X-rays come closer: the
+# nudges count this much less (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
 MARGIN = 0.01
 
 
 @dataclass(frozen=True)
 class Nudge:
-    """A copy turned ``degrees`` anticlockwise about the centre (as PIL's ``rotate``), then
-    shifted by ``down`` and ``right`` of the side."""
+    """A copy mirrored left-right or not, turned ``degrees`` anticlockwise about the centre (as
+    PIL's ``rotate``), then shifted by ``down`` and ``right`` of the side."""
 
     degrees: float = 0.0
     down: float = 0.0
     right: float = 0.0
+    mirrored: bool = False
 
     @property
     def name(self) -> str:
         """What a copy so nudged is of its original, in words."""
-        parts = []
+        parts = ["mirrored left-right"] if self.mirrored else []
         if self.degrees:
             way = "anticlockwise" if self.degrees > 0 else "clockwise"
             parts.append(f"turned {abs(self.degrees):g}° {way}")
@@ -52,6 +54,8 @@ class Nudge:
 
     def to_copy(self, points: np.ndarray, side: int) -> np.ndarray:
         """Where the original's ``points`` (…, 2: row, column) lie in the copy."""
+        if self.mirrored:
+            points = _mirror(points, side)
         angle = np.deg2rad(self.degrees)
         centre = side / 2
         row, column = points[..., 0] - centre, points[..., 1] - centre
@@ -65,29 +69,48 @@ class Nudge:
 
     def to_original(self, points: np.ndarray, side: int) -> np.ndarray:
         """Where the copy's ``points`` came from in the original (``to_copy`` undone)."""
-        inverse = Nudge(-self.degrees)
-        return inverse.to_copy(points - np.array([self.down, self.right]) * side, side)
+        turned_back = Nudge(-self.degrees)
+        back = turned_back.to_copy(points - np.array([self.down, self.right]) * side, side)
+        return _mirror(back, side) if self.mirrored else back
+
+
+def _mirror(points: np.ndarray, side: int) -> np.ndarray:
+    return np.stack([points[..., 0], side - points[..., 1]], axis=-1)
 
 
 # Every pair is compared in shifts in steps of 2.5 % of the side (0.4 of a 16-px thumbnail's
-# pixel) up to 10 % either way on either axis, and turns in steps of 2.5° up to 15° either way.
+# pixel) up to 10 % either way on either axis, and turns in steps of 2.5° up to 15° either way;
+# each also mirrored left-right first (a random flip, then a random turn or shift: the usual
+# training transforms).
 STEPS = (-0.1, -0.075, -0.05, -0.025, 0.0, 0.025, 0.05, 0.075, 0.1)
-NUDGES = (
-    *(Nudge(0.0, down, right) for down in STEPS for right in STEPS if down or right),
-    *(Nudge(degrees) for degrees in np.arange(-15.0, 15.1, 2.5).tolist() if degrees),
+TURNS = (-15.0, -12.5, -10.0, -7.5, -5.0, -2.5, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0)
+
+
+def _both_ways(nudges) -> tuple[Nudge, ...]:
+    nudges = tuple(nudges)
+    return (*nudges, *(Nudge(n.degrees, n.down, n.right, mirrored=True) for n in nudges))
+
+
+NUDGES = _both_ways(
+    [
+        *(Nudge(0.0, down, right) for down in STEPS for right in STEPS if down or right),
+        *(Nudge(degrees) for degrees in TURNS),
+    ]
 )
 # A copy between those steps (a random shift is anywhere) loses up to a fifth of a pixel each
 # way: each evaluation image's closest earlier images are compared in the steps between too
 # (``finer``).
 FINE_STEPS = tuple(np.arange(-0.1, 0.101, 0.0125).round(4).tolist())
-FINE = (
-    *(
-        Nudge(0.0, down, right)
-        for down in FINE_STEPS
-        for right in FINE_STEPS
-        if (down or right) and Nudge(0.0, down, right) not in NUDGES
-    ),
-    *(Nudge(degrees) for degrees in np.arange(-13.75, 13.8, 2.5).tolist()),
+FINE = _both_ways(
+    [
+        *(
+            Nudge(0.0, down, right)
+            for down in FINE_STEPS
+            for right in FINE_STEPS
+            if (down or right) and Nudge(0.0, down, right) not in NUDGES
+        ),
+        *(Nudge(degrees) for degrees in np.arange(-13.75, 13.8, 2.5).tolist()),
+    ]
 )
 
 
@@ -136,21 +159,24 @@ def undoing(nudge: Nudge, side: int) -> tuple[np.ndarray, np.ndarray]:
     return _sampling(in_copy, side), _clean(nudge, in_copy, side)
 
 
-def _masked_unit(views: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Views (…, nudges, side²) zero off their nudge's mask, zero mean and unit length on it."""
-    count = masks.sum(-1, keepdims=True)
-    views = np.where(masks, views - (views * masks).sum(-1, keepdims=True) / count, 0.0)
-    norm = np.linalg.norm(views, axis=-1, keepdims=True)
-    return np.divide(views, norm, out=np.zeros_like(views), where=norm > 0)
+def _masked_unit(views: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Views (…, nudges, side²), already zero off their nudge's mask (``weights``: 1 on it,
+    0 off), made zero mean and unit length on it."""
+    mean = views.sum(-1, keepdims=True) / weights.sum(-1, keepdims=True)
+    views -= mean
+    views *= weights
+    norm = np.sqrt(np.einsum("...d,...d->...", views, views))[..., None]
+    return np.divide(views, norm, out=views, where=norm > 0)
 
 
 @functools.cache
 def _stacked(nudges: tuple[Nudge, ...], side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every nudge's undoing side by side, (side², nudges · side²), and their masks."""
+    """Every nudge's undoing side by side, (side², nudges · side²), its pixels off the mask
+    zero, and the masks as weights (nudges, side²)."""
     pairs = [undoing(nudge, side) for nudge in nudges]
     return (
-        np.concatenate([matrix.T for matrix, _ in pairs], axis=1),
-        np.stack([mask for _, mask in pairs]),
+        np.concatenate([matrix.T * mask for matrix, mask in pairs], axis=1),
+        np.stack([mask for _, mask in pairs]).astype(np.float32),
     )
 
 
@@ -159,14 +185,15 @@ def finer(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray, side
     ``candidates`` (rows of ``reference``) in each ``FINE`` nudge, correlated on its mask.
     The query moved back is unit on each mask; the reference's spread on it comes from two
     products with the masks, so no reference is moved or masked one by one."""
-    matrix, masks = _stacked(FINE, side)
-    moved_back = _masked_unit((query @ matrix).reshape(len(query), len(FINE), -1), masks)
+    matrix, weights = _stacked(FINE, side)
+    moved_back = _masked_unit((query @ matrix).reshape(len(query), len(FINE), -1), weights)
     chosen, where = np.unique(candidates, return_inverse=True)
     # The spread in float64: a sum of squares of 0–255 values loses a flat image's small
     # spread in float32.
-    wide, weights = reference[chosen].astype(np.float64), masks.astype(np.float64)
-    total = wide @ weights.T
-    spread = np.sqrt(np.maximum((wide**2) @ weights.T - total**2 / weights.sum(-1), 0.0))
+    wide, wide_weights = reference[chosen].astype(np.float64), weights.astype(np.float64)
+    total = wide @ wide_weights.T
+    squares = (wide**2) @ wide_weights.T
+    spread = np.sqrt(np.maximum(squares - total**2 / wide_weights.sum(-1), 0.0))
     spread = spread.astype(np.float32)[where.reshape(candidates.shape)]  # (n, k, nudges)
-    products = np.einsum("nvd,nkd->nkv", moved_back, reference[candidates])
+    products = np.matmul(reference[candidates], moved_back.transpose(0, 2, 1))
     return np.divide(products, spread, out=np.zeros_like(products), where=spread > 1e-3)
