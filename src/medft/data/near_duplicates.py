@@ -373,7 +373,8 @@ def _finer(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray) -> 
     scores = np.empty(candidates.shape, np.float32)
     for start in range(0, len(query), BLOCK):
         part = slice(start, start + BLOCK)
-        scores[part] = nudges.finer(query[part], reference, candidates[part], SIDE).max(axis=-1)
+        fine = nudges.finer(query[part], reference, candidates[part], SIDE, FINE)
+        scores[part] = fine.max(axis=-1)
     return scores - NUDGE_MARGIN
 
 
@@ -405,7 +406,7 @@ def closest_view(query: bytes, reference: bytes) -> str:
     q, r = _flat([query]), _flat([reference])
     named = [(score[0, 0], view.name) for view, score in _scores(q, r)]
     if _refining():
-        fine = nudges.finer(q, r, np.zeros((1, 1), int), SIDE)[0, 0] - NUDGE_MARGIN
+        fine = nudges.finer(q, r, np.zeros((1, 1), int), SIDE, FINE)[0, 0] - NUDGE_MARGIN
         named += [(score, nudge.name) for score, nudge in zip(fine, FINE, strict=True)]
     if _combining():
         combined = _combined(

@@ -180,13 +180,19 @@ def _stacked(nudges: tuple[Nudge, ...], side: int) -> tuple[np.ndarray, np.ndarr
     )
 
 
-def finer(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray, side: int):
-    """(len(query), k, len(FINE)): each flat ``query`` thumbnail against each of its
-    ``candidates`` (rows of ``reference``) in each ``FINE`` nudge, correlated on its mask.
+def finer(
+    query: np.ndarray,
+    reference: np.ndarray,
+    candidates: np.ndarray,
+    side: int,
+    among: tuple[Nudge, ...] = FINE,
+):
+    """(len(query), k, len(among)): each flat ``query`` thumbnail against each of its
+    ``candidates`` (rows of ``reference``) in each nudge ``among``, correlated on its mask.
     The query moved back is unit on each mask; the reference's spread on it comes from two
     products with the masks, so no reference is moved or masked one by one."""
-    matrix, weights = _stacked(FINE, side)
-    moved_back = _masked_unit((query @ matrix).reshape(len(query), len(FINE), -1), weights)
+    matrix, weights = _stacked(among, side)
+    moved_back = _masked_unit((query @ matrix).reshape(len(query), len(among), -1), weights)
     chosen, where = np.unique(candidates, return_inverse=True)
     # The spread in float64: a sum of squares of 0–255 values loses a flat image's small
     # spread in float32.
