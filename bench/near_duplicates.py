@@ -26,12 +26,13 @@ the non-official copy — and PBC blood cells).
 * Cropped and turned: the copies both cropped and turned, caught before the combined views,
   now (each evaluation image's ``CANDIDATES`` nearest by the coarse comparison), and were
   every pair compared in them; the flags and time that costs.
-* Turned a few degrees, shifted: copies turned by 5–15 degrees or shifted by 3–10 % (as
-  Keras's ``rotation_range`` and ``width_shift_range``, torchvision's ``RandomAffine``
-  write them; the gap black or the edge repeated), also after a left-right mirror (a random
-  flip first), caught before the nudges and now; the
-  nudges' margin against others (recall, flags); the flags and time they cost.
-* What it misses: copies turned 20°, shifted 15 %, both turned and shifted, or mirrored
+* Turned a few degrees, shifted: copies turned by 5–15 degrees or shifted by 3–10 %, or
+  both, fixed or drawn at random per image (as Keras's ``rotation_range`` and
+  ``width_shift_range``, torchvision's ``RandomAffine`` write them; the gap black or the
+  edge repeated), also after a left-right mirror (a random flip first), caught before the
+  nudges, by turns alone and shifts alone (the grid before the fit), and now; the nudges'
+  margin against others (recall, flags); the flags and time they cost.
+* What it misses: copies turned 20°, shifted 15 %, turned and enlarged, or mirrored
   up-down and turned a few degrees, which no view matches.
 * Time: thumbnails and comparison per 1,000 images; and ``near_duplicates.pairs`` (the
   product's whole check, chunks and all) at the largest paper tasks' sizes on made
@@ -46,6 +47,7 @@ import dataclasses
 import hashlib
 import io
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,7 @@ from PIL import Image, ImageOps
 
 from medft.data import near_duplicates
 from medft.data.near_duplicates import ORIENTATIONS, THRESHOLD, ZOOMS, similarity, thumbnail
-from medft.data.nudges import MARGIN, NUDGES
+from medft.data.nudges import MARGIN, NUDGES, Nudge, _both_ways
 from medft.data.preprocess import Preprocess
 
 HERE = Path(__file__).parent
@@ -139,30 +141,57 @@ COPIES = {
 COMBINED = [kind for kind in COPIES if " + " in kind]
 
 
-def _affine(degrees: float = 0.0, right: float = 0.0, down: float = 0.0, fill: str = "black"):
-    """Turned ``degrees`` anticlockwise about the centre, then moved ``right`` and ``down`` (shares
-    of the side), bilinear, as Keras's ``rotation_range`` and ``width_shift_range`` write copies;
-    the gap black (``fill="black"``: torchvision's ``RandomAffine``) or the nearest edge
-    repeated (``"edge"``: Keras's default ``fill_mode``)."""
+def _affine(
+    degrees: float = 0.0,
+    right: float = 0.0,
+    down: float = 0.0,
+    fill: str = "black",
+    scale: float = 1.0,
+):
+    """Turned ``degrees`` anticlockwise about the centre and enlarged ``scale`` times, then
+    moved ``right`` and ``down`` (shares of the side), resampled once (bilinear) as Keras's
+    ``apply_affine_transform`` and torchvision's ``affine`` write copies; the gap black
+    (``fill="black"``: torchvision's ``RandomAffine``) or the nearest edge repeated
+    (``"edge"``: Keras's default ``fill_mode``)."""
 
     def copy(image: Image.Image) -> Image.Image:
         pixels = np.asarray(image)
         pad = round(0.25 * max(image.size)) if fill == "edge" else 0
         widths = ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2)
         padded = Image.fromarray(np.pad(pixels, widths, mode="edge"))
-        turned = padded.rotate(degrees, resample=Image.Resampling.BILINEAR)
-        moved = turned.transform(
-            turned.size,
-            Image.Transform.AFFINE,
-            (1, 0, -right * image.width, 0, 1, -down * image.height),
-            resample=Image.Resampling.BILINEAR,
+        # Each copy pixel's place in the original: the shift undone, then the turn and the
+        # enlargement (rows grow downwards).
+        angle = np.deg2rad(degrees)
+        cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+        x = padded.width / 2 + right * image.width
+        y = padded.height / 2 + down * image.height
+        inverse = (
+            cos, -sin, padded.width / 2 - cos * x + sin * y,
+            sin, cos, padded.height / 2 - sin * x - cos * y,
+        )  # fmt: skip
+        moved = padded.transform(
+            padded.size, Image.Transform.AFFINE, inverse, Image.Resampling.BILINEAR
         )
         return moved.crop((pad, pad, pad + image.width, pad + image.height))
 
     return copy
 
 
-# Copies turned by a few degrees or shifted (the nudges, ``medft.data.nudges``).
+def _random_affine(fill: str = "black", mirrored: bool = False):
+    """As torchvision's ``RandomAffine(degrees=15, translate=(0.1, 0.1))`` (after a
+    ``RandomHorizontalFlip`` that flipped): a turn and shifts drawn anew per image (seeded by
+    its pixels, so every comparison of the bench meets the same copy)."""
+
+    def copy(image: Image.Image) -> Image.Image:
+        rng = np.random.default_rng(zlib.crc32(image.tobytes()))
+        degrees, right, down = rng.uniform(-15, 15), *rng.uniform(-0.1, 0.1, 2)
+        source = ImageOps.mirror(image) if mirrored else image
+        return _affine(degrees, right, down, fill)(source)
+
+    return copy
+
+
+# Copies turned by a few degrees or shifted, or both (the nudges, ``medft.data.nudges``).
 NUDGED = {
     "rotate 5°": _affine(5),
     "rotate −10°": _affine(-10),
@@ -175,14 +204,33 @@ NUDGED = {
     "rotate −7°, edge fill": _affine(-7, fill="edge"),
     "mirror + rotate 5°": lambda image: _affine(5)(ImageOps.mirror(image)),
     "mirror + shift 6 % down": lambda image: _affine(down=0.06)(ImageOps.mirror(image)),
+    "rotate 10° + shift 5 %": _affine(10, right=0.05),
+    "rotate −7° + shift 4 % left, 8 % down": _affine(-7, right=-0.04, down=0.08),
+    "random rotate ≤ 15° + shift ≤ 10 %": _random_affine(),
+    "random rotate + shift, edge fill": _random_affine("edge"),
+    "mirror + random rotate + shift": _random_affine(mirrored=True),
 }
 # Augmentations the check has no view for: measured to say what it misses, not in the recall.
 MISSED = {
     "rotate 20°": _affine(20),
     "shift 15 %": _affine(right=0.15),
-    "rotate 10° + shift 5 %": _affine(10, right=0.05),
+    "rotate 10° + zoom 1.1×": _affine(10, scale=1.1),
     "up-down mirror + rotate 5°": lambda image: _affine(5)(ImageOps.flip(image)),
 }
+# The grid before the fit (commit c9112d2's every-pair views): turns alone in steps of 2.5°
+# up to 15°, shifts alone in steps of 2.5 % up to 10 %, each also mirrored; measured without
+# its finer steps, for what the turns and shifts together bought.
+EARLIER_GRID = _both_ways(
+    [
+        *(
+            Nudge(0.0, down, right)
+            for down in np.arange(-0.1, 0.11, 0.025).round(3)
+            for right in np.arange(-0.1, 0.11, 0.025).round(3)
+            if down or right
+        ),
+        *(Nudge(float(d)) for d in np.arange(-15, 15.1, 2.5) if d),
+    ]
+)
 
 
 def medmnist(flag: str):
@@ -274,15 +322,17 @@ def views(
     candidates: int = 0,
     nudges: tuple = NUDGES,
     nudge_margin: float = MARGIN,
+    fit: bool = True,
 ):
     """The comparison with other views: ``zooms=()`` is the comparison before the zooms,
     ``orientations=MIRRORS`` the one before the quarter turns; ``candidates``: how many
     earlier images per evaluation image get the combined views (0: none, as before them);
-    ``nudges=()``: before the shifts and small turns; ``nudge_margin``: theirs."""
-    names = ("ZOOMS", "ORIENTATIONS", "CANDIDATES", "NUDGES", "FINE", "NUDGE_MARGIN")
+    ``nudges=()``: before the shifts and small turns; ``nudge_margin``: theirs; ``fit``:
+    whether the closest gets a turn and shift fitted."""
+    names = ("ZOOMS", "ORIENTATIONS", "CANDIDATES", "NUDGES", "CLOSEST", "NUDGE_MARGIN")
     product = [getattr(near_duplicates, name) for name in names]
-    fine = near_duplicates.FINE if nudges else ()
-    values = (zooms, orientations, candidates, nudges, fine, nudge_margin)
+    closest = near_duplicates.CLOSEST if fit else 0
+    values = (zooms, orientations, candidates, nudges, closest, nudge_margin)
     for name, value in zip(names, values, strict=True):
         setattr(near_duplicates, name, value)
     try:
@@ -380,22 +430,23 @@ def main() -> None:
             uncombined = recall(train, preprocess, args.copies, kinds=COMBINED)
         with views(candidates=len(train)):
             every_pair = recall(train, preprocess, args.copies, kinds=COMBINED)
-        for kind in COMBINED:
-            combined_rows.append(
-                {
-                    "set": name,
-                    "copy": kind,
-                    "before the combined views": (uncombined[kind] >= THRESHOLD).mean(),
-                    "now": (copies_now[kind] >= THRESHOLD).mean(),
-                    "every pair in the combined views": (every_pair[kind] >= THRESHOLD).mean(),
-                }
-            )
+        combined_rows += _caught(
+            name,
+            COMBINED,
+            {
+                "before the combined views": uncombined,
+                "now": copies_now,
+                "every pair in the combined views": every_pair,
+            },
+        )
         nudged_now = recall(train, preprocess, args.copies, kinds=NUDGED)
         with views(candidates=near_duplicates.CANDIDATES, nudges=()):
             started = time.perf_counter()
             nearest_unnudged = flagged(train_hashes, evaluation_hashes)
             unnudged_time = (time.perf_counter() - started) / len(evaluation) * 1000
             nudged_before = recall(train, preprocess, args.copies, kinds=NUDGED)
+        with views(candidates=near_duplicates.CANDIDATES, nudges=EARLIER_GRID, fit=False):
+            nudged_earlier = recall(train, preprocess, args.copies, kinds=NUDGED)
         margin_cells = []
         for margin in MARGINS:
             if margin == MARGIN:
@@ -407,15 +458,15 @@ def main() -> None:
             shares = [(d >= THRESHOLD).mean() for d in caught.values()]
             margin_cells.append((np.mean(shares), (flags >= THRESHOLD).mean() * 1000))
         nudge_margins.append((name, margin_cells))
-        for kind in NUDGED:
-            nudge_rows.append(
-                {
-                    "set": name,
-                    "copy": kind,
-                    "before the nudges": (nudged_before[kind] >= THRESHOLD).mean(),
-                    "now": (nudged_now[kind] >= THRESHOLD).mean(),
-                }
-            )
+        nudge_rows += _caught(
+            name,
+            NUDGED,
+            {
+                "before the nudges": nudged_before,
+                "turns or shifts alone": nudged_earlier,
+                "now": nudged_now,
+            },
+        )
         nudge_cost.append(
             (
                 name,
@@ -552,16 +603,22 @@ def main() -> None:
         "",
         "## Turned a few degrees, shifted: the nudges",
         "",
-        f"Recall at r ≥ {THRESHOLD} of copies turned by a few degrees or shifted (bilinear; "
-        "the gap black unless said), each copy compared with the whole training split: before "
-        f"the nudges' {len(NUDGES)} views for every pair (`medft.data.nudges.NUDGES`) and "
-        f"{len(near_duplicates.FINE)} between their steps for each evaluation image's "
-        f"{near_duplicates.CLOSEST} closest training images (`FINE`), and now.",
+        f"Recall at r ≥ {THRESHOLD} of copies turned by a few degrees or shifted or both "
+        "(resampled once, bilinear; the gap black unless said; the random ones drawn per "
+        "image as torchvision's `RandomAffine(degrees=15, translate=(0.1, 0.1))` draws them), "
+        "each copy compared with the whole training split: before the nudges; with "
+        f"{len(EARLIER_GRID)} views of turns alone and shifts alone in steps of 2.5° and "
+        "2.5 % for every pair (the grid before the fit, without its finer steps); and now: "
+        f"the nudges' {len(NUDGES)} views of turns and shifts together in steps of 5° and 5 % "
+        "for every pair (`medft.data.nudges.NUDGES`), and the turn and shift fitted between "
+        "them (`nudges.fitted`) to the training image closest on that grid among each "
+        f"evaluation image's {near_duplicates.CLOSEST} closest (`CLOSEST`).",
         "",
-        "| set | copy | before the nudges | now |",
-        "|---|---|---|---|",
+        "| set | copy | before the nudges | turns or shifts alone | now |",
+        "|---|---|---|---|---|",
         *(
-            f"| {r['set']} | {r['copy']} | {r['before the nudges']:.0%} | {r['now']:.0%} |"
+            f"| {r['set']} | {r['copy']} | {r['before the nudges']:.0%} "
+            f"| {r['turns or shifts alone']:.0%} | {r['now']:.0%} |"
             for r in nudge_rows
         ),
         "",
@@ -589,7 +646,7 @@ def main() -> None:
         "## What it misses",
         "",
         f"Recall at r ≥ {THRESHOLD} of copies no view matches: turned further, shifted "
-        "further, both turned and shifted, or mirrored up-down and turned a few degrees (the "
+        "further, turned and enlarged, or mirrored up-down and turned a few degrees (the "
         "gap black):",
         "",
         _rows(missed_rows),
@@ -620,6 +677,18 @@ def main() -> None:
 
 # The nudges' margins shown beside the product's (medft.data.nudges.MARGIN).
 MARGINS = (0.0, 0.005, 0.01, 0.015, 0.02)
+
+
+def _caught(name: str, kinds, columns: dict[str, dict[str, np.ndarray]]) -> list[dict]:
+    """Per kind of copy, a row: the share caught (r ≥ THRESHOLD) in each column's comparison."""
+    return [
+        {
+            "set": name,
+            "copy": kind,
+            **{column: (caught[kind] >= THRESHOLD).mean() for column, caught in columns.items()},
+        }
+        for kind in kinds
+    ]
 
 
 def _rows(rows: list[dict]) -> str:

@@ -25,15 +25,16 @@ images by a coarse comparison (8 × 8 thumbnails, ``COARSE_ZOOMS``): for every p
 be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cropped and
 turned": recall, flags and time).
 
-A copy turned by a few degrees or shifted (an augmentation's random rotation or shift, the gap
-filled however its library fills it) is compared with the original moved back, on the
+A copy turned by a few degrees and shifted (an augmentation's random rotation and shift, the
+gap filled however its library fills it) is compared with the original moved back, on the
 thumbnail pixels no fill reaches (``medft.data.nudges``), as it is and mirrored left-right
-first (a random flip, then a turn or shift): every pair in steps of 2.5 % and 2.5°
-(``NUDGES``), each evaluation image's ``CLOSEST`` earlier images in the steps between
-(``FINE``); those views count ``nudges.MARGIN`` less.
+first (a random flip, then a turn and shift): every pair on a grid of turns and shifts
+together in steps of 5° and 5 % (``NUDGES``); each evaluation image's closest earlier image
+on that grid, of its ``CLOSEST``, in the turn and shift fitted to it between the steps
+(``nudges.fitted``); those views count ``nudges.MARGIN`` less.
 
 Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 15° or
-shifts beyond 10 %, a turn and a shift together, a turn with an up-down mirror image (the
+shifts beyond 10 %, a turn or shift with a zoom, a turn with an up-down mirror image (the
 bench's "What it misses"), strong contrast or colour changes; fine-grained images
 (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
@@ -51,8 +52,8 @@ import numpy as np
 import pandas as pd
 
 from medft.data import nudges
-from medft.data.nudges import FINE, NUDGES, undoing
 from medft.data.nudges import MARGIN as NUDGE_MARGIN
+from medft.data.nudges import NUDGES, Nudge, undoing
 from medft.errors import DataError
 
 POLICIES = ("warn", "error", "drop_from_eval")
@@ -357,42 +358,44 @@ def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) ->
     return scores
 
 
-# Each evaluation image's earlier images closest after the comparison of every pair, compared
-# then in the nudges between its steps (bench/results_near_duplicates.md, "Turned a few
-# degrees, shifted").
+# Each evaluation image's earlier images closest after the comparison of every pair, among
+# which the one closest on the nudges' grid gets a turn and shift fitted
+# (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
 CLOSEST = 32
 
 
-def _refining() -> bool:
-    return bool(CLOSEST and FINE)
+def _fitting() -> bool:
+    return bool(CLOSEST and NUDGES)
 
 
-def _finer(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """(len(query), k): each query against its ``candidates`` in the nudges between the
-    steps every pair gets, less their margin."""
-    scores = np.empty(candidates.shape, np.float32)
+def _fitted(query: np.ndarray, reference: np.ndarray, closest: np.ndarray):
+    """(len(query),) the column of ``closest`` fitted and its correlation less the margin."""
+    columns = np.empty(len(query), int)
+    scores = np.empty(len(query), np.float32)
     for start in range(0, len(query), BLOCK):
         part = slice(start, start + BLOCK)
-        fine = nudges.finer(query[part], reference, candidates[part], SIDE, FINE)
-        scores[part] = fine.max(axis=-1)
-    return scores - NUDGE_MARGIN
+        columns[part], scores[part], _ = nudges.fitted_closest(
+            query[part], reference, closest[part], SIDE
+        )
+    return columns, scores - NUDGE_MARGIN
 
 
 def similarity(query, reference) -> np.ndarray:
     """How alike each ``query`` thumbnail is to each ``reference`` thumbnail: the highest
-    correlation of their ``views``, less the view's margin; for each query's closest
-    references so far, in the nudges between those steps too (``nudges.FINE``); and for
-    each query's ``_candidates`` of the combined views (turned or mirrored, and cropped) —
-    (len(query), len(reference))."""
+    correlation of their ``views``, less the view's margin; for the query's reference closest
+    on the nudges' grid among its closest so far, in the nudge fitted between those steps
+    (``nudges.fitted``); and for each query's ``_candidates`` of the combined views (turned
+    or mirrored, and cropped) — (len(query), len(reference))."""
     q, r = _flat(query), _flat(reference)
     best = np.full((len(q), len(r)), -1.0, np.float32)
     for _, score in _scores(q, r):
         np.maximum(best, score, out=best)
-    if _refining() and len(q) and len(r):
+    if _fitting() and len(q) and len(r):
         k = min(CLOSEST, len(r))
         closest = np.argpartition(best, len(r) - k, axis=1)[:, len(r) - k :]
-        rows = np.arange(len(q))[:, None]
-        best[rows, closest] = np.maximum(best[rows, closest], _finer(q, r, closest))
+        columns, fit = _fitted(q, r, closest)
+        rows, fitted_to = np.arange(len(q)), closest[np.arange(len(q)), columns]
+        best[rows, fitted_to] = np.maximum(best[rows, fitted_to], fit)
     if _combining() and len(q) and len(r):
         candidates = _candidates(q, r)
         rows = np.arange(len(q))[:, None]
@@ -405,9 +408,9 @@ def closest_view(query: bytes, reference: bytes) -> str:
     """The name of the view in which ``query`` is most like ``reference`` (for the card)."""
     q, r = _flat([query]), _flat([reference])
     named = [(score[0, 0], view.name) for view, score in _scores(q, r)]
-    if _refining():
-        fine = nudges.finer(q, r, np.zeros((1, 1), int), SIDE, FINE)[0, 0] - NUDGE_MARGIN
-        named += [(score, nudge.name) for score, nudge in zip(fine, FINE, strict=True)]
+    if _fitting():
+        _, fit, found = nudges.fitted_closest(q, r, np.zeros((1, 1), int), SIDE)
+        named.append((fit[0] - NUDGE_MARGIN, Nudge.of(found[0]).name))
     if _combining():
         combined = _combined(
             _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), _margins()

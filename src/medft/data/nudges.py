@@ -38,52 +38,69 @@ class Nudge:
 
     @property
     def name(self) -> str:
-        """What a copy so nudged is of its original, in words."""
+        """What a copy so nudged is of its original, in words (to a tenth of a degree and of a
+        per cent: a fitted nudge is no more precise)."""
         parts = ["mirrored left-right"] if self.mirrored else []
-        if self.degrees:
-            way = "anticlockwise" if self.degrees > 0 else "clockwise"
-            parts.append(f"turned {abs(self.degrees):g}° {way}")
+        degrees = round(self.degrees * 2) / 2
+        if degrees:
+            way = "anticlockwise" if degrees > 0 else "clockwise"
+            parts.append(f"turned {abs(degrees):g}° {way}")
         moves = [
-            f"{abs(share) * 100:g} % {word[share > 0]}"
-            for share, word in ((self.right, ("left", "right")), (self.down, ("up", "down")))
+            f"{abs(share):g} % {word[share > 0]}"
+            for share, word in (
+                (round(self.right * 200) / 2, ("left", "right")),
+                (round(self.down * 200) / 2, ("up", "down")),
+            )
             if share
         ]
         if moves:
             parts.append("shifted " + " and ".join(moves))
-        return ", then ".join(parts)
+        return ", then ".join(parts) or "the same picture"
+
+    @property
+    def parameters(self) -> np.ndarray:
+        return np.array([self.degrees, self.down, self.right, self.mirrored], np.float64)
+
+    @classmethod
+    def of(cls, parameters: np.ndarray) -> Nudge:
+        degrees, down, right, mirrored = parameters.tolist()
+        return cls(degrees, down, right, bool(mirrored))
 
     def to_copy(self, points: np.ndarray, side: int) -> np.ndarray:
         """Where the original's ``points`` (…, 2: row, column) lie in the copy."""
-        if self.mirrored:
-            points = _mirror(points, side)
-        angle = np.deg2rad(self.degrees)
-        centre = side / 2
-        row, column = points[..., 0] - centre, points[..., 1] - centre
-        # Anticlockwise on screen, rows growing downwards: a point right of the centre rises.
-        turned_row = np.cos(angle) * row - np.sin(angle) * column
-        turned_column = np.sin(angle) * row + np.cos(angle) * column
-        return np.stack(
-            [turned_row + centre + self.down * side, turned_column + centre + self.right * side],
-            axis=-1,
-        )
+        flat = points.reshape(1, -1, 2)
+        return _to_copy(self.parameters[None], flat, side).reshape(points.shape)
 
     def to_original(self, points: np.ndarray, side: int) -> np.ndarray:
         """Where the copy's ``points`` came from in the original (``to_copy`` undone)."""
-        turned_back = Nudge(-self.degrees)
-        back = turned_back.to_copy(points - np.array([self.down, self.right]) * side, side)
-        return _mirror(back, side) if self.mirrored else back
+        flat = points.reshape(1, -1, 2)
+        return _to_original(self.parameters[None], flat, side).reshape(points.shape)
 
 
-def _mirror(points: np.ndarray, side: int) -> np.ndarray:
-    return np.stack([points[..., 0], side - points[..., 1]], axis=-1)
+# Nudges as arrays, (n, 4): degrees, down, right, mirrored (0 or 1); points (n, m, 2).
+def _turn(row, column, degrees, centre):
+    angle = np.deg2rad(degrees)[:, None]
+    row, column = row - centre, column - centre
+    # Anticlockwise on screen, rows growing downwards: a point right of the centre rises.
+    return (
+        np.cos(angle) * row - np.sin(angle) * column + centre,
+        np.sin(angle) * row + np.cos(angle) * column + centre,
+    )
 
 
-# Every pair is compared in shifts in steps of 2.5 % of the side (0.4 of a 16-px thumbnail's
-# pixel) up to 10 % either way on either axis, and turns in steps of 2.5° up to 15° either way;
-# each also mirrored left-right first (a random flip, then a random turn or shift: the usual
-# training transforms).
-STEPS = (-0.1, -0.075, -0.05, -0.025, 0.0, 0.025, 0.05, 0.075, 0.1)
-TURNS = (-15.0, -12.5, -10.0, -7.5, -5.0, -2.5, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0)
+def _to_copy(nudges: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
+    mirrored = nudges[:, 3:4] > 0
+    column = np.where(mirrored, side - points[..., 1], points[..., 1])
+    row, column = _turn(points[..., 0], column, nudges[:, 0], side / 2)
+    return np.stack([row + nudges[:, 1:2] * side, column + nudges[:, 2:3] * side], axis=-1)
+
+
+def _to_original(nudges: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
+    row = points[..., 0] - nudges[:, 1:2] * side
+    column = points[..., 1] - nudges[:, 2:3] * side
+    row, column = _turn(row, column, -nudges[:, 0], side / 2)
+    column = np.where(nudges[:, 3:4] > 0, side - column, column)
+    return np.stack([row, column], axis=-1)
 
 
 def _both_ways(nudges) -> tuple[Nudge, ...]:
@@ -91,27 +108,26 @@ def _both_ways(nudges) -> tuple[Nudge, ...]:
     return (*nudges, *(Nudge(n.degrees, n.down, n.right, mirrored=True) for n in nudges))
 
 
+# Every pair is compared turned by up to 15° either way in steps of 5°, and shifted by up to
+# 10 % of the side on either axis in steps of 5 %, together (torchvision's ``RandomAffine``
+# and Keras turn and shift a copy at once), each also mirrored left-right first (a random
+# flip, then a random turn and shift: the usual training transforms). A copy between those
+# steps is found by the grid, and matched by ``fitted``.
+TURNS = (-15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0)
+STEPS = (-0.1, -0.05, 0.0, 0.05, 0.1)
 NUDGES = _both_ways(
-    [
-        *(Nudge(0.0, down, right) for down in STEPS for right in STEPS if down or right),
-        *(Nudge(degrees) for degrees in TURNS),
-    ]
+    Nudge(degrees, down, right)
+    for degrees in TURNS
+    for down in STEPS
+    for right in STEPS
+    if degrees or down or right
 )
-# A copy between those steps (a random shift is anywhere) loses up to a fifth of a pixel each
-# way: each evaluation image's closest earlier images are compared in the steps between too
-# (``finer``).
-FINE_STEPS = tuple(np.arange(-0.1, 0.101, 0.0125).round(4).tolist())
-FINE = _both_ways(
-    [
-        *(
-            Nudge(0.0, down, right)
-            for down in FINE_STEPS
-            for right in FINE_STEPS
-            if (down or right) and Nudge(0.0, down, right) not in NUDGES
-        ),
-        *(Nudge(degrees) for degrees in np.arange(-13.75, 13.8, 2.5).tolist()),
-    ]
-)
+# ``fitted`` starts half a grid step either way and stops below a third of a degree and of a
+# per cent (a fiftieth of a thumbnail pixel at its edge); it goes at most half a step beyond
+# the grid.
+FIRST_STEP = np.array([2.5, 0.025, 0.025])
+LAST_STEP = 0.3
+BOUNDS = np.array([17.5, 0.125, 0.125])
 
 
 def _centres(side: int) -> np.ndarray:
@@ -119,34 +135,47 @@ def _centres(side: int) -> np.ndarray:
     return np.stack([rows, columns], axis=-1).reshape(-1, 2)
 
 
-def _sampling(points: np.ndarray, side: int) -> np.ndarray:
-    """(len(points), side²): a flat thumbnail times its transpose is the thumbnail sampled at
-    ``points`` (bilinear, edges held)."""
+def _taps(points: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(…, 4) flat pixel indices and weights: the thumbnail at ``points`` (…, 2), bilinear,
+    edges held."""
     source = points - 0.5
     low = np.floor(source).astype(int)
     fraction = source - low
-    weights = np.zeros((len(points), side * side), np.float32)
+    indices, weights = [], []
     for step_row in (0, 1):
         for step_column in (0, 1):
-            row = np.clip(low[:, 0] + step_row, 0, side - 1)
-            column = np.clip(low[:, 1] + step_column, 0, side - 1)
-            weight = (fraction[:, 0] if step_row else 1 - fraction[:, 0]) * (
-                fraction[:, 1] if step_column else 1 - fraction[:, 1]
+            row = np.clip(low[..., 0] + step_row, 0, side - 1)
+            column = np.clip(low[..., 1] + step_column, 0, side - 1)
+            indices.append(row * side + column)
+            weights.append(
+                (fraction[..., 0] if step_row else 1 - fraction[..., 0])
+                * (fraction[..., 1] if step_column else 1 - fraction[..., 1])
             )
-            np.add.at(weights, (np.arange(len(points)), row * side + column), weight)
-    return weights
+    return np.stack(indices, axis=-1), np.stack(weights, axis=-1)
 
 
-def _clean(nudge: Nudge, points: np.ndarray, side: int) -> np.ndarray:
-    """Whether the copy's thumbnail at each of ``points`` (copy positions) holds the original
-    only: the point lies between the copy's pixel centres (the part of the original that
-    left the frame is not there), and every position within ``REACH`` of it, inside the copy,
-    came from inside the original (no fill)."""
-    inside = np.all((points >= 0.5) & (points <= side - 0.5), axis=1)
-    corners = np.array([(-1, -1), (-1, 1), (1, -1), (1, 1)]) * REACH
-    around = np.clip(points[:, None, :] + corners[None], 0, side)
-    came_from = nudge.to_original(around, side)
-    return inside & np.all((came_from >= 0) & (came_from <= side), axis=(1, 2))
+def _sampling(points: np.ndarray, side: int) -> np.ndarray:
+    """(len(points), side²): a flat thumbnail times its transpose is the thumbnail sampled at
+    ``points``."""
+    indices, weights = _taps(points, side)
+    matrix = np.zeros((len(points), side * side), np.float32)
+    np.add.at(matrix, (np.arange(len(points))[:, None], indices), weights)
+    return matrix
+
+
+_CORNERS = np.array([(-1, -1), (-1, 1), (1, -1), (1, 1)]) * REACH
+
+
+def _clean(nudges: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
+    """(n, m) bool: whether the copy's thumbnail at each of ``points`` (copy positions) holds
+    the original only: the point lies between the copy's pixel centres (the part of the
+    original that left the frame is not there), and every position within ``REACH`` of it,
+    inside the copy, came from inside the original (no fill)."""
+    inside = np.all((points >= 0.5) & (points <= side - 0.5), axis=-1)
+    count, many = points.shape[:2]
+    around = np.clip(points[:, :, None, :] + _CORNERS, 0, side).reshape(count, many * 4, 2)
+    came_from = _to_original(nudges, around, side).reshape(count, many, 4, 2)
+    return inside & np.all((came_from >= 0) & (came_from <= side), axis=(2, 3))
 
 
 @functools.cache
@@ -154,9 +183,60 @@ def undoing(nudge: Nudge, side: int) -> tuple[np.ndarray, np.ndarray]:
     """(side², side²) and (side²,) bool: a flat copy's thumbnail times the first's transpose
     is the copy moved back onto the original; the mask keeps the original's pixels whose
     value there came from the original alone."""
-    centres = _centres(side)
-    in_copy = nudge.to_copy(centres, side)
-    return _sampling(in_copy, side), _clean(nudge, in_copy, side)
+    in_copy = nudge.to_copy(_centres(side), side)
+    return _sampling(in_copy, side), _clean(nudge.parameters[None], in_copy[None], side)[0]
+
+
+def _matched(query: np.ndarray, reference: np.ndarray, nudges: np.ndarray, side: int):
+    """(n,): each flat ``query`` moved back by its nudge, correlated with its ``reference`` on
+    the nudge's mask (−1 where the mask holds no spread)."""
+    in_copy = _to_copy(nudges, _centres(side)[None], side)
+    indices, weights = _taps(in_copy, side)
+    taken = np.take_along_axis(query, indices.reshape(len(query), -1), axis=1)
+    moved_back = (taken.reshape(indices.shape) * weights).sum(-1)
+    mask = _clean(nudges, in_copy, side)
+    count = np.maximum(mask.sum(-1, keepdims=True), 1)
+    left = (moved_back - (moved_back * mask).sum(-1, keepdims=True) / count) * mask
+    right = (reference - (reference * mask).sum(-1, keepdims=True) / count) * mask
+    spread = np.sqrt(np.einsum("nd,nd->n", left, left) * np.einsum("nd,nd->n", right, right))
+    products = np.einsum("nd,nd->n", left, right)
+    return np.divide(products, spread, out=np.full(len(query), -1.0), where=spread > 1e-3)
+
+
+_MOVES = np.concatenate([np.eye(3), -np.eye(3)])  # one parameter a step up or down
+
+
+def fitted(query: np.ndarray, reference: np.ndarray, start: np.ndarray, side: int):
+    """Each flat ``query`` against its ``reference`` row in the nudge that matches them best
+    near ``start`` (n, 4; the mirror kept): a pattern search over the turn and the two
+    shifts, a step along one of them while that matches better, the steps halved where none
+    does. A random turn and shift land anywhere between the grid's steps, where a sharp
+    image's correlation drops by a few per cent. Returns the correlations (n,) and the
+    nudges (n, 4)."""
+    query, reference = query.astype(np.float64), reference.astype(np.float64)
+    nudges = start.astype(np.float64).copy()
+    best = _matched(query, reference, nudges, side)
+    steps = np.tile(FIRST_STEP, (len(nudges), 1))
+    searching = np.arange(len(nudges))
+    while len(searching):
+        tried = nudges[searching, None].repeat(len(_MOVES), axis=1)
+        tried[..., :3] += _MOVES * steps[searching, None]
+        tried[..., :3] = np.clip(tried[..., :3], -BOUNDS, BOUNDS)
+        scores = _matched(
+            query[searching].repeat(len(_MOVES), axis=0),
+            reference[searching].repeat(len(_MOVES), axis=0),
+            tried.reshape(-1, 4),
+            side,
+        ).reshape(len(searching), len(_MOVES))
+        move = scores.argmax(axis=1)
+        top = scores[np.arange(len(searching)), move]
+        better = top > best[searching] + 1e-6
+        moved = searching[better]
+        nudges[moved], best[moved] = tried[better, move[better]], top[better]
+        stuck = searching[~better]
+        steps[stuck] /= 2
+        searching = np.concatenate([moved, stuck[steps[stuck, 0] >= LAST_STEP]])
+    return best, nudges
 
 
 def _masked_unit(views: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -180,12 +260,12 @@ def _stacked(nudges: tuple[Nudge, ...], side: int) -> tuple[np.ndarray, np.ndarr
     )
 
 
-def finer(
+def per_nudge(
     query: np.ndarray,
     reference: np.ndarray,
     candidates: np.ndarray,
     side: int,
-    among: tuple[Nudge, ...] = FINE,
+    among: tuple[Nudge, ...] = NUDGES,
 ):
     """(len(query), k, len(among)): each flat ``query`` thumbnail against each of its
     ``candidates`` (rows of ``reference``) in each nudge ``among``, correlated on its mask.
@@ -203,3 +283,15 @@ def finer(
     spread = spread.astype(np.float32)[where.reshape(candidates.shape)]  # (n, k, nudges)
     products = np.matmul(reference[candidates], moved_back.transpose(0, 2, 1))
     return np.divide(products, spread, out=np.zeros_like(products), where=spread > 1e-3)
+
+
+def fitted_closest(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray, side: int):
+    """Each flat ``query`` against the one of its ``candidates`` (rows of ``reference``, (n,
+    k)) that a grid nudge matches best, in the nudge ``fitted`` finds from there: the column
+    of ``candidates`` (n,), the correlation (n,) and the nudge (n, 4)."""
+    grid = per_nudge(query, reference, candidates, side, NUDGES)
+    rows = np.arange(len(query))
+    column = grid.max(axis=-1).argmax(axis=-1)
+    start = np.stack([NUDGES[view].parameters for view in grid[rows, column].argmax(axis=-1)])
+    scores, found = fitted(query, reference[candidates[rows, column]], start, side)
+    return column, scores, found
