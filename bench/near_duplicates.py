@@ -33,7 +33,7 @@ the non-official copy — and PBC blood cells).
   nudges, by turns alone and shifts alone (the grid before the fit), and now; the nudges'
   margin against others (recall, flags); the flags and time they cost.
 * What it misses: copies turned 20°, shifted 15 %, turned and enlarged, or mirrored
-  up-down and turned a few degrees, which no view matches.
+  up-down and turned a few degrees, beyond the views' reach.
 * Time: thumbnails and comparison per 1,000 images; and ``near_duplicates.pairs`` (the
   product's whole check, chunks and all) at the largest paper tasks' sizes on made
   thumbnails — its time and the most memory it holds at once (tracemalloc).
@@ -645,9 +645,9 @@ def main() -> None:
         "",
         "## What it misses",
         "",
-        f"Recall at r ≥ {THRESHOLD} of copies no view matches: turned further, shifted "
-        "further, turned and enlarged, or mirrored up-down and turned a few degrees (the "
-        "gap black):",
+        f"Recall at r ≥ {THRESHOLD} of copies beyond the views' reach: turned further than "
+        "the grid (the fit goes half a step beyond it), shifted further, turned and "
+        "enlarged, or mirrored up-down and turned a few degrees (the gap black):",
         "",
         _rows(missed_rows),
         "",

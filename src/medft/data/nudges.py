@@ -1,9 +1,11 @@
-"""Copies turned by a few degrees or shifted by a few per cent, as augmentations write them
-(Keras's ``rotation_range`` and ``width_shift_range``, torchvision's ``RandomAffine``,
-albumentations' ``ShiftScaleRotate``): the part of the copy that came from the original is the
-original moved, and the rest is a fill each library makes its own way (black, the nearest
-edge, a reflection). So a copy is compared with the original moved back, on the thumbnail's
-pixels whose values came from the original only — a mask per nudge, which no fill reaches.
+"""Copies turned by a few degrees, shifted by a few per cent, or both at once, as
+augmentations write them (Keras's ``rotation_range`` and ``width_shift_range``, torchvision's
+``RandomAffine``, albumentations' ``ShiftScaleRotate``): the part of the copy that came from the
+original is the original moved, and the rest is a fill each library makes its own way (black,
+the nearest edge, a reflection). So a copy is compared with the original moved back, on the
+thumbnail's pixels whose values came from the original only — a mask per nudge, which no fill
+reaches: on a grid of turns and shifts (``NUDGES``), then in the turn and shift fitted between
+its steps (``fitted``).
 
 A thumbnail is ``side`` × ``side``; positions are continuous, the image spanning [0, side) on
 each axis, pixel ``i``'s centre at ``i + 0.5``.
@@ -21,8 +23,9 @@ import numpy as np
 # each side, and a sample between pixel centres blends pixels up to one away (1.5 lets the
 # gap's fill through: tests/test_duplicates.py).
 REACH = 2.0
-# Compared on fewer pixels, in hundreds more views, distinct chest X-rays come closer: the
-# nudges count this much less (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
+# Compared on fewer pixels, in hundreds more views and then fitted, distinct chest X-rays come
+# closer: the nudges count this much less. More would lose PBC's sharp copies, less flag
+# distinct chest X-rays (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
 MARGIN = 0.01
 
 
@@ -38,8 +41,8 @@ class Nudge:
 
     @property
     def name(self) -> str:
-        """What a copy so nudged is of its original, in words (to a tenth of a degree and of a
-        per cent: a fitted nudge is no more precise)."""
+        """What a copy so nudged is of its original, in words (to half a degree and half a per
+        cent: a fitted nudge is no more precise)."""
         parts = ["mirrored left-right"] if self.mirrored else []
         degrees = round(self.degrees * 2) / 2
         if degrees:
