@@ -33,7 +33,7 @@ together in steps of 5° and 5 % (``NUDGES``); each evaluation image's closest e
 on that grid, of its ``CLOSEST``, in the turn and shift fitted to it between the steps
 (``nudges.fitted``); those views count ``nudges.MARGIN`` less.
 
-Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 15° or
+Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 17.5° or
 shifts beyond 10 %, a turn or shift with a zoom, a turn with an up-down mirror image (the
 bench's "What it misses"), strong contrast or colour changes; fine-grained images
 (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).

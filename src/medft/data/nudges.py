@@ -125,9 +125,9 @@ NUDGES = _both_ways(
     for right in STEPS
     if degrees or down or right
 )
-# ``fitted`` starts half a grid step either way and stops below a third of a degree and of a
-# per cent (a fiftieth of a thumbnail pixel at its edge); it goes at most half a step beyond
-# the grid.
+# ``fitted`` starts half a grid step either way and halves its steps down to 0.3125° and
+# 0.3125 % (about a twentieth of a thumbnail pixel at its edge); it goes at most half a grid
+# step beyond the grid.
 FIRST_STEP = np.array([2.5, 0.025, 0.025])
 LAST_STEP = 0.3
 BOUNDS = np.array([17.5, 0.125, 0.125])
