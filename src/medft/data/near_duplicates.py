@@ -375,7 +375,7 @@ def _fitted(query: np.ndarray, reference: np.ndarray, closest: np.ndarray):
     for start in range(0, len(query), BLOCK):
         part = slice(start, start + BLOCK)
         columns[part], scores[part], _ = nudges.fitted_closest(
-            query[part], reference, closest[part], SIDE
+            query[part], reference, closest[part], SIDE, NUDGES
         )
     return columns, scores - NUDGE_MARGIN
 
@@ -409,7 +409,7 @@ def closest_view(query: bytes, reference: bytes) -> str:
     q, r = _flat([query]), _flat([reference])
     named = [(score[0, 0], view.name) for view, score in _scores(q, r)]
     if _fitting():
-        _, fit, found = nudges.fitted_closest(q, r, np.zeros((1, 1), int), SIDE)
+        _, fit, found = nudges.fitted_closest(q, r, np.zeros((1, 1), int), SIDE, NUDGES)
         named.append((fit[0] - NUDGE_MARGIN, Nudge.of(found[0]).name))
     if _combining():
         combined = _combined(

@@ -288,13 +288,19 @@ def per_nudge(
     return np.divide(products, spread, out=np.zeros_like(products), where=spread > 1e-3)
 
 
-def fitted_closest(query: np.ndarray, reference: np.ndarray, candidates: np.ndarray, side: int):
+def fitted_closest(
+    query: np.ndarray,
+    reference: np.ndarray,
+    candidates: np.ndarray,
+    side: int,
+    grid: tuple[Nudge, ...] = NUDGES,
+):
     """Each flat ``query`` against the one of its ``candidates`` (rows of ``reference``, (n,
-    k)) that a grid nudge matches best, in the nudge ``fitted`` finds from there: the column
-    of ``candidates`` (n,), the correlation (n,) and the nudge (n, 4)."""
-    grid = per_nudge(query, reference, candidates, side, NUDGES)
+    k)) that a nudge of ``grid`` matches best, in the nudge ``fitted`` finds from there: the
+    column of ``candidates`` (n,), the correlation (n,) and the nudge (n, 4)."""
+    on_grid = per_nudge(query, reference, candidates, side, grid)
     rows = np.arange(len(query))
-    column = grid.max(axis=-1).argmax(axis=-1)
-    start = np.stack([NUDGES[view].parameters for view in grid[rows, column].argmax(axis=-1)])
+    column = on_grid.max(axis=-1).argmax(axis=-1)
+    start = np.stack([grid[view].parameters for view in on_grid[rows, column].argmax(axis=-1)])
     scores, found = fitted(query, reference[candidates[rows, column]], start, side)
     return column, scores, found
