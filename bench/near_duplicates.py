@@ -29,11 +29,13 @@ the non-official copy — and PBC blood cells).
 * Turned a few degrees, shifted: copies turned by 5–15 degrees or shifted by 3–10 %, or
   both, fixed or drawn at random per image (as Keras's ``rotation_range`` and
   ``width_shift_range``, torchvision's ``RandomAffine`` write them; the gap black or the
-  edge repeated), also after a left-right mirror (a random flip first), caught before the
-  nudges, by turns alone and shifts alone (the grid before the fit), and now; the nudges'
-  margin against others (recall, flags); the flags and time they cost.
-* What it misses: copies turned 20°, shifted 15 %, turned and enlarged, or mirrored
-  up-down and turned a few degrees, beyond the views' reach.
+  edge repeated), also after a left-right or up-down mirror or a half or quarter turn (a
+  random flip first), caught before the nudges, by turns alone and shifts alone (the grid
+  before the fit), by the fit meeting the closest as they are and mirrored left-right only
+  (before the square's other symmetries), and now; the nudges' margin against others
+  (recall, flags); the flags and time they cost.
+* What it misses: copies turned 20°, shifted 15 %, or turned and enlarged, beyond the views'
+  reach.
 * Time: thumbnails and comparison per 1,000 images; and ``near_duplicates.pairs`` (the
   product's whole check, chunks and all) at the largest paper tasks' sizes on made
   thumbnails — its time and the most memory it holds at once (tracemalloc).
@@ -177,16 +179,16 @@ def _affine(
     return copy
 
 
-def _random_affine(fill: str = "black", mirrored: bool = False):
-    """As torchvision's ``RandomAffine(degrees=15, translate=(0.1, 0.1))`` (after a
-    ``RandomHorizontalFlip`` that flipped): a turn and shifts drawn anew per image (seeded by
-    its pixels, so every comparison of the bench meets the same copy)."""
+def _random_affine(fill: str = "black", flip=None):
+    """As torchvision's ``RandomAffine(degrees=15, translate=(0.1, 0.1))`` (after ``flip``, a
+    ``RandomHorizontalFlip`` or ``RandomVerticalFlip`` that flipped, or a quarter turn): a turn
+    and shifts drawn anew per image (seeded by its pixels, so every comparison of the bench
+    meets the same copy)."""
 
     def copy(image: Image.Image) -> Image.Image:
         rng = np.random.default_rng(zlib.crc32(image.tobytes()))
         degrees, right, down = rng.uniform(-15, 15), *rng.uniform(-0.1, 0.1, 2)
-        source = ImageOps.mirror(image) if mirrored else image
-        return _affine(degrees, right, down, fill)(source)
+        return _affine(degrees, right, down, fill)(flip(image) if flip else image)
 
     return copy
 
@@ -208,7 +210,11 @@ NUDGED = {
     "rotate −7° + shift 4 % left, 8 % down": _affine(-7, right=-0.04, down=0.08),
     "random rotate ≤ 15° + shift ≤ 10 %": _random_affine(),
     "random rotate + shift, edge fill": _random_affine("edge"),
-    "mirror + random rotate + shift": _random_affine(mirrored=True),
+    "mirror + random rotate + shift": _random_affine(flip=ImageOps.mirror),
+    "up-down mirror + rotate 5°": lambda image: _affine(5)(ImageOps.flip(image)),
+    "up-down mirror + random rotate + shift": _random_affine(flip=ImageOps.flip),
+    "turn 180° + random rotate + shift": _random_affine(flip=lambda i: i.rotate(180)),
+    "quarter turn + random rotate + shift": _random_affine(flip=lambda i: i.rotate(90)),
 }
 # Augmentations beyond the views' reach (the fit catches some 20° turns, going to 17.5°): measured
 # to say what it misses, not in the recall.
@@ -216,7 +222,6 @@ MISSED = {
     "rotate 20°": _affine(20),
     "shift 15 %": _affine(right=0.15),
     "rotate 10° + zoom 1.1×": _affine(10, scale=1.1),
-    "up-down mirror + rotate 5°": lambda image: _affine(5)(ImageOps.flip(image)),
 }
 # The grid before the fit (commit c9112d2's every-pair views): turns alone in steps of 2.5°
 # up to 15°, shifts alone in steps of 2.5 % up to 10 %, each also mirrored; measured without
@@ -314,6 +319,8 @@ def previous_thumbnail(image: np.ndarray) -> bytes:
 
 # Before the quarter turns: the thumbnail as it is and its two mirror images.
 MIRRORS = ORIENTATIONS[:3]
+# The fit before it met the square's other symmetries: as it is and mirrored left-right.
+LEFT_RIGHT = ((False, 0), (True, 0))
 
 
 @contextlib.contextmanager
@@ -324,16 +331,27 @@ def views(
     nudges: tuple = NUDGES,
     nudge_margin: float = MARGIN,
     fit: bool = True,
+    symmetric: bool = True,
 ):
     """The comparison with other views: ``zooms=()`` is the comparison before the zooms,
     ``orientations=MIRRORS`` the one before the quarter turns; ``candidates``: how many
     earlier images per evaluation image get the combined views (0: none, as before them);
     ``nudges=()``: before the shifts and small turns; ``nudge_margin``: theirs; ``fit``:
-    whether the closest gets a turn and shift fitted."""
-    names = ("ZOOMS", "ORIENTATIONS", "CANDIDATES", "NUDGES", "CLOSEST", "NUDGE_MARGIN")
+    whether the closest gets a turn and shift fitted; ``symmetric``: whether the fit meets
+    the closest in every symmetry of the square, and the closest in them (else, as before
+    them, as they are and mirrored left-right only)."""
+    names = (
+        "ZOOMS", "ORIENTATIONS", "CANDIDATES", "NUDGES", "CLOSEST", "NUDGE_MARGIN",
+        "FIT_SYMMETRIES", "SYMMETRIC_CLOSEST",
+    )  # fmt: skip
     product = [getattr(near_duplicates, name) for name in names]
     closest = near_duplicates.CLOSEST if fit else 0
-    values = (zooms, orientations, candidates, nudges, closest, nudge_margin)
+    fit_symmetries = near_duplicates.FIT_SYMMETRIES if symmetric else LEFT_RIGHT
+    symmetric_closest = near_duplicates.SYMMETRIC_CLOSEST if symmetric else 0
+    values = (
+        zooms, orientations, candidates, nudges, closest, nudge_margin,
+        fit_symmetries, symmetric_closest,
+    )  # fmt: skip
     for name, value in zip(names, values, strict=True):
         setattr(near_duplicates, name, value)
     try:
@@ -448,6 +466,11 @@ def main() -> None:
             nudged_before = recall(train, preprocess, args.copies, kinds=NUDGED)
         with views(candidates=near_duplicates.CANDIDATES, nudges=EARLIER_GRID, fit=False):
             nudged_earlier = recall(train, preprocess, args.copies, kinds=NUDGED)
+        with views(candidates=near_duplicates.CANDIDATES, symmetric=False):
+            started = time.perf_counter()
+            nearest_left_right = flagged(train_hashes, evaluation_hashes)
+            left_right_time = (time.perf_counter() - started) / len(evaluation) * 1000
+            nudged_left_right = recall(train, preprocess, args.copies, kinds=NUDGED)
         margin_cells = []
         for margin in MARGINS:
             if margin == MARGIN:
@@ -465,6 +488,7 @@ def main() -> None:
             {
                 "before the nudges": nudged_before,
                 "turns or shifts alone": nudged_earlier,
+                "as they are and mirrored left-right only": nudged_left_right,
                 "now": nudged_now,
             },
         )
@@ -472,8 +496,10 @@ def main() -> None:
             (
                 name,
                 (nearest_unnudged >= THRESHOLD).mean() * 1000,
+                (nearest_left_right >= THRESHOLD).mean() * 1000,
                 (nearest >= THRESHOLD).mean() * 1000,
                 unnudged_time,
+                left_right_time,
                 timing[-1][2],
             )
         )
@@ -613,13 +639,22 @@ def main() -> None:
         f"the nudges' {len(NUDGES)} views of turns and shifts together in steps of 5° and 5 % "
         "for every pair (`medft.data.nudges.NUDGES`), and the turn and shift fitted between "
         "them (`nudges.fitted`) to the training image closest on that grid among each "
-        f"evaluation image's {near_duplicates.CLOSEST} closest (`CLOSEST`).",
+        f"evaluation image's {near_duplicates.CLOSEST} closest (`CLOSEST`) and its "
+        f"{near_duplicates.SYMMETRIC_CLOSEST} closest on a sparser grid "
+        f"({len(near_duplicates.SPARSE_NUDGES)} nudges) in the square's "
+        f"{len(near_duplicates.OTHER_SYMMETRIES)} other symmetries (flipped up-down, turned by "
+        "quarter turns: `SYMMETRIC_CLOSEST`), the fit starting in whichever of the eight "
+        "symmetries matches best (`FIT_SYMMETRIES`). The column before it: the fit as the "
+        "product had it before those symmetries, meeting the closest as they are and "
+        "mirrored left-right only.",
         "",
-        "| set | copy | before the nudges | turns or shifts alone | now |",
-        "|---|---|---|---|---|",
+        "| set | copy | before the nudges | turns or shifts alone "
+        "| as they are and mirrored left-right only | now |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {r['set']} | {r['copy']} | {r['before the nudges']:.0%} "
-            f"| {r['turns or shifts alone']:.0%} | {r['now']:.0%} |"
+            f"| {r['turns or shifts alone']:.0%} "
+            f"| {r['as they are and mirrored left-right only']:.0%} | {r['now']:.0%} |"
             for r in nudge_rows
         ),
         "",
@@ -637,18 +672,23 @@ def main() -> None:
         ),
         "",
         "What they cost: evaluation images per 1,000 flagged among distinct images, and the "
-        "comparison's seconds per 1,000 evaluation images (this machine, one process).",
+        "comparison's seconds per 1,000 evaluation images (this machine, one process): "
+        "before the nudges, with the fit meeting the closest as they are and mirrored "
+        "left-right only, and now.",
         "",
-        "| set | flagged per 1,000, before | flagged per 1,000, now | s per 1,000, before "
-        "| s per 1,000, now |",
-        "|---|---|---|---|---|",
-        *(f"| {n} | {b:.1f} | {a:.1f} | {tb:.3f} | {ta:.3f} |" for n, b, a, tb, ta in nudge_cost),
+        "| set | flagged per 1,000, before | flagged, left-right only | flagged, now "
+        "| s per 1,000, before | s, left-right only | s, now |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {n} | {b:.1f} | {m:.1f} | {a:.1f} | {tb:.3f} | {tm:.3f} | {ta:.3f} |"
+            for n, b, m, a, tb, tm, ta in nudge_cost
+        ),
         "",
         "## What it misses",
         "",
         f"Recall at r ≥ {THRESHOLD} of copies beyond the views' reach: turned further than "
-        "the grid (the fit goes half a step beyond it), shifted further, turned and "
-        "enlarged, or mirrored up-down and turned a few degrees (the gap black):",
+        "the grid (the fit goes half a step beyond it), shifted further, or turned and "
+        "enlarged (the gap black):",
         "",
         _rows(missed_rows),
         "",

@@ -395,10 +395,13 @@ def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0, mirrored=False):
     return moved.crop((pad, pad, pad + width, pad + height))
 
 
-def test_copies_torchvisions_random_affine_writes_are_near_copies():
-    """What users' pipelines write: torchvision's ``RandomHorizontalFlip`` and ``RandomAffine``
-    (a turn up to 15° and shifts up to 10 % drawn at once, nearest-neighbour, a black gap);
-    each copy meets its original among 40 distinct textures, and none comes as close to
+@pytest.mark.parametrize("flip", ["left-right at random", "up-down", "a quarter turn"])
+def test_copies_torchvisions_random_affine_writes_are_near_copies(flip):
+    """What users' pipelines write: a flip (left-right at random, or up-down, or a quarter
+    turn: histology and dermoscopy pipelines flip both ways), then torchvision's
+    ``RandomAffine`` (a turn up to 15° and shifts up to 10 % drawn at once,
+    nearest-neighbour, a black gap); each copy meets its original among 200 distinct
+    textures (far more than the closest the fit meets), and none comes as close to
     another."""
     import numpy as np
     import torch
@@ -407,14 +410,16 @@ def test_copies_torchvisions_random_affine_writes_are_near_copies():
     from medft.data.near_duplicates import similarity, thumbnail
 
     torch.manual_seed(0)
+    flips = {
+        "left-right at random": transforms.RandomHorizontalFlip(),
+        "up-down": transforms.RandomVerticalFlip(1.0),
+        "a quarter turn": transforms.RandomRotation((90, 90)),
+    }
     augment = transforms.Compose(
-        [
-            transforms.RandomHorizontalFlip(),
-            transforms.RandomAffine(degrees=15, translate=(0.1, 0.1)),
-        ]
+        [flips[flip], transforms.RandomAffine(degrees=15, translate=(0.1, 0.1))]
     )
     pre = Preprocess(32, 32)
-    images = _textures(40, seed=13)
+    images = _textures(200, seed=13)
     originals = [thumbnail(pre(image)) for image in images]
     copies = [thumbnail(pre(augment(image))) for image in images[:10]]
     close = similarity(copies, originals)
@@ -440,7 +445,11 @@ def test_each_nudge_compares_only_pixels_no_fill_reaches():
         return _flat([thumbnail(pre(copy))])
 
     rng = np.random.default_rng(3)  # and nudges a fit lands on, between the grid's steps
-    between = [Nudge.of(np.append(rng.uniform(-BOUNDS, BOUNDS), m)) for m in (0, 1) * 40]
+    between = [
+        Nudge.of(np.append(rng.uniform(-BOUNDS, BOUNDS) + (90 * quarters, 0, 0), m))
+        for quarters in range(4)  # the fit also starts from each of the square's symmetries
+        for m in (0, 1) * 10
+    ]
     for nudge in (*NUDGES, *between):
         matrix, mask = undoing(nudge, SIDE)
         black, white = nudged_thumbnail(nudge, 0), nudged_thumbnail(nudge, 255)
@@ -456,11 +465,12 @@ def test_each_nudge_compares_only_pixels_no_fill_reaches():
 
 def test_the_fit_compares_as_the_grid_does():
     """The fit's correlation of a pair in a nudge (sampled point by point) is the grid's (the
-    nudge's matrix and mask), on and between the grid's steps."""
+    nudge's matrix and mask), on and between the grid's steps; a nudge by quarter turns,
+    mirrored or not, is the thumbnail turned and mirrored (``symmetric``)."""
     import numpy as np
 
     from medft.data.near_duplicates import SIDE, _flat, thumbnail
-    from medft.data.nudges import BOUNDS, NUDGES, Nudge, _matched, per_nudge
+    from medft.data.nudges import BOUNDS, NUDGES, SYMMETRIES, Nudge, _matched, per_nudge, symmetric
 
     pre = Preprocess(32, 32)
     query, reference = _flat([thumbnail(pre(image)) for image in _textures(2, seed=5)])
@@ -470,6 +480,12 @@ def test_the_fit_compares_as_the_grid_does():
         on_grid = per_nudge(query[None], reference[None], np.zeros((1, 1), int), SIDE, (nudge,))
         sampled = _matched(query[None], reference[None], nudge.parameters[None], SIDE)
         assert abs(on_grid.item() - sampled.item()) < 1e-4, nudge.name
+    for mirrored, quarters in SYMMETRIES:
+        turned = symmetric(query[None], SIDE, mirrored, quarters)
+        as_nudge = Nudge(90.0 * quarters, mirrored=mirrored).parameters[None]
+        assert _matched(turned, query[None], as_nudge, SIDE).item() > 1 - 1e-9
+        undone = symmetric(turned, SIDE, mirrored, quarters, undone=True)
+        assert np.array_equal(undone, query[None])
 
 
 def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill():
@@ -501,6 +517,15 @@ def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill
         "mirrored, turned 13.3° clockwise, shifted 4.3 % left and 8.6 % up, edge": (
             dict(degrees=-13.3, right=-0.043, down=-0.086, fill="edge", mirrored=True),
             ("mirrored left-right", " clockwise", "left", "up"),
+        ),
+        # Mirrored left-right and turned 173° is mirrored up-down, then turned 7° clockwise.
+        "mirrored up-down, turned 7° clockwise, shifted 5 % right, black": (
+            dict(degrees=173, right=0.05, mirrored=True),
+            ("mirrored up-down, then turned 7° clockwise", "shifted 5 % right"),
+        ),
+        "turned 96° anticlockwise, shifted 4 % up, edge": (
+            dict(degrees=96, down=-0.04, fill="edge"),
+            ("turned 96° anticlockwise", "shifted 4 % up"),
         ),
     }
     originals = [thumbnail(pre(image)) for image in images]

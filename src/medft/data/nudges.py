@@ -42,12 +42,17 @@ class Nudge:
     @property
     def name(self) -> str:
         """What a copy so nudged is of its original, in words (to half a degree and half a per
-        cent: a fitted nudge is no more precise)."""
-        parts = ["mirrored left-right"] if self.mirrored else []
-        degrees = round(self.degrees * 2) / 2
+        cent: a fitted nudge is no more precise). A mirror image is named as the square's
+        symmetry nearest it (mirrored left-right and turned 180° is mirrored up-down), then the
+        few degrees beyond it."""
+        whole = (round(self.degrees * 2) / 2 + 180) % 360 - 180
+        quarters = round(whole / 90) if self.mirrored else 0
+        symmetry = _SYMMETRIES[self.mirrored, quarters % 4]
+        parts = [symmetry] if symmetry else []
+        degrees = whole - 90 * quarters
         if degrees:
-            way = "anticlockwise" if degrees > 0 else "clockwise"
-            parts.append(f"turned {abs(degrees):g}° {way}")
+            way = {180: ""}.get(abs(degrees), " anticlockwise" if degrees > 0 else " clockwise")
+            parts.append(f"turned {abs(degrees):g}°{way}")
         moves = [
             f"{abs(share):g} % {word[share > 0]}"
             for share, word in (
@@ -78,6 +83,16 @@ class Nudge:
         """Where the copy's ``points`` came from in the original (``to_copy`` undone)."""
         flat = points.reshape(1, -1, 2)
         return _to_original(self.parameters[None], flat, side).reshape(points.shape)
+
+
+# The square's mirror images as a mirror left-right, then quarter turns anticlockwise.
+_SYMMETRIES = {
+    (False, 0): "",
+    (True, 0): "mirrored left-right",
+    (True, 1): "mirrored about the diagonal",
+    (True, 2): "mirrored up-down",
+    (True, 3): "mirrored about the other diagonal",
+}
 
 
 # Nudges as arrays, (n, 4): degrees, down, right, mirrored (0 or 1); points (n, m, 2).
@@ -125,6 +140,13 @@ NUDGES = _both_ways(
     for right in STEPS
     if degrees or down or right
 )
+# Where the fit starts, the closest earlier images are also met in each of the square's eight
+# symmetries (mirrored left-right or not, then turned by quarter turns anticlockwise): a copy
+# flipped up-down or turned a quarter turn, then turned and shifted a little (histology and
+# dermoscopy pipelines flip both ways and turn by quarter turns before a random affine) is
+# that symmetry of its original nudged. Comparing every pair so would cost the grid four
+# times over.
+SYMMETRIES = tuple((mirrored, quarters) for mirrored in (False, True) for quarters in range(4))
 # ``fitted`` starts half a grid step either way and halves its steps down to 0.3125° and
 # 0.3125 % (about a twentieth of a thumbnail pixel at its edge); it goes at most half a grid
 # step beyond the grid.
@@ -218,13 +240,18 @@ def fitted(query: np.ndarray, reference: np.ndarray, start: np.ndarray, side: in
     nudges (n, 4)."""
     query, reference = query.astype(np.float64), reference.astype(np.float64)
     nudges = start.astype(np.float64).copy()
+    # The bounds are about the start's nearest quarter turn: a mirror image or a quarter turn
+    # nudged is fitted as far as an upright copy.
+    centre = np.zeros((len(nudges), 3))
+    centre[:, 0] = np.round(nudges[:, 0] / 90) * 90
     best = _matched(query, reference, nudges, side)
     steps = np.tile(FIRST_STEP, (len(nudges), 1))
     searching = np.arange(len(nudges))
     while len(searching):
         tried = nudges[searching, None].repeat(len(_MOVES), axis=1)
         tried[..., :3] += _MOVES * steps[searching, None]
-        tried[..., :3] = np.clip(tried[..., :3], -BOUNDS, BOUNDS)
+        around = centre[searching, None]
+        tried[..., :3] = np.clip(tried[..., :3], around - BOUNDS, around + BOUNDS)
         scores = _matched(
             query[searching].repeat(len(_MOVES), axis=0),
             reference[searching].repeat(len(_MOVES), axis=0),
@@ -288,19 +315,47 @@ def per_nudge(
     return np.divide(products, spread, out=np.zeros_like(products), where=spread > 1e-3)
 
 
+def symmetric(
+    flat: np.ndarray, side: int, mirrored: bool, quarters: int, undone: bool = False
+) -> np.ndarray:
+    """Flat square thumbnails (or masks) mirrored left-right or not, then turned ``quarters``
+    quarter turns anticlockwise: what ``Nudge(90 * quarters, mirrored=mirrored)`` makes of
+    them; ``undone``: that undone (turned back, then mirrored)."""
+    square = flat.reshape(-1, side, side)
+    if mirrored and not undone:
+        square = square[:, :, ::-1]
+    square = np.rot90(square, -quarters if undone else quarters, axes=(1, 2))
+    if mirrored and undone:
+        square = square[:, :, ::-1]
+    return square.reshape(len(flat), -1)
+
+
 def fitted_closest(
     query: np.ndarray,
     reference: np.ndarray,
     candidates: np.ndarray,
     side: int,
     grid: tuple[Nudge, ...] = NUDGES,
+    symmetries: tuple[tuple[bool, int], ...] = SYMMETRIES,
 ):
     """Each flat ``query`` against the one of its ``candidates`` (rows of ``reference``, (n,
-    k)) that a nudge of ``grid`` matches best, in the nudge ``fitted`` finds from there: the
-    column of ``candidates`` (n,), the correlation (n,) and the nudge (n, 4)."""
-    on_grid = per_nudge(query, reference, candidates, side, grid)
+    k)) that a nudge of ``grid`` matches best, in one of the ``symmetries`` (the grid's mirror
+    images aside: mirrored left-right is one of them), in the nudge ``fitted`` finds from
+    there: the column of ``candidates`` (n,), the correlation (n,) and the nudge (n, 4)."""
+    upright = (Nudge(), *(nudge for nudge in grid if not nudge.mirrored))
+    chosen, where = np.unique(candidates, return_inverse=True)
+    # Each candidate in every symmetry, symmetry after symmetry: the copy moved back by an
+    # upright nudge is compared with the candidate so turned or mirrored.
+    every_way = np.concatenate([symmetric(reference[chosen], side, *s) for s in symmetries])
+    rows_of = where.reshape(candidates.shape)[..., None] + len(chosen) * np.arange(len(symmetries))
+    on_grid = per_nudge(query, every_way, rows_of.reshape(len(query), -1), side, upright)
+    on_grid = on_grid.reshape(len(query), candidates.shape[1], -1)
     rows = np.arange(len(query))
     column = on_grid.max(axis=-1).argmax(axis=-1)
-    start = np.stack([grid[view].parameters for view in on_grid[rows, column].argmax(axis=-1)])
+    symmetry, nudge = np.divmod(on_grid[rows, column].argmax(axis=-1), len(upright))
+    start = np.stack([upright[i].parameters for i in nudge])
+    turns = np.array([quarters for _, quarters in symmetries])[symmetry]
+    start[:, 0] += 90.0 * turns
+    start[:, 3] = np.array([mirrored for mirrored, _ in symmetries])[symmetry]
     scores, found = fitted(query, reference[candidates[rows, column]], start, side)
     return column, scores, found
