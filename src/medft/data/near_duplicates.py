@@ -30,12 +30,14 @@ gap filled however its library fills it) is compared with the original moved bac
 thumbnail pixels no fill reaches (``medft.data.nudges``), as it is and mirrored left-right
 first (a random flip, then a turn and shift): every pair on a grid of turns and shifts
 together in steps of 5° and 5 % (``NUDGES``); each evaluation image's closest earlier image
-on that grid, of its ``CLOSEST``, in the turn and shift fitted to it between the steps
-(``nudges.fitted``); those views count ``nudges.MARGIN`` less.
+on that grid, of its ``CLOSEST`` and of its ``SYMMETRIC_CLOSEST`` (the closest on a sparser
+grid after an up-down flip or a quarter or half turn: pipelines that flip both ways), in the
+turn and shift fitted to it between the steps in whichever of the square's eight symmetries
+matches best (``nudges.fitted``); those views count ``nudges.MARGIN`` less.
 
 Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 17.5° or
-shifts beyond 10 %, a turn or shift with a zoom, a turn with an up-down mirror image (the
-bench's "What it misses"), strong contrast or colour changes; fine-grained images
+shifts beyond 10 %, a turn or shift with a zoom (the bench's "What it misses"), strong
+contrast or colour changes; fine-grained images
 (blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
@@ -416,9 +418,9 @@ def _fitted(query: np.ndarray, reference: np.ndarray, closest: np.ndarray):
 def similarity(query, reference) -> np.ndarray:
     """How alike each ``query`` thumbnail is to each ``reference`` thumbnail: the highest
     correlation of their ``views``, less the view's margin; for the query's reference closest
-    on the nudges' grid among its closest so far, in the nudge fitted between those steps
-    (``nudges.fitted``); and for each query's ``_candidates`` of the combined views (turned
-    or mirrored, and cropped) — (len(query), len(reference))."""
+    on the nudges' grid among its closest so far and its ``_symmetric_closest``, in the nudge
+    fitted between those steps (``nudges.fitted``); and for each query's ``_candidates`` of
+    the combined views (turned or mirrored, and cropped) — (len(query), len(reference))."""
     q, r = _flat(query), _flat(reference)
     fitting = _fitting() and len(q) and len(r)
     # Before the comparison of every pair: their matrices are not held at once.

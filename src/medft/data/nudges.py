@@ -5,7 +5,9 @@ original is the original moved, and the rest is a fill each library makes its ow
 the nearest edge, a reflection). So a copy is compared with the original moved back, on the
 thumbnail's pixels whose values came from the original only — a mask per nudge, which no fill
 reaches: on a grid of turns and shifts (``NUDGES``), then in the turn and shift fitted between
-its steps (``fitted``).
+its steps (``fitted``), after any of the square's eight symmetries (``SYMMETRIES``: a flip
+up-down or a quarter turn before the turn and shift is a turn near 90°, 180° or 270°, mirrored
+or not).
 
 A thumbnail is ``side`` × ``side``; positions are continuous, the image spanning [0, side) on
 each axis, pixel ``i``'s centre at ``i + 0.5``.
@@ -233,11 +235,11 @@ _MOVES = np.concatenate([np.eye(3), -np.eye(3)])  # one parameter a step up or d
 
 def fitted(query: np.ndarray, reference: np.ndarray, start: np.ndarray, side: int):
     """Each flat ``query`` against its ``reference`` row in the nudge that matches them best
-    near ``start`` (n, 4; the mirror kept): a pattern search over the turn and the two
-    shifts, a step along one of them while that matches better, the steps halved where none
-    does. A random turn and shift land anywhere between the grid's steps, where a sharp
-    image's correlation drops by a few per cent. Returns the correlations (n,) and the
-    nudges (n, 4)."""
+    near ``start`` (n, 4; the mirror and the nearest quarter turn kept): a pattern search over
+    the turn and the two shifts, a step along one of them while that matches better, the
+    steps halved where none does. A random turn and shift land anywhere between the grid's
+    steps, where a sharp image's correlation drops by a few per cent. Returns the
+    correlations (n,) and the nudges (n, 4)."""
     query, reference = query.astype(np.float64), reference.astype(np.float64)
     nudges = start.astype(np.float64).copy()
     # The bounds are about the start's nearest quarter turn: a mirror image or a quarter turn
