@@ -437,7 +437,8 @@ def main() -> None:
         without_margin = tuple(dataclasses.replace(zoom, margin=0.0) for zoom in ZOOMS)
         with views(zooms=without_margin, candidates=near_duplicates.CANDIDATES):
             nearest_without_margin = flagged(train_hashes, evaluation_hashes)
-        with views(orientations=MIRRORS):
+        # Before the quarter turns, the fit met no quarter turn either.
+        with views(orientations=MIRRORS, symmetric=False):
             nearest_mirrors = flagged(train_hashes, evaluation_hashes)
             turns_mirrors = recall(
                 train, preprocess, args.copies, kinds=[k for k in single if "turn" in k]
