@@ -134,18 +134,16 @@ class Orientation:
 
     @property
     def name(self) -> str:
-        """What a copy so oriented is of its original (a transpose flipped left-right is the
-        original turned clockwise; flipped up-down, anticlockwise)."""
-        return {
-            (False, False, False): "the same picture",
-            (False, False, True): "mirrored left-right",
-            (False, True, False): "mirrored up-down",
-            (False, True, True): "turned 180°",
-            (True, False, False): "mirrored about the diagonal",
-            (True, False, True): "turned 90° clockwise",
-            (True, True, False): "turned 90° anticlockwise",
-            (True, True, True): "mirrored about the other diagonal",
-        }[self.transpose, self.flip_rows, self.flip_columns]
+        """What a copy so oriented is of its original: the name of the symmetry of
+        ``nudges.SYMMETRIES`` (a mirror or not, then quarter turns) that moves pixels as this
+        does (a transpose flipped left-right is the original turned clockwise)."""
+        probe = np.arange(4.0).reshape(1, 2, 2)
+        moved = self.of(probe).reshape(1, -1)
+        return next(
+            name
+            for symmetry, name in nudges.SYMMETRY_NAMES.items()
+            if np.array_equal(nudges.symmetric(probe.reshape(1, -1), 2, *symmetry), moved)
+        )
 
 
 # As it is first, then the mirror images (left-right, up-down), the half turn, and the four

@@ -49,8 +49,7 @@ class Nudge:
         few degrees beyond it."""
         whole = (round(self.degrees * 2) / 2 + 180) % 360 - 180
         quarters = round(whole / 90) if self.mirrored else 0
-        symmetry = _SYMMETRIES[self.mirrored, quarters % 4]
-        parts = [symmetry] if symmetry else []
+        parts = [SYMMETRY_NAMES[True, quarters % 4]] if self.mirrored else []
         degrees = whole - 90 * quarters
         if degrees:
             way = {180: ""}.get(abs(degrees), " anticlockwise" if degrees > 0 else " clockwise")
@@ -87,9 +86,13 @@ class Nudge:
         return _to_original(self.parameters[None], flat, side).reshape(points.shape)
 
 
-# The square's mirror images as a mirror left-right, then quarter turns anticlockwise.
-_SYMMETRIES = {
-    (False, 0): "",
+# The square's eight symmetries, each a mirror left-right or not, then quarter turns
+# anticlockwise (``symmetric``), and what a copy so made is of its original.
+SYMMETRY_NAMES = {
+    (False, 0): "the same picture",
+    (False, 1): "turned 90° anticlockwise",
+    (False, 2): "turned 180°",
+    (False, 3): "turned 90° clockwise",
     (True, 0): "mirrored left-right",
     (True, 1): "mirrored about the diagonal",
     (True, 2): "mirrored up-down",
@@ -148,7 +151,7 @@ NUDGES = _both_ways(
 # dermoscopy pipelines flip both ways and turn by quarter turns before a random affine) is
 # that symmetry of its original nudged. Comparing every pair so would cost the grid four
 # times over.
-SYMMETRIES = tuple((mirrored, quarters) for mirrored in (False, True) for quarters in range(4))
+SYMMETRIES = tuple(SYMMETRY_NAMES)
 # ``fitted`` starts half a grid step either way and halves its steps down to 0.3125° and
 # 0.3125 % (about a twentieth of a thumbnail pixel at its edge); it goes at most half a grid
 # step beyond the grid.
