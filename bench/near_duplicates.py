@@ -58,7 +58,7 @@ from PIL import Image, ImageOps
 
 from medft.data import near_duplicates
 from medft.data.near_duplicates import ORIENTATIONS, THRESHOLD, ZOOMS, similarity, thumbnail
-from medft.data.nudges import MARGIN, NUDGES, Nudge, _both_ways
+from medft.data.nudges import MARGIN, NUDGES, SYMMETRIES, Nudge, _both_ways
 from medft.data.preprocess import Preprocess
 
 HERE = Path(__file__).parent
@@ -319,8 +319,9 @@ def previous_thumbnail(image: np.ndarray) -> bytes:
 
 # Before the quarter turns: the thumbnail as it is and its two mirror images.
 MIRRORS = ORIENTATIONS[:3]
-# The fit before it met the square's other symmetries: as it is and mirrored left-right.
-LEFT_RIGHT = ((False, 0), (True, 0))
+# The fit before it met the square's other symmetries: as it is and mirrored left-right (no
+# quarter turn; the product's OTHER_SYMMETRIES are the rest).
+LEFT_RIGHT = tuple(s for s in SYMMETRIES if s not in near_duplicates.OTHER_SYMMETRIES)
 
 
 @contextlib.contextmanager
