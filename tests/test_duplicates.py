@@ -114,6 +114,22 @@ def test_the_option_is_validated():
         parse_options({"name": "x", "source": "synthetic", "duplicates": "drop"})
 
 
+def test_an_unknown_near_duplicates_policy_is_named_with_the_choices(tmp_path, capsys):
+    """Through the CLI, as a user mistypes it: one line naming the option, the value and the
+    choices; no dataset folder, whole or partial."""
+    from medft.cli import main
+
+    kaggle_layout(tmp_path / "raw", {})
+    out = tmp_path / "bad"
+    args = ["prepare", "imagefolder", "--root", str(tmp_path / "raw"), "--size", "16"]
+    assert main([*args, "--out", str(out), "--near-duplicates", "drop"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "dataset 'bad'" in err
+    assert "`near_duplicates: 'drop'` must be one of warn, error, drop_from_eval" in err
+    assert not out.exists() and not (tmp_path / "bad.partial").exists()
+
+
 def test_the_data_card_shows_what_went_in_and_what_was_dropped(tmp_path):
     from medft.data.card import data_card, write
 
