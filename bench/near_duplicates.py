@@ -27,15 +27,16 @@ the non-official copy — and PBC blood cells).
   now (each evaluation image's ``CANDIDATES`` nearest by the coarse comparison), and were
   every pair compared in them; the flags and time that costs.
 * Turned a few degrees, shifted: copies turned by 5–15 degrees or shifted by 3–10 %, or
-  both, fixed or drawn at random per image (as Keras's ``rotation_range`` and
-  ``width_shift_range``, torchvision's ``RandomAffine`` write them; the gap black or the
-  edge repeated), also after a left-right or up-down mirror or a half or quarter turn (a
-  random flip first), caught before the nudges, by turns alone and shifts alone (the grid
-  before the fit), by the fit meeting the closest as they are and mirrored left-right only
-  (before the square's other symmetries), and now; the nudges' margin against others
-  (recall, flags); the flags and time they cost.
-* What it misses: copies turned 20°, shifted 15 %, or turned and enlarged, beyond the views'
-  reach.
+  both, some also enlarged or shrunk by up to 10 %, fixed or drawn at random per image (as
+  Keras's ``rotation_range``, ``width_shift_range`` and ``zoom_range``, torchvision's
+  ``RandomAffine`` write them; the gap black or the edge repeated), also after a left-right
+  or up-down mirror or a half or quarter turn (a random flip first), caught before the
+  nudges, by turns alone and shifts alone (the grid before the fit), by the fit meeting the
+  closest as they are and mirrored left-right only (before the square's other symmetries),
+  before the zoom, and now; the nudges' margin and the zoom's cost against others (recall,
+  flags); the flags and time they cost.
+* What it misses: copies turned 20°, shifted 15 %, or turned and enlarged 20 %, beyond the
+  views' reach.
 * Time: thumbnails and comparison per 1,000 images; and ``near_duplicates.pairs`` (the
   product's whole check, chunks and all) at the largest paper tasks' sizes on made
   thumbnails — its time and the most memory it holds at once (tracemalloc).
@@ -57,8 +58,9 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from medft.data import near_duplicates
+from medft.data import nudges as nudging
 from medft.data.near_duplicates import ORIENTATIONS, THRESHOLD, ZOOMS, similarity, thumbnail
-from medft.data.nudges import MARGIN, NUDGES, SYMMETRIES, Nudge, _both_ways
+from medft.data.nudges import MARGIN, NUDGES, SYMMETRIES, ZOOM_COST, Nudge, _both_ways
 from medft.data.preprocess import Preprocess
 
 HERE = Path(__file__).parent
@@ -179,16 +181,17 @@ def _affine(
     return copy
 
 
-def _random_affine(fill: str = "black", flip=None):
+def _random_affine(fill: str = "black", flip=None, zoom: bool = False):
     """As torchvision's ``RandomAffine(degrees=15, translate=(0.1, 0.1))`` (after ``flip``, a
-    ``RandomHorizontalFlip`` or ``RandomVerticalFlip`` that flipped, or a quarter turn): a turn
-    and shifts drawn anew per image (seeded by its pixels, so every comparison of the bench
-    meets the same copy)."""
+    ``RandomHorizontalFlip`` or ``RandomVerticalFlip`` that flipped, or a quarter turn; with
+    ``scale=(0.9, 1.1)`` where ``zoom``): a turn, shifts and a zoom drawn anew per image
+    (seeded by its pixels, so every comparison of the bench meets the same copy)."""
 
     def copy(image: Image.Image) -> Image.Image:
         rng = np.random.default_rng(zlib.crc32(image.tobytes()))
         degrees, right, down = rng.uniform(-15, 15), *rng.uniform(-0.1, 0.1, 2)
-        return _affine(degrees, right, down, fill)(flip(image) if flip else image)
+        scale = rng.uniform(0.9, 1.1) if zoom else 1.0
+        return _affine(degrees, right, down, fill, scale)(flip(image) if flip else image)
 
     return copy
 
@@ -215,13 +218,19 @@ NUDGED = {
     "up-down mirror + random rotate + shift": _random_affine(flip=ImageOps.flip),
     "turn 180° + random rotate + shift": _random_affine(flip=lambda i: i.rotate(180)),
     "quarter turn + random rotate + shift": _random_affine(flip=lambda i: i.rotate(90)),
+    "zoom 0.9×": _affine(scale=0.9),
+    "rotate 10° + zoom 1.1×": _affine(10, scale=1.1),
+    "rotate −8° + zoom 0.9×, edge fill": _affine(-8, fill="edge", scale=0.9),
+    "random rotate + shift + zoom 0.9–1.1×": _random_affine(zoom=True),
+    "mirror + random rotate + shift + zoom": _random_affine(flip=ImageOps.mirror, zoom=True),
 }
-# Augmentations beyond the views' reach (the fit catches some 20° turns, going to 17.5°): measured
-# to say what it misses, not in the recall.
+ZOOMED_KINDS = [kind for kind in NUDGED if "zoom" in kind]
+# Augmentations beyond the views' reach (the fit catches some 20° turns, going to 17.5°, and
+# zooms to 12.5 %): measured to say what it misses, not in the recall.
 MISSED = {
     "rotate 20°": _affine(20),
     "shift 15 %": _affine(right=0.15),
-    "rotate 10° + zoom 1.1×": _affine(10, scale=1.1),
+    "rotate 10° + zoom 1.2×": _affine(10, scale=1.2),
 }
 # The grid before the fit (commit c9112d2's every-pair views): turns alone in steps of 2.5°
 # up to 15°, shifts alone in steps of 2.5 % up to 10 %, each also mirrored; measured without
@@ -333,6 +342,8 @@ def views(
     nudge_margin: float = MARGIN,
     fit: bool = True,
     symmetric: bool = True,
+    zoomed: bool = True,
+    zoom_cost: float = ZOOM_COST,
 ):
     """The comparison with other views: ``zooms=()`` is the comparison before the zooms,
     ``orientations=MIRRORS`` the one before the quarter turns; ``candidates``: how many
@@ -340,26 +351,31 @@ def views(
     ``nudges=()``: before the shifts and small turns; ``nudge_margin``: theirs; ``fit``:
     whether the closest gets a turn and shift fitted; ``symmetric``: whether the fit meets
     the closest in every symmetry of the square, and the closest in them (else, as before
-    them, as they are and mirrored left-right only)."""
+    them, as they are and mirrored left-right only, and no zoom); ``zoomed``: whether the fit
+    starts zoomed and zooms; ``zoom_cost``: what a zoom counts less."""
     names = (
         "ZOOMS", "ORIENTATIONS", "CANDIDATES", "NUDGES", "CLOSEST", "NUDGE_MARGIN",
-        "FIT_SYMMETRIES", "SYMMETRIC_CLOSEST",
+        "FIT_SYMMETRIES", "SYMMETRIC_CLOSEST", "FIT_ZOOMED",
     )  # fmt: skip
     product = [getattr(near_duplicates, name) for name in names]
+    product_cost = nudging.ZOOM_COST
     closest = near_duplicates.CLOSEST if fit else 0
     fit_symmetries = near_duplicates.FIT_SYMMETRIES if symmetric else LEFT_RIGHT
     symmetric_closest = near_duplicates.SYMMETRIC_CLOSEST if symmetric else 0
+    fit_zoomed = near_duplicates.FIT_ZOOMED if symmetric and zoomed else ()
     values = (
         zooms, orientations, candidates, nudges, closest, nudge_margin,
-        fit_symmetries, symmetric_closest,
+        fit_symmetries, symmetric_closest, fit_zoomed,
     )  # fmt: skip
     for name, value in zip(names, values, strict=True):
         setattr(near_duplicates, name, value)
+    nudging.ZOOM_COST = zoom_cost
     try:
         yield
     finally:
         for name, value in zip(names, product, strict=True):
             setattr(near_duplicates, name, value)
+        nudging.ZOOM_COST = product_cost
 
 
 # The paper's largest splits: ISIC 2020 (Table 2: 26,160 training, 6,541 evaluation images)
@@ -402,7 +418,7 @@ def main() -> None:
         raise SystemExit(f"needs the real images in {DATA}")
     recall_rows, flag_rows, timing, before_rows, previous_rows, turn_rows = [], [], [], [], [], []
     combined_rows, combined_cost, missed_rows = [], [], []
-    nudge_rows, nudge_margins, nudge_cost = [], [], []
+    nudge_rows, nudge_margins, nudge_cost, zoom_costs = [], [], [], []
     for name, load in SETS.items():
         train, evaluation, preprocess = load()
         copies_now = recall(train, preprocess, args.copies)
@@ -473,6 +489,22 @@ def main() -> None:
             nearest_left_right = flagged(train_hashes, evaluation_hashes)
             left_right_time = (time.perf_counter() - started) / len(evaluation) * 1000
             nudged_left_right = recall(train, preprocess, args.copies, kinds=NUDGED)
+        with views(candidates=near_duplicates.CANDIDATES, zoomed=False):
+            started = time.perf_counter()
+            nearest_unzoomed = flagged(train_hashes, evaluation_hashes)
+            unzoomed_time = (time.perf_counter() - started) / len(evaluation) * 1000
+            nudged_unzoomed = recall(train, preprocess, args.copies, kinds=NUDGED)
+        zoom_cells = []
+        for cost in ZOOM_COSTS:
+            if cost == ZOOM_COST:
+                caught, flags = nudged_now, nearest
+            else:
+                with views(candidates=near_duplicates.CANDIDATES, zoom_cost=cost):
+                    caught = recall(train, preprocess, args.copies, kinds=ZOOMED_KINDS)
+                    flags = flagged(train_hashes, evaluation_hashes)
+            shares = [(caught[kind] >= THRESHOLD).mean() for kind in ZOOMED_KINDS]
+            zoom_cells.append((np.mean(shares), (flags >= THRESHOLD).mean() * 1000))
+        zoom_costs.append((name, zoom_cells))
         margin_cells = []
         for margin in MARGINS:
             if margin == MARGIN:
@@ -491,6 +523,7 @@ def main() -> None:
                 "before the nudges": nudged_before,
                 "turns or shifts alone": nudged_earlier,
                 "as they are and mirrored left-right only": nudged_left_right,
+                "before the zoom": nudged_unzoomed,
                 "now": nudged_now,
             },
         )
@@ -499,9 +532,11 @@ def main() -> None:
                 name,
                 (nearest_unnudged >= THRESHOLD).mean() * 1000,
                 (nearest_left_right >= THRESHOLD).mean() * 1000,
+                (nearest_unzoomed >= THRESHOLD).mean() * 1000,
                 (nearest >= THRESHOLD).mean() * 1000,
                 unnudged_time,
                 left_right_time,
+                unzoomed_time,
                 timing[-1][2],
             )
         )
@@ -632,9 +667,11 @@ def main() -> None:
         "",
         "## Turned a few degrees, shifted: the nudges",
         "",
-        f"Recall at r ≥ {THRESHOLD} of copies turned by a few degrees or shifted or both "
+        f"Recall at r ≥ {THRESHOLD} of copies turned by a few degrees or shifted or both, "
+        "some also enlarged or shrunk "
         "(resampled once, bilinear; the gap black unless said; the random ones drawn per "
-        "image as torchvision's `RandomAffine(degrees=15, translate=(0.1, 0.1))` draws them), "
+        "image as torchvision's `RandomAffine(degrees=15, translate=(0.1, 0.1))` draws them, "
+        "with `scale=(0.9, 1.1)` where they zoom), "
         "each copy compared with the whole training split: before the nudges; with "
         f"{len(EARLIER_GRID)} views of turns alone and shifts alone in steps of 2.5° and "
         "2.5 % for every pair (the grid before the fit, without its finer steps); and now: "
@@ -646,17 +683,22 @@ def main() -> None:
         f"({len(near_duplicates.SPARSE_NUDGES)} nudges) in the square's "
         f"{len(near_duplicates.OTHER_SYMMETRIES)} other symmetries (flipped up-down, turned by "
         "quarter turns: `SYMMETRIC_CLOSEST`), the fit starting in whichever of the eight "
-        "symmetries matches best (`FIT_SYMMETRIES`). The column before it: the fit as the "
-        "product had it before those symmetries, meeting the closest as they are and "
-        "mirrored left-right only.",
+        "symmetries matches best (`FIT_SYMMETRIES`), and enlarging or shrinking the copy by "
+        "up to 12.5 %, from the best of the grid and, where another is best, from the best of "
+        f"the sparser grid enlarged and shrunk 10 % ({len(nudging.ZOOMED)} nudges, "
+        "`nudges.ZOOMED`; a zoom counts `nudges.ZOOM_COST` = "
+        f"{ZOOM_COST} less per unit). The columns before it: the fit as the product had it "
+        "before those symmetries, meeting the closest as they are and mirrored left-right "
+        "only (and no zoom); and before the zoom.",
         "",
         "| set | copy | before the nudges | turns or shifts alone "
-        "| as they are and mirrored left-right only | now |",
-        "|---|---|---|---|---|---|",
+        "| as they are and mirrored left-right only | before the zoom | now |",
+        "|---|---|---|---|---|---|---|",
         *(
             f"| {r['set']} | {r['copy']} | {r['before the nudges']:.0%} "
             f"| {r['turns or shifts alone']:.0%} "
-            f"| {r['as they are and mirrored left-right only']:.0%} | {r['now']:.0%} |"
+            f"| {r['as they are and mirrored left-right only']:.0%} "
+            f"| {r['before the zoom']:.0%} | {r['now']:.0%} |"
             for r in nudge_rows
         ),
         "",
@@ -673,24 +715,44 @@ def main() -> None:
             for n, cells in nudge_margins
         ),
         "",
+        "## Zoomed",
+        "",
+        "A zoom lets distinct images of one modality come closer (chest X-rays whose "
+        f"anatomy differs in size), so the fit's zoom counts {ZOOM_COST} less per unit "
+        "(`medft.data.nudges.ZOOM_COST`: a tenth of that for a 10 % zoom). Were it to count "
+        "another (the product run with it): the mean recall over the zoomed kinds above ("
+        + ", ".join(ZOOMED_KINDS)
+        + "), and the evaluation images per 1,000 flagged among distinct images.",
+        "",
+        "| set | "
+        + " | ".join(f"cost {c:g}: recall | cost {c:g}: flagged" for c in ZOOM_COSTS)
+        + " |",
+        "|---|" + "---|---|" * len(ZOOM_COSTS),
+        *(
+            f"| {n} | " + " | ".join(f"{r:.0%} | {f:.1f}" for r, f in cells) + " |"
+            for n, cells in zoom_costs
+        ),
+        "",
         "What they cost: evaluation images per 1,000 flagged among distinct images, and the "
         "comparison's seconds per 1,000 evaluation images (this machine, one process): "
         "before the nudges, with the fit meeting the closest as they are and mirrored "
-        "left-right only, and now.",
+        "left-right only, before the zoom, and now.",
         "",
-        "| set | flagged per 1,000, before | flagged, left-right only | flagged, now "
-        "| s per 1,000, before | s, left-right only | s, now |",
-        "|---|---|---|---|---|---|---|",
+        "| set | flagged per 1,000, before | flagged, left-right only | flagged, before the zoom "
+        "| flagged, now | s per 1,000, before | s, left-right only | s, before the zoom "
+        "| s, now |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(
-            f"| {n} | {b:.1f} | {m:.1f} | {a:.1f} | {tb:.3f} | {tm:.3f} | {ta:.3f} |"
-            for n, b, m, a, tb, tm, ta in nudge_cost
+            f"| {n} | {b:.1f} | {m:.1f} | {z:.1f} | {a:.1f} | {tb:.3f} | {tm:.3f} | {tz:.3f} "
+            f"| {ta:.3f} |"
+            for n, b, m, z, a, tb, tm, tz, ta in nudge_cost
         ),
         "",
         "## What it misses",
         "",
         f"Recall at r ≥ {THRESHOLD} of copies beyond the views' reach: turned further than "
         "the grid (the fit goes half a step beyond it), shifted further, or turned and "
-        "enlarged (the gap black):",
+        "enlarged further than the fit's 12.5 % (the gap black):",
         "",
         _rows(missed_rows),
         "",
@@ -720,6 +782,8 @@ def main() -> None:
 
 # The nudges' margins shown beside the product's (medft.data.nudges.MARGIN).
 MARGINS = (0.0, 0.005, 0.01, 0.015, 0.02)
+# The zoom's costs shown beside the product's (medft.data.nudges.ZOOM_COST).
+ZOOM_COSTS = (0.0, 0.05, 0.075, 0.1)
 
 
 def _caught(name: str, kinds, columns: dict[str, dict[str, np.ndarray]]) -> list[dict]:

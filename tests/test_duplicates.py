@@ -381,11 +381,11 @@ def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):
     assert subsampled["train"] > 0
 
 
-def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0, mirrored=False):
-    """``image`` mirrored left-right or not, turned ``degrees`` anticlockwise, then moved by
-    shares of its side, resampled once (bilinear) as torchvision's ``affine`` and Keras's
-    ``apply_affine_transform`` do; the gap ``fill`` (a grey level, or "edge": the nearest edge
-    pixel repeated)."""
+def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0, mirrored=False, scale=1.0):
+    """``image`` mirrored left-right or not, turned ``degrees`` anticlockwise and enlarged
+    ``scale`` times, then moved by shares of its side, resampled once (bilinear) as
+    torchvision's ``affine`` and Keras's ``apply_affine_transform`` do; the gap ``fill`` (a
+    grey level, or "edge": the nearest edge pixel repeated)."""
     import math
 
     import numpy as np
@@ -398,8 +398,10 @@ def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0, mirrored=False):
         image = Image.fromarray(np.pad(np.asarray(image), pad, mode="edge"))
         fill = 0
     width, height = image.width - 2 * pad, image.height - 2 * pad
-    # Each copy pixel's place in the original: the shift undone, then the turn (rows down).
-    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    # Each copy pixel's place in the original: the shift undone, then the turn and the
+    # enlargement (rows down).
+    cos = math.cos(math.radians(degrees)) / scale
+    sin = math.sin(math.radians(degrees)) / scale
     centre_x, centre_y = image.width / 2 + right * width, image.height / 2 + down * height
     inverse = (
         cos, -sin, image.width / 2 - cos * centre_x + sin * centre_y,
@@ -411,14 +413,22 @@ def _nudged(image, degrees=0.0, right=0.0, down=0.0, fill=0, mirrored=False):
     return moved.crop((pad, pad, pad + width, pad + height))
 
 
-@pytest.mark.parametrize("flip", ["left-right at random", "up-down", "a quarter turn"])
-def test_copies_torchvisions_random_affine_writes_are_near_copies(flip):
+@pytest.mark.parametrize(
+    "flip, scale",
+    [
+        ("left-right at random", None),
+        ("up-down", None),
+        ("a quarter turn", None),
+        ("left-right at random", (0.9, 1.1)),
+    ],
+)
+def test_copies_torchvisions_random_affine_writes_are_near_copies(flip, scale):
     """What users' pipelines write: a flip (left-right at random, or up-down, or a quarter
     turn: histology and dermoscopy pipelines flip both ways), then torchvision's
-    ``RandomAffine`` (a turn up to 15° and shifts up to 10 % drawn at once,
-    nearest-neighbour, a black gap); each copy meets its original among 200 distinct
-    textures (far more than the closest the fit meets), and none comes as close to
-    another."""
+    ``RandomAffine`` (a turn up to 15° and shifts up to 10 % drawn at once, and a zoom of up
+    to 10 % either way where ``scale`` says, nearest-neighbour, a black gap); each copy meets
+    its original among 200 distinct textures (far more than the closest the fit meets), and
+    none comes as close to another."""
     import numpy as np
     import torch
     from torchvision import transforms
@@ -432,7 +442,7 @@ def test_copies_torchvisions_random_affine_writes_are_near_copies(flip):
         "a quarter turn": transforms.RandomRotation((90, 90)),
     }
     augment = transforms.Compose(
-        [flips[flip], transforms.RandomAffine(degrees=15, translate=(0.1, 0.1))]
+        [flips[flip], transforms.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=scale)]
     )
     pre = Preprocess(32, 32)
     images = _textures(200, seed=13)
@@ -451,22 +461,24 @@ def test_each_nudge_compares_only_pixels_no_fill_reaches():
     import numpy as np
 
     from medft.data.near_duplicates import SIDE, _flat, thumbnail
-    from medft.data.nudges import BOUNDS, NUDGES, Nudge, undoing
+    from medft.data.nudges import BOUNDS, NUDGES, ZOOMED, Nudge, undoing
 
     pre = Preprocess(64, 64)
     texture = _textures(1, seed=7)[0]
 
     def nudged_thumbnail(nudge, fill):
-        copy = _nudged(texture, nudge.degrees, nudge.right, nudge.down, fill, nudge.mirrored)
+        copy = _nudged(
+            texture, nudge.degrees, nudge.right, nudge.down, fill, nudge.mirrored, nudge.scale
+        )
         return _flat([thumbnail(pre(copy))])
 
     rng = np.random.default_rng(3)  # and nudges a fit lands on, between the grid's steps
     between = [
-        Nudge.of(np.append(rng.uniform(-BOUNDS, BOUNDS) + (90 * quarters, 0, 0), m))
+        Nudge.of(np.append(rng.uniform(-BOUNDS, BOUNDS) + (90 * quarters, 0, 0, 1), m))
         for quarters in range(4)  # the fit also starts from each of the square's symmetries
         for m in (0, 1) * 10
     ]
-    for nudge in (*NUDGES, *between):
+    for nudge in (*NUDGES, *ZOOMED, *between):
         matrix, mask = undoing(nudge, SIDE)
         black, white = nudged_thumbnail(nudge, 0), nudged_thumbnail(nudge, 255)
         assert np.abs((black @ matrix.T) - (white @ matrix.T))[0, mask].max() < 1.0, nudge.name
@@ -475,7 +487,7 @@ def test_each_nudge_compares_only_pixels_no_fill_reaches():
     columns = right.reshape(SIDE, SIDE).any(axis=0)
     assert not columns[0] and columns[SIDE // 2]  # the copy's left columns are the gap
     points = np.array([[3.0, 12.5], [8.0, 8.0]])
-    turned = Nudge(12.5, 0.05, -0.075)
+    turned = Nudge(12.5, 0.05, -0.075, scale=1.08)
     assert np.allclose(turned.to_original(turned.to_copy(points, SIDE), SIDE), points)
 
 
@@ -485,28 +497,31 @@ def test_the_fit_compares_as_the_grid_does():
     mirrored or not, is the thumbnail turned and mirrored (``symmetric``)."""
     import numpy as np
 
+    from medft.data import nudges
     from medft.data.near_duplicates import SIDE, _flat, thumbnail
-    from medft.data.nudges import BOUNDS, NUDGES, SYMMETRIES, Nudge, _matched, per_nudge, symmetric
+    from medft.data.nudges import BOUNDS, NUDGES, SYMMETRIES, ZOOMED, Nudge, per_nudge, symmetric
 
     pre = Preprocess(32, 32)
     query, reference = _flat([thumbnail(pre(image)) for image in _textures(2, seed=5)])
     rng = np.random.default_rng(4)
-    between = [Nudge.of(np.append(rng.uniform(-BOUNDS, BOUNDS), m)) for m in (0, 1) * 10]
-    for nudge in (*NUDGES[::17], *between):
+    between = [
+        Nudge.of(np.append(rng.uniform(-BOUNDS, BOUNDS) + (0, 0, 0, 1), m)) for m in (0, 1) * 10
+    ]
+    for nudge in (*NUDGES[::17], *ZOOMED[::5], *between):
         on_grid = per_nudge(query[None], reference[None], np.zeros((1, 1), int), SIDE, (nudge,))
-        sampled = _matched(query[None], reference[None], nudge.parameters[None], SIDE)
+        sampled = nudges._matched(query[None], reference[None], nudge.parameters[None], SIDE)
         assert abs(on_grid.item() - sampled.item()) < 1e-4, nudge.name
     for mirrored, quarters in SYMMETRIES:
         turned = symmetric(query[None], SIDE, mirrored, quarters)
         as_nudge = Nudge(90.0 * quarters, mirrored=mirrored).parameters[None]
-        assert _matched(turned, query[None], as_nudge, SIDE).item() > 1 - 1e-9
+        assert nudges._matched(turned, query[None], as_nudge, SIDE).item() > 1 - 1e-9
         undone = symmetric(turned, SIDE, mirrored, quarters, undone=True)
         assert np.array_equal(undone, query[None])
 
 
 def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill():
-    """Copies as Keras's and torchvision's random rotations and shifts write them (the gap
-    black or the edge repeated), against 40 distinct textures: each meets its original, from
+    """Copies as Keras's and torchvision's random rotations, shifts and zooms write them (the
+    gap black or the edge repeated), against 40 distinct textures: each meets its original, from
     either side, and is named by how it moved; no distinct texture comes as close."""
     import numpy as np
 
@@ -542,6 +557,14 @@ def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill
         "turned 96° anticlockwise, shifted 4 % up, edge": (
             dict(degrees=96, down=-0.04, fill="edge"),
             ("turned 96° anticlockwise", "shifted 4 % up"),
+        ),
+        "turned 10° anticlockwise, enlarged 10 %, black": (
+            dict(degrees=10, scale=1.1),
+            ("turned", " anticlockwise", "enlarged"),
+        ),
+        "mirrored, turned 7° clockwise, shrunk 6 %, shifted 5 % down, edge": (
+            dict(degrees=-7, scale=0.94, down=0.05, fill="edge", mirrored=True),
+            ("mirrored left-right", " clockwise", "shrunk", "down"),
         ),
     }
     originals = [thumbnail(pre(image)) for image in images]

@@ -364,18 +364,15 @@ def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) ->
 # (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
 CLOSEST = 32
 FIT_SYMMETRIES = nudges.SYMMETRIES
+# The fit also starts from these nudges enlarged and shrunk, and zooms (``nudges.ZOOMED``).
+FIT_ZOOMED = nudges.ZOOMED
 # A copy in another of the square's symmetries (flipped up-down, turned by quarter turns),
 # then turned and shifted at random, meets no view of every pair, and its original is rarely
 # among those closest. It is found among the closest on a sparser grid (turns of 10°, shifts of
 # 7.5 %) in those six symmetries, compared only to pick what the fit meets: the full grid in
 # them would cost every pair four times the nudges.
 SYMMETRIC_CLOSEST = 32
-SPARSE_NUDGES = tuple(
-    Nudge(degrees, down, right)
-    for degrees in (-10.0, 0.0, 10.0)
-    for down in (-0.075, 0.0, 0.075)
-    for right in (-0.075, 0.0, 0.075)
-)
+SPARSE_NUDGES = nudges.sparse_grid()
 OTHER_SYMMETRIES = tuple(s for s in nudges.SYMMETRIES if s[1])  # NUDGES has the mirror
 
 
@@ -408,7 +405,7 @@ def _fitted(query: np.ndarray, reference: np.ndarray, closest: np.ndarray):
     for start in range(0, len(query), BLOCK):
         part = slice(start, start + BLOCK)
         columns[part], scores[part], _ = nudges.fitted_closest(
-            query[part], reference, closest[part], SIDE, NUDGES, FIT_SYMMETRIES
+            query[part], reference, closest[part], SIDE, NUDGES, FIT_SYMMETRIES, FIT_ZOOMED
         )
     return columns, scores - NUDGE_MARGIN
 
@@ -448,7 +445,7 @@ def closest_view(query: bytes, reference: bytes) -> str:
     named = [(score[0, 0], view.name) for view, score in _scores(q, r)]
     if _fitting():
         _, fit, found = nudges.fitted_closest(
-            q, r, np.zeros((1, 1), int), SIDE, NUDGES, FIT_SYMMETRIES
+            q, r, np.zeros((1, 1), int), SIDE, NUDGES, FIT_SYMMETRIES, FIT_ZOOMED
         )
         named.append((fit[0] - NUDGE_MARGIN, Nudge.of(found[0]).name))
     if _combining():

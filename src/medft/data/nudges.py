@@ -15,6 +15,7 @@ each axis, pixel ``i``'s centre at ``i + 0.5``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -34,12 +35,15 @@ MARGIN = 0.01
 @dataclass(frozen=True)
 class Nudge:
     """A copy mirrored left-right or not, turned ``degrees`` anticlockwise about the centre (as
-    PIL's ``rotate``), then shifted by ``down`` and ``right`` of the side."""
+    PIL's ``rotate``) and enlarged ``scale`` times about it, then shifted by ``down`` and
+    ``right`` of the side (torchvision's ``affine`` and Keras's ``apply_affine_transform``
+    turn, scale and shift so)."""
 
     degrees: float = 0.0
     down: float = 0.0
     right: float = 0.0
     mirrored: bool = False
+    scale: float = 1.0
 
     @property
     def name(self) -> str:
@@ -54,6 +58,9 @@ class Nudge:
         if degrees:
             way = {180: ""}.get(abs(degrees), " anticlockwise" if degrees > 0 else " clockwise")
             parts.append(f"turned {abs(degrees):g}°{way}")
+        grown = round((self.scale - 1) * 200) / 2
+        if grown:
+            parts.append(f"enlarged {grown:g} %" if grown > 0 else f"shrunk {-grown:g} %")
         moves = [
             f"{abs(share):g} % {word[share > 0]}"
             for share, word in (
@@ -68,12 +75,16 @@ class Nudge:
 
     @property
     def parameters(self) -> np.ndarray:
-        return np.array([self.degrees, self.down, self.right, self.mirrored], np.float64)
+        """(5,): degrees, down, right, scale, then 1 for mirrored or 0 (``fitted`` moves the
+        first four)."""
+        return np.array(
+            [self.degrees, self.down, self.right, self.scale, self.mirrored], np.float64
+        )
 
     @classmethod
     def of(cls, parameters: np.ndarray) -> Nudge:
-        degrees, down, right, mirrored = parameters.tolist()
-        return cls(degrees, down, right, bool(mirrored))
+        degrees, down, right, scale, mirrored = parameters.tolist()
+        return cls(degrees, down, right, bool(mirrored), scale)
 
     def to_copy(self, points: np.ndarray, side: int) -> np.ndarray:
         """Where the original's ``points`` (…, 2: row, column) lie in the copy."""
@@ -100,35 +111,37 @@ SYMMETRY_NAMES = {
 }
 
 
-# Nudges as arrays, (n, 4): degrees, down, right, mirrored (0 or 1); points (n, m, 2).
-def _turn(row, column, degrees, centre):
+# Nudges as arrays, (n, 5): ``Nudge.parameters``; points (n, m, 2).
+MIRRORED = 4
+MOVED = slice(0, MIRRORED)  # what ``fitted`` moves: the turn, the shifts and the scale
+
+
+def _turn(row, column, degrees, scale, centre):
     angle = np.deg2rad(degrees)[:, None]
+    cos, sin = np.cos(angle) * scale[:, None], np.sin(angle) * scale[:, None]
     row, column = row - centre, column - centre
     # Anticlockwise on screen, rows growing downwards: a point right of the centre rises.
-    return (
-        np.cos(angle) * row - np.sin(angle) * column + centre,
-        np.sin(angle) * row + np.cos(angle) * column + centre,
-    )
+    return cos * row - sin * column + centre, sin * row + cos * column + centre
 
 
 def _to_copy(nudges: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
-    mirrored = nudges[:, 3:4] > 0
+    mirrored = nudges[:, MIRRORED, None] > 0
     column = np.where(mirrored, side - points[..., 1], points[..., 1])
-    row, column = _turn(points[..., 0], column, nudges[:, 0], side / 2)
+    row, column = _turn(points[..., 0], column, nudges[:, 0], nudges[:, 3], side / 2)
     return np.stack([row + nudges[:, 1:2] * side, column + nudges[:, 2:3] * side], axis=-1)
 
 
 def _to_original(nudges: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
     row = points[..., 0] - nudges[:, 1:2] * side
     column = points[..., 1] - nudges[:, 2:3] * side
-    row, column = _turn(row, column, -nudges[:, 0], side / 2)
-    column = np.where(nudges[:, 3:4] > 0, side - column, column)
+    row, column = _turn(row, column, -nudges[:, 0], 1 / nudges[:, 3], side / 2)
+    column = np.where(nudges[:, MIRRORED, None] > 0, side - column, column)
     return np.stack([row, column], axis=-1)
 
 
 def _both_ways(nudges) -> tuple[Nudge, ...]:
     nudges = tuple(nudges)
-    return (*nudges, *(Nudge(n.degrees, n.down, n.right, mirrored=True) for n in nudges))
+    return (*nudges, *(dataclasses.replace(n, mirrored=True) for n in nudges))
 
 
 # Every pair is compared turned by up to 15° either way in steps of 5°, and shifted by up to
@@ -154,10 +167,34 @@ NUDGES = _both_ways(
 SYMMETRIES = tuple(SYMMETRY_NAMES)
 # ``fitted`` starts half a grid step either way and halves its steps down to 0.3125° and
 # 0.3125 % (about a twentieth of a thumbnail pixel at its edge); it goes at most half a grid
-# step beyond the grid.
-FIRST_STEP = np.array([2.5, 0.025, 0.025])
+# step beyond the grid, and enlarges or shrinks by up to 12.5 % (torchvision's
+# ``RandomAffine(scale=(0.9, 1.1))``, Keras's ``zoom_range=0.1``, albumentations'
+# ``scale_limit=0.1``).
+FIRST_STEP = np.array([2.5, 0.025, 0.025, 0.025])
 LAST_STEP = 0.3
-BOUNDS = np.array([17.5, 0.125, 0.125])
+BOUNDS = np.array([17.5, 0.125, 0.125, 0.125])
+
+
+def sparse_grid(scales: tuple[float, ...] = (1.0,)) -> tuple[Nudge, ...]:
+    """Turns of 10° and shifts of 7.5 % either way, at each of ``scales``: 27 nudges each."""
+    return tuple(
+        Nudge(degrees, down, right, scale=scale)
+        for degrees in (-10.0, 0.0, 10.0)
+        for down in (-0.075, 0.0, 0.075)
+        for right in (-0.075, 0.0, 0.075)
+        for scale in scales
+    )
+
+
+# A zoom lets images of one modality whose anatomy differs in size come closer (two patients'
+# chests, one enlarged to fit the other): a copy matched enlarged or shrunk counts
+# ``ZOOM_COST`` less per unit of zoom, 0.0075 for 10 %, on the grid and in the fit; less
+# flagged distinct chest X-rays by half again, more lost sharp shrunk copies
+# (bench/results_near_duplicates.md, "Zoomed"). A zoomed copy's original is often not the
+# closest at its own size: the grid's nudges are also met enlarged and shrunk 10 % on a sparser
+# grid (``ZOOMED``), and where that finds another start the fit runs from both.
+ZOOM_COST = 0.075
+ZOOMED = sparse_grid((0.9, 1.1))
 
 
 def _centres(side: int) -> np.ndarray:
@@ -233,36 +270,46 @@ def _matched(query: np.ndarray, reference: np.ndarray, nudges: np.ndarray, side:
     return np.divide(products, spread, out=np.full(len(query), -1.0), where=spread > 1e-3)
 
 
-_MOVES = np.concatenate([np.eye(3), -np.eye(3)])  # one parameter a step up or down
+_MOVES = np.concatenate([np.eye(4), -np.eye(4)])  # one parameter a step up or down
 
 
-def fitted(query: np.ndarray, reference: np.ndarray, start: np.ndarray, side: int):
+def _zoom_cost(scales: np.ndarray) -> np.ndarray:
+    return ZOOM_COST * np.abs(np.asarray(scales) - 1.0)
+
+
+def fitted(
+    query: np.ndarray, reference: np.ndarray, start: np.ndarray, side: int, zooming: bool = True
+):
     """Each flat ``query`` against its ``reference`` row in the nudge that matches them best
-    near ``start`` (n, 4; the mirror and the nearest quarter turn kept): a pattern search over
-    the turn and the two shifts, a step along one of them while that matches better, the
-    steps halved where none does. A random turn and shift land anywhere between the grid's
-    steps, where a sharp image's correlation drops by a few per cent. Returns the
-    correlations (n,) and the nudges (n, 4)."""
+    near ``start`` (n, 5; the mirror and the nearest quarter turn kept): a pattern search over
+    the turn, the two shifts and (``zooming``) the scale, a step along one of them while that
+    matches better, the steps halved where none does. A random turn and shift land anywhere
+    between the grid's steps, where a sharp image's correlation drops by a few per cent.
+    Returns the correlations less the zoom's cost (n,) and the nudges (n, 5)."""
     query, reference = query.astype(np.float64), reference.astype(np.float64)
     nudges = start.astype(np.float64).copy()
-    # The bounds are about the start's nearest quarter turn: a mirror image or a quarter turn
-    # nudged is fitted as far as an upright copy.
-    centre = np.zeros((len(nudges), 3))
+    if not len(nudges):
+        return np.empty(0), nudges
+    # The bounds are about the start's nearest quarter turn and no zoom: a mirror image or a
+    # quarter turn nudged is fitted as far as an upright copy.
+    centre = np.zeros((len(nudges), 4))
     centre[:, 0] = np.round(nudges[:, 0] / 90) * 90
-    best = _matched(query, reference, nudges, side)
+    centre[:, 3] = 1.0
+    bounds = BOUNDS if zooming else BOUNDS * (1, 1, 1, 0)
+    best = _matched(query, reference, nudges, side) - _zoom_cost(nudges[:, 3])
     steps = np.tile(FIRST_STEP, (len(nudges), 1))
     searching = np.arange(len(nudges))
     while len(searching):
         tried = nudges[searching, None].repeat(len(_MOVES), axis=1)
-        tried[..., :3] += _MOVES * steps[searching, None]
+        tried[..., MOVED] += _MOVES * steps[searching, None]
         around = centre[searching, None]
-        tried[..., :3] = np.clip(tried[..., :3], around - BOUNDS, around + BOUNDS)
+        tried[..., MOVED] = np.clip(tried[..., MOVED], around - bounds, around + bounds)
         scores = _matched(
             query[searching].repeat(len(_MOVES), axis=0),
             reference[searching].repeat(len(_MOVES), axis=0),
-            tried.reshape(-1, 4),
+            tried.reshape(-1, MIRRORED + 1),
             side,
-        ).reshape(len(searching), len(_MOVES))
+        ).reshape(len(searching), len(_MOVES)) - _zoom_cost(tried[..., 3])
         move = scores.argmax(axis=1)
         top = scores[np.arange(len(searching)), move]
         better = top > best[searching] + 1e-6
@@ -342,25 +389,56 @@ def fitted_closest(
     side: int,
     grid: tuple[Nudge, ...] = NUDGES,
     symmetries: tuple[tuple[bool, int], ...] = SYMMETRIES,
+    zoomed: tuple[Nudge, ...] = ZOOMED,
 ):
     """Each flat ``query`` against the one of its ``candidates`` (rows of ``reference``, (n,
     k)) that a nudge of ``grid`` matches best, in one of the ``symmetries`` (the grid's mirror
     images aside: mirrored left-right is one of them), in the nudge ``fitted`` finds from
-    there: the column of ``candidates`` (n,), the correlation (n,) and the nudge (n, 4)."""
+    there; and, where a nudge of ``zoomed`` (less its cost) matches another candidate or
+    nudge best, from there too, the better fit kept (``zoomed=()``: the fit neither starts
+    zoomed nor zooms). Returns the column of ``candidates`` (n,), the correlation less the
+    zoom's cost (n,) and the nudge (n, 5)."""
     upright = (Nudge(), *(nudge for nudge in grid if not nudge.mirrored))
+    starts = (*upright, *zoomed)
     chosen, where = np.unique(candidates, return_inverse=True)
     # Each candidate in every symmetry, symmetry after symmetry: the copy moved back by an
     # upright nudge is compared with the candidate so turned or mirrored.
     every_way = np.concatenate([symmetric(reference[chosen], side, *s) for s in symmetries])
     rows_of = where.reshape(candidates.shape)[..., None] + len(chosen) * np.arange(len(symmetries))
-    on_grid = per_nudge(query, every_way, rows_of.reshape(len(query), -1), side, upright)
-    on_grid = on_grid.reshape(len(query), candidates.shape[1], -1)
-    rows = np.arange(len(query))
-    column = on_grid.max(axis=-1).argmax(axis=-1)
-    symmetry, nudge = np.divmod(on_grid[rows, column].argmax(axis=-1), len(upright))
-    start = np.stack([upright[i].parameters for i in nudge])
-    turns = np.array([quarters for _, quarters in symmetries])[symmetry]
-    start[:, 0] += 90.0 * turns
-    start[:, 3] = np.array([mirrored for mirrored, _ in symmetries])[symmetry]
-    scores, found = fitted(query, reference[candidates[rows, column]], start, side)
+    on_grid = per_nudge(query, every_way, rows_of.reshape(len(query), -1), side, starts)
+    on_grid -= _zoom_cost([nudge.scale for nudge in starts])
+    on_grid = on_grid.reshape(len(query), candidates.shape[1], len(symmetries), len(starts))
+    column, start = _start(on_grid[..., : len(upright)], upright, symmetries)
+    scores, found = fitted(
+        query, reference[candidates[np.arange(len(query)), column]], start, side, bool(zoomed)
+    )
+    if zoomed:
+        other_column, other_start = _start(on_grid, starts, symmetries)
+        again = np.flatnonzero((other_column != column) | np.any(other_start != start, axis=1))
+        other_scores, other_found = fitted(
+            query[again],
+            reference[candidates[again, other_column[again]]],
+            other_start[again],
+            side,
+        )
+        better = other_scores > scores[again]
+        kept = again[better]
+        column[kept], scores[kept], found[kept] = (
+            other_column[kept],
+            other_scores[better],
+            other_found[better],
+        )
     return column, scores, found
+
+
+def _start(on_grid: np.ndarray, nudges: tuple[Nudge, ...], symmetries) -> tuple:
+    """Per query, the candidate's column and the nudge (n, 5) where ``on_grid`` (n, k,
+    symmetries, nudges) is highest: the symmetry's quarter turns added to the nudge's turn."""
+    flat = on_grid.reshape(len(on_grid), on_grid.shape[1], -1)
+    rows = np.arange(len(on_grid))
+    column = flat.max(axis=-1).argmax(axis=-1)
+    symmetry, nudge = np.divmod(flat[rows, column].argmax(axis=-1), len(nudges))
+    start = np.stack([nudges[i].parameters for i in nudge])
+    start[:, 0] += 90.0 * np.array([quarters for _, quarters in symmetries])[symmetry]
+    start[:, MIRRORED] = np.array([mirrored for mirrored, _ in symmetries])[symmetry]
+    return column, start
