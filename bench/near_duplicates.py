@@ -60,7 +60,7 @@ from PIL import Image, ImageOps
 from medft.data import near_duplicates
 from medft.data import nudges as nudging
 from medft.data.near_duplicates import ORIENTATIONS, THRESHOLD, ZOOMS, similarity, thumbnail
-from medft.data.nudges import MARGIN, NUDGES, SYMMETRIES, ZOOM_COST, Nudge, _both_ways
+from medft.data.nudges import MARGIN, NUDGES, SYMMETRIES, ZOOM_COST, Nudge, both_ways
 from medft.data.preprocess import Preprocess
 
 HERE = Path(__file__).parent
@@ -235,7 +235,7 @@ MISSED = {
 # The grid before the fit (commit c9112d2's every-pair views): turns alone in steps of 2.5°
 # up to 15°, shifts alone in steps of 2.5 % up to 10 %, each also mirrored; measured without
 # its finer steps, for what the turns and shifts together bought.
-EARLIER_GRID = _both_ways(
+EARLIER_GRID = both_ways(
     [
         *(
             Nudge(0.0, down, right)
@@ -627,7 +627,9 @@ def main() -> None:
         "",
         f"Recall at r ≥ {THRESHOLD} of turned copies, and the evaluation images per 1,000 "
         "flagged among distinct images, comparing the thumbnail as it is and its two mirror "
-        "images (before) or in all eight orientations (now).",
+        "images, the fit meeting no quarter turn and not zooming (before), or in all eight "
+        "orientations (now; the flags the fit's zoom adds are in the nudges' cost table, "
+        '"before the zoom").',
         "",
         _rows(turn_rows),
         "",

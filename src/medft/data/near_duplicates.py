@@ -25,20 +25,23 @@ images by a coarse comparison (8 × 8 thumbnails, ``COARSE_ZOOMS``): for every p
 be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cropped and
 turned": recall, flags and time).
 
-A copy turned by a few degrees and shifted (an augmentation's random rotation and shift, the
-gap filled however its library fills it) is compared with the original moved back, on the
-thumbnail pixels no fill reaches (``medft.data.nudges``), as it is and mirrored left-right
-first (a random flip, then a turn and shift): every pair on a grid of turns and shifts
-together in steps of 5° and 5 % (``NUDGES``); each evaluation image's closest earlier image
-on that grid, of its ``CLOSEST`` and of its ``SYMMETRIC_CLOSEST`` (the closest on a sparser
-grid after an up-down flip or a quarter or half turn: pipelines that flip both ways), in the
-turn and shift fitted to it between the steps in whichever of the square's eight symmetries
-matches best (``nudges.fitted``); those views count ``nudges.MARGIN`` less.
+A copy turned by a few degrees and shifted, perhaps enlarged or shrunk a little (an
+augmentation's random rotation, shift and zoom, the gap filled however its library fills it)
+is compared with the original moved back, on the thumbnail pixels no fill reaches
+(``medft.data.nudges``), as it is and mirrored left-right first (a random flip, then a turn
+and shift): every pair on a grid of turns and shifts together in steps of 5° and 5 %
+(``NUDGES``); each evaluation image's closest earlier image on that grid, of its ``CLOSEST``
+and of its ``SYMMETRIC_CLOSEST`` (the closest on a sparser grid after an up-down flip or a
+quarter or half turn: pipelines that flip both ways), in the turn, shift and zoom fitted to it
+between the steps in whichever of the square's eight symmetries matches best
+(``nudges.fitted``; also from the closest on the sparser grid enlarged and shrunk 10 %,
+``FIT_ZOOMED``); those views count ``nudges.MARGIN`` less, and a zoom ``nudges.ZOOM_COST``
+less per unit.
 
-Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 17.5° or
-shifts beyond 10 %, a turn or shift with a zoom (the bench's "What it misses"), strong
-contrast or colour changes; fine-grained images
-(blood-cell smears) lose some cropped copies to the thumbnail's blur (PBC: 61–94 % caught).
+Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 17.5°,
+shifts beyond 10 % or zooms beyond 12.5 % (the bench's "What it misses"), strong contrast or
+colour changes; fine-grained images (blood-cell smears) lose some cropped copies to the
+thumbnail's blur (PBC: 61–95 % caught) and most shrunk ones (9–11 %).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
@@ -360,7 +363,7 @@ def _turned_and_cropped(query: np.ndarray, reference: np.ndarray, candidates) ->
 
 # Each evaluation image's earlier images closest after the comparison of every pair, and its
 # ``SYMMETRIC_CLOSEST``, among which the one closest on the nudges' grid, in any of the
-# square's symmetries (``FIT_SYMMETRIES``), gets a turn and shift fitted
+# square's symmetries (``FIT_SYMMETRIES``), gets a turn, shift and zoom fitted
 # (bench/results_near_duplicates.md, "Turned a few degrees, shifted").
 CLOSEST = 32
 FIT_SYMMETRIES = nudges.SYMMETRIES

@@ -1,13 +1,13 @@
-"""Copies turned by a few degrees, shifted by a few per cent, or both at once, as
-augmentations write them (Keras's ``rotation_range`` and ``width_shift_range``, torchvision's
-``RandomAffine``, albumentations' ``ShiftScaleRotate``): the part of the copy that came from the
-original is the original moved, and the rest is a fill each library makes its own way (black,
-the nearest edge, a reflection). So a copy is compared with the original moved back, on the
-thumbnail's pixels whose values came from the original only — a mask per nudge, which no fill
-reaches: on a grid of turns and shifts (``NUDGES``), then in the turn and shift fitted between
-its steps (``fitted``), after any of the square's eight symmetries (``SYMMETRIES``: a flip
-up-down or a quarter turn before the turn and shift is a turn near 90°, 180° or 270°, mirrored
-or not).
+"""Copies turned by a few degrees, shifted by a few per cent, or both at once, perhaps
+enlarged or shrunk a little, as augmentations write them (Keras's ``rotation_range``,
+``width_shift_range`` and ``zoom_range``, torchvision's ``RandomAffine``, albumentations'
+``ShiftScaleRotate``): the part of the copy that came from the original is the original
+moved, and the rest is a fill each library makes its own way (black, the nearest edge, a
+reflection). So a copy is compared with the original moved back, on the thumbnail's pixels
+whose values came from the original only — a mask per nudge, which no fill reaches: on a grid
+of turns and shifts (``NUDGES``), then in the turn, shift and zoom fitted between its steps
+(``fitted``), after any of the square's eight symmetries (``SYMMETRIES``: a flip up-down or a
+quarter turn before the turn and shift is a turn near 90°, 180° or 270°, mirrored or not).
 
 A thumbnail is ``side`` × ``side``; positions are continuous, the image spanning [0, side) on
 each axis, pixel ``i``'s centre at ``i + 0.5``.
@@ -139,7 +139,8 @@ def _to_original(nudges: np.ndarray, points: np.ndarray, side: int) -> np.ndarra
     return np.stack([row, column], axis=-1)
 
 
-def _both_ways(nudges) -> tuple[Nudge, ...]:
+def both_ways(nudges) -> tuple[Nudge, ...]:
+    """The ``nudges``, then each mirrored left-right first."""
     nudges = tuple(nudges)
     return (*nudges, *(dataclasses.replace(n, mirrored=True) for n in nudges))
 
@@ -151,7 +152,7 @@ def _both_ways(nudges) -> tuple[Nudge, ...]:
 # steps is found by the grid, and matched by ``fitted``.
 TURNS = (-15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0)
 STEPS = (-0.1, -0.05, 0.0, 0.05, 0.1)
-NUDGES = _both_ways(
+NUDGES = both_ways(
     Nudge(degrees, down, right)
     for degrees in TURNS
     for down in STEPS
@@ -188,8 +189,8 @@ def sparse_grid(scales: tuple[float, ...] = (1.0,)) -> tuple[Nudge, ...]:
 
 # A zoom lets images of one modality whose anatomy differs in size come closer (two patients'
 # chests, one enlarged to fit the other): a copy matched enlarged or shrunk counts
-# ``ZOOM_COST`` less per unit of zoom, 0.0075 for 10 %, on the grid and in the fit; less
-# flagged distinct chest X-rays by half again, more lost sharp shrunk copies
+# ``ZOOM_COST`` less per unit of zoom (0.0075 for 10 %), on the grid and in the fit: less
+# would flag more distinct chest X-rays, more would lose more of sharp images' shrunk copies
 # (bench/results_near_duplicates.md, "Zoomed"). A zoomed copy's original is often not the
 # closest at its own size: the grid's nudges are also met enlarged and shrunk 10 % on a sparser
 # grid (``ZOOMED``), and where that finds another start the fit runs from both.
