@@ -494,28 +494,12 @@ def main() -> None:
             nearest_unzoomed = flagged(train_hashes, evaluation_hashes)
             unzoomed_time = (time.perf_counter() - started) / len(evaluation) * 1000
             nudged_unzoomed = recall(train, preprocess, args.copies, kinds=NUDGED)
-        zoom_cells = []
-        for cost in ZOOM_COSTS:
-            if cost == ZOOM_COST:
-                caught, flags = nudged_now, nearest
-            else:
-                with views(candidates=near_duplicates.CANDIDATES, zoom_cost=cost):
-                    caught = recall(train, preprocess, args.copies, kinds=ZOOMED_KINDS)
-                    flags = flagged(train_hashes, evaluation_hashes)
-            shares = [(caught[kind] >= THRESHOLD).mean() for kind in ZOOMED_KINDS]
-            zoom_cells.append((np.mean(shares), (flags >= THRESHOLD).mean() * 1000))
-        zoom_costs.append((name, zoom_cells))
-        margin_cells = []
-        for margin in MARGINS:
-            if margin == MARGIN:
-                caught, flags = nudged_now, nearest
-            else:
-                with views(candidates=near_duplicates.CANDIDATES, nudge_margin=margin):
-                    caught = recall(train, preprocess, args.copies, kinds=NUDGED)
-                    flags = flagged(train_hashes, evaluation_hashes)
-            shares = [(d >= THRESHOLD).mean() for d in caught.values()]
-            margin_cells.append((np.mean(shares), (flags >= THRESHOLD).mean() * 1000))
-        nudge_margins.append((name, margin_cells))
+        sweep = (train, preprocess, args.copies, train_hashes, evaluation_hashes)
+        now = (nudged_now, nearest)
+        zoom_costs.append(
+            (name, _swept("zoom_cost", ZOOM_COSTS, ZOOM_COST, ZOOMED_KINDS, now, sweep))
+        )
+        nudge_margins.append((name, _swept("nudge_margin", MARGINS, MARGIN, NUDGED, now, sweep)))
         nudge_rows += _caught(
             name,
             NUDGED,
@@ -708,14 +692,7 @@ def main() -> None:
         "count another margin less (the product run with it): the mean recall over the kinds "
         "above, and the evaluation images per 1,000 flagged among distinct images.",
         "",
-        "| set | "
-        + " | ".join(f"margin {m:g}: recall | margin {m:g}: flagged" for m in MARGINS)
-        + " |",
-        "|---|" + "---|---|" * len(MARGINS),
-        *(
-            f"| {n} | " + " | ".join(f"{r:.0%} | {f:.1f}" for r, f in cells) + " |"
-            for n, cells in nudge_margins
-        ),
+        *_sweep("margin", MARGINS, nudge_margins),
         "",
         "## Zoomed",
         "",
@@ -726,14 +703,7 @@ def main() -> None:
         + ", ".join(ZOOMED_KINDS)
         + "), and the evaluation images per 1,000 flagged among distinct images.",
         "",
-        "| set | "
-        + " | ".join(f"cost {c:g}: recall | cost {c:g}: flagged" for c in ZOOM_COSTS)
-        + " |",
-        "|---|" + "---|---|" * len(ZOOM_COSTS),
-        *(
-            f"| {n} | " + " | ".join(f"{r:.0%} | {f:.1f}" for r, f in cells) + " |"
-            for n, cells in zoom_costs
-        ),
+        *_sweep("cost", ZOOM_COSTS, zoom_costs),
         "",
         "What they cost: evaluation images per 1,000 flagged among distinct images, and the "
         "comparison's seconds per 1,000 evaluation images (this machine, one process): "
@@ -786,6 +756,40 @@ def main() -> None:
 MARGINS = (0.0, 0.005, 0.01, 0.015, 0.02)
 # The zoom's costs shown beside the product's (medft.data.nudges.ZOOM_COST).
 ZOOM_COSTS = (0.0, 0.05, 0.075, 0.1)
+
+
+def _swept(setting: str, values, product, kinds, now, data) -> list[tuple[float, float]]:
+    """Per value of the ``views`` keyword ``setting`` (``product``: the product's, whose
+    results ``now`` holds: the copies' similarities and the flags), the mean recall over
+    ``kinds`` and the evaluation images per 1,000 flagged; ``data``: the training images,
+    their preprocessing, the copies per kind, and both splits' hashes."""
+    train, preprocess, copies, train_hashes, evaluation_hashes = data
+    cells = []
+    for value in values:
+        if value == product:
+            caught, flags = now
+        else:
+            with views(candidates=near_duplicates.CANDIDATES, **{setting: value}):
+                caught = recall(train, preprocess, copies, kinds=kinds)
+                flags = flagged(train_hashes, evaluation_hashes)
+        shares = [(caught[kind] >= THRESHOLD).mean() for kind in kinds]
+        cells.append((np.mean(shares), (flags >= THRESHOLD).mean() * 1000))
+    return cells
+
+
+def _sweep(label: str, settings, rows) -> list[str]:
+    """A table's lines: per set (``rows``: name, (recall, flagged) per setting), the mean
+    recall and the flags per 1,000 at each of ``settings``, named ``label``."""
+    return [
+        "| set | "
+        + " | ".join(f"{label} {v:g}: recall | {label} {v:g}: flagged" for v in settings)
+        + " |",
+        "|---|" + "---|---|" * len(settings),
+        *(
+            f"| {n} | " + " | ".join(f"{r:.0%} | {f:.1f}" for r, f in cells) + " |"
+            for n, cells in rows
+        ),
+    ]
 
 
 def _caught(name: str, kinds, columns: dict[str, dict[str, np.ndarray]]) -> list[dict]:
