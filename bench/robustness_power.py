@@ -51,6 +51,7 @@ from stats_power import (
     clean_latent,
     command_line,
     latent_scale,
+    rate_table,
     run_cells,
     run_noise,
     shift_for,
@@ -195,19 +196,11 @@ def one_family(args) -> dict:
 
 
 def pivot(rows: pd.DataFrame, value: str) -> str:
-    rates = rows.pivot_table(
-        index=["spreads", "images", "passes", "variant"], columns="seeds", values=value, sort=False
+    return rate_table(
+        rows,
+        value,
+        {"spreads": "spreads", "images": "images", "passes": "passes", "variant": "variant"},
     )
-    lines = [
-        "| spreads | images | passes | variant | "
-        + " | ".join(f"{s} seeds" for s in rates.columns)
-        + " |",
-        "|---|---|---|---|" + "---|" * len(rates.columns),
-    ]
-    for (spreads, images, passes, variant), row in rates.iterrows():
-        cells = " | ".join(f"{v * 100:.1f} %" for v in row)
-        lines.append(f"| {spreads} | {images:,} | {passes} | {variant} | {cells} |")
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -391,21 +391,29 @@ def one_family(args) -> list[dict]:
     ]
 
 
-def _pivot(rows: pd.DataFrame, value: str, rules: list[str]) -> str:
-    rows = rows[rows["rule"].isin(rules)]
-    pivot = rows.pivot_table(
-        index=["spreads", "data", "missing", "rule"], columns="seeds", values=value, sort=False
-    )
-    header = (
-        "| spreads | data | missing seed | rule | "
-        + " | ".join(f"{s} seeds" for s in pivot.columns)
-        + " |"
-    )
-    lines = [header, "|---|---|---|---|" + "---|" * len(pivot.columns)]
-    for (spreads, data, missing, rule), row in pivot.iterrows():
-        cells = " | ".join(f"{v * 100:.1f} %" for v in row)
-        lines.append(f"| {spreads} | {data} | {'yes' if missing else ''} | {rule} | {cells} |")
+def rate_table(rows: pd.DataFrame, value: str, index: dict[str, str]) -> str:
+    """A markdown table of ``value``'s mean as a percentage, one row per combination of the
+    ``index`` columns (column → header), one column per number of seeds."""
+    pivot = rows.pivot_table(index=list(index), columns="seeds", values=value, sort=False)
+    headers = [*index.values(), *(f"{s} seeds" for s in pivot.columns)]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for keys, row in pivot.iterrows():
+        cells = [_cell(key) for key in keys] + [f"{v * 100:.1f} %" for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(key) -> str:
+    if isinstance(key, bool | np.bool_):
+        return "yes" if key else ""
+    if isinstance(key, int | np.integer):
+        return f"{key:,}"
+    return str(key)
+
+
+def _pivot(rows: pd.DataFrame, value: str, rules: list[str]) -> str:
+    columns = {"spreads": "spreads", "data": "data", "missing": "missing seed", "rule": "rule"}
+    return rate_table(rows[rows["rule"].isin(rules)], value, columns)
 
 
 def table(frame: pd.DataFrame) -> str:
