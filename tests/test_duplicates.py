@@ -349,7 +349,7 @@ def test_a_copy_cropped_and_turned_is_found_among_many_through_its_candidates(mo
     from PIL import Image
 
     from medft.data import near_duplicates
-    from medft.data.near_duplicates import closest_view, similarity, thumbnail
+    from medft.data.near_duplicates import closest_views, similarity, thumbnail
 
     monkeypatch.setattr(near_duplicates, "CANDIDATES", 4)
     pre = Preprocess(32, 32)
@@ -365,12 +365,11 @@ def test_a_copy_cropped_and_turned_is_found_among_many_through_its_candidates(mo
     close[np.arange(10), np.arange(10)] = -1
     assert (close < THRESHOLD).all()
     assert (np.diag(similarity(originals[:10], copies)) >= THRESHOLD).all()
-    assert closest_view(copies[0], originals[0]) == (
-        "cropped from it (1.075× about the bottom-right corner), then turned 90° anticlockwise"
-    )
-    assert closest_view(originals[0], copies[0]) == (
-        "it, turned 90° clockwise, is cropped from this (1.075× about the bottom-right corner)"
-    )
+    # both ways at once, as the check names its pairs
+    assert closest_views([copies[0], originals[0]], [originals[0], copies[0]]) == [
+        "cropped from it (1.075× about the bottom-right corner), then turned 90° anticlockwise",
+        "it, turned 90° clockwise, is cropped from this (1.075× about the bottom-right corner)",
+    ]
 
 
 def test_the_card_counts_evaluation_images_the_cap_removed(tmp_path):
@@ -525,7 +524,7 @@ def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill
     either side, and is named by how it moved; no distinct texture comes as close."""
     import numpy as np
 
-    from medft.data.near_duplicates import closest_view, similarity, thumbnail
+    from medft.data.near_duplicates import closest_views, similarity, thumbnail
 
     pre = Preprocess(32, 32)
     images = _textures(40, seed=11)
@@ -575,5 +574,5 @@ def test_a_copy_turned_a_few_degrees_or_shifted_is_a_near_copy_whatever_its_fill
         assert (np.diag(similarity(originals[:8], copies)) >= THRESHOLD).all(), how
         close[np.arange(8), np.arange(8)] = -1
         assert (close < THRESHOLD).all(), how
-        named = closest_view(copies[0], originals[0])
+        named = closest_views(copies[:1], originals[:1])[0]
         assert all(word in named for word in words), (how, named)

@@ -242,9 +242,10 @@ def views() -> list[View]:
     return found
 
 
-def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np.ndarray]]:
-    """Each view and its correlations less its margin, (len(query), len(reference)); one at a
-    time, so memory stays at a few such matrices whatever the number of views."""
+def _units(
+    query: np.ndarray, reference: np.ndarray
+) -> Iterator[tuple[View, np.ndarray, np.ndarray]]:
+    """Each view and the two sides as it compares them, each row unit."""
     query_as_it_is, reference_as_it_is = _unit(query), _unit(reference)
     for view in views():
         if view.mask is None:
@@ -257,6 +258,13 @@ def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np
             right = _unit(
                 (reference if view.reference is None else view.reference(reference))[:, view.mask]
             )
+        yield view, left, right
+
+
+def _scores(query: np.ndarray, reference: np.ndarray) -> Iterator[tuple[View, np.ndarray]]:
+    """Each view and its correlations less its margin, (len(query), len(reference)); one at a
+    time, so memory stays at a few such matrices whatever the number of views."""
+    for view, left, right in _units(query, reference):
         score = left @ right.T
         if view.margin:
             score -= view.margin  # in place: one matrix per view, not two
@@ -442,30 +450,58 @@ def similarity(query, reference) -> np.ndarray:
     return best
 
 
-def closest_view(query: bytes, reference: bytes) -> str:
-    """The name of the view in which ``query`` is most like ``reference`` (for the card)."""
-    q, r = _flat([query]), _flat([reference])
-    named = [(score[0, 0], view.name) for view, score in _scores(q, r)]
-    if _fitting():
-        _, fit, found = nudges.fitted_closest(
-            q, r, np.zeros((1, 1), int), SIDE, NUDGES, FIT_SYMMETRIES, FIT_ZOOMED
-        )
-        named.append((fit[0] - NUDGE_MARGIN, Nudge.of(found[0]).name))
-    if _combining():
-        combined = _combined(
-            _turned(q)[0], _cropped(q, ZOOMS)[0], _turned(r), _cropped(r, ZOOMS), _margins()
-        )[0]
-        direction, zoom, turn = np.unravel_index(combined.argmax(), combined.shape)
-        name = _combined_name(int(direction), ZOOMS[zoom], ORIENTATIONS[1 + turn])
-        named.append((combined[direction, zoom, turn], name))
-    return max(named, key=lambda pair: pair[0])[1]  # the first of equals: the simplest view
+def closest_views(queries: list[bytes], references: list[bytes]) -> list[str]:
+    """The name of the view in which each of ``queries`` is most like the one of
+    ``references`` at its place (for the card): all pairs at once, view by view."""
+    names = []
+    for start in range(0, len(queries), BLOCK):
+        q = _flat(queries[start : start + BLOCK])
+        r = _flat(references[start : start + BLOCK])
+        scores, labels = [], []
+        for view, left, right in _units(q, r):
+            scores.append(np.einsum("ij,ij->i", left, right) - view.margin)
+            labels.append(np.full(len(q), view.name, object))
+        if _fitting():
+            _, fit, found = nudges.fitted_closest(
+                q, r, np.arange(len(q))[:, None], SIDE, NUDGES, FIT_SYMMETRIES, FIT_ZOOMED
+            )
+            scores.append(fit - NUDGE_MARGIN)
+            labels.append(np.array([Nudge.of(nudge).name for nudge in found], object))
+        if _combining():
+            q_turned, q_cropped = _turned(q), _cropped(q, ZOOMS)
+            r_turned, r_cropped = _turned(r), _cropped(r, ZOOMS)
+            combined = np.stack(
+                [
+                    _combined(
+                        q_turned[i],
+                        q_cropped[i],
+                        r_turned[i : i + 1],
+                        r_cropped[i : i + 1],
+                        _margins(),
+                    )[0]
+                    for i in range(len(q))
+                ]
+            )
+            flat = combined.reshape(len(q), -1)
+            where = [np.unravel_index(i, combined.shape[1:]) for i in flat.argmax(axis=1)]
+            scores.append(flat.max(axis=1))
+            labels.append(
+                np.array(
+                    [_combined_name(int(d), ZOOMS[z], ORIENTATIONS[1 + t]) for d, z, t in where],
+                    object,
+                )
+            )
+        # the first of equals: the simplest view
+        best = np.stack(scores, axis=1).argmax(axis=1)
+        names += [labels[b][i] for i, b in enumerate(best)]
+    return names
 
 
 def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Evaluation images whose thumbnail correlates at ``threshold`` or more with an earlier
     split's image (mirrored, turned or zoomed: ``similarity``), exact copies and blank images
     aside: id, split, near_of, near_split, similarity and the view that matched
-    (``closest_view``); the closest earlier image per evaluation image."""
+    (``closest_views``); the closest earlier image per evaluation image."""
     from medft.runtime import progress  # imports torch: not for the planner's option checks
 
     columns = ["id", "split", "near_of", "near_split", "similarity", "view"]
@@ -473,7 +509,7 @@ def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     content = manifest[~manifest["blank"].astype(bool)] if "blank" in manifest else manifest
     rank = content["split"].map(ORDER).to_numpy()
-    found = []
+    found, pairs_of = [], []
     for split in ("val", "test"):
         later, earlier = content[content["split"] == split], content[rank < ORDER[split]]
         if later.empty or earlier.empty:
@@ -491,16 +527,13 @@ def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
             for i in np.flatnonzero(best >= threshold):
                 other = earlier.iloc[nearest[i]]
                 found.append(
-                    (
-                        part["id"].iloc[i],
-                        split,
-                        other["id"],
-                        other["split"],
-                        float(best[i]),
-                        closest_view(part["thumbnail"].iloc[i], other["thumbnail"]),
-                    )
+                    (part["id"].iloc[i], split, other["id"], other["split"], float(best[i]))
                 )
-    return pd.DataFrame(found, columns=columns)
+                pairs_of.append((part["thumbnail"].iloc[i], other["thumbnail"]))
+    named = closest_views([q for q, _ in pairs_of], [r for _, r in pairs_of])
+    return pd.DataFrame(
+        [(*row, name) for row, name in zip(found, named, strict=True)], columns=columns
+    )
 
 
 def resolve(
