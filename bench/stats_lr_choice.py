@@ -104,8 +104,8 @@ def split_latent(rng, skill, spreads: str, images: int, interaction: bool):
 
 
 def chosen_lrs(val: np.ndarray) -> np.ndarray:
-    """Each strategy's lr index as the report chooses it (``select_lr``) from validation
-    accuracy (K, seeds, LRS)."""
+    """Each strategy's lr index as the report chooses it (``select_lr``) from one split's
+    accuracy (K, seeds, LRS), passed as the validation score it reads."""
     k, seeds, lrs = val.shape
     j, s, lr = np.meshgrid(np.arange(k), np.arange(seeds), np.arange(lrs), indexing="ij")
     runs = pd.DataFrame(
