@@ -457,28 +457,23 @@ def closest_views(queries: list[bytes], references: list[bytes]) -> list[str]:
     for start in range(0, len(queries), BLOCK):
         q = _flat(queries[start : start + BLOCK])
         r = _flat(references[start : start + BLOCK])
-        scores, labels = [], []
+        scores, labels = [], []  # a label: one name for every pair, or a name per pair
         for view, left, right in _units(q, r):
             scores.append(np.einsum("ij,ij->i", left, right) - view.margin)
-            labels.append(np.full(len(q), view.name, object))
+            labels.append(view.name)
         if _fitting():
             _, fit, found = nudges.fitted_closest(
                 q, r, np.arange(len(q))[:, None], SIDE, NUDGES, FIT_SYMMETRIES, FIT_ZOOMED
             )
             scores.append(fit - NUDGE_MARGIN)
-            labels.append(np.array([Nudge.of(nudge).name for nudge in found], object))
+            labels.append([Nudge.of(nudge).name for nudge in found])
         if _combining():
             q_turned, q_cropped = _turned(q), _cropped(q, ZOOMS)
             r_turned, r_cropped = _turned(r), _cropped(r, ZOOMS)
+            margins = _margins()
             combined = np.stack(
                 [
-                    _combined(
-                        q_turned[i],
-                        q_cropped[i],
-                        r_turned[i : i + 1],
-                        r_cropped[i : i + 1],
-                        _margins(),
-                    )[0]
+                    _combined(q_turned[i], q_cropped[i], r_turned[[i]], r_cropped[[i]], margins)[0]
                     for i in range(len(q))
                 ]
             )
@@ -486,14 +481,13 @@ def closest_views(queries: list[bytes], references: list[bytes]) -> list[str]:
             where = [np.unravel_index(i, combined.shape[1:]) for i in flat.argmax(axis=1)]
             scores.append(flat.max(axis=1))
             labels.append(
-                np.array(
-                    [_combined_name(int(d), ZOOMS[z], ORIENTATIONS[1 + t]) for d, z, t in where],
-                    object,
-                )
+                [_combined_name(int(d), ZOOMS[z], ORIENTATIONS[1 + t]) for d, z, t in where]
             )
         # the first of equals: the simplest view
         best = np.stack(scores, axis=1).argmax(axis=1)
-        names += [labels[b][i] for i, b in enumerate(best)]
+        names += [
+            labels[b] if isinstance(labels[b], str) else labels[b][i] for i, b in enumerate(best)
+        ]
     return names
 
 
