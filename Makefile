@@ -30,8 +30,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not slow" -n $(CORES)
 
+# loadgroup: the tests that share one finished workflow run on one worker (tests/conftest.py).
 test-slow: $(VENV)/.installed
-	$(BIN)/python -m pytest -m slow -n $(CORES)
+	$(BIN)/python -m pytest -m slow -n $(CORES) --dist loadgroup
 
 # The demo ends with its one-page HTML report (every table and figure, captioned).
 demo: $(VENV)/.installed

@@ -62,3 +62,11 @@ def tiny_weights(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("weights") / "test_resnet.pth"
     torch.save(module.state_dict(), path)
     return str(path)
+
+
+def pytest_itemcollected(item):
+    # pytest-xdist builds a module-scoped fixture once in every worker that runs one of its
+    # tests: the finished workflow (a whole `snakemake` run, over a minute on 2 cores) is
+    # built once when its tests share a worker (`--dist loadgroup`, `make test-slow`).
+    if "finished_workflow" in item.fixturenames:
+        item.add_marker(pytest.mark.xdist_group("finished_workflow"))

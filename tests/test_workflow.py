@@ -549,8 +549,10 @@ def test_sigterm_mid_run_resumes_from_the_last_epoch(tmp_path, warm_worker):
             {"name": "nodule", "source": "synthetic", "task": "synth-nodule", "n_images": 400}
         ],
         strategies=["FT"],
-        epochs=30,
-        patience=30,
+        # Enough epochs left after the second for the signal to land mid-run; the resumed
+        # run trains the rest, so no more.
+        epochs=10,
+        patience=10,
         warm_worker=warm_worker,
     )
     run_dir = tmp_path / "results" / "nodule" / "test_resnet" / "FT" / "lr0.001" / "seed0"
