@@ -95,6 +95,31 @@ def test_the_bayesian_comparison_refuses_fewer_blocks_than_its_minimum(tmp_path)
     assert (bayes["verdict"] == "no test with 5 blocks (needs 6)").all()
 
 
+def test_a_failed_cell_changes_only_its_own_strategys_bayesian_comparison(tmp_path):
+    """One cell missing (Auto-RGN on CheXpert with ResNet-50, as a failed job leaves it): the
+    rank test ranks CheXpert on its two complete models, but every other strategy's comparison
+    with FT keeps all of its data, and Auto-RGN's keeps CheXpert's other two models."""
+    published = pd.read_csv(REFERENCE)
+    failed = (
+        (published["dataset"] == "CheXpert")
+        & (published["model"] == "ResNet-50")
+        & (published["strategy"] == "Auto-RGN")
+    )
+    published[~failed].to_csv(tmp_path / "failed.csv", index=False)
+    for name, table in (("full", REFERENCE), ("failed", tmp_path / "failed.csv")):
+        assert main(["report", str(table), "--out", str(tmp_path / name)]) == 0
+    full, failed = (
+        pd.read_csv(tmp_path / name / "summary" / "bayesian.csv").set_index("strategy")
+        for name in ("full", "failed")
+    )
+    others = [s for s in full.index if s != "Auto-RGN"]
+    pd.testing.assert_frame_equal(full.loc[others], failed.loc[others])
+    assert failed.loc["Auto-RGN", "n_blocks"] == 8
+    assert failed.loc["Auto-RGN", "median_difference"] != full.loc["Auto-RGN", "median_difference"]
+    ranks = pd.read_csv(tmp_path / "failed" / "summary" / "critical_difference.csv")
+    assert (ranks["n_blocks"] == 8).all()
+
+
 def test_published_means_give_tables_without_verdicts(tmp_path):
     path = tmp_path / "published.csv"
     _published().to_csv(path, index=False)

@@ -215,7 +215,8 @@ def test_the_bayesian_comparison_points_the_right_way():
     rng = np.random.default_rng(0)
     ft = 80 + rng.normal(0, 3, 12)
     wide = pd.DataFrame(
-        {"FT": ft, "Up": ft + 4 + rng.normal(0, 0.3, 12), "Same": ft + rng.normal(0, 0.1, 12)}
+        {"FT": ft, "Up": ft + 4 + rng.normal(0, 0.3, 12), "Same": ft + rng.normal(0, 0.1, 12)},
+        index=pd.MultiIndex.from_product([range(12), ["m"]], names=["dataset", "model"]),
     )
     table = across.bayesian(wide, margin=1.0).set_index("strategy")
     assert table.loc["Up", "P(better)"] > 0.95 and table.loc["Up", "verdict"] == v.BETTER

@@ -44,20 +44,26 @@ DECISIVE = 0.95
 MIN_DATASETS_WILCOXON = 5
 
 
-def blocks(summary: pd.DataFrame, by: str = "dataset") -> pd.DataFrame:
-    """Block × strategy: the mean main metric in percent, only (dataset, model) pairs where
-    every strategy has a value, so that ranks compare like with like; ``by`` "dataset" (the
-    default) averages each dataset's models into one block, "dataset_model" keeps each pair."""
-    if by not in BLOCKS:
-        raise ValueError(f"across_blocks {by!r}: choose one of {sorted(BLOCKS)}")
+def values(summary: pd.DataFrame) -> pd.DataFrame:
+    """(dataset, model) × strategy: the mean main metric in percent; NaN where a cell has
+    none (it failed, or was not run)."""
     values = summary.assign(
         value=[row[f"{row['main_metric']}_mean"] for _, row in summary.iterrows()]
     )
     wide = values.pivot_table(
         index=["dataset", "model"], columns="strategy", values="value", sort=False
     )
-    order = list(dict.fromkeys(summary["strategy"]))
-    wide = wide.reindex(columns=order).dropna()
+    return wide.reindex(columns=list(dict.fromkeys(summary["strategy"])))
+
+
+def blocks(values: pd.DataFrame, by: str = "dataset") -> pd.DataFrame:
+    """Block × strategy from ``values`` (``values()``, or some of its columns): only the
+    (dataset, model) pairs where each of its strategies has a value, so that they compare like
+    with like; ``by`` "dataset" (the default) averages each dataset's models into one block,
+    "dataset_model" keeps each pair."""
+    if by not in BLOCKS:
+        raise ValueError(f"across_blocks {by!r}: choose one of {sorted(BLOCKS)}")
+    wide = values.dropna()
     if by == "dataset":
         return wide.groupby(level="dataset", sort=False).mean()
     return wide
@@ -115,15 +121,18 @@ def rank_test(wide: pd.DataFrame, alpha: float = ALPHA) -> RankTest:
     return RankTest(table, n, float(result.pvalue), floor, float(result.cd), result)
 
 
-def bayesian(wide: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """Per strategy ≠ FT over the blocks: P(better), P(equivalent), P(worse) than FT, the
-    difference counted as equivalent within ±``margin`` points, and the verdict where one
-    probability reaches ``DECISIVE``; no test below ``MIN_BLOCKS_BAYESIAN`` blocks."""
+def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.DataFrame:
+    """Per strategy ≠ FT over its ``blocks`` with FT — the (dataset, model) pairs where both
+    have a value, so that a cell another strategy lacks changes nothing here: P(better),
+    P(equivalent), P(worse) than FT, the difference counted as equivalent within ±``margin``
+    points, and the verdict where one probability reaches ``DECISIVE``; no test below
+    ``MIN_BLOCKS_BAYESIAN`` blocks."""
     import baycomp
 
     rows = []
-    for strategy in (s for s in wide.columns if s != REFERENCE):
-        x, y = wide[strategy].to_numpy(), wide[REFERENCE].to_numpy()
+    for strategy in (s for s in values.columns if s != REFERENCE):
+        paired = blocks(values[[strategy, REFERENCE]], by)
+        x, y = paired[strategy].to_numpy(), paired[REFERENCE].to_numpy()
         if len(x) < MIN_BLOCKS_BAYESIAN:
             better = same = worse = np.nan
             decided = [f"no test with {len(x)} blocks (needs {MIN_BLOCKS_BAYESIAN})"]

@@ -111,7 +111,7 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
     """
     from medft.report import across, figures, summary_figures
 
-    test = across.rank_test(across.blocks(report.summary, report.blocks))
+    test = across.rank_test(across.blocks(across.values(report.summary), report.blocks))
     test.table.assign(
         n_blocks=test.n_blocks, friedman_p=test.p_value, min_p=test.min_p, cd=test.cd
     ).to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
@@ -124,7 +124,8 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
 
 @artefact("bayesian", ("md", "csv", "html"), scope=SUMMARY)
 def _bayesian(report: SummaryReport, stem: Path) -> None:
-    """Per strategy against FT over the same blocks: the Bayesian signed-rank test (Benavoli et
+    """Per strategy against FT over the blocks where both have values (a cell another strategy
+    lacks drops nothing here): the Bayesian signed-rank test (Benavoli et
     al., JMLR 2017; `baycomp`, 50,000 samples, seed 0) with a region of practical equivalence of
     ±`equivalence_margin` points: P(better), P(equivalent), P(worse), and the verdict whose
     probability reaches 0.95 (else inconclusive); no test with fewer than 6 blocks (the
@@ -133,7 +134,7 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     from medft.report import across
 
     margin = report.margin
-    table = across.bayesian(across.blocks(report.summary, report.blocks), margin)
+    table = across.bayesian(across.values(report.summary), margin, report.blocks)
     table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
     shown = table.assign(
         median_difference=table["median_difference"].map("{:+.2f}".format),
@@ -143,7 +144,7 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
         stem,
         "Bayesian comparison with FT across blocks",
         f"Per strategy, over {across.BLOCKS[report.blocks]} (across_blocks; only (dataset, "
-        f"model) pairs where every strategy has a value): the "
+        f"model) pairs where the strategy and {REFERENCE} both have a value, n_blocks): the "
         f"Bayesian signed-rank test (Benavoli et al., JMLR 2017; baycomp) of its main metric "
         f"against {REFERENCE}'s, with a region of practical equivalence of ±{margin:g} points "
         f"(equivalence_margin). P(better), P(equivalent), P(worse) are posterior "
