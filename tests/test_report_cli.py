@@ -117,7 +117,26 @@ def test_a_failed_cell_changes_only_its_own_strategys_bayesian_comparison(tmp_pa
     assert failed.loc["Auto-RGN", "n_blocks"] == 8
     assert failed.loc["Auto-RGN", "median_difference"] != full.loc["Auto-RGN", "median_difference"]
     ranks = pd.read_csv(tmp_path / "failed" / "summary" / "critical_difference.csv")
-    assert (ranks["n_blocks"] == 8).all()
+    assert (ranks["n_blocks"] == 8).all() and (ranks["left_out"] == "CheXpert × ResNet-50").all()
+    assert pd.read_csv(tmp_path / "full" / "summary" / "critical_difference.csv")[
+        "left_out"
+    ].isna().all()
+
+
+def test_the_diagram_says_what_its_blocks_are_and_which_pairs_it_left_out():
+    from medft.report import across, summary_figures
+
+    values = pd.DataFrame(
+        [[80.0 + b, 70.0 + b, 81.0 + b] for b in range(6)],
+        columns=["FT", "LP", "LP-FT"],
+        index=pd.MultiIndex.from_product([list("ABCDEF"), ["m"]], names=["dataset", "model"]),
+    )
+    for view, wide in (("dataset", values), ("dataset_model", values.iloc[:3])):
+        figure = summary_figures.critical_difference(
+            across.rank_test(across.blocks(wide, view)), across.BLOCKS[view], ["G × m", "H × m"]
+        )
+        title = figure.axes[0].get_title()
+        assert across.BLOCKS[view] in title and "G × m, H × m" in title
 
 
 def test_published_means_give_tables_without_verdicts(tmp_path):

@@ -12,6 +12,8 @@ from medft.report.figures import VERDICT_LEGEND, VERDICT_MARKS, metric_label
 from medft.strategies import REFERENCE
 
 
+LEFT_OUT_SHOWN = 3  # pairs named under the diagram's title; the CSV names them all
+
 def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None) -> plt.Figure:
     """(dataset, model) rows × strategy columns: relative improvement of the main metric over
     FT, each cell annotated with its value and verdict mark. Rows, not columns, for the
@@ -59,27 +61,32 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     return fig
 
 
-def critical_difference(test) -> plt.Figure:
+def critical_difference(test, blocks: str, left_out: list[str] = ()) -> plt.Figure:
     """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
-    the blocks cannot support the test, the mean ranks alone and the reason."""
+    the blocks cannot support the test, the mean ranks alone and the reason. ``blocks``: what
+    a block is (``across.BLOCKS``); ``left_out``: the (dataset, model) pairs some strategy has
+    no value for, named under the title."""
+    shown = ", ".join(left_out[:LEFT_OUT_SHOWN]) + (
+        f" and {len(left_out) - LEFT_OUT_SHOWN} more" if len(left_out) > LEFT_OUT_SHOWN else ""
+    )
+    over = f"over {test.n_blocks} blocks: {blocks}" + (
+        f"\nleft out, a strategy has no value there: {shown}" if left_out else ""
+    )
     if test.result is not None:
         from autorank import plot_stats
 
         ax = plot_stats(test.result, allow_insignificant=True)
         ax.set_title(
-            f"Friedman p = {test.p_value:.2g} over {test.n_blocks} (dataset, model) blocks; "
-            f"Nemenyi CD = {test.cd:.2f}",
-            fontsize=9,
+            f"Friedman p = {test.p_value:.2g}, Nemenyi CD = {test.cd:.2f}\n{over}", fontsize=9
         )
         return ax.figure
     table = test.table.sort_values("mean_rank")
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.6), layout="constrained")
     ax.scatter(table["mean_rank"], table["strategy"], color="black")
     ax.invert_yaxis()
-    ax.set_xlabel("mean rank across (dataset, model) blocks (1 = best)")
+    ax.set_xlabel("mean rank across the blocks (1 = best)")
     ax.set_title(
-        f"No test: {test.n_blocks} blocks; Friedman's smallest attainable p {test.min_p:.3f}",
-        fontsize=9,
+        f"No test: Friedman's smallest attainable p {test.min_p:.3f}\n{over}", fontsize=9
     )
     return fig
 

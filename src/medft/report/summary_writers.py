@@ -106,17 +106,24 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
     drawn as a critical-difference diagram (Demšar 2006; `autorank`, nonparametric forced). The
     CSV: mean rank, rank difference from FT, verdict (better / worse when Friedman p < 0.05 and
     the rank difference exceeds the critical difference), Friedman p, its smallest attainable p
-    with these blocks (`min_p`) and CD. With fewer than 5 blocks or a `min_p` of 0.05 or more
+    with these blocks (`min_p`), CD, and the (dataset, model) pairs left out because a
+    strategy has no value there (`left_out`, also under the diagram's title). With fewer than 5 blocks or a `min_p` of 0.05 or more
     the figure shows the mean ranks and says why there is no test.
     """
     from medft.report import across, figures, summary_figures
 
-    test = across.rank_test(across.blocks(across.values(report.summary), report.blocks))
+    values = across.values(report.summary)
+    test = across.rank_test(across.blocks(values, report.blocks))
+    left_out = [f"{d} × {m}" for d, m in values.index[values.isna().any(axis=1)]]
     test.table.assign(
-        n_blocks=test.n_blocks, friedman_p=test.p_value, min_p=test.min_p, cd=test.cd
+        n_blocks=test.n_blocks,
+        friedman_p=test.p_value,
+        min_p=test.min_p,
+        cd=test.cd,
+        left_out="; ".join(left_out),
     ).to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
     figures.save(
-        summary_figures.critical_difference(test),
+        summary_figures.critical_difference(test, across.BLOCKS[report.blocks], left_out),
         stem.with_suffix(".png"),
         stem.with_suffix(".pdf"),
     )
