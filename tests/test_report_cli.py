@@ -118,9 +118,11 @@ def test_a_failed_cell_changes_only_its_own_strategys_bayesian_comparison(tmp_pa
     assert failed.loc["Auto-RGN", "median_difference"] != full.loc["Auto-RGN", "median_difference"]
     ranks = pd.read_csv(tmp_path / "failed" / "summary" / "critical_difference.csv")
     assert (ranks["n_blocks"] == 8).all() and (ranks["left_out"] == "CheXpert × ResNet-50").all()
-    assert pd.read_csv(tmp_path / "full" / "summary" / "critical_difference.csv")[
-        "left_out"
-    ].isna().all()
+    assert (
+        pd.read_csv(tmp_path / "full" / "summary" / "critical_difference.csv")["left_out"]
+        .isna()
+        .all()
+    )
 
 
 def test_the_diagram_says_what_its_blocks_are_and_which_pairs_it_left_out():

@@ -11,8 +11,8 @@ import seaborn as sns
 from medft.report.figures import VERDICT_LEGEND, VERDICT_MARKS, metric_label
 from medft.strategies import REFERENCE
 
-
 LEFT_OUT_SHOWN = 3  # pairs named under the diagram's title; the CSV names them all
+
 
 def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None) -> plt.Figure:
     """(dataset, model) rows × strategy columns: relative improvement of the main metric over
@@ -85,9 +85,7 @@ def critical_difference(test, blocks: str, left_out: list[str] = ()) -> plt.Figu
     ax.scatter(table["mean_rank"], table["strategy"], color="black")
     ax.invert_yaxis()
     ax.set_xlabel("mean rank across the blocks (1 = best)")
-    ax.set_title(
-        f"No test: Friedman's smallest attainable p {test.min_p:.3f}\n{over}", fontsize=9
-    )
+    ax.set_title(f"No test: Friedman's smallest attainable p {test.min_p:.3f}\n{over}", fontsize=9)
     return fig
 
 

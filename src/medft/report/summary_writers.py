@@ -107,8 +107,9 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
     CSV: mean rank, rank difference from FT, verdict (better / worse when Friedman p < 0.05 and
     the rank difference exceeds the critical difference), Friedman p, its smallest attainable p
     with these blocks (`min_p`), CD, and the (dataset, model) pairs left out because a
-    strategy has no value there (`left_out`, also under the diagram's title). With fewer than 5 blocks or a `min_p` of 0.05 or more
-    the figure shows the mean ranks and says why there is no test.
+    strategy has no value there (`left_out`, also under the diagram's title). With fewer than
+    5 blocks or a `min_p` of 0.05 or more the figure shows the mean ranks and says why there is
+    no test.
     """
     from medft.report import across, figures, summary_figures
 
