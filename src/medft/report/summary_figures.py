@@ -3,6 +3,8 @@ the curves along an axis (label fractions, input sizes). ``figures.save`` writes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -61,7 +63,7 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     return fig
 
 
-def critical_difference(test, blocks: str, left_out: list[str] = ()) -> plt.Figure:
+def critical_difference(test, blocks: str, left_out: Sequence[str] = ()) -> plt.Figure:
     """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
     the blocks cannot support the test, the mean ranks alone and the reason. ``blocks``: what
     a block is (``across.BLOCKS``); ``left_out``: the (dataset, model) pairs some strategy has

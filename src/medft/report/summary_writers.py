@@ -133,8 +133,8 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
 @artefact("bayesian", ("md", "csv", "html"), scope=SUMMARY)
 def _bayesian(report: SummaryReport, stem: Path) -> None:
     """Per strategy against FT over the blocks where both have values (a cell another strategy
-    lacks drops nothing here): the Bayesian signed-rank test (Benavoli et
-    al., JMLR 2017; `baycomp`, 50,000 samples, seed 0) with a region of practical equivalence of
+    lacks drops nothing here): the Bayesian signed-rank test (Benavoli et al., JMLR 2017;
+    `baycomp`, 50,000 samples, seed 0) with a region of practical equivalence of
     ±`equivalence_margin` points: P(better), P(equivalent), P(worse), and the verdict whose
     probability reaches 0.95 (else inconclusive); no test with fewer than 6 blocks (the
     exact Wilcoxon test could not reach 0.05 there).
