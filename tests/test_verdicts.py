@@ -224,6 +224,27 @@ def test_the_bayesian_comparison_points_the_right_way():
     assert table.loc["Same", "verdict"] == v.EQUIVALENT
 
 
+def test_a_posterior_of_equivalence_needs_its_signed_rank_twin():
+    # Three of 12 datasets half a point beyond the margin: the posterior says equivalent
+    # (P 0.98), the two one-sided signed-rank tests do not (p 0.073).
+    import pandas as pd
+
+    from medft.report import across
+
+    differences = np.array([0.5] * 9 + [1.5] * 3)
+    wide = pd.DataFrame(
+        {"FT": np.full(12, 80.0), "Near": 80.0 + differences},
+        index=pd.MultiIndex.from_product([range(12), ["m"]], names=["dataset", "model"]),
+    )
+    row = across.bayesian(wide, margin=1.0).iloc[0]
+    assert row["P(equivalent)"] > 0.95 and row["posterior"] == v.EQUIVALENT
+    assert row["p_equivalence_holm"] == pytest.approx(0.073, abs=1e-3)
+    assert row["verdict"] == v.INCONCLUSIVE
+    # Within the margin everywhere, both agree.
+    wide["Near"] = 80.0 + np.minimum(differences, 0.8)
+    assert across.bayesian(wide, margin=1.0).iloc[0]["verdict"] == v.EQUIVALENT
+
+
 def test_a_comparison_of_a_larger_family_carries_its_multiplicity():
     # The search tests its pick against FT alone, but claims no more than the grid, which
     # tests 7 strategies against FT: the pick's p counts as the first of 7.

@@ -10,7 +10,10 @@ not independent and counting each would claim more evidence than the datasets ho
   improvement over FT across datasets, Holm-corrected over strategies;
 * ``bayesian``: per strategy against FT, the Bayesian signed-rank test (Benavoli et al., JMLR
   2017) with a region of practical equivalence of ±margin points: P(better), P(equivalent),
-  P(worse), through ``baycomp``.
+  P(worse), through ``baycomp``; a verdict also needs its frequentist twin, the exact
+  signed-rank test, Holm-corrected over the strategies (``bench/results_stats_bayesian.md``:
+  the posterior alone, at 0.95 for each of seven strategies, gave false verdicts in most
+  families at large between-dataset spreads).
 
 Where a test cannot reach significance with the blocks at hand, the result says so (its
 smallest attainable p) instead of a verdict no data could change.
@@ -125,15 +128,17 @@ def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.Dat
     """Per strategy ≠ FT over its ``blocks`` with FT — the (dataset, model) pairs where both
     have a value, so that a cell another strategy lacks changes nothing here: P(better),
     P(equivalent), P(worse) than FT, the difference counted as equivalent within ±``margin``
-    points, and the verdict where one probability reaches ``DECISIVE``; no test below
-    ``MIN_BLOCKS_BAYESIAN`` blocks."""
+    points; ``posterior``, the one reaching ``DECISIVE``; and the verdict, where the exact
+    signed-rank test agrees (``_frequentist_twin``; its p-values and their Holm adjustment as
+    columns); no test below ``MIN_BLOCKS_BAYESIAN`` blocks."""
     import baycomp
 
     rows = []
     for strategy in (s for s in values.columns if s != REFERENCE):
         paired = blocks(values[[strategy, REFERENCE]], by)
         x, y = paired[strategy].to_numpy(), paired[REFERENCE].to_numpy()
-        if len(x) < MIN_BLOCKS_BAYESIAN:
+        tested = len(x) >= MIN_BLOCKS_BAYESIAN
+        if not tested:
             better = same = worse = np.nan
             decided = [f"no test with {len(x)} blocks (needs {MIN_BLOCKS_BAYESIAN})"]
         else:
@@ -148,10 +153,64 @@ def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.Dat
                 "P(better)": better,
                 "P(equivalent)": same,
                 "P(worse)": worse,
-                "verdict": decided[0] if decided else INCONCLUSIVE,
+                "p_signed_rank": _signed_rank_p(x - y) if tested else np.nan,
+                "p_equivalence": _equivalence_p(x - y, margin) if tested else np.nan,
+                "posterior": decided[0] if decided else INCONCLUSIVE,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return _frequentist_twin(table) if len(table) else table.assign(verdict=[])
+
+
+def _signed_rank_p(differences: np.ndarray) -> float:
+    """The exact two-sided signed-rank test of no difference; NaN where every difference is 0
+    (nothing to rank)."""
+    if not np.any(differences != 0):
+        return np.nan
+    return float(stats.wilcoxon(differences).pvalue)
+
+
+def _equivalence_p(differences: np.ndarray, margin: float) -> float:
+    """Two one-sided signed-rank tests that the differences lie within ±``margin``: the larger
+    p. NaN at a margin of 0, within which nothing is equivalent."""
+    if not margin > 0:
+        return np.nan
+    above_lower = stats.wilcoxon(differences + margin, alternative="greater").pvalue
+    below_upper = stats.wilcoxon(differences - margin, alternative="less").pvalue
+    return float(max(above_lower, below_upper))
+
+
+def _frequentist_twin(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdict: the posterior's, where the exact signed-rank test of the same blocks,
+    Holm-corrected over the strategies, agrees at ``ALPHA`` (for *equivalent*, two one-sided
+    tests against ±margin). Holm's family is every strategy with blocks enough, decided by its
+    posterior or not, so that no posterior chooses which comparisons it sees. Where the test
+    could not reach ``ALPHA`` whatever the data, the verdict says so."""
+    m = int((table["n_blocks"] >= MIN_BLOCKS_BAYESIAN).sum())
+    table["p_holm"] = holm(table["p_signed_rank"], family=m)
+    table["p_equivalence_holm"] = holm(table["p_equivalence"], family=m)
+    # The exact test's smallest p: 2 / 2^n two-sided, 1 / 2^n one-sided; Holm's first step
+    # multiplies it by m.
+    n = table["n_blocks"].astype(float)
+    floors = {
+        BETTER: np.minimum(1.0, m * 2.0 / 2.0**n),
+        WORSE: np.minimum(1.0, m * 2.0 / 2.0**n),
+        EQUIVALENT: np.minimum(1.0, m / 2.0**n),
+    }
+    verdicts = []
+    for i, row in table.iterrows():
+        claim = row["posterior"]
+        if claim not in (BETTER, WORSE, EQUIVALENT):
+            verdicts.append(claim)
+            continue
+        p = row["p_equivalence_holm"] if claim == EQUIVALENT else row["p_holm"]
+        if floors[claim][i] >= ALPHA:
+            verdicts.append(unreachable(int(row["n_blocks"]), floors[claim][i], "blocks"))
+        elif p < ALPHA:
+            verdicts.append(claim)
+        else:
+            verdicts.append(INCONCLUSIVE)
+    return table.assign(verdict=verdicts)
 
 
 def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
@@ -212,6 +271,6 @@ def _direction(p_holm: float, median: float) -> str:
     return BETTER if median > 0 else WORSE
 
 
-def unreachable(n_datasets: int, floor: float) -> str:
+def unreachable(n: int, floor: float, unit: str = "datasets") -> str:
     """The verdict of a test that could not reach significance whatever the data."""
-    return f"cannot decide with {n_datasets} datasets (smallest attainable Holm p {floor:.3f})"
+    return f"cannot decide with {n} {unit} (smallest attainable Holm p {floor:.3f})"
