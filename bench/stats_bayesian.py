@@ -32,14 +32,12 @@ signed-rank test, Holm over the strategies, agrees). Cells:
 from __future__ import annotations
 
 import argparse
-import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_power import progress_line
+from stats_power import map_with_progress
 
 from medft.report import across
 from medft.report.verdicts import ALPHA, BETTER, EQUIVALENT, WORSE
@@ -136,23 +134,25 @@ def table(frame: pd.DataFrame, families: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", type=int, default=200)
+def options(description: str, out: Path, families: int) -> argparse.Namespace:
+    """The across-dataset benches' options: families per cell, processes, the results file."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--families", type=int, default=families)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", default=str(HERE / "results_stats_bayesian.md"))
-    args = parser.parse_args()
-    tasks = [(c * 1_000_000 + f, c) for c in range(len(CELLS)) for f in range(args.families)]
-    started = last_line = time.perf_counter()
-    results = []
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for result in pool.map(one_family, tasks, chunksize=10):
-            results.append(result)
-            now = time.perf_counter()
-            if now - last_line >= 60 or len(results) == len(tasks):
-                last_line = now
-                print(progress_line(len(results), len(tasks), now - started), flush=True)
-    minutes = (time.perf_counter() - started) / 60
+    parser.add_argument("--out", default=str(out))
+    return parser.parse_args()
+
+
+def simulate(family, cells: int, args: argparse.Namespace, chunksize: int) -> tuple[list, float]:
+    """``args.families`` families of each of ``cells`` cells through ``family`` (called with
+    (rng seed, cell index)) in ``args.jobs`` processes: its results, and the minutes taken."""
+    tasks = [(c * 1_000_000 + f, c) for c in range(cells) for f in range(args.families)]
+    return map_with_progress(family, tasks, args.jobs, chunksize)
+
+
+def main() -> None:
+    args = options(__doc__.splitlines()[0], HERE / "results_stats_bayesian.md", families=200)
+    results, minutes = simulate(one_family, len(CELLS), args, chunksize=10)
     se = np.sqrt(ALPHA * (1 - ALPHA) / args.families) * 100
     text = [
         "# The Bayesian comparison across datasets: false verdicts and power",

@@ -491,9 +491,15 @@ def run_cells(family, cells, args: argparse.Namespace, chunksize: int) -> tuple[
         for c, (seeds, design, effect) in enumerate(cells)
         for f in range(args.families)
     ]
+    return map_with_progress(family, tasks, args.jobs, chunksize)
+
+
+def map_with_progress(family, tasks: list, jobs: int, chunksize: int) -> tuple[list, float]:
+    """``family`` over ``tasks`` in ``jobs`` processes, a progress line a minute: its results in
+    order, and the minutes they took."""
     started = last_line = time.perf_counter()
     results = []
-    with ProcessPoolExecutor(args.jobs) as pool:
+    with ProcessPoolExecutor(jobs) as pool:
         for result in pool.map(family, tasks, chunksize=chunksize):
             results.append(result)
             now = time.perf_counter()

@@ -13,14 +13,11 @@ strategy with no true difference is false; the worse one's *worse* is its power.
 
 from __future__ import annotations
 
-import argparse
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_bayesian import Cell, grid
+from stats_bayesian import Cell, grid, options, simulate
 
 from medft.report import across
 from medft.report.verdicts import ALPHA, BETTER, WORSE
@@ -53,17 +50,9 @@ def one_family(task: tuple[int, int]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", type=int, default=1000)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", default=str(HERE / "results_stats_rank.md"))
-    args = parser.parse_args()
-    tasks = [(c * 1_000_000 + f, c) for c in range(len(CELLS)) for f in range(args.families)]
-    started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        frame = pd.DataFrame(pool.map(one_family, tasks, chunksize=50))
-    minutes = (time.perf_counter() - started) / 60
-    rates = frame.groupby("cell").mean() * 100
+    args = options(__doc__.splitlines()[0], HERE / "results_stats_rank.md", families=1000)
+    results, minutes = simulate(one_family, len(CELLS), args, chunksize=50)
+    rates = pd.DataFrame(results).groupby("cell").mean() * 100
     se = np.sqrt(ALPHA * (1 - ALPHA) / args.families) * 100
     lines = [
         "# The rank test across datasets: false verdicts and power",
