@@ -63,6 +63,7 @@ def test_the_published_tables_regenerate_the_papers_table_11(tmp_path, capsys):
     assert (bayes.drop(index="LP")["verdict"] == "inconclusive").all()
     assert bayes.loc["G-FL", "posterior"] == "inconclusive"  # P(worse) 0.924
     assert "61 %" not in (tmp_path / "summary" / "bayesian.md").read_text()
+    assert ranks["caveat"].isna().all()  # the default view: no warning
     assert (
         "the datasets (each the mean over its models)"
         in (tmp_path / "summary" / "bayesian.md").read_text()
@@ -92,6 +93,7 @@ def test_the_dataset_model_view_counts_24_blocks_and_says_so(tmp_path):
     ranks = pd.read_csv(tmp_path / "summary" / "critical_difference.csv").set_index("strategy")
     assert (ranks["n_blocks"] == 24).all() and ranks["friedman_p"].iloc[0] < 0.001
     assert ranks.loc["LP", "verdict"] == "worse"
+    assert ranks["caveat"].str.contains("13–18 %").all()
     caption = (tmp_path / "summary" / "bayesian.md").read_text()
     assert "each counted as independent" in caption and "61 %" in caption
     bayes = pd.read_csv(tmp_path / "summary" / "bayesian.csv").set_index("strategy")

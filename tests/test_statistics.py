@@ -310,3 +310,20 @@ def test_across_datasets_says_when_no_data_could_reach_significance():
     assert (frame["p_holm"] >= frame["min_p_holm"] - 1e-12).all()
     assert frame.loc["S0", "verdict"].startswith("cannot decide with 8 datasets")
     assert st.BETTER not in set(frame["verdict"])
+
+
+def test_datasets_where_a_strategy_ties_ft_do_not_count_toward_what_is_reachable():
+    """12 datasets, but the strategy equals FT on 7: the exact test ranks 5, whose smallest p
+    (2/32, times 2 strategies) no data could bring below 0.05."""
+    rows = [
+        {"dataset": f"d{d}", "model": "m", "strategy": s, "improvement": gain}
+        for d in range(12)
+        for s, gain in [("FT", 0.0), ("Tied", 0.0 if d < 7 else 4.0), ("Up", 1.0 + d)]
+    ]
+    frame = across.across_datasets(pd.DataFrame(rows)).set_index("strategy")
+    assert frame.loc["Tied", "n_ranked"] == 5
+    assert frame.loc["Tied", "min_p_holm"] == pytest.approx(2 * 2 / 32)
+    assert frame.loc["Tied", "verdict"] == (
+        "cannot decide with 5 datasets unlike FT's (7 tie it) (smallest attainable Holm p 0.125)"
+    )
+    assert frame.loc["Up", "verdict"] == st.BETTER

@@ -245,6 +245,24 @@ def test_a_posterior_of_equivalence_needs_its_signed_rank_twin():
     assert across.bayesian(wide, margin=1.0).iloc[0]["verdict"] == v.EQUIVALENT
 
 
+def test_blocks_that_tie_ft_count_out_of_what_the_signed_rank_test_can_reach():
+    # 8 blocks, 3 of them equal to FT's: the exact test ranks 5 (its smallest p 2/32 = 0.0625),
+    # so the posterior's better (P 0.96) is one no data on these blocks could confirm.
+    import pandas as pd
+
+    from medft.report import across
+
+    wide = pd.DataFrame(
+        {"FT": np.full(8, 80.0), "Up": 80.0 + np.array([0.0] * 3 + [3.0] * 5)},
+        index=pd.MultiIndex.from_product([range(8), ["m"]], names=["dataset", "model"]),
+    )
+    row = across.bayesian(wide, margin=1.0).iloc[0]
+    assert row["posterior"] == v.BETTER and row["n_ranked"] == 5
+    assert row["verdict"] == (
+        "cannot decide with 5 blocks unlike FT's (3 tie it) (smallest attainable Holm p 0.062)"
+    )
+
+
 def test_a_comparison_of_a_larger_family_carries_its_multiplicity():
     # The search tests its pick against FT alone, but claims no more than the grid, which
     # tests 7 strategies against FT: the pick's p counts as the first of 7.

@@ -149,6 +149,8 @@ def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.Dat
             {
                 "strategy": strategy,
                 "n_blocks": len(x),
+                # The exact test ranks only the blocks that differ from FT's (scipy drops ties).
+                "n_ranked": int(np.count_nonzero(x - y)),
                 "median_difference": float(np.median(x - y)) if len(x) else np.nan,
                 "P(better)": better,
                 "P(equivalent)": same,
@@ -189,13 +191,14 @@ def _frequentist_twin(table: pd.DataFrame) -> pd.DataFrame:
     m = int((table["n_blocks"] >= MIN_BLOCKS_BAYESIAN).sum())
     table["p_holm"] = holm(table["p_signed_rank"], family=m)
     table["p_equivalence_holm"] = holm(table["p_equivalence"], family=m)
-    # The exact test's smallest p: 2 / 2^n two-sided, 1 / 2^n one-sided; Holm's first step
-    # multiplies it by m.
-    n = table["n_blocks"].astype(float)
+    # The exact test's smallest p: 2 / 2^n two-sided over the n blocks it ranks, 1 / 2^n
+    # one-sided (against ±margin a tie is all but impossible); Holm's first step multiplies it
+    # by m.
+    ranked = table["n_ranked"].astype(float)
     floors = {
-        BETTER: np.minimum(1.0, m * 2.0 / 2.0**n),
-        WORSE: np.minimum(1.0, m * 2.0 / 2.0**n),
-        EQUIVALENT: np.minimum(1.0, m / 2.0**n),
+        BETTER: np.minimum(1.0, m * 2.0 / 2.0**ranked),
+        WORSE: np.minimum(1.0, m * 2.0 / 2.0**ranked),
+        EQUIVALENT: np.minimum(1.0, m / 2.0 ** table["n_blocks"].astype(float)),
     }
     verdicts = []
     for i, row in table.iterrows():
@@ -205,7 +208,9 @@ def _frequentist_twin(table: pd.DataFrame) -> pd.DataFrame:
             continue
         p = row["p_equivalence_holm"] if claim == EQUIVALENT else row["p_holm"]
         if floors[claim][i] >= ALPHA:
-            verdicts.append(unreachable(int(row["n_blocks"]), floors[claim][i], "blocks"))
+            n = int(row["n_blocks"] if claim == EQUIVALENT else row["n_ranked"])
+            unit = _unit("blocks", int(row["n_blocks"]) - n)
+            verdicts.append(unreachable(n, floors[claim][i], unit))
         elif p < ALPHA:
             verdicts.append(claim)
         else:
@@ -232,30 +237,36 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
                 "model": model,
                 "strategy": strategy,
                 "n_datasets": len(values),
+                "n_ranked": int(np.count_nonzero(values)),
                 "median_improvement": float(np.median(values)),
                 "p_value": p,
             }
         )
     frame = pd.DataFrame(
-        rows, columns=["model", "strategy", "n_datasets", "median_improvement", "p_value"]
+        rows,
+        columns=["model", "strategy", "n_datasets", "n_ranked", "median_improvement", "p_value"],
     )
     frame["p_holm"] = frame["min_p_holm"] = np.nan
     for _, index in frame.groupby("model", sort=False).groups.items():
         frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"])
-        # The exact two-sided test's smallest p is 2 / 2^n; Holm's first step multiplies it
-        # by the number of strategies tested. An untested row has no floor (0 there would
-        # read as "anything is reachable").
+        # The exact two-sided test's smallest p is 2 / 2^n over the n datasets it ranks (a
+        # dataset where the strategy ties FT is dropped); Holm's first step multiplies it by
+        # the number of strategies tested. An untested row has no floor (0 there would read as
+        # "anything is reachable").
         p_values = frame.loc[index, "p_value"]
         floor = np.minimum(
-            1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_datasets"]
+            1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_ranked"]
         )
         frame.loc[index, "min_p_holm"] = floor.where(p_values.notna())
     frame["verdict"] = [
-        unreachable(n, floor) if not np.isnan(p) and floor >= ALPHA else _direction(p, m)
-        for p, m, n, floor in zip(
+        unreachable(ranked, floor, _unit("datasets", n - ranked))
+        if not np.isnan(p) and floor >= ALPHA
+        else _direction(p, m)
+        for p, m, n, ranked, floor in zip(
             frame["p_holm"],
             frame["median_improvement"],
             frame["n_datasets"],
+            frame["n_ranked"],
             frame["min_p_holm"],
             strict=True,
         )
@@ -271,6 +282,11 @@ def _direction(p_holm: float, median: float) -> str:
     return BETTER if median > 0 else WORSE
 
 
-def unreachable(n: int, floor: float, unit: str = "datasets") -> str:
+def _unit(unit: str, ties: int) -> str:
+    """What the exact test counted: ``unit``, less those where the strategy ties FT."""
+    return f"{unit} unlike FT's ({ties} tie it)" if ties else unit
+
+
+def unreachable(n: int, floor: float, unit: str) -> str:
     """The verdict of a test that could not reach significance whatever the data."""
     return f"cannot decide with {n} {unit} (smallest attainable Holm p {floor:.3f})"

@@ -3,6 +3,7 @@ the curves along an axis (label fractions, input sizes). ``figures.save`` writes
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -63,11 +64,14 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     return fig
 
 
-def critical_difference(test, blocks: str, left_out: Sequence[str] = ()) -> plt.Figure:
+def critical_difference(
+    test, blocks: str, left_out: Sequence[str] = (), caveat: str = ""
+) -> plt.Figure:
     """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
     the blocks cannot support the test, the mean ranks alone and the reason. ``blocks``: what
     a block is (``across.BLOCKS``); ``left_out``: the (dataset, model) pairs some strategy has
-    no value for, named under the title."""
+    no value for, named under the title; ``caveat``: what the block view does to the test's
+    error, written under the diagram."""
     shown = ", ".join(left_out[:LEFT_OUT_SHOWN]) + (
         f" and {len(left_out) - LEFT_OUT_SHOWN} more" if len(left_out) > LEFT_OUT_SHOWN else ""
     )
@@ -81,6 +85,11 @@ def critical_difference(test, blocks: str, left_out: Sequence[str] = ()) -> plt.
         ax.set_title(
             f"Friedman p = {test.p_value:.2g}, Nemenyi CD = {test.cd:.2f}\n{over}", fontsize=9
         )
+        if caveat:
+            ax.text(
+                0.5, -0.02, textwrap.fill(caveat, 95), transform=ax.transAxes,
+                ha="center", va="top", fontsize=7.5, color="firebrick",
+            )
         return ax.figure
     table = test.table.sort_values("mean_rank")
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.6), layout="constrained")
