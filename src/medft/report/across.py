@@ -257,9 +257,7 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
         # the number of strategies tested. An untested row has no floor (0 there would read as
         # "anything is reachable").
         p_values = frame.loc[index, "p_value"]
-        floor = np.minimum(
-            1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_ranked"]
-        )
+        floor = np.minimum(1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_ranked"])
         frame.loc[index, "min_p_holm"] = floor.where(p_values.notna())
     frame["verdict"] = [
         unreachable(ranked, floor, _unit("datasets", n - ranked))

@@ -87,8 +87,14 @@ def critical_difference(
         )
         if caveat:
             ax.text(
-                0.5, -0.02, textwrap.fill(caveat, 95), transform=ax.transAxes,
-                ha="center", va="top", fontsize=7.5, color="firebrick",
+                0.5,
+                -0.02,
+                textwrap.fill(caveat, 95),
+                transform=ax.transAxes,
+                ha="center",
+                va="top",
+                fontsize=7.5,
+                color="firebrick",
             )
         return ax.figure
     table = test.table.sort_values("mean_rank")
