@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_bayesian import options
-from stats_power import map_with_progress
+from stats_bayesian import options, simulate
 
 from medft.report import stats
 from medft.report.verdicts import ALPHA, BETTER, WORSE
@@ -142,8 +141,7 @@ def one_family(task: tuple[int, int]) -> dict:
 
 def main() -> None:
     args = options(__doc__.splitlines()[0], HERE / "results_stats_search.md", families=2000)
-    tasks = [(c * 1_000_000 + f, c) for c in range(len(CELLS)) for f in range(args.families)]
-    results, minutes = map_with_progress(one_family, tasks, args.jobs, chunksize=20)
+    results, minutes = simulate(one_family, len(CELLS), args, chunksize=20)
     frame = pd.DataFrame(results)
     se = np.sqrt(ALPHA * (1 - ALPHA) / args.families) * 100
     lines = [
