@@ -30,7 +30,8 @@ Under the null (every strategy's best lr as good as FT's best) each family is te
 times through the product's ``select_lr``, ``paired`` and ``decide``: at the lr chosen on
 validation (``select_lr_on: val``, the sound protocol), at the lr chosen on the evaluation
 split itself (``select_lr_on: test``, the paper-replication preset; its early stopping on the
-evaluation split, which flatters further, is not simulated: the model has no epochs), and at
+evaluation split, which flatters further, is ``bench/stats_early_stop.py``'s: this model has no
+epochs), and at
 each strategy's truly best lr (no choice: what stats_power.py measures). All three come from
 the same runs, so their differences are the choice's own effect. "Others peaked" is also
 the probes' case: a kNN or logistic-regression probe has no lr to choose, FT has three.
@@ -125,7 +126,12 @@ def chosen_lrs(val: np.ndarray) -> np.ndarray:
 
 def verdicts(correct, patient_of, lrs, rng, n_boot, with_predictions) -> list[str]:
     """The product's verdicts on the runs at lr index ``lrs`` (one per strategy)."""
-    at = correct[np.arange(K), :, lrs]  # (K, seeds, images)
+    return kept_verdicts(correct[np.arange(K), :, lrs], patient_of, rng, n_boot, with_predictions)
+
+
+def kept_verdicts(at, patient_of, rng, n_boot, with_predictions) -> list[str]:
+    """The product's verdicts on the kept runs' correctness ``at`` (K, seeds, images): their
+    accuracies, and with predictions the patient bootstrap of them."""
     values = at.mean(axis=2, dtype=np.float64) * 100
     boot, resolution, units = None, None, None
     if with_predictions:

@@ -240,12 +240,22 @@ def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
     from medft.report.artefacts import dataset_artefacts
     from medft.report.evidence import Evidence
 
-    for select_on in ("val", "test"):
-        out = tmp_path / select_on
-        dataset_artefacts(Evidence.from_runs(make_runs(), select_on), out)
-        caveat = "chosen on this evaluation split"
-        assert (caveat in (out / "statistics.md").read_text()) == (select_on == "test")
-        assert (caveat in (out / "paper_table.md").read_text()) == (select_on == "test")
+    # The lr chosen on the evaluation split, or each run's epoch kept by early stopping on it
+    # (the lr still chosen on validation), or both: each selects the runs the verdicts test.
+    chosen_by = {
+        ("val", "val"): None,
+        ("test", "val"): "the lr was",
+        ("val", "test"): "each run's epoch was",
+        ("test", "test"): "the lr and each run's epoch were",
+    }
+    for (select_on, early_stop_on), chosen in chosen_by.items():
+        out = tmp_path / f"{select_on}-{early_stop_on}"
+        runs = make_runs().assign(early_stop_on=early_stop_on)
+        dataset_artefacts(Evidence.from_runs(runs, select_on), out)
+        selected = chosen is not None
+        caveat = f"{chosen} chosen on this evaluation split" if selected else "Caution"
+        assert (caveat in (out / "statistics.md").read_text()) == selected
+        assert (caveat in (out / "paper_table.md").read_text()) == selected
         # ... and each verdict a mark.
         statistics = (out / "statistics.md").read_text()
         marked = [
@@ -256,9 +266,9 @@ def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
             or "worse §" in line
             or "equivalent §" in line
         ]
-        assert bool(marked) == (select_on == "test")
+        assert bool(marked) == selected
         table = (out / "table.md").read_text()
-        assert ("§" in table) == (select_on == "test")
+        assert ("§" in table) == selected
 
 
 def test_a_claim_the_report_does_not_hold_is_named(tmp_path):

@@ -25,6 +25,7 @@ def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
             "main_metric": summary["main_metric"],
             "best_epoch": summary["best_epoch"],
             "epochs_trained": summary["epochs_trained"],
+            "early_stop_on": cfg.get("early_stop_on", "val"),
             "diverged_epoch": (summary.get("diverged") or {}).get("epoch"),
             # runs before medft 0.4 did not record it
             "trainable_share": summary.get("trainable_share"),

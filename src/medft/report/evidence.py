@@ -79,8 +79,21 @@ class Evidence:
         verdicts = stats.verdicts(
             paired, boot, stats.EQUIVALENCE_MARGIN if margin is None else margin
         )
-        verdicts["on_selection_split"] = select_on == "test"
-        return cls(summary, select_on, runs, chosen, epochs, verdicts, predictions=predictions)
+        evidence = cls(summary, select_on, runs, chosen, epochs, verdicts, predictions=predictions)
+        verdicts["on_selection_split"] = bool(evidence.chosen_on_evaluation)
+        return evidence
+
+    @property
+    def chosen_on_evaluation(self) -> str:
+        """What of the tested runs the evaluation split chose: "the lr", "each run's epoch"
+        (early stopping on it), both, or ""."""
+        chosen = [] if self.select_on != "test" else ["the lr"]
+        if (
+            self.chosen is not None
+            and self.chosen.get("early_stop_on", pd.Series()).eq("test").any()
+        ):
+            chosen.append("each run's epoch")
+        return " and ".join(chosen)
 
     @property
     def dataset(self) -> str:
@@ -194,13 +207,16 @@ class DatasetReport:
 
     @property
     def selection_caveat(self) -> str:
-        """A caption line where the verdicts were computed on the split that chose the lr."""
-        if self.evidence.select_on != "test" or self.evidence.verdicts is None:
+        """A caption line where the verdicts were computed on the split that chose the lr or
+        kept the epochs."""
+        chosen = self.evidence.chosen_on_evaluation
+        if not chosen or self.evidence.verdicts is None:
             return ""
         return (
-            f" {tables.SELECTED_MARK} Caution: the lr (and, under early_stop_on: test, the "
-            "epoch) was chosen on this evaluation split, so the verdicts test the same data that "
-            "selected the runs; they overstate differences."
+            f" {tables.SELECTED_MARK} Caution: {chosen} {'were' if ' and ' in chosen else 'was'}"
+            " chosen on this evaluation split, so the verdicts test the data that selected the "
+            "runs, which flatters every strategy's score there, some more than others "
+            "(docs/protocol.md, Statistics)."
         )
 
     @property
