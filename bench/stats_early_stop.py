@@ -98,34 +98,39 @@ def churn_shares(design: str) -> np.ndarray:
     return np.minimum(CHURN * CHURNS[design], 1.0)
 
 
-def split_latent(rng, skill, shares, seeds: int, images: int, interaction: bool):
-    """One split's latent (K, seeds, EPOCHS, images) and the patient of each image: its own
-    patients and images, every run's fixed and per-epoch errors on them."""
+def split_latent(rng, skill, shares, images: int, interaction: bool, noise=None):
+    """One split's latent (K, seeds, *runs, EPOCHS, images) for runs of ``skill`` (K, seeds,
+    *runs), and the patient of each image: its own patients and images, every run's fixed and
+    per-epoch errors on them. ``noise(rng, images)``: a unit draw of the runs' errors (K,
+    seeds, *runs, images); by default ``run_noise``'s, one run per strategy and seed."""
+    seeds = skill.shape[1]
+    noise = noise or (lambda rng, size: run_noise(rng, "alike", seeds, size))
     m = IMAGES_PER_PATIENT[images]
     patients = images // m
     patient_of = np.repeat(np.arange(patients), m)
     b = rng.normal(0, SIGMA["patient"], patients)[patient_of]
     c = rng.normal(0, SIGMA["image"], images)
     gamma = rng.normal(0, SIGMA["interaction"] * interaction, (K, patients))[:, patient_of]
-    share = shares[:, None, None]
-    fixed = np.sqrt(1 - share**2) * run_noise(rng, "alike", seeds, images)
-    static = b + c + gamma[:, None, :] + skill[:, :, None] + SIGMA["run_image"] * fixed
-    latent = np.empty((K, seeds, EPOCHS, images), dtype=np.float32)
-    churn = run_noise(rng, "alike", seeds, images)
+    per_strategy = (K,) + (1,) * skill.ndim  # over seeds, runs and images
+    share = shares.reshape(per_strategy)
+    fixed = np.sqrt(1 - share**2) * noise(rng, images)
+    static = b + c + gamma.reshape(K, *per_strategy[2:], images) + skill[..., None]
+    static = static + SIGMA["run_image"] * fixed
+    latent = np.empty((*skill.shape, EPOCHS, images), dtype=np.float32)
+    churn = noise(rng, images)
     for epoch in range(EPOCHS):
         if epoch:
-            innovation = run_noise(rng, "alike", seeds, images)
-            churn = CHURN_LAG * churn + np.sqrt(1 - CHURN_LAG**2) * innovation
+            churn = CHURN_LAG * churn + np.sqrt(1 - CHURN_LAG**2) * noise(rng, images)
         curve = shift_for(-RISE_PP * np.exp(-epoch / RISE_EPOCHS))
-        latent[:, :, epoch] = static + curve + SIGMA["run_image"] * share * churn
+        latent[..., epoch, :] = static + curve + SIGMA["run_image"] * share * churn
     return latent, patient_of
 
 
 def kept_epochs(accuracy: np.ndarray) -> np.ndarray:
-    """Each run's best epoch (K, seeds) as the product's early stopping keeps it from the
-    watched split's accuracy per epoch (K, seeds, EPOCHS)."""
-    kept = np.empty(accuracy.shape[:2], dtype=int)
-    for run in np.ndindex(*accuracy.shape[:2]):
+    """Each run's best epoch (K, seeds, *runs) as the product's early stopping keeps it from
+    the watched split's accuracy per epoch (K, seeds, *runs, EPOCHS)."""
+    kept = np.empty(accuracy.shape[:-1], dtype=int)
+    for run in np.ndindex(*kept.shape):
         stopping = EarlyStopping(PATIENCE)
         for epoch, score in enumerate(accuracy[run]):
             stopping.update(score, epoch)
@@ -145,8 +150,8 @@ def one_family(args) -> list[dict]:
     shares = churn_shares(churn)
     with_predictions = images is not None
     size = images or 150
-    test, patient_of = split_latent(rng, skill, shares, seeds, size, with_predictions)
-    val, _ = split_latent(rng, skill, shares, seeds, size, with_predictions)
+    test, patient_of = split_latent(rng, skill, shares, size, with_predictions)
+    val, _ = split_latent(rng, skill, shares, size, with_predictions)
     correct = test > 0
     test_accuracy = correct.mean(axis=3) * 100
     watched = {"validation split": (val > 0).mean(axis=3) * 100, "evaluation split": test_accuracy}
