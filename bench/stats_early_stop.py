@@ -65,7 +65,7 @@ from stats_power import (
     K,
     command_line,
     latent_scale,
-    rate_table,
+    rate_sections,
     run_cells,
     run_noise,
     shift_for,
@@ -90,6 +90,11 @@ CHURNS = {
 SHOWN = {"FT": 0, "LP": 1, "L2-SP": 6, "Auto-RGN": 7}
 SEEDS = (3, 5, 10)
 DESIGN_COLUMNS = {"churn": "churn", "data": "data", "stop": "early stopping on"}
+SECTIONS = {
+    "Family-wise false-positive rate (any *better*/*worse*)": "false_any",
+    "Of which a false *better*": "false_better",
+    "LP's place called *worse*": "false_worse_lp",
+}
 DESIGNS = [(churn, images) for churn in CHURNS for images in (150, 1000, None)]
 RULES = ("validation split", "evaluation split")
 
@@ -223,18 +228,7 @@ def main() -> None:
             for stop, part in by_churn.groupby("stop", sort=False)
         ),
         "",
-        "### Family-wise false-positive rate (any *better*/*worse*)",
-        "",
-        rate_table(frame, "false_any", DESIGN_COLUMNS),
-        "",
-        "### Of which a false *better*",
-        "",
-        rate_table(frame, "false_better", DESIGN_COLUMNS),
-        "",
-        "### LP's place called *worse*",
-        "",
-        rate_table(frame, "false_worse_lp", DESIGN_COLUMNS),
-        "",
+        *rate_sections(frame, DESIGN_COLUMNS, SECTIONS),
     ]
     Path(args.out).write_text("\n".join(text))
     print(f"wrote {args.out}")

@@ -56,7 +56,7 @@ from stats_power import (
     bootstrap_weights,
     command_line,
     latent_scale,
-    rate_table,
+    rate_sections,
     run_cells,
     run_noise,
     shift_for,
@@ -74,6 +74,10 @@ LRS = 3
 LR_SHARED = 0.5  # share of a run's training noise its strategy's other lrs have at that seed
 SEEDS = (3, 5, 10)
 DESIGN_COLUMNS = {"spreads": "spreads", "data": "data", "landscape": "lr landscape", "lr": "lr"}
+SECTIONS = {
+    "Family-wise false-positive rate (any *better*/*worse*)": "false_any",
+    "Of which a false *better*": "false_better",
+}
 DESIGNS = [
     (spreads, images, landscape)
     for spreads in ("alike", "one noisy", "FT noisy 3×")
@@ -229,14 +233,7 @@ def main() -> None:
             for lr in dict.fromkeys(frame["lr"])
         ),
         "",
-        "### Family-wise false-positive rate (any *better*/*worse*)",
-        "",
-        rate_table(frame, "false_any", DESIGN_COLUMNS),
-        "",
-        "### Of which a false *better*",
-        "",
-        rate_table(frame, "false_better", DESIGN_COLUMNS),
-        "",
+        *rate_sections(frame, DESIGN_COLUMNS, SECTIONS),
     ]
     Path(args.out).write_text("\n".join(text))
     print(f"wrote {args.out}")

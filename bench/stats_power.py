@@ -403,6 +403,14 @@ def rate_table(rows: pd.DataFrame, value: str, index: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def rate_sections(rows: pd.DataFrame, index: dict[str, str], values: dict[str, str]) -> list[str]:
+    """Markdown sections of a results file: under each title, ``rate_table`` of its value."""
+    lines = []
+    for title, value in values.items():
+        lines += [f"### {title}", "", rate_table(rows, value, index), ""]
+    return lines
+
+
 def _cell(key) -> str:
     if isinstance(key, bool | np.bool_):
         return "yes" if key else ""
