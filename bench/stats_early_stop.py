@@ -52,7 +52,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 from stats_lr_choice import kept_verdicts
 from stats_power import (
@@ -65,14 +64,14 @@ from stats_power import (
     K,
     command_line,
     latent_scale,
+    null_families,
     rate_sections,
-    run_cells,
     run_noise,
     shift_for,
 )
 
 from medft.checkpoints import EarlyStopping
-from medft.report.verdicts import ALPHA, BETTER, WORSE
+from medft.report.verdicts import BETTER, WORSE
 
 EPOCHS = 50
 PATIENCE = 5
@@ -185,10 +184,7 @@ def one_family(args) -> list[dict]:
 
 def main() -> None:
     args = command_line(__doc__.splitlines()[0], HERE / "results_stats_early_stop.md", families=400)
-    cells = [(s, d, 0.0) for d in DESIGNS for s in SEEDS]
-    families, minutes = run_cells(one_family, cells, args, chunksize=10)
-    frame = pd.DataFrame([row for family in families for row in family])
-    limit = ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / args.families)
+    frame, minutes, limit = null_families(one_family, DESIGNS, SEEDS, args, chunksize=10)
     rates = frame.groupby(["stop", "churn", "data", "seeds"])["false_any"].mean()
     worst, where = rates.groupby("stop").max(), rates.groupby("stop").idxmax()
     within = rates.le(limit).groupby("stop").sum()

@@ -56,14 +56,14 @@ from stats_power import (
     bootstrap_weights,
     command_line,
     latent_scale,
+    null_families,
     rate_sections,
-    run_cells,
     run_noise,
     shift_for,
 )
 
 from medft.report.tables import select_lr
-from medft.report.verdicts import ALPHA, BETTER, WORSE, decide, paired
+from medft.report.verdicts import BETTER, WORSE, decide, paired
 
 LR_OFFSETS = {
     "FT peaked": ([0.0, -5.0, -10.0], [0.0, 0.0, 0.0]),
@@ -191,10 +191,7 @@ def one_family(args) -> list[dict]:
 
 def main() -> None:
     args = command_line(__doc__.splitlines()[0], HERE / "results_stats_lr.md", families=400)
-    cells = [(s, d, 0.0) for d in DESIGNS for s in SEEDS]
-    families, minutes = run_cells(one_family, cells, args, chunksize=20)
-    frame = pd.DataFrame([row for family in families for row in family])
-    limit = ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / args.families)
+    frame, minutes, limit = null_families(one_family, DESIGNS, SEEDS, args, chunksize=20)
     rates = frame.groupby(["lr", "spreads", "data", "landscape", "seeds"])["false_any"].mean()
     worst = rates.groupby("lr").max()
     where = rates.groupby("lr").idxmax()
