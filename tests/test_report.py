@@ -320,3 +320,30 @@ def test_runs_that_recorded_no_model_provenance_get_a_card_that_says_so(tmp_path
     card = pd.read_csv(tmp_path / "new" / "model_card.csv").set_index("model")
     assert card.loc["vgg19", "preprocessing"] == "224 px (shorter side 256)"
     assert card.loc["resnet50", "preprocessing"] == NOT_RECORDED
+
+
+def test_the_heatmap_marks_verdicts_tested_on_the_split_that_selected_the_runs():
+    import matplotlib.pyplot
+
+    from medft.report.summary_figures import improvement_heatmap
+
+    improvement = pd.DataFrame(
+        {"dataset": "d", "model": "m", "strategy": ["FT", "LP", "L2-SP"], "improvement": [0, -5, 1]}
+    )
+    for selected in (False, True):
+        verdicts = pd.DataFrame(
+            {
+                "dataset": "d",
+                "model": "m",
+                "strategy": ["LP", "L2-SP"],
+                "verdict": ["worse", "inconclusive"],
+                "on_selection_split": selected,
+            }
+        )
+        figure = improvement_heatmap(improvement.astype({"improvement": float}), verdicts)
+        axes = figure.axes[0]
+        cells = {text.get_text() for text in axes.texts}
+        # Only a decided verdict carries a mark, and § only where its runs were selected so.
+        assert cells == ({"-5.0▼§", "+1.0"} if selected else {"-5.0▼", "+1.0"})
+        assert ("§" in axes.get_title()) == selected
+        matplotlib.pyplot.close(figure)
