@@ -47,9 +47,8 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     text = data.pivot(index="row", columns="strategy", values="text")
     text = text.reindex(index=rows, columns=columns).fillna("")
     limit = max(np.nanmax(np.abs(values.to_numpy())), 0.1) if values.notna().any().any() else 1
-    fig, ax = plt.subplots(
-        figsize=(0.95 * len(columns) + 4.5, 0.42 * len(rows) + 1.8), layout="constrained"
-    )
+    width = 0.95 * len(columns) + 4.5
+    fig, ax = plt.subplots(figsize=(width, 0.42 * len(rows) + 1.8), layout="constrained")
     sns.heatmap(
         values,
         annot=text,
@@ -65,11 +64,12 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     ax.set_ylabel("")
     ax.tick_params(axis="y", rotation=0)
     marked = verdicts is not None and not verdicts.empty
+    title = ["Relative improvement of the main metric over FT (%)"]
+    title += [VERDICT_LEGEND] if marked else []
+    title += [f"{SELECTED_MARK}: {SELECTED_LEGEND}"] if selected.any() else []
+    # Wrapped to the axes (about 12 characters an inch at this size), clear of the colour bar.
     ax.set_title(
-        "Relative improvement of the main metric over FT (%)"
-        + (f"\n{VERDICT_LEGEND}" if marked else "")
-        + (f"\n{SELECTED_MARK}: {SELECTED_LEGEND}" if selected.any() else ""),
-        fontsize=9,
+        "\n".join(textwrap.fill(line, int(12 * (width - 2.8))) for line in title), fontsize=9
     )
     return fig
 
