@@ -215,8 +215,9 @@ class DatasetReport:
         return (
             f" {tables.SELECTED_MARK} Caution: {chosen} {'were' if ' and ' in chosen else 'was'}"
             " chosen on this evaluation split, so the verdicts test the data that selected the "
-            "runs, which flatters every strategy's score there, some more than others "
-            "(docs/protocol.md, Statistics)."
+            "runs, which flatters every strategy's score there, some more than others; "
+            "verdicts that hold need the choices made on a validation split (docs/protocol.md, "
+            "Statistics)."
         )
 
     @property
