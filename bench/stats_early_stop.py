@@ -42,9 +42,9 @@ images, as large as the evaluation split, or the evaluation split. The kept epoc
 predictions then go through the product's ``paired`` and ``decide`` (with predictions: the
 patient bootstrap too; per-seed rows: the accuracies only). Both rules test the same runs, so
 their difference is the stopping split's own effect. Not simulated: epoch-to-epoch changes of
-the model's true skill (selecting on either split then also picks truly better epochs), the lr
-chosen on the evaluation split as well (the preset does both; stats_lr_choice.py has that
-alone), strategies whose curves differ.
+the model's true skill (selecting on either split then also picks truly better epochs),
+strategies whose curves differ. The lr chosen on the evaluation split as well, as the preset
+does: ``bench/stats_preset_selection.py``.
 """
 
 from __future__ import annotations
