@@ -262,6 +262,20 @@ def test_margin_zero_through_the_report_shows_no_equivalence_and_says_why(tmp_pa
     assert statistics.loc["LP-FT", "verdict"] == "better"
 
 
+def test_a_table_early_stopped_on_the_evaluation_split_gets_the_caution(tmp_path, capsys):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert not _statistics(plain)["on_selection_split"].any()
+    statistics = _statistics(tmp_path, "--early-stop-on", "test")
+    assert statistics["on_selection_split"].all()
+    text = (tmp_path / "out" / "d" / "statistics.md").read_text()
+    assert "each run's epoch was chosen on this evaluation split" in text
+    assert "better §" in text
+    # A results folder's runs record where they stopped: the flag is refused there.
+    assert main(["report", str(tmp_path), "--early-stop-on", "test"]) == 2
+    assert "--early-stop-on is for a table" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -232,6 +232,12 @@ def _add_report(sub) -> None:
         "config's select_lr_on; val for a table)",
     )
     p.add_argument(
+        "--early-stop-on",
+        choices=["val", "test"],
+        help="the split a table's runs early-stopped on; test marks their verdicts as tested "
+        "on the split that kept their epochs (default val; a results folder's runs record it)",
+    )
+    p.add_argument(
         "--margin",
         type=float,
         help="points of the main metric within which a strategy is equivalent to FT "

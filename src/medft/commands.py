@@ -115,6 +115,12 @@ def run_report(args) -> None:
     if source.is_dir():
         from medft.report.results_folder import grid_of, report_from_results
 
+        if args.early_stop_on:
+            raise ValueError(
+                f"--early-stop-on is for a table: the runs under {source} record the split "
+                "they early-stopped on"
+            )
+
         written, missing = report_from_results(
             grid_of(source, args.configfile),
             out,
@@ -146,6 +152,7 @@ def run_report(args) -> None:
             args.select_lr_on or "val",
             args.margin,
             args.across_blocks or "dataset",
+            args.early_stop_on or "val",
         )
     print(f"wrote {len(written)} files under {out}/; all of them on one page: {out}/report.html")
 

@@ -271,10 +271,12 @@ def report_from_table(
     select_on: str = "val",
     margin: float | None = None,
     blocks: str = "dataset",
+    early_stop_on: str = "val",
 ) -> list[Path]:
     """``medft report``: every artefact a results table allows (``medft.report.inputs``),
     per dataset under ``out/<dataset>/`` and across datasets under ``out/summary/`` (blocks:
-    ``medft.report.across.BLOCKS``), and all of them on one page, ``out/report.html``."""
+    ``medft.report.across.BLOCKS``), and all of them on one page, ``out/report.html``.
+    ``early_stop_on``: the split the table's runs early-stopped on (a table cannot say)."""
     from medft.report.artefacts import write_report
 
     frame = read_table(path)
@@ -287,7 +289,7 @@ def report_from_table(
                 (Evidence(rows.reset_index(drop=True), "published"), listed[dataset][:2])
             )
     else:
-        runs = per_seed_runs(frame, path, main_metrics)
+        runs = per_seed_runs(frame, path, main_metrics).assign(early_stop_on=early_stop_on)
         for _, rows in runs.groupby("dataset", sort=False):
             rows = rows.reset_index(drop=True)
             on = selection_split(rows, select_on, path)
