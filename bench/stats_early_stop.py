@@ -58,11 +58,13 @@ from stats_power import (
     BASE_ACCURACY,
     HERE,
     IMAGES_PER_PATIENT,
+    PER_SEED_ROWS,
     SEED_SCALE,
     SIGMA,
     SPREADS,
     K,
     command_line,
+    data_label,
     latent_scale,
     null_families,
     rate_sections,
@@ -169,7 +171,7 @@ def one_family(args) -> list[dict]:
         rows.append(
             {
                 "churn": churn,
-                "data": f"predictions, {images:,} images" if with_predictions else "per-seed rows",
+                "data": data_label(images),
                 "seeds": seeds,
                 "stop": stop,
                 "false_any": any(v in (BETTER, WORSE) for v in verdict),
@@ -188,7 +190,7 @@ def main() -> None:
     rates = frame.groupby(["stop", "churn", "data", "seeds"])["false_any"].mean()
     worst, where = rates.groupby("stop").max(), rates.groupby("stop").idxmax()
     within = rates.le(limit).groupby("stop").sum()
-    scale = frame[frame["data"] == "per-seed rows"].groupby("churn", sort=False)
+    scale = frame[frame["data"] == PER_SEED_ROWS].groupby("churn", sort=False)
     text = [
         "# Verdicts when the epoch is kept by early stopping on the evaluation split",
         "",

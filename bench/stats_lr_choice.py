@@ -55,6 +55,7 @@ from stats_power import (
     K,
     bootstrap_weights,
     command_line,
+    data_label,
     latent_scale,
     null_families,
     rate_sections,
@@ -92,6 +93,18 @@ def lr_noise(rng, spreads: str, seeds: int, *shape, scale: float = 1.0) -> np.nd
     common = run_noise(rng, spreads, seeds, 1, *shape, scale=scale)
     own = run_noise(rng, spreads, seeds, LRS, *shape, scale=scale)
     return np.sqrt(LR_SHARED) * common + np.sqrt(1 - LR_SHARED) * own
+
+
+def lr_skill(rng, spreads: str, seeds: int, landscape: str) -> np.ndarray:
+    """Every run's latent skill (K, seeds, LRS): the lr's offset in ``landscape`` from the
+    strategy's best, plus training noise (``lr_noise``)."""
+    spread, _ = SPREADS[spreads]
+    ft_offsets, other_offsets = LR_OFFSETS[landscape]
+    offsets = np.array([ft_offsets] + [other_offsets] * (K - 1))
+    mu = latent_scale() * stats.norm.ppf(BASE_ACCURACY)
+    shifts = np.vectorize(shift_for)(offsets)
+    noise = lr_noise(rng, spreads, seeds)
+    return mu + shifts[:, None, :] + SEED_SCALE * spread[:, None, None] * noise
 
 
 def split_latent(rng, skill, spreads: str, images: int, interaction: bool):
@@ -154,14 +167,7 @@ def one_family(args) -> list[dict]:
     seed, seeds, design, _, n_boot = args
     spreads, images, landscape = design
     rng = np.random.default_rng(seed)
-    spread, _ = SPREADS[spreads]
-    ft_offsets, other_offsets = LR_OFFSETS[landscape]
-    offsets = np.array([ft_offsets] + [other_offsets] * (K - 1))
-    mu = latent_scale() * stats.norm.ppf(BASE_ACCURACY)
-    shifts = np.vectorize(shift_for)(offsets)
-    skill = (
-        mu + shifts[:, None, :] + SEED_SCALE * spread[:, None, None] * lr_noise(rng, spreads, seeds)
-    )
+    skill = lr_skill(rng, spreads, seeds, landscape)
     with_predictions = images is not None
     test, patient_of = split_latent(rng, skill, spreads, images or 150, with_predictions)
     val, _ = split_latent(rng, skill, spreads, images or 150, with_predictions)
@@ -178,7 +184,7 @@ def one_family(args) -> list[dict]:
         rows.append(
             {
                 "spreads": spreads,
-                "data": f"predictions, {images:,} images" if with_predictions else "per-seed rows",
+                "data": data_label(images),
                 "landscape": landscape,
                 "seeds": seeds,
                 "lr": lr_rule,

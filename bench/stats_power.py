@@ -378,7 +378,7 @@ def one_family(args) -> list[dict]:
         {
             "rule": rule,
             "spreads": spreads,
-            "data": f"predictions, {images:,} images" if with_predictions else "per-seed rows",
+            "data": data_label(images),
             "missing": missing,
             "seeds": seeds,
             "effect": effect,
@@ -389,6 +389,14 @@ def one_family(args) -> list[dict]:
         }
         for rule, verdict in decisions.items()
     ]
+
+
+PER_SEED_ROWS = "per-seed rows"
+
+
+def data_label(images: int | None) -> str:
+    """A design's data column: predictions on that many images, or per-seed rows (None)."""
+    return PER_SEED_ROWS if images is None else f"predictions, {images:,} images"
 
 
 def rate_table(rows: pd.DataFrame, value: str, index: dict[str, str]) -> str:

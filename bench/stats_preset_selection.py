@@ -29,20 +29,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
-from stats_early_stop import churn_shares, kept_epochs, split_latent
-from stats_lr_choice import LR_OFFSETS, chosen_lrs, kept_verdicts, lr_noise
+from stats_early_stop import SHOWN, churn_shares, kept_epochs, split_latent
+from stats_lr_choice import chosen_lrs, kept_verdicts, lr_noise, lr_skill
 from stats_power import (
-    BASE_ACCURACY,
     HERE,
-    SEED_SCALE,
-    SPREADS,
+    PER_SEED_ROWS,
     K,
     command_line,
-    latent_scale,
+    data_label,
     null_families,
     rate_sections,
-    shift_for,
 )
 
 from medft.report.verdicts import BETTER, WORSE
@@ -65,21 +61,13 @@ RULES = {
     "validation split": "sound: epoch and lr on validation",
     "evaluation split": "preset: epoch and lr on the evaluation split",
 }
-LP = 1
 
 
 def one_family(args) -> list[dict]:
     seed, seeds, design, _, n_boot = args
     churn, images, landscape = design
     rng = np.random.default_rng(seed)
-    spread, _ = SPREADS["alike"]
-    ft_offsets, other_offsets = LR_OFFSETS[landscape]
-    offsets = np.array([ft_offsets] + [other_offsets] * (K - 1))
-    mu = latent_scale() * stats.norm.ppf(BASE_ACCURACY)
-    shifts = np.vectorize(shift_for)(offsets)
-    skill = (
-        mu + shifts[:, None, :] + SEED_SCALE * spread[:, None, None] * lr_noise(rng, "alike", seeds)
-    )
+    skill = lr_skill(rng, "alike", seeds, landscape)
     shares = churn_shares(churn)
     with_predictions = images is not None
     size = images or 150
@@ -106,12 +94,12 @@ def one_family(args) -> list[dict]:
             {
                 "churn": churn,
                 "landscape": landscape,
-                "data": f"predictions, {images:,} images" if with_predictions else "per-seed rows",
+                "data": data_label(images),
                 "seeds": seeds,
                 "rule": RULES[stop],
                 "false_any": any(v in (BETTER, WORSE) for v in verdict),
                 "false_better": any(v == BETTER for v in verdict),
-                "false_worse_lp": verdict[LP - 1] == WORSE,  # of strategies 1 to K − 1
+                "false_worse_lp": verdict[SHOWN["LP"] - 1] == WORSE,  # of strategies 1 to K − 1
             }
         )
     return rows
@@ -120,13 +108,13 @@ def one_family(args) -> list[dict]:
 def main() -> None:
     args = command_line(__doc__.splitlines()[0], HERE / "results_stats_preset.md", families=400)
     frame, minutes, limit = null_families(one_family, DESIGNS, SEEDS, args, chunksize=10)
-    frame["predictions"] = frame["data"] != "per-seed rows"
+    frame["predictions"] = frame["data"] != PER_SEED_ROWS
     rates = frame.groupby(["rule", "predictions", "churn", "landscape", "data", "seeds"])[
         "false_any"
     ].mean()
     summary = []
     for rule in RULES.values():
-        for predictions, label in ((True, "with predictions"), (False, "per-seed rows")):
+        for predictions, label in ((True, "with predictions"), (False, PER_SEED_ROWS)):
             part = rates[rule][predictions]
             where = ", ".join(str(x) for x in part.idxmax()[:-1])
             summary.append(
