@@ -259,7 +259,7 @@ def test_blocks_that_tie_ft_count_out_of_what_the_signed_rank_test_can_reach():
     row = across.bayesian(wide, margin=1.0).iloc[0]
     assert row["posterior"] == v.BETTER and row["n_ranked"] == 5
     assert row["verdict"] == (
-        "cannot decide with 5 blocks unlike FT's (3 tie it) (smallest attainable Holm p 0.062)"
+        "cannot decide with 5 datasets unlike FT's (3 tie it) (smallest attainable Holm p 0.062)"
     )
 
 
@@ -353,3 +353,70 @@ def test_the_detectable_difference_is_found_four_times_in_five(seeds):
     # ±2.5 standard errors of a rate near 80 % over 1,500 families
     assert abs(found / families - 0.8) < 2.5 * np.sqrt(0.8 * 0.2 / families)
     assert v.detectable_difference(3, 7) > v.detectable_difference(3, 1)
+
+
+def test_the_datasets_sign_flip_test_is_wilcoxons_where_each_dataset_is_one_block():
+    from medft.report import across
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        differences = np.round(rng.normal(0.5, 1.0, 10), 1)  # ties among them
+        differences[:2] = 0.0  # no sign: dropped, as scipy drops them
+        for alternative in ("two-sided", "greater", "less"):
+            p, flipped = across.sign_flip_p(
+                across.signed_ranks(differences), np.arange(10), alternative
+            )
+            expected = stats.wilcoxon(differences, alternative=alternative).pvalue
+            assert p == pytest.approx(expected, abs=1e-12)
+            assert flipped == np.count_nonzero(differences)
+
+
+def _models_share_their_datasets_effect(effects: list[float]):
+    """len(effects) datasets × 3 models: S is its dataset's effect from FT in each of the
+    dataset's models (and a little noise of the model's own); T sits 1 point below FT, U 5
+    above."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    index = pd.MultiIndex.from_product(
+        [[f"d{d}" for d in range(len(effects))], ["m1", "m2", "m3"]], names=["dataset", "model"]
+    )
+    level = 80.0 + rng.normal(0.0, 3.0, len(index))
+    effect = np.repeat(effects, 3) + rng.normal(0.0, 0.1, len(index))
+    return pd.DataFrame(
+        {"FT": level, "S": level + effect, "T": level - 1.0, "U": level + 5.0}, index=index
+    )
+
+
+def test_in_the_dataset_model_view_the_datasets_decide_the_bayesian_verdict():
+    # S 2 points below FT on 10 of 12 datasets, 2 above on 2. Counted as 36 independent
+    # blocks the signed-rank test gives p 0.003 and the posterior worse (P 0.99): worse. Its
+    # datasets, 10 against 2, give Holm p 0.065.
+    from medft.report import across
+
+    wide = _models_share_their_datasets_effect([-2.0] * 10 + [2.0] * 2)
+    bayes = across.bayesian(wide, margin=0.5, by="dataset_model").set_index("strategy")
+    assert bayes.loc["S", "posterior"] == v.WORSE and bayes.loc["S", "n_blocks"] == 36
+    assert bayes.loc["S", "n_signed"] == 12
+    assert bayes.loc["S", "p_holm"] == pytest.approx(0.0649, abs=1e-4)
+    assert bayes.loc["S", "verdict"] == v.INCONCLUSIVE
+    # What every dataset agrees on, the datasets decide in this view too.
+    assert bayes.loc["U", "verdict"] == v.BETTER and bayes.loc["T", "verdict"] == v.WORSE
+
+
+def test_in_the_dataset_model_view_the_datasets_decide_the_rank_verdict():
+    # S last on 9 of 12 datasets (FT second) and first on 3 (FT third): counted as 36
+    # independent blocks, its mean rank is 1.0 behind FT's against a Nemenyi CD of 0.78;
+    # its datasets are 9 against 3 (Holm p 0.146).
+    from medft.report import across
+
+    wide = _models_share_their_datasets_effect([-2.0] * 9 + [6.0] * 3)
+    ranks = across.rank_test(across.blocks(wide, "dataset_model"))
+    table = ranks.table.set_index("strategy")
+    assert table.loc["S", "rank_vs_FT"] == pytest.approx(1.0) and ranks.cd < 1.0
+    assert table.loc["S", "p_datasets_holm"] == pytest.approx(0.146, abs=1e-3)
+    assert table.loc["S", "verdict"] == v.INCONCLUSIVE
+    assert table.loc["U", "verdict"] == v.BETTER
+    # Each dataset one block: nothing flips together, and Nemenyi's verdicts stand alone.
+    default = across.rank_test(across.blocks(wide, "dataset")).table
+    assert default["p_datasets_holm"].isna().all()
