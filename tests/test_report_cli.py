@@ -100,7 +100,7 @@ def test_the_dataset_model_view_counts_24_blocks_and_lets_the_8_datasets_decide(
     )
     assert ranks["caveat"].str.contains("13–18 %").all()
     caption = (tmp_path / "summary" / "bayesian.md").read_text()
-    assert "each counted as independent" in caption and "61 %" in caption
+    assert "the datasets decide the verdicts" in caption and "61 %" in caption
     bayes = pd.read_csv(tmp_path / "summary" / "bayesian.csv").set_index("strategy")
     assert (bayes["n_signed"] == 8).all()
     assert bayes.loc["LP", "posterior"] == "worse"

@@ -48,7 +48,7 @@ MIN_BLOCKS_BAYESIAN = 6
 # What a block is: the option's name → how captions say it.
 BLOCKS = {
     "dataset": "the datasets (each the mean over its models)",
-    "dataset_model": "the (dataset, model) pairs, each counted as independent",
+    "dataset_model": "the (dataset, model) pairs, each a block (the datasets decide the verdicts)",
 }
 # A Bayesian verdict needs this posterior probability (Benavoli et al. use 0.95).
 DECISIVE = 0.95
