@@ -358,3 +358,34 @@ def test_a_report_that_fails_part_way_leaves_the_earlier_one_whole(tmp_path, mon
     assert main(["report", str(_per_seed(tmp_path, better_by=9.0)), "--out", str(out)]) == 0
     assert (out / "d" / "statistics.csv").read_bytes() != before[out / "d" / "statistics.csv"]
     assert not list(tmp_path.glob(".out.writing"))
+
+
+def _texts(figure) -> list[str]:
+    return [t.get_text() for ax in figure.axes for t in ax.texts]
+
+
+def test_where_the_datasets_decide_the_diagram_shows_their_verdicts_not_nemenyis_bars():
+    from medft.report import across, summary_figures
+
+    # LP last in all 12 (dataset, model) blocks: Nemenyi alone calls it worse, but 4 datasets
+    # cannot decide (Holm's floor 2 · 2/2⁴).
+    values = pd.DataFrame(
+        [[80.0 + b, 70.0 + b, 81.0 + b] for b in range(12)],
+        columns=["FT", "LP", "LP-FT"],
+        index=pd.MultiIndex.from_product(
+            [list("ABCD"), ["m1", "m2", "m3"]], names=["dataset", "model"]
+        ),
+    )
+    test = across.rank_test(across.blocks(values, "dataset_model"))
+    assert test.table.set_index("strategy").loc["LP", "nemenyi"] == "worse"
+    texts = _texts(summary_figures.critical_difference(test, across.BLOCKS["dataset_model"]))
+    assert "CD" not in texts
+    assert any(t.startswith("cannot decide with 4 datasets") for t in texts)
+
+    wide = (
+        values.xs("m1", level="model")
+        .iloc[:4]
+        .pipe(lambda v: pd.concat([v, v.rename(index=lambda d: d + "2")]))
+    )
+    test = across.rank_test(across.blocks(wide, "dataset"))
+    assert "CD" in _texts(summary_figures.critical_difference(test, across.BLOCKS["dataset"]))

@@ -13,6 +13,7 @@ import seaborn as sns
 
 from medft.report.figures import VERDICT_LEGEND, VERDICT_MARKS, metric_label
 from medft.report.tables import SELECTED_MARK
+from medft.report.verdicts import BETTER, WORSE
 from medft.strategies import REFERENCE
 
 SELECTED_LEGEND = "tested on the evaluation split that chose the lr or kept the epochs"
@@ -78,42 +79,81 @@ def critical_difference(
     test, blocks: str, left_out: Sequence[str] = (), caveat: str = ""
 ) -> plt.Figure:
     """The critical-difference diagram of an ``across.RankTest`` (autorank's drawing); where
-    the blocks cannot support the test, the mean ranks alone and the reason. ``blocks``: what
-    a block is (``across.BLOCKS``); ``left_out``: the (dataset, model) pairs some strategy has
-    no value for, named under the title; ``caveat``: what the block view does to the test's
-    error, written under the diagram."""
+    the blocks cannot support the test, the mean ranks alone and the reason; where blocks share
+    a dataset (the datasets' test decides, ``p_datasets_holm``), the mean ranks with each
+    strategy's verdict and no Nemenyi bars, which would join and part strategies as if each
+    block were independent. ``blocks``: what a block is (``across.BLOCKS``); ``left_out``: the
+    (dataset, model) pairs some strategy has no value for, named under the title;
+    ``caveat``: what the block view does to the test's error, written under the figure."""
     shown = ", ".join(left_out[:LEFT_OUT_SHOWN]) + (
         f" and {len(left_out) - LEFT_OUT_SHOWN} more" if len(left_out) > LEFT_OUT_SHOWN else ""
     )
     over = f"over {test.n_blocks} blocks: {blocks}" + (
         f"\nleft out, a strategy has no value there: {shown}" if left_out else ""
     )
-    if test.result is not None:
-        from autorank import plot_stats
-
-        ax = plot_stats(test.result, allow_insignificant=True)
-        ax.set_title(
-            f"Friedman p = {test.p_value:.2g}, Nemenyi CD = {test.cd:.2f}\n{over}", fontsize=9
+    if test.result is None:
+        title = f"No test: Friedman's smallest attainable p {test.min_p:.3f}\n{over}"
+        return _mean_ranks(test.table, title, caveat, with_verdicts=False)
+    if test.table["p_datasets_holm"].notna().any():
+        title = (
+            f"Friedman p = {test.p_value:.2g} {over}\nno Nemenyi bars (they would count a "
+            "dataset's blocks as independent); each strategy's verdict against FT"
         )
-        if caveat:
+        return _mean_ranks(test.table, title, caveat, with_verdicts=True)
+    from autorank import plot_stats
+
+    ax = plot_stats(test.result, allow_insignificant=True)
+    ax.set_title(f"Friedman p = {test.p_value:.2g}, Nemenyi CD = {test.cd:.2f}\n{over}", fontsize=9)
+    _caveat_under(ax, caveat, -0.02)
+    return ax.figure
+
+
+VERDICT_COLOURS = {BETTER: "forestgreen", WORSE: "firebrick"}
+
+
+def _mean_ranks(table: pd.DataFrame, title: str, caveat: str, with_verdicts: bool) -> plt.Figure:
+    """Each strategy's mean rank as a dot, best at the top; ``with_verdicts``: its verdict
+    against FT in a column right of the axes, coloured where it is better or worse."""
+    table = table.sort_values("mean_rank")
+    width = 9.5 if with_verdicts else 6.5
+    fig, ax = plt.subplots(figsize=(width, 0.35 * len(table) + 2.6), layout="constrained")
+    colours = [
+        VERDICT_COLOURS.get(v, "black") if with_verdicts else "black" for v in table["verdict"]
+    ]
+    ax.scatter(table["mean_rank"], table["strategy"], color=colours)
+    ax.set_xlim(0.5, len(table) + 0.5)
+    if with_verdicts:
+        for strategy, verdict, colour in zip(
+            table["strategy"], table["verdict"], colours, strict=True
+        ):
             ax.text(
-                0.5,
-                -0.02,
-                textwrap.fill(caveat, 95),
-                transform=ax.transAxes,
-                ha="center",
-                va="top",
+                1.02,
+                strategy,
+                verdict,
+                transform=ax.get_yaxis_transform(),
+                va="center",
                 fontsize=7.5,
-                color="firebrick",
+                color=colour,
             )
-        return ax.figure
-    table = test.table.sort_values("mean_rank")
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.6), layout="constrained")
-    ax.scatter(table["mean_rank"], table["strategy"], color="black")
     ax.invert_yaxis()
     ax.set_xlabel("mean rank across the blocks (1 = best)")
-    ax.set_title(f"No test: Friedman's smallest attainable p {test.min_p:.3f}\n{over}", fontsize=9)
+    ax.set_title(title, fontsize=9)
+    _caveat_under(ax, caveat, -0.22)
     return fig
+
+
+def _caveat_under(ax: plt.Axes, caveat: str, y: float) -> None:
+    if caveat:
+        ax.text(
+            0.5,
+            y,
+            textwrap.fill(caveat, 95),
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            color="firebrick",
+        )
 
 
 def along_axis(curves: pd.DataFrame, axis: str) -> plt.Figure:

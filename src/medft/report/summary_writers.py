@@ -121,7 +121,9 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
     (`nemenyi`) gave false ones in 13–18 %: there a verdict also needs the sign-flip test of
     the strategy's rank difference from FT over the datasets, each dataset's blocks together,
     Holm over the strategies (`p_datasets_holm`), which the figure and the CSV (`caveat`) then
-    say; with it, at most 3.3 % (`bench/results_stats_rank.md`).
+    say; with it, at most 3.3 % (`bench/results_stats_rank.md`). The figure then draws no
+    Nemenyi bars (they would join and part strategies as if each pair were independent) and
+    shows each strategy's verdict beside its mean rank.
     """
     from medft.report import across, figures, summary_figures
 
