@@ -158,7 +158,7 @@ def test_demo_dry_run_plans_exactly_the_grid():
         * len(demo["lrs"])
         * len(demo["seeds"])
     )
-    assert counts["train"] == expected == 72
+    assert counts["train"] == expected == 120
     assert counts["features"] == len(demo["datasets"]) * len(demo["models"]) == 3
     assert demo["post_hoc"] == ["probes", "robustness"]  # per (dataset, model)
     assert counts["post_hoc"] == 3 * 2
