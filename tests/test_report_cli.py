@@ -364,28 +364,27 @@ def _texts(figure) -> list[str]:
     return [t.get_text() for ax in figure.axes for t in ax.texts]
 
 
+def _lp_last_everywhere(datasets: str, models: list[str]) -> pd.DataFrame:
+    blocks = pd.MultiIndex.from_product([list(datasets), models], names=["dataset", "model"])
+    return pd.DataFrame(
+        [[80.0 + b, 70.0 + b, 81.0 + b] for b in range(len(blocks))],
+        columns=["FT", "LP", "LP-FT"],
+        index=blocks,
+    )
+
+
 def test_where_the_datasets_decide_the_diagram_shows_their_verdicts_not_nemenyis_bars():
     from medft.report import across, summary_figures
 
     # LP last in all 12 (dataset, model) blocks: Nemenyi alone calls it worse, but 4 datasets
     # cannot decide (Holm's floor 2 · 2/2⁴).
-    values = pd.DataFrame(
-        [[80.0 + b, 70.0 + b, 81.0 + b] for b in range(12)],
-        columns=["FT", "LP", "LP-FT"],
-        index=pd.MultiIndex.from_product(
-            [list("ABCD"), ["m1", "m2", "m3"]], names=["dataset", "model"]
-        ),
-    )
-    test = across.rank_test(across.blocks(values, "dataset_model"))
+    view = "dataset_model"
+    test = across.rank_test(across.blocks(_lp_last_everywhere("ABCD", ["m1", "m2", "m3"]), view))
     assert test.table.set_index("strategy").loc["LP", "nemenyi"] == "worse"
-    texts = _texts(summary_figures.critical_difference(test, across.BLOCKS["dataset_model"]))
+    texts = _texts(summary_figures.critical_difference(test, across.BLOCKS[view]))
     assert "CD" not in texts
     assert any(t.startswith("cannot decide with 4 datasets") for t in texts)
 
-    wide = (
-        values.xs("m1", level="model")
-        .iloc[:4]
-        .pipe(lambda v: pd.concat([v, v.rename(index=lambda d: d + "2")]))
-    )
-    test = across.rank_test(across.blocks(wide, "dataset"))
-    assert "CD" in _texts(summary_figures.critical_difference(test, across.BLOCKS["dataset"]))
+    view = "dataset"
+    test = across.rank_test(across.blocks(_lp_last_everywhere("ABCDEFGH", ["m"]), view))
+    assert "CD" in _texts(summary_figures.critical_difference(test, across.BLOCKS[view]))
