@@ -51,6 +51,7 @@ from stats_power import (
     clean_latent,
     command_line,
     latent_scale,
+    processes,
     rate_table,
     run_cells,
     run_noise,
@@ -216,7 +217,7 @@ def main() -> None:
         "# Robustness verdicts on simulated grids: family-wise error and power",
         "",
         f"`python bench/robustness_power.py --families {args.families} --boot {args.boot}` "
-        f"({minutes:.1f} min on {args.jobs} processes). {args.families:,} simulated families "
+        f"({minutes:.1f} min on {processes(args.jobs)}). {args.families:,} simulated families "
         "per cell; one family = FT + 7 strategies, each run's accuracy averaged over the "
         "corrupted passes of one evaluation set, tested by `medft.report.post_hoc.robustness` "
         "(the report's function, on the tables the robustness job writes), Holm over the 7. "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from robustness_power import NO_SCORES, SEEDS, one_family, pivot
-from stats_power import HERE, command_line, run_cells
+from stats_power import HERE, command_line, processes, run_cells
 
 from medft.report.verdicts import ALPHA
 
@@ -52,7 +52,7 @@ def main() -> None:
         "# Robustness verdicts in the further spreads: family-wise error",
         "",
         f"`python bench/robustness_spreads.py --families {args.families} --boot {args.boot}` "
-        f"({minutes:.1f} min on {args.jobs} processes). {args.families:,} fresh null families "
+        f"({minutes:.1f} min on {processes(args.jobs)}). {args.families:,} fresh null families "
         "per cell (no strategy differs); one family = FT + 7 strategies, each run's accuracy "
         "averaged over the corrupted passes of one evaluation set, tested by "
         "`medft.report.post_hoc.robustness`, Holm over the 7. The model: "

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_power import map_with_progress
+from stats_power import map_with_progress, processes
 
 from medft.report import across
 from medft.report.verdicts import ALPHA, BETTER, EQUIVALENT, WORSE
@@ -207,7 +207,7 @@ def main() -> None:
         "# The Bayesian comparison across datasets: false verdicts and power",
         "",
         f"`python bench/stats_bayesian.py --families {args.families}` ({minutes:.1f} min on "
-        f"{args.jobs} processes). {args.families} families per row, 7 strategies compared with "
+        f"{processes(args.jobs)}). {args.families} families per row, 7 strategies compared with "
         f"FT in each, margin ±{MARGIN:g} point; the model and the cells: the bench's docstring. "
         "*Posterior alone*: the verdict whose posterior probability reaches 0.95 (the rule "
         "before this bench); *the verdict*: the product's, the posterior where the exact "

@@ -67,6 +67,7 @@ from stats_power import (
     data_label,
     latent_scale,
     null_families,
+    processes,
     rate_sections,
     run_noise,
     shift_for,
@@ -195,7 +196,7 @@ def main() -> None:
         "# Verdicts when the epoch is kept by early stopping on the evaluation split",
         "",
         f"`python bench/stats_early_stop.py --families {args.families} --boot {args.boot}` "
-        f"({minutes:.1f} min on {args.jobs} processes). {args.families:,} null families per "
+        f"({minutes:.1f} min on {processes(args.jobs)}). {args.families:,} null families per "
         "cell (FT and 7 strategies, every strategy's plateau as good as FT's; their epoch-to-"
         "epoch churn by design), each tested with every run's epoch kept by early stopping on "
         "a validation split and, from the same runs, on the evaluation split (the paper "

@@ -58,6 +58,7 @@ from stats_power import (
     data_label,
     latent_scale,
     null_families,
+    processes,
     rate_sections,
     run_noise,
     shift_for,
@@ -209,7 +210,7 @@ def main() -> None:
         "# Verdicts when each strategy's lr is chosen on validation: family-wise error",
         "",
         f"`python bench/stats_lr_choice.py --families {args.families} --boot {args.boot}` "
-        f"({minutes:.1f} min on {args.jobs} processes). {args.families:,} null families per "
+        f"({minutes:.1f} min on {processes(args.jobs)}). {args.families:,} null families per "
         f"cell (FT and 7 strategies, {LRS} lrs each, every strategy's best lr as good as FT's), "
         "each tested at the lr the report chooses on validation, at the lr chosen on the "
         "evaluation split (the paper preset) and at each strategy's best lr; "

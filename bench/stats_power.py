@@ -520,6 +520,11 @@ def null_families(family, designs, seeds, args, chunksize: int):
     return frame, minutes, ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / args.families)
 
 
+def processes(jobs: int) -> str:
+    """The results files' "on N processes", singular at one."""
+    return f"{jobs} process" + ("" if jobs == 1 else "es")
+
+
 def map_with_progress(family, tasks: list, jobs: int, chunksize: int) -> tuple[list, float]:
     """``family`` over ``tasks`` in ``jobs`` processes, a progress line a minute: its results in
     order, and the minutes they took."""
@@ -553,7 +558,7 @@ def main() -> None:
         "# Verdict rules on simulated grids: family-wise error and power",
         "",
         f"`python bench/stats_power.py --families {args.families} --boot {args.boot}` "
-        f"({minutes:.1f} min on {args.jobs} processes). {args.families:,} simulated families per "
+        f"({minutes:.1f} min on {processes(args.jobs)}). {args.families:,} simulated families per "
         "cell of every table; one family = FT + 7 strategies on one test set, Holm over the 7. "
         "The model, its designs and the rules: the script's docstring. Monte-Carlo standard "
         f"error of a rate near 5 %: ±{np.sqrt(0.05 * 0.95 / args.families) * 100:.1f} pp.",

@@ -38,6 +38,7 @@ from stats_power import (
     command_line,
     data_label,
     null_families,
+    processes,
     rate_sections,
 )
 
@@ -125,7 +126,7 @@ def main() -> None:
         "# The paper preset's selection: epoch and lr both chosen on the evaluation split",
         "",
         f"`python bench/stats_preset_selection.py --families {args.families} --boot "
-        f"{args.boot}` ({minutes:.1f} min on {args.jobs} processes). {args.families:,} null "
+        f"{args.boot}` ({minutes:.1f} min on {processes(args.jobs)}). {args.families:,} null "
         "families per cell (FT and 7 strategies, 3 lrs each, every strategy's best lr and "
         "plateau as good as FT's), each tested from the same runs under the sound protocol and "
         "under the preset; the model and designs: the script's docstring. Monte-Carlo standard "

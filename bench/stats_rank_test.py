@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from stats_bayesian import BLOCK_NAMES, Cell, grid, options, simulate
+from stats_power import processes
 
 from medft.report import across
 from medft.report.verdicts import ALPHA, BETTER, WORSE
@@ -76,7 +77,7 @@ def main() -> None:
         "# The rank test across datasets: false verdicts and power",
         "",
         f"`python bench/stats_rank_test.py --families {args.families}` ({minutes:.1f} min on "
-        f"{args.jobs} processes). {args.families} families per row; the grids and the model: "
+        f"{processes(args.jobs)}). {args.families} families per row; the grids and the model: "
         "the bench's docstring and `bench/stats_bayesian.py`'s. Blocks: the datasets (the "
         "default view) or the (dataset, model) pairs; 7 strategies and FT. False: the share of "
         "families with any *better* or *worse* of a strategy with no true difference "

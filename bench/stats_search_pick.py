@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from stats_bayesian import options, simulate
+from stats_power import processes
 
 from medft.report import stats
 from medft.report.verdicts import ALPHA, BETTER, WORSE
@@ -148,7 +149,7 @@ def main() -> None:
         "# The search's recommendation under its own selection: false verdicts",
         "",
         f"`python bench/stats_search_pick.py --families {args.families}` ({minutes:.1f} min on "
-        f"{args.jobs} processes). {args.families} simulated (dataset, model) searches per row; "
+        f"{processes(args.jobs)}). {args.families} simulated (dataset, model) searches per row; "
         "the model, the landscapes and what counts as false: the script's docstring. Shares of "
         "families where the comparison was made (the pick FT: no comparison with FT), "
         f"Monte-Carlo standard error near 5 %: ±{se:.1f} pp.",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stats_power import DESIGNS, HERE, SEEDS, command_line, one_family_offset, run_cells
+from stats_power import DESIGNS, HERE, SEEDS, command_line, one_family_offset, processes, run_cells
 
 from medft.report.verdicts import ALPHA
 
@@ -64,7 +64,7 @@ def main() -> None:
         "# Family-wise error where it came nearest 5 %: more families",
         "",
         f"`python bench/stats_worst_cells.py --families {args.families} --boot {args.boot}` "
-        f"({minutes:.1f} min on {args.jobs} processes). Null families (one strategy exactly at "
+        f"({minutes:.1f} min on {processes(args.jobs)}). Null families (one strategy exactly at "
         "the margin, the rest δ = 0): every per-seed design at 3, 5 and 10 seeds, and with "
         "predictions on 5,000 images at 3 seeds FT two or three times noisier and every "
         "strategy its own spread (graded); with predictions on 39 images of 13 patients, spreads "
