@@ -222,6 +222,17 @@ def test_robustness_verdicts_count_the_evaluated_images_sampling():
     assert lp(robustness(many, 1.0, many_scores, "binary", n_boot=500))["verdict"] == "better"
 
 
+def test_robustness_of_checkpoints_the_evaluation_split_chose_is_not_tested():
+    from medft.report.post_hoc import robustness
+
+    many, many_scores = _robustness_runs(3000, 0.6, np.random.default_rng(0))
+    chosen = robustness(
+        many, 1.0, many_scores, "binary", n_boot=200, chosen_on_evaluation="each run's epoch"
+    ).set_index("strategy")
+    assert chosen.loc["LP", "verdict"] == "not tested"
+    assert np.isnan(chosen.loc["LP", "p_holm"])
+
+
 def _markdown_cell(path: Path, strategy: str, column: str) -> str:
     """The cell of a markdown table under ``column``, in ``strategy``'s row."""
     lines = [line for line in path.read_text().splitlines() if line.startswith("|")]

@@ -236,12 +236,12 @@ def test_effectiveness_counts_zero_where_a_strategy_has_no_comparison_on_a_model
     assert counts.loc["Auto-RGN", "vgg19"] == 1 and counts.loc["Total", "Total"] == 2
 
 
-def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
+def test_runs_chosen_on_the_evaluation_split_get_the_caution_and_no_verdicts(tmp_path):
     from medft.report.artefacts import dataset_artefacts
     from medft.report.evidence import Evidence
 
     # The lr chosen on the evaluation split, or each run's epoch kept by early stopping on it
-    # (the lr still chosen on validation), or both: each selects the runs the verdicts test.
+    # (the lr still chosen on validation), or both: each selects the runs the verdicts would test.
     chosen_by = {
         ("val", "val"): None,
         ("test", "val"): "the lr was",
@@ -256,19 +256,10 @@ def test_verdicts_on_the_selection_split_carry_a_caveat(tmp_path):
         caveat = f"{chosen} chosen on this evaluation split" if selected else "Caution"
         assert (caveat in (out / "statistics.md").read_text()) == selected
         assert (caveat in (out / "paper_table.md").read_text()) == selected
-        # ... and each verdict a mark.
-        statistics = (out / "statistics.md").read_text()
-        marked = [
-            line
-            for line in statistics.splitlines()
-            if "inconclusive §" in line
-            or "better §" in line
-            or "worse §" in line
-            or "equivalent §" in line
-        ]
-        assert bool(marked) == selected
-        table = (out / "table.md").read_text()
-        assert ("§" in table) == selected
+        assert (caveat in (out / "table.md").read_text()) == selected
+        # ... and no comparison is tested from them.
+        statistics = pd.read_csv(out / "statistics.csv")
+        assert statistics["verdict"].eq("not tested").all() == selected
 
 
 def test_a_claim_the_report_does_not_hold_is_named(tmp_path):
@@ -322,7 +313,7 @@ def test_runs_that_recorded_no_model_provenance_get_a_card_that_says_so(tmp_path
     assert card.loc["resnet50", "preprocessing"] == NOT_RECORDED
 
 
-def test_the_heatmap_marks_verdicts_tested_on_the_split_that_selected_the_runs():
+def test_the_heatmap_marks_decided_verdicts_only():
     import matplotlib.pyplot
 
     from medft.report.summary_figures import improvement_heatmap
@@ -330,20 +321,15 @@ def test_the_heatmap_marks_verdicts_tested_on_the_split_that_selected_the_runs()
     improvement = pd.DataFrame(
         {"dataset": "d", "model": "m", "strategy": ["FT", "LP", "L2-SP"], "improvement": [0, -5, 1]}
     )
-    for selected in (False, True):
-        verdicts = pd.DataFrame(
-            {
-                "dataset": "d",
-                "model": "m",
-                "strategy": ["LP", "L2-SP"],
-                "verdict": ["worse", "inconclusive"],
-                "on_selection_split": selected,
-            }
-        )
-        figure = improvement_heatmap(improvement.astype({"improvement": float}), verdicts)
-        axes = figure.axes[0]
-        cells = {text.get_text() for text in axes.texts}
-        # Only a decided verdict carries a mark, and § only where its runs were selected so.
-        assert cells == ({"-5.0▼§", "+1.0"} if selected else {"-5.0▼", "+1.0"})
-        assert ("§" in axes.get_title()) == selected
-        matplotlib.pyplot.close(figure)
+    verdicts = pd.DataFrame(
+        {
+            "dataset": "d",
+            "model": "m",
+            "strategy": ["LP", "L2-SP"],
+            "verdict": ["worse", "inconclusive"],
+        }
+    )
+    figure = improvement_heatmap(improvement.astype({"improvement": float}), verdicts)
+    axes = figure.axes[0]
+    assert {text.get_text() for text in axes.texts} == {"-5.0▼", "+1.0"}
+    matplotlib.pyplot.close(figure)

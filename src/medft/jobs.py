@@ -158,7 +158,9 @@ def recommendation_job(
         outputs["png"],
         title,
         table,
-        recommend.compare(runs, table, tasks, margin=margin, family=len(costs["epoch_s"]) - 1),
+        recommend.compare(
+            runs, table, tasks, margin=margin, family=len(costs["epoch_s"]) - 1, select_on=select_on
+        ),
         steps,
         budgets,
         recommend.seed0_curves(logs, runs["main_metric"].iloc[0], costs["split"]),

@@ -47,7 +47,8 @@ def _table(report: DatasetReport, stem: Path) -> None:
         f"{e.seeds_text()}, {report.selection} (main metric: {METRIC_LABELS[main]}). Bold: "
         "the best value of each metric within a model; "
         f"'vs {REFERENCE}': the verdict on the main metric (statistics.md)."
-        f"{report.diverged}{report.trainable}{report.preprocessing}{report.caption_tail}",
+        f"{report.selection_caveat}{report.diverged}{report.trainable}{report.preprocessing}"
+        f"{report.caption_tail}",
         tables.dataset_table(
             e.summary,
             e.verdicts,

@@ -77,23 +77,19 @@ class Evidence:
                 chosen, tasks, n_boot=n_boot or stats.N_BOOT, predictions=predictions
             )
         verdicts = stats.verdicts(
-            paired, boot, stats.EQUIVALENCE_MARGIN if margin is None else margin
+            paired,
+            boot,
+            stats.EQUIVALENCE_MARGIN if margin is None else margin,
+            chosen_on_evaluation=stats.chosen_on_evaluation(select_on, chosen),
         )
-        evidence = cls(summary, select_on, runs, chosen, epochs, verdicts, predictions=predictions)
-        verdicts["on_selection_split"] = bool(evidence.chosen_on_evaluation)
-        return evidence
+        return cls(summary, select_on, runs, chosen, epochs, verdicts, predictions=predictions)
 
     @property
     def chosen_on_evaluation(self) -> str:
-        """What of the tested runs the evaluation split chose: "the lr", "each run's epoch"
-        (early stopping on it), both, or ""."""
-        chosen = [] if self.select_on != "test" else ["the lr"]
-        if (
-            self.chosen is not None
-            and self.chosen.get("early_stop_on", pd.Series()).eq("test").any()
-        ):
-            chosen.append("each run's epoch")
-        return " and ".join(chosen)
+        """What of the tested runs the evaluation split chose (``stats.chosen_on_evaluation``)."""
+        from medft.report import stats
+
+        return stats.chosen_on_evaluation(self.select_on, self.chosen)
 
     @property
     def dataset(self) -> str:
@@ -207,17 +203,16 @@ class DatasetReport:
 
     @property
     def selection_caveat(self) -> str:
-        """A caption line where the verdicts were computed on the split that chose the lr or
-        kept the epochs."""
+        """A caption line where the evaluation split chose the lr or kept the epochs of the
+        runs shown."""
         chosen = self.evidence.chosen_on_evaluation
         if not chosen or self.evidence.verdicts is None:
             return ""
         return (
-            f" {tables.SELECTED_MARK} Caution: {chosen} {'were' if ' and ' in chosen else 'was'}"
-            " chosen on this evaluation split, so the verdicts test the data that selected the "
-            "runs, which flatters every strategy's score there, some more than others; "
-            "verdicts that hold need the choices made on a validation split (docs/protocol.md, "
-            "Statistics)."
+            f" Caution: {chosen} {'were' if ' and ' in chosen else 'was'} chosen on this "
+            "evaluation split, which flatters every strategy's score there, some more than "
+            "others; so no comparison with FT is tested: verdicts need the choices made on a "
+            "validation split (docs/protocol.md, Statistics)."
         )
 
     @property

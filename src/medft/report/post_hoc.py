@@ -35,13 +35,16 @@ def robustness(
     scores: pd.DataFrame | None = None,
     task: str | None = None,
     n_boot: int | None = None,
+    chosen_on_evaluation: str = "",
 ) -> pd.DataFrame:
     """Per (model, strategy): the main metric clean and averaged over every corruption and
     severity (percent, mean over seeds), the relative drop, the drop per corruption, and the
     verdict against FT on the corrupted mean (the report's test, Holm within the model) with the
     seed pairs it stands on (``seeds``), sorted by the drop. With the passes' per-image
     ``scores`` (and the dataset's ``task``), the test counts the evaluation images' sampling as
-    the main statistics do (``corrupted_bootstrap``); without them, the seeds only."""
+    the main statistics do (``corrupted_bootstrap``); without them, the seeds only. Where the
+    evaluation split chose the checkpoints (``chosen_on_evaluation``, ``stats.verdicts``'),
+    nothing is tested."""
     from medft.report import stats
 
     clean = frame[frame["severity"] == 0]
@@ -57,7 +60,9 @@ def robustness(
     if scores is not None:
         runs = runs.merge(clean[[*keys, "run_dir"]], on=keys)
         boot = corrupted_bootstrap(runs, scores, task, n_boot or ROBUSTNESS_BOOT)
-    tested = stats.verdicts(stats.paired_tests(runs), boot, margin=margin)
+    tested = stats.verdicts(
+        stats.paired_tests(runs), boot, margin=margin, chosen_on_evaluation=chosen_on_evaluation
+    )
     by_corruption = (
         corrupted.merge(clean[[*keys, "value"]].rename(columns={"value": "clean"}), on=keys)
         .assign(drop=lambda f: (f["clean"] - f["value"]) / f["clean"] * 100)

@@ -66,7 +66,9 @@ def _robustness(report: DatasetReport, stem: Path) -> None:
     resampleable = len(tables(e.runs, *ROBUSTNESS_SCORES)) == len(tables(e.runs, *ROBUSTNESS))
     scores = _read(report, ROBUSTNESS_SCORES) if resampleable else None
     task = e.runs["task"].iloc[0]
-    table = post_hoc.robustness(frame, _margin(report), scores, task)
+    table = post_hoc.robustness(
+        frame, _margin(report), scores, task, chosen_on_evaluation=e.chosen_on_evaluation
+    )
     tested = (
         "seed-paired with the patient bootstrap of these images, each uncertainty counted once"
         if scores is not None

@@ -26,6 +26,7 @@ from medft.report.resample import resampled_metric
 from medft.report.verdicts import (  # noqa: F401 -- the verdicts, re-exported
     ALPHA,
     BETTER,
+    CHOSEN_ON_EVALUATION,
     EQUIVALENT,
     INCONCLUSIVE,
     UNTESTED,
@@ -295,11 +296,21 @@ def resampled_comparisons(
     return rows
 
 
+def chosen_on_evaluation(select_on: str | None, runs: pd.DataFrame | None) -> str:
+    """What of ``runs`` the evaluation split chose: "the lr" (``select_on`` test), "each run's
+    epoch" (early stopping on it, their ``early_stop_on``), both, or ""."""
+    chosen = ["the lr"] if select_on == "test" else []
+    if runs is not None and runs.get("early_stop_on", pd.Series()).eq("test").any():
+        chosen.append("each run's epoch")
+    return " and ".join(chosen)
+
+
 def verdicts(
     paired: pd.DataFrame,
     boot: pd.DataFrame | None = None,
     margin: float = EQUIVALENCE_MARGIN,
     family: int | None = None,
+    chosen_on_evaluation: str = "",
 ) -> pd.DataFrame:
     """``paired`` with the bootstrap columns where ``boot`` has them, and per comparison the
     test on its own complete pairs (``medft.report.verdicts.paired``: the pair's seed spread +
@@ -310,7 +321,9 @@ def verdicts(
     ±``margin`` pp / inconclusive / not tested), reason (why not tested, or why equivalence
     cannot be shown) and seeds_to_decide (inconclusive only; empty where no number of seeds
     would). ``family``: the comparisons of each (dataset, model) belong to a family of that
-    many (``medft.report.verdicts.holm``)."""
+    many (``medft.report.verdicts.holm``). ``chosen_on_evaluation`` (``chosen_on_evaluation``'s
+    words): what of the runs the evaluation split chose; then nothing is tested, and the
+    reason says so."""
     frame = paired.copy()
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
@@ -319,8 +332,11 @@ def verdicts(
     for column in ("p_value", "p_holm", "low", "high", "eq_low", "eq_high", "seeds_to_decide"):
         frame[column] = np.nan
     frame["verdict"] = UNTESTED
-    frame["reason"] = ""
-    for _, index in frame.groupby(CELL, sort=False).groups.items():
+    frame["reason"] = (
+        CHOSEN_ON_EVALUATION.format(chosen=chosen_on_evaluation) if chosen_on_evaluation else ""
+    )
+    groups = {} if chosen_on_evaluation else frame.groupby(CELL, sort=False).groups
+    for _, index in groups.items():
         part = frame.loc[index]
         estimate = estimate_from_parts(
             part["diff_mean"],

@@ -12,11 +12,9 @@ import pandas as pd
 import seaborn as sns
 
 from medft.report.figures import VERDICT_LEGEND, VERDICT_MARKS, metric_label
-from medft.report.tables import SELECTED_MARK
 from medft.report.verdicts import BETTER, WORSE
 from medft.strategies import REFERENCE
 
-SELECTED_LEGEND = "tested on the evaluation split that chose the lr or kept the epochs"
 LEFT_OUT_SHOWN = 3  # pairs named under the diagram's title; the CSV names them all
 
 
@@ -27,19 +25,12 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     data = improvement[improvement["strategy"] != REFERENCE].copy()
     data["row"] = data["dataset"] + " · " + data["model"]
     if verdicts is not None and not verdicts.empty:
-        kept = ["dataset", "model", "strategy", "verdict", "on_selection_split"]
-        data = data.merge(verdicts[[c for c in kept if c in verdicts]], how="left")
+        data = data.merge(verdicts[["dataset", "model", "strategy", "verdict"]], how="left")
     else:
         data["verdict"] = ""
-    # A verdict tested on the split that chose its runs carries the dataset tables' mark.
-    selected = data.get("on_selection_split", pd.Series(False, index=data.index)).eq(True)
-    data["mark"] = [
-        VERDICT_MARKS.get(m, "") + (SELECTED_MARK if s and m in VERDICT_MARKS else "")
-        for m, s in zip(data["verdict"], selected, strict=True)
-    ]
     data["text"] = [
-        f"{v:+.1f}{mark}" if np.isfinite(v) else ""
-        for v, mark in zip(data["improvement"], data["mark"], strict=True)
+        f"{v:+.1f}{VERDICT_MARKS.get(m, '')}" if np.isfinite(v) else ""
+        for v, m in zip(data["improvement"], data["verdict"], strict=True)
     ]
     rows = list(dict.fromkeys(data["row"]))
     columns = list(dict.fromkeys(data["strategy"]))
@@ -67,7 +58,6 @@ def improvement_heatmap(improvement: pd.DataFrame, verdicts: pd.DataFrame | None
     marked = verdicts is not None and not verdicts.empty
     title = ["Relative improvement of the main metric over FT (%)"]
     title += [VERDICT_LEGEND] if marked else []
-    title += [f"{SELECTED_MARK}: {SELECTED_LEGEND}"] if selected.any() else []
     # Wrapped to the axes (about 12 characters an inch at this size), clear of the colour bar.
     ax.set_title(
         "\n".join(textwrap.fill(line, int(12 * (width - 2.8))) for line in title), fontsize=9

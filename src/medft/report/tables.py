@@ -17,9 +17,6 @@ import pandas as pd
 from medft.metrics import METRICS
 from medft.strategies import REFERENCE
 
-# After a verdict computed on the split that chose the runs (select_lr_on: test).
-SELECTED_MARK = "§"
-
 METRIC_LABELS = {
     "map": "mAP",
     "accuracy": "Accuracy",
@@ -128,10 +125,6 @@ def verdict_lookup(verdicts: pd.DataFrame | None) -> dict[tuple, str]:
     return {(r["dataset"], r["model"], r["strategy"]): r["verdict"] for _, r in verdicts.iterrows()}
 
 
-def _on_selection_split(verdicts: pd.DataFrame | None) -> bool:
-    return verdicts is not None and bool(verdicts.get("on_selection_split", pd.Series()).any())
-
-
 def dataset_table(
     summary: pd.DataFrame,
     verdicts: pd.DataFrame | None = None,
@@ -143,7 +136,6 @@ def dataset_table(
     rows = []
     metrics = list(metrics)
     verdict_of = verdict_lookup(verdicts)
-    selected = f" {SELECTED_MARK}" if _on_selection_split(verdicts) else ""
     for model, block in summary.groupby("model", sort=False):
         best = {m: block[f"{m}_mean"].max() for m in metrics}
         for _, row in block.iterrows():
@@ -156,7 +148,7 @@ def dataset_table(
             if verdict_of:
                 key = (row["dataset"], model, row["strategy"])
                 reference = row["strategy"] == REFERENCE
-                cells["vs FT"] = "reference" if reference else verdict_of.get(key, "") + selected
+                cells["vs FT"] = "reference" if reference else verdict_of.get(key, "")
             rows.append(cells)
     return pd.DataFrame(rows)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from medft.report.tables import NO_VALUE, SELECTED_MARK
+from medft.report.tables import NO_VALUE
 
 
 def _interval(low: float, high: float) -> str:
@@ -22,12 +22,11 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "model": verdicts["model"],
             "strategy": verdicts["strategy"],
             "verdict": [
-                verdict_text(v, n, r) + (f" {SELECTED_MARK}" if selected else "")
-                for v, n, r, selected in zip(
+                verdict_text(v, n, r)
+                for v, n, r in zip(
                     verdicts["verdict"],
                     verdicts["seeds_to_decide"],
                     verdicts.get("reason", pd.Series("", index=verdicts.index)),
-                    verdicts.get("on_selection_split", pd.Series(False, index=verdicts.index)),
                     strict=True,
                 )
             ],

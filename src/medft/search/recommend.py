@@ -82,6 +82,7 @@ def compare(
     n_boot: int = stats.N_BOOT,
     margin: float | None = None,
     family: int | None = None,
+    select_on: str = "val",
 ) -> pd.DataFrame:
     """The recommendation against FT's best finalist and against the runner-up: per
     comparison, the seed-paired difference (recommended − other, percentage points), the
@@ -89,7 +90,8 @@ def compare(
     four verdicts (``medft.report.verdicts``; equivalent within ±``margin`` pp, default
     ``stats.EQUIVALENCE_MARGIN``). ``family``: the grid's comparisons with FT (its strategies
     but FT); the search's verdicts then carry the grid's multiplicity, so that it claims
-    *better* or *worse* only where the grid's own statistics could."""
+    *better* or *worse* only where the grid's own statistics could; and nothing where the
+    evaluation split chose the arms or their epochs (``select_on``, ``stats.verdicts``)."""
     runs = _lr_tags(runs)
     runs["strategy"] = [
         arm_label(s, lr) for s, lr in zip(runs["strategy"], runs["lr"], strict=True)
@@ -122,7 +124,12 @@ def compare(
     # One family (one dataset and model): the comparisons share the recommended arm, so Holm
     # runs over them, at the grid's size where that is larger.
     margin = stats.EQUIVALENCE_MARGIN if margin is None else margin
-    frame = stats.verdicts(frame, margin=margin, family=family)
+    frame = stats.verdicts(
+        frame,
+        margin=margin,
+        family=family,
+        chosen_on_evaluation=stats.chosen_on_evaluation(select_on, runs),
+    )
     return frame.drop(columns=["strategy"]).rename(columns={"other": "against_arm"})
 
 
@@ -177,13 +184,18 @@ def _verdict_sentence(row: pd.Series, metric: str) -> str:
         if row["verdict"] == EQUIVALENT
         else ""
     )
+    # An untested comparison has no interval or p to show.
+    tested = (
+        ""
+        if pd.isna(row["p_value"])
+        else f", 95 % interval [{row['low']:+.2f}, {row['high']:+.2f}] (seeds and patients), "
+        f"p = {row['p_value']:.3g}, Holm p = {row['p_holm']:.3g}"
+    )
     return (
         f"- **{verdict_text(row['verdict'], row['seeds_to_decide'], row.get('reason', ''))}** "
         f"{row['comparison']} "
         f"({row['against_arm']}): {row['diff_mean']:+.2f} pp {METRIC_LABELS.get(metric, metric)} "
-        f"over {int(row['n_pairs'])} seed pairs, 95 % interval [{row['low']:+.2f}, "
-        f"{row['high']:+.2f}] (seeds and patients), p = {row['p_value']:.3g}, "
-        f"Holm p = {row['p_holm']:.3g}{equivalence}"
+        f"over {int(row['n_pairs'])} seed pairs{tested}{equivalence}"
     )
 
 
