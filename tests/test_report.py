@@ -237,7 +237,7 @@ def test_effectiveness_counts_zero_where_a_strategy_has_no_comparison_on_a_model
 
 
 def test_runs_chosen_on_the_evaluation_split_get_the_caution_and_no_verdicts(tmp_path):
-    from medft.report.artefacts import dataset_artefacts
+    from medft.report.artefacts import dataset_artefacts, summary_artefacts
     from medft.report.evidence import Evidence
 
     # The lr chosen on the evaluation split, or each run's epoch kept by early stopping on it
@@ -251,15 +251,19 @@ def test_runs_chosen_on_the_evaluation_split_get_the_caution_and_no_verdicts(tmp
     for (select_on, early_stop_on), chosen in chosen_by.items():
         out = tmp_path / f"{select_on}-{early_stop_on}"
         runs = make_runs().assign(early_stop_on=early_stop_on)
-        dataset_artefacts(Evidence.from_runs(runs, select_on), out)
+        evidence = Evidence.from_runs(runs, select_on)
+        dataset_artefacts(evidence, out)
         selected = chosen is not None
         caveat = f"{chosen} chosen on this evaluation split" if selected else "Caution"
         assert (caveat in (out / "statistics.md").read_text()) == selected
         assert (caveat in (out / "paper_table.md").read_text()) == selected
         assert (caveat in (out / "table.md").read_text()) == selected
-        # ... and no comparison is tested from them.
+        # ... and no comparison is tested from them, nor counted as "0 better" in Table 12.
         statistics = pd.read_csv(out / "statistics.csv")
         assert statistics["verdict"].eq("not tested").all() == selected
+        summary_artefacts([evidence], out / "summary")
+        table_12 = pd.read_csv(out / "summary" / "effectiveness.csv")
+        assert ("Better (verdict)" in table_12) != selected
 
 
 def test_a_claim_the_report_does_not_hold_is_named(tmp_path):

@@ -240,7 +240,8 @@ def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.Dat
         tested = len(x) >= MIN_BLOCKS_BAYESIAN
         if not tested:
             better = same = worse = np.nan
-            decided = [f"no test with {len(x)} blocks (needs {MIN_BLOCKS_BAYESIAN})"]
+            counted = f"{len(x)} block{'' if len(x) == 1 else 's'}"
+            decided = [f"no test with {counted} (needs {MIN_BLOCKS_BAYESIAN})"]
         else:
             better, same, worse = baycomp.two_on_multiple(x, y, rope=margin, random_state=0)
             probabilities = {BETTER: better, EQUIVALENT: same, WORSE: worse}

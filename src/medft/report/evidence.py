@@ -241,7 +241,15 @@ class SummaryReport:
 
     @cached_property
     def verdicts(self) -> pd.DataFrame | None:
-        found = [e.verdicts for e in self.evidence if e.verdicts is not None]
+        """The datasets' verdicts, of those where any comparison was tested: a dataset whose
+        runs the evaluation split chose has none, and must not count as "0 better"."""
+        from medft.report.verdicts import UNTESTED
+
+        found = [
+            e.verdicts
+            for e in self.evidence
+            if e.verdicts is not None and e.verdicts["verdict"].ne(UNTESTED).any()
+        ]
         return pd.concat(found, ignore_index=True) if found else None
 
     @cached_property

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from medft.grid_axes import axis_point
 from medft.report import tables
 from medft.report.catalogue import SUMMARY, artefact
@@ -197,6 +199,12 @@ def view_caveat(view: str, artefact: str) -> str:
     )
 
 
+def _shown(number_format: str) -> Callable[[float], str]:
+    """A number as ``number_format`` writes it; a test not run shows the tables' dash, not
+    "nan"."""
+    return lambda value: tables.NO_VALUE if pd.isna(value) else number_format.format(value)
+
+
 @artefact("bayesian", ("md", "csv", "html"), scope=SUMMARY)
 def _bayesian(report: SummaryReport, stem: Path) -> None:
     """Per strategy against FT over the blocks where both have values (a cell another strategy
@@ -232,8 +240,8 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     ].assign(
         median_difference=table["median_difference"].map("{:+.2f}".format),
         mean_difference=table["mean_difference"].map("{:+.2f}".format),
-        **{c: table[c].map("{:.3f}".format) for c in probabilities},
-        **{c: table[c].map("{:.3g}".format) for c in ("p_holm", "p_equivalence_holm")},
+        **{c: table[c].map(_shown("{:.3f}")) for c in probabilities},
+        **{c: table[c].map(_shown("{:.3g}")) for c in ("p_holm", "p_equivalence_holm")},
     )
     write_table(
         stem,
