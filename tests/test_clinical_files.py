@@ -3,6 +3,8 @@ a viewer shows them and prepared through the table and folder sources."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -408,6 +410,40 @@ def test_a_truncated_dicom_stops_naming_file_and_row_without_traceback(tmp_path,
     assert code == 2 and "Traceback" not in err
     assert "ct.csv, row 7" in err and "ct05.dcm" in err and "re-export" in err  # file line 7
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_a_malformed_header_value_stops_naming_file_and_row(tmp_path):
+    """pydicom parses a value when it is read: a Number of Frames of "1A" (pydicom's own
+    test file badVR.dcm has one) failed with a bare ValueError from the colour check and the
+    pixels alike."""
+    path = write_dicom(tmp_path / "bad.dcm", phantom_hu(1), signed=True, frames=2)
+    stored = path.read_bytes()
+    assert stored.count(b"IS\x02\x002 ") == 1  # explicit VR: tag, "IS", length 2, "2 "
+    path.write_bytes(stored.replace(b"IS\x02\x002 ", b"IS\x02\x001A"))
+    for reader in (dicom.header, dicom.read_frames):
+        with pytest.warns(UserWarning, match="Invalid value for VR IS"):
+            with pytest.raises(DataError, match=r"rows.csv, row 3: cannot read DICOM file bad.dcm"):
+                reader(str(path), "rows.csv, row 3")
+
+
+def test_every_file_pydicom_ships_reads_or_stops_naming_itself():
+    """pydicom's own test files: odd syntaxes, big-endian, 1-bit, palette, RLE, truncated,
+    compressed without a decoder here, non-image objects, a malformed value. Each reads, or
+    fails as a ``DataError`` naming the file — never another exception."""
+    folder = real_file("CT_small.dcm").parent
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    read = 0
+    for path in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns about the odd ones as it reads
+            try:
+                frames, _ = dicom.read_frames(str(path), "test")
+            except DataError as error:
+                assert path.name in str(error)
+                continue
+        assert all(f.dtype == np.uint8 and f.ndim in (2, 3) for f in frames)
+        read += 1
+    assert read >= 20, f"only {read} of {len(files)} files read"
 
 
 def test_the_folder_source_reads_dicom_and_the_cli_takes_a_window(tmp_path, capsys):

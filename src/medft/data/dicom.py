@@ -162,17 +162,20 @@ def header(path: str, where: str) -> Header:
     key = (path, stat.st_mtime_ns, stat.st_size)
     if key not in _HEADERS:
         dataset = _open(path, where, header_only=True)
-        colour = int(dataset.get("SamplesPerPixel", 1)) == 3
+        # pydicom parses a value when it is first read: a malformed one ("1A" frames) fails here.
+        with reading(where, f"DICOM file {Path(path).name}"):
+            colour = int(dataset.get("SamplesPerPixel", 1)) == 3
+            found = Header(
+                frames=_frame_count(dataset),
+                channels=3
+                if colour or dataset.get("PhotometricInterpretation") == "PALETTE COLOR"
+                else 1,
+                patient=str(dataset.get("PatientID", "") or "").strip(),
+                not_an_image=None if "Rows" in dataset else _sop_class(dataset),
+            )
         if len(_HEADERS) >= _HEADERS_KEPT:
             _HEADERS.clear()
-        _HEADERS[key] = Header(
-            frames=_frame_count(dataset),
-            channels=3
-            if colour or dataset.get("PhotometricInterpretation") == "PALETTE COLOR"
-            else 1,
-            patient=str(dataset.get("PatientID", "") or "").strip(),
-            not_an_image=None if "Rows" in dataset else _sop_class(dataset),
-        )
+        _HEADERS[key] = found
     return _HEADERS[key]
 
 
@@ -214,10 +217,16 @@ def read_frames(path: str, where: str, window=None) -> tuple[list[np.ndarray], s
     attributes and its functional groups), so an enhanced CT's per-frame rescale and window
     apply as the standard defines them. A file without a window takes its full range over all
     of its frames, so that a frame keeps its brightness relative to its neighbours."""
-    from pydicom.pixels import apply_color_lut, apply_modality_lut
-
     dataset = _open(path, where, header_only=False)
     name = Path(path).name
+    # pydicom parses a value when it is first read: a malformed one ("1A" frames) fails here.
+    with reading(where, f"DICOM file {name}"):
+        return _frames(dataset, name, where, window)
+
+
+def _frames(dataset, name: str, where: str, window) -> tuple[list[np.ndarray], str]:
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
+
     _check_decodable(dataset, name, where)
     count = _frame_count(dataset)
     stack = _pixels(dataset, name, where)
