@@ -331,6 +331,13 @@ def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(
     assert not (tmp_path / "out" / "summary").exists()
 
 
+def test_a_results_table_saved_with_semicolons_names_the_fix(tmp_path, capsys):
+    path = _per_seed(tmp_path)
+    pd.read_csv(path).to_csv(path, index=False, sep=";")
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "separated by semicolons" in capsys.readouterr().err
+
+
 def test_a_table_of_test_scores_at_one_lr_needs_no_selection_split(tmp_path):
     """Results of one's own runs often hold the evaluation split only: with one lr per
     strategy there is nothing to choose, and the report says so instead of refusing."""

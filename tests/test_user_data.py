@@ -182,6 +182,32 @@ def test_table_with_missing_column_lists_what_it_has(tmp_path):
         prepare(tmp_path, table=str(table))
 
 
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (
+            lambda text: text.replace(",", ";").encode(),
+            r"one column, 'path;diagnosis;patient': separated by semicolons.*save it with commas",
+        ),
+        (
+            lambda text: text.replace(",", "\t").encode(),
+            r"separated by tabs",
+        ),
+        (
+            lambda text: text.replace("img003.png", "imgé03.png").encode("cp1252"),
+            r"labels.csv, line 5: not UTF-8 text \(byte 0xe9\); save the table as UTF-8",
+        ),
+    ],
+)
+def test_a_spreadsheets_csv_in_another_separator_or_encoding_names_the_fix(
+    tmp_path, write, message
+):
+    table = make_table(tmp_path, table_rows())
+    table.write_bytes(write(table.read_text()))
+    with pytest.raises(DataError, match=message):
+        prepare(tmp_path, table=str(table))
+
+
 def test_planned_counts_hold_a_capped_folder_before_it_is_prepared(tmp_path):
     """``medft plan`` counts a folder before preparing it: with ``max_images_per_class`` the
     split counts are the cap's, not the folder's (six times too many GPU-hours before)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medft import csv_tables
 from medft.data import dicom
 from medft.data.options import ImageFolderOptions, TableOptions, UserDataOptions
 from medft.data.readers import PIL_SUFFIXES, file_kind, is_image_file
@@ -236,14 +237,12 @@ def imagefolder(options: ImageFolderOptions) -> tuple[pd.DataFrame, list[str], s
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: table not found; fix `table`")
-    try:
-        if path.suffix == ".parquet":
+    if path.suffix == ".parquet":
+        try:
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the table is empty (no header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
-        raise DataError(f"{path}: cannot read the table ({error})") from None
+        except (OSError, ValueError) as error:
+            raise DataError(f"{path}: cannot read the table ({error})") from None
+    return csv_tables.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _template_paths(table: pd.DataFrame, options: TableOptions, root: Path) -> list[str]:

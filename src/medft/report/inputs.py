@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medft import csv_tables
 from medft.errors import DataError
 from medft.metrics import METRICS
 from medft.report.evidence import Evidence
@@ -70,7 +71,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path} not found")
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path)
+    return csv_tables.read_csv(path)
 
 
 def schema_of(frame: pd.DataFrame, path) -> str:
