@@ -329,3 +329,24 @@ def test_a_patient_column_left_unset_is_named(tmp_path, caplog):
         tmp_path / "o2",
     )
     assert "looks like a patient id" not in caplog.text
+
+
+@pytest.mark.parametrize(("mode", "channels"), [("P", 1), ("LA", 1), ("RGB-P", 3)])
+def test_palette_images_prepare_grey_where_their_palette_is_grey(tmp_path, mode, channels):
+    """Some tools save grey images with a palette of greys: such a folder is a grey dataset.
+    Before, the header check called it grey and the pixels came out RGB, so its first image
+    stopped as "a colour image in a set whose first image is grey"."""
+    for cls in ("a", "b"):
+        for k in range(6):
+            grey = marked_image("L", (20, 24), 40 * k, f"{cls}{k}")
+            image = (
+                Image.merge("RGB", (grey, grey.point(lambda v: 255 - v), grey)).convert("P")
+                if mode == "RGB-P"
+                else grey.convert(mode)
+            )
+            path = tmp_path / "root" / cls / f"{k}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path)
+    entry = {"name": "pal", "source": "imagefolder", "root": str(tmp_path / "root")}
+    meta = read_meta(prepare_dataset("pal", entry, PRE, tmp_path / "out"))
+    assert meta.channels == channels

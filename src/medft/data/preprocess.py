@@ -44,13 +44,21 @@ class Preprocess:
         return chw.permute(1, 2, 0).numpy()
 
 
+def grey_palette(image: Image.Image) -> bool:
+    """A palette image whose colours are all greys (how some tools save grey images)."""
+    palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
+    return bool((palette == palette[:, :1]).all())
+
+
 def as_uint8_array(image: Image.Image | np.ndarray) -> np.ndarray:
     """Grey images as (H, W), colour as (H, W, 3), uint8; wider integer ranges are rescaled."""
     if isinstance(image, Image.Image):
         if image.mode in ("L", "RGB"):
             return np.asarray(image)
-        if image.mode in ("I", "I;16", "I;16B", "F", "1", "LA"):
-            image = np.asarray(image.convert("F") if image.mode != "LA" else image.convert("L"))
+        if image.mode in ("LA", "PA", "P") and (image.mode == "LA" or grey_palette(image)):
+            return np.asarray(image.convert("L"))
+        if image.mode in ("I", "I;16", "I;16B", "F", "1"):
+            image = np.asarray(image.convert("F"))
         else:
             return np.asarray(image.convert("RGB"))
     array = np.asarray(image)

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from medft.data import dicom, volumes
+from medft.data.preprocess import grey_palette
 from medft.errors import reading
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jp2", ".j2k")
@@ -53,10 +53,9 @@ def opened(path: str, where: str) -> Iterator[Image.Image]:
 def image_channels(path: str, where: str) -> int:
     """3 for a colour image, 1 for grey (a palette of greys included), from the file header."""
     with opened(path, where) as image:
-        if image.mode == "P":
-            palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
-            return 1 if (palette == palette[:, :1]).all() else 3
-        return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "PA") else 1
+        if image.mode in ("P", "PA"):
+            return 1 if grey_palette(image) else 3
+        return 3 if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV") else 1
 
 
 def read_image(path: str, where: str) -> Image.Image:
