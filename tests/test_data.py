@@ -23,7 +23,10 @@ def test_preprocess_accepts_16_bit_and_palette_images():
     grey16 = Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16))
     assert Preprocess(32, 32)(grey16).shape == (32, 32, 1)
     palette = Image.new("P", (40, 30))
+    palette.putpalette([0, 0, 0, 255, 0, 0])
     assert Preprocess(20, 16)(palette).shape == (16, 16, 3)
+    palette.putpalette([0, 0, 0, 9, 9, 9])  # greys only: a grey image
+    assert Preprocess(20, 16)(palette).shape == (16, 16, 1)
 
 
 def test_shards_round_trip_with_normalisation(tmp_path):
