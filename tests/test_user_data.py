@@ -350,3 +350,22 @@ def test_palette_images_prepare_grey_where_their_palette_is_grey(tmp_path, mode,
     entry = {"name": "pal", "source": "imagefolder", "root": str(tmp_path / "root")}
     meta = read_meta(prepare_dataset("pal", entry, PRE, tmp_path / "out"))
     assert meta.channels == channels
+
+
+def test_a_folder_unzipped_from_macos_keeps_its_classes_and_images_only(tmp_path):
+    """A macOS zip unpacks `__MACOSX/` beside the classes and `._name.png` beside each image
+    (resource forks named like images); Jupyter leaves `.ipynb_checkpoints/`. None is a class
+    or an image: before, `__MACOSX` stopped the folder as a class of 0 images."""
+    root = tmp_path / "root"
+    for cls in ("a", "b"):
+        for k in range(6):
+            save_image(root / cls / f"{k}.png", value=20 * k + (cls == "b"))
+            fork = b"\x00\x05\x16\x07Mac OS X resource fork"
+            (root / cls / f"._{k}.png").write_bytes(fork)
+            (root / "__MACOSX" / cls).mkdir(parents=True, exist_ok=True)
+            (root / "__MACOSX" / cls / f"._{k}.png").write_bytes(fork)
+        save_image(root / cls / ".ipynb_checkpoints" / "0-checkpoint.png", value=250)
+    entry = {"name": "mac", "source": "imagefolder", "root": str(root)}
+    meta = read_meta(prepare_dataset("mac", entry, PRE, tmp_path / "out"))
+    assert meta.classes == ["a", "b"]
+    assert sum(meta.split_counts.values()) == 12

@@ -34,8 +34,23 @@ SPLIT_ALIASES = {
 }
 
 
+def _hidden(name: str) -> bool:
+    """A file or folder no dataset means: hidden ones (a macOS copy's ``._image.png``,
+    ``.ipynb_checkpoints/``) and the ``__MACOSX/`` folder a macOS zip unpacks beside the data."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _listed(folder: Path) -> list[Path]:
+    """The files under ``folder``, none inside or named as ``_hidden``."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(_hidden(part) for part in p.relative_to(folder).parts)
+    )
+
+
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
+    return [p for p in _listed(folder) if is_image_file(p)]
 
 
 def _class_images(folder: Path, root: Path, passed_over: dict[str, list[str]]) -> list[Path]:
@@ -43,9 +58,7 @@ def _class_images(folder: Path, root: Path, passed_over: dict[str, list[str]]) -
     ``passed_over`` under what it is: a DICOM object without an image (a DICOMDIR, a
     structured report) by its SOP class, anything else by its suffix."""
     images = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.name.startswith("."):
-            continue
+    for path in _listed(folder):
         what = _not_an_image(path, root)
         if what is None:
             images.append(path)
@@ -67,7 +80,7 @@ def _not_an_image(path: Path, root: Path) -> str | None:
 
 def _is_image(path: Path, root: Path) -> bool:
     """An image medft reads (a DICOMDIR or a report beside patient folders is none)."""
-    return path.is_file() and not path.name.startswith(".") and _not_an_image(path, root) is None
+    return path.is_file() and not _hidden(path.name) and _not_an_image(path, root) is None
 
 
 def _warn_passed_over(root: Path, passed_over: dict[str, list[str]]) -> None:
@@ -113,7 +126,9 @@ def _check_not_splits(tree: Path, classes: list[str], root: Path) -> None:
         if not folder.is_dir() or any(_is_image(p, root) for p in folder.iterdir()):
             return
         nested[cls] = tuple(
-            d.name for d in sorted(folder.iterdir()) if d.is_dir() and _images_in(d)
+            d.name
+            for d in sorted(folder.iterdir())
+            if d.is_dir() and not _hidden(d.name) and _images_in(d)
         )
     names = set(nested.values())
     if len(nested) >= 2 and len(names) == 1 and len(next(iter(names))) >= 2:
@@ -154,7 +169,9 @@ def imagefolder_records(options: ImageFolderOptions) -> tuple[pd.DataFrame, list
         raise DataError(f"{root}: ImageFolder root does not exist; fix `root`")
     splits = _split_folders(root)
     trees = [(d, split) for split, d in splits.items()] if splits else [(root, "")]
-    classes = sorted({c.name for tree, _ in trees for c in tree.iterdir() if c.is_dir()})
+    classes = sorted(
+        {c.name for tree, _ in trees for c in tree.iterdir() if c.is_dir() and not _hidden(c.name)}
+    )
     if not classes:
         raise DataError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
     rows, passed_over = [], {}
