@@ -183,27 +183,30 @@ def test_table_with_missing_column_lists_what_it_has(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("write", "message"),
+    ("name", "write", "message"),
     [
         (
+            "labels.csv",
             lambda text: text.replace(",", ";").encode(),
             r"one column, 'path;diagnosis;patient': separated by semicolons.*save it with commas",
         ),
+        ("labels.csv", lambda text: text.replace(",", "\t").encode(), r"separated by tabs"),
         (
-            lambda text: text.replace(",", "\t").encode(),
-            r"separated by tabs",
+            "labels.xlsx",
+            lambda text: b"PK\x03\x04 a zipped workbook",
+            "labels.xlsx: a spreadsheet workbook; save the sheet as CSV UTF-8",
         ),
         (
+            "labels.csv",
             lambda text: text.replace("img003.png", "imgé03.png").encode("cp1252"),
             r"labels.csv, line 5: not UTF-8 text \(byte 0xe9\); save the table as UTF-8",
         ),
     ],
 )
-def test_a_spreadsheets_csv_in_another_separator_or_encoding_names_the_fix(
-    tmp_path, write, message
-):
-    table = make_table(tmp_path, table_rows())
-    table.write_bytes(write(table.read_text()))
+def test_a_spreadsheets_table_in_another_format_names_the_fix(tmp_path, name, write, message):
+    text = make_table(tmp_path, table_rows()).read_text()
+    table = tmp_path / name
+    table.write_bytes(write(text))
     with pytest.raises(DataError, match=message):
         prepare(tmp_path, table=str(table))
 
@@ -369,3 +372,11 @@ def test_a_folder_unzipped_from_macos_keeps_its_classes_and_images_only(tmp_path
     meta = read_meta(prepare_dataset("mac", entry, PRE, tmp_path / "out"))
     assert meta.classes == ["a", "b"]
     assert sum(meta.split_counts.values()) == 12
+
+
+def test_a_table_written_on_windows_reads_its_backslashed_paths(tmp_path):
+    rows = [{**row, "path": f"sub/{row['path']}"} for row in table_rows()]
+    table = make_table(tmp_path, rows)
+    table.write_text(table.read_text().replace("sub/", "sub\\"))
+    meta = read_meta(prepare(tmp_path, table=str(table), label_column="diagnosis"))
+    assert sum(meta.split_counts.values()) == 24

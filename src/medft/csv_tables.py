@@ -11,11 +11,17 @@ import pandas as pd
 from medft.errors import DataError
 
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs"}
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
 
 
 def read_csv(path: Path, **options) -> pd.DataFrame:
     """``pd.read_csv(path, **options)`` of a UTF-8, comma-separated table, or a ``DataError``
     that says what the file is instead and how to save it."""
+    if path.suffix.lower() in SPREADSHEETS:
+        raise DataError(
+            f"{path}: a spreadsheet workbook; save the sheet as CSV UTF-8 (comma delimited) or "
+            "as .parquet and give that file"
+        )
     _check_utf8(path)
     try:
         table = pd.read_csv(path, **options)

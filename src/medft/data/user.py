@@ -262,6 +262,15 @@ def _read_table(path: Path) -> pd.DataFrame:
     return csv_tables.read_csv(path, dtype=str, keep_default_na=False)
 
 
+def _listed_path(root: Path, listed: str) -> str:
+    """A table's path under ``root``; one a Windows spreadsheet wrote (``images\\a.png``) is
+    read with ``/`` where no file has the name as written."""
+    path = root / listed
+    if "\\" in listed and not path.exists():
+        return str(root / listed.replace("\\", "/"))
+    return str(path)
+
+
 def _template_paths(table: pd.DataFrame, options: TableOptions, root: Path) -> list[str]:
     """Each row's path from ``path_template``: ``{column}`` fields filled from the row; glob
     patterns (``*``, ``?``, ``[``) resolved under ``root`` to exactly one file."""
@@ -332,7 +341,7 @@ def table_records(options: TableOptions) -> tuple[pd.DataFrame, list[str], str]:
     paths = (
         _template_paths(table, options, root)
         if options.path_template
-        else [str(root / p) for p in table[path_column]]
+        else [_listed_path(root, p) for p in table[path_column]]
     )
     records = pd.DataFrame({"path": paths})
     # Rows are numbered as a spreadsheet shows them: the header is row 1.
