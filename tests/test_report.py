@@ -238,7 +238,7 @@ def test_effectiveness_counts_zero_where_a_strategy_has_no_comparison_on_a_model
 
 def test_runs_chosen_on_the_evaluation_split_get_the_caution_and_no_verdicts(tmp_path):
     from medft.report.artefacts import dataset_artefacts, summary_artefacts
-    from medft.report.evidence import Evidence
+    from medft.report.evidence import Evidence, SummaryReport
 
     # The lr chosen on the evaluation split, or each run's epoch kept by early stopping on it
     # (the lr still chosen on validation), or both: each selects the runs the verdicts would test.
@@ -251,7 +251,7 @@ def test_runs_chosen_on_the_evaluation_split_get_the_caution_and_no_verdicts(tmp
     for (select_on, early_stop_on), chosen in chosen_by.items():
         out = tmp_path / f"{select_on}-{early_stop_on}"
         runs = make_runs().assign(early_stop_on=early_stop_on)
-        evidence = Evidence.from_runs(runs, select_on)
+        evidence = Evidence.from_runs(runs, select_on, margin=2.0)
         dataset_artefacts(evidence, out)
         selected = chosen is not None
         caveat = f"{chosen} chosen on this evaluation split" if selected else "Caution"
@@ -264,6 +264,8 @@ def test_runs_chosen_on_the_evaluation_split_get_the_caution_and_no_verdicts(tmp
         summary_artefacts([evidence], out / "summary")
         table_12 = pd.read_csv(out / "summary" / "effectiveness.csv")
         assert ("Better (verdict)" in table_12) != selected
+        # The margin the statistics were run with still reaches the summary's tests.
+        assert SummaryReport([evidence]).margin == 2.0
 
 
 def test_a_claim_the_report_does_not_hold_is_named(tmp_path):

@@ -261,7 +261,11 @@ class SummaryReport:
         """The equivalence margin the datasets' statistics used (the default without)."""
         from medft.report.stats import EQUIVALENCE_MARGIN
 
-        verdicts = self.verdicts
-        if verdicts is None or "margin" not in verdicts or verdicts["margin"].isna().all():
-            return EQUIVALENCE_MARGIN
-        return float(verdicts["margin"].dropna().iloc[0])
+        # Every dataset's statistics hold the margin, tested or not.
+        margins = [
+            e.verdicts["margin"].dropna()
+            for e in self.evidence
+            if e.verdicts is not None and "margin" in e.verdicts
+        ]
+        found = pd.concat(margins) if margins else pd.Series(dtype=float)
+        return float(found.iloc[0]) if len(found) else EQUIVALENCE_MARGIN
