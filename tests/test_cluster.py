@@ -380,7 +380,8 @@ def test_the_paper_grid_packs_its_short_cells_and_leaves_none_alone_needlessly(p
 
 def test_plan_says_what_the_grids_seeds_can_decide(monkeypatch, capsys):
     """The paper's 3 seeds and 7 comparisons per (dataset, model); the demo's 9 (the probes
-    join the family); a grid that compares nothing, or has one seed, says so."""
+    join the family); a grid that compares nothing, has one seed, or chooses its runs on the
+    evaluation split, says so."""
     from medft.cost_plan import seeds_note
     from medft.report.verdicts import detectable_difference
 
@@ -393,3 +394,6 @@ def test_plan_says_what_the_grids_seeds_can_decide(monkeypatch, capsys):
     assert "nothing is compared" in alone
     one_seed = seeds_note({"strategies": ["FT", "LP"], "seeds": [0], "post_hoc": []})
     assert "With 1 seed, nothing is tested" in one_seed and "| 1 " not in one_seed
+    # The paper preset chooses its runs on the evaluation split: the report tests nothing.
+    preset = " ".join(medft_plan(monkeypatch, capsys, "config/paper.yaml").split())
+    assert "can decide: nothing. `select_lr_on: test` and `early_stop_on: test`" in preset

@@ -139,6 +139,15 @@ def seeds_note(config: dict) -> str:
     comparisons = len(config["strategies"]) - 1 + len(derived_rows(config))
     if comparisons < 1:
         return "What the seeds can decide: nothing is compared with the reference in this grid."
+    chosen = [k for k in ("select_lr_on", "early_stop_on") if config.get(k, "val") == "test"]
+    if chosen:
+        return (
+            f"What the seeds can decide: nothing. {' and '.join(f'`{k}: test`' for k in chosen)}"
+            " choose the runs on the evaluation split, which flatters each strategy's score "
+            "there by its own amount, so the report tests no comparison with the reference "
+            '(docs/protocol.md, "Selection on the evaluation split"); it shows the means and '
+            "their standard errors, as the paper did. Set both to `val` for verdicts."
+        )
     ours = len(config["seeds"])
     rows = [
         {
