@@ -331,6 +331,39 @@ def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(
     assert not (tmp_path / "out" / "summary").exists()
 
 
+def test_runs_chosen_on_the_evaluation_split_get_no_test_across_datasets_either(tmp_path):
+    """Twelve datasets where LP-FT leads FT by 3 points and LP trails by 8: the rank test, the
+    Bayesian comparison and the per-model signed-rank test decide on runs early-stopped on
+    validation; on the same rows early-stopped on the evaluation split none of them tests,
+    each saying why (their means are flattered as the comparisons within a dataset are)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for d in range(12):
+        for seed in range(3):
+            own = {"FT": 0.0, "LP-FT": 3.0, "LP": -8.0, "G-LF": rng.normal(0, 0.5)}
+            for strategy, shift in own.items():
+                for split in ("val", "test"):
+                    value = (75 + d + shift + rng.normal(0, 0.3)) / 100
+                    rows.append((f"d{d}", "m", strategy, 1e-3, seed, split, "auroc", value))
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(rows, columns=inputs.PER_SEED).to_csv(path, index=False)
+    summaries = {}
+    for stop_on in ("val", "test"):
+        out = tmp_path / stop_on
+        assert main(["report", str(path), "--out", str(out), "--early-stop-on", stop_on]) == 0
+        summaries[stop_on] = {
+            name: pd.read_csv(out / "summary" / f"{name}.csv").set_index("strategy")["verdict"]
+            for name in ("critical_difference", "bayesian", "across_datasets")
+        }
+    decided = summaries["val"]
+    assert decided["critical_difference"]["LP"] == "worse"
+    assert decided["bayesian"]["LP"] == "worse"
+    assert decided["across_datasets"]["LP"] == "worse"
+    reason = "no test: each run's epoch chosen on the evaluation split that would test it"
+    for verdicts_of in summaries["test"].values():
+        assert (verdicts_of.drop("FT", errors="ignore") == reason).all()
+
+
 def test_a_results_table_saved_with_semicolons_names_the_fix(tmp_path, capsys):
     path = _per_seed(tmp_path)
     pd.read_csv(path).to_csv(path, index=False, sep=";")

@@ -99,13 +99,14 @@ def friedman_floor(n_blocks: int, k: int) -> float:
     return float(stats.chi2.sf(n_blocks * (k - 1), k - 1))
 
 
-def rank_test(wide: pd.DataFrame, alpha: float = ALPHA) -> RankTest:
+def rank_test(wide: pd.DataFrame, alpha: float = ALPHA, withheld: str = "") -> RankTest:
     """The Friedman test and Nemenyi's post-hoc test over ``wide``'s blocks (rows), each
     strategy's verdict against FT. Where blocks share a dataset (the index's ``dataset`` level;
     the (dataset, model) view), Nemenyi's independent blocks do not hold, and a verdict also
     needs the datasets' sign-flip test of the strategy's rank difference from FT, Holm over
     the strategies (``p_datasets_holm``; NaN where every dataset is one block); ``nemenyi``
-    is Nemenyi's verdict alone."""
+    is Nemenyi's verdict alone. ``withheld``: why no test is run whatever the blocks (the
+    evaluation split chose the runs)."""
     n, k = wide.shape
     rank_of = wide.rank(axis=1, ascending=False)
     ranks = rank_of.mean()
@@ -113,9 +114,11 @@ def rank_test(wide: pd.DataFrame, alpha: float = ALPHA) -> RankTest:
     table = pd.DataFrame({"strategy": ranks.index, "mean_rank": ranks.to_numpy()})
     table["rank_vs_FT"] = table["mean_rank"] - ranks.get(REFERENCE, np.nan)
     table["p_datasets_holm"] = np.nan
-    if n < MIN_BLOCKS or k < 3 or not floor < alpha:
+    if withheld or n < MIN_BLOCKS or k < 3 or not floor < alpha:
         reason = (
-            f"no rank test with {n} blocks (autorank needs {MIN_BLOCKS})"
+            withheld
+            if withheld
+            else f"no rank test with {n} blocks (autorank needs {MIN_BLOCKS})"
             if n < MIN_BLOCKS
             else f"no rank test with {k} strategies"
             if k < 3
@@ -223,13 +226,16 @@ def signed_ranks(differences: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.DataFrame:
+def bayesian(
+    values: pd.DataFrame, margin: float, by: str = "dataset", withheld: str = ""
+) -> pd.DataFrame:
     """Per strategy ≠ FT over its ``blocks`` with FT — the (dataset, model) pairs where both
     have a value, so that a cell another strategy lacks changes nothing here: P(better),
     P(equivalent), P(worse) than FT, the difference counted as equivalent within ±``margin``
     points; ``posterior``, the one reaching ``DECISIVE``; and the verdict, where the exact
     signed-rank test agrees (``_frequentist_twin``; its p-values and their Holm adjustment as
-    columns); no test below ``MIN_BLOCKS_BAYESIAN`` blocks."""
+    columns); no test below ``MIN_BLOCKS_BAYESIAN`` blocks, nor at all where ``withheld``
+    says why (the evaluation split chose the runs)."""
     import baycomp
 
     rows = []
@@ -237,11 +243,11 @@ def bayesian(values: pd.DataFrame, margin: float, by: str = "dataset") -> pd.Dat
         paired = blocks(values[[strategy, REFERENCE]], by)
         x, y = paired[strategy].to_numpy(), paired[REFERENCE].to_numpy()
         datasets = dataset_of(paired)
-        tested = len(x) >= MIN_BLOCKS_BAYESIAN
+        tested = len(x) >= MIN_BLOCKS_BAYESIAN and not withheld
         if not tested:
             better = same = worse = np.nan
             counted = f"{len(x)} block{'' if len(x) == 1 else 's'}"
-            decided = [f"no test with {counted} (needs {MIN_BLOCKS_BAYESIAN})"]
+            decided = [withheld or f"no test with {counted} (needs {MIN_BLOCKS_BAYESIAN})"]
         else:
             better, same, worse = baycomp.two_on_multiple(x, y, rope=margin, random_state=0)
             probabilities = {BETTER: better, EQUIVALENT: same, WORSE: worse}
@@ -334,19 +340,19 @@ def _frequentist_twin(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(verdict=verdicts)
 
 
-def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
+def across_datasets(improvement: pd.DataFrame, withheld: str = "") -> pd.DataFrame:
     """Per model and strategy ≠ FT: the Wilcoxon signed-rank test of the relative improvement
     over FT across datasets (only with ``MIN_DATASETS_WILCOXON`` or more), Holm-corrected over
     the strategies of a model. Columns: model, strategy, n_datasets, n_ranked (those where it
     differs from FT), median_improvement, mean_improvement, p_value, p_holm, min_p_holm,
-    verdict."""
+    verdict. ``withheld``: why nothing is tested (the evaluation split chose the runs)."""
     rows = []
     others = improvement[improvement["strategy"] != REFERENCE].dropna(subset=["improvement"])
     for (model, strategy), block in others.groupby(["model", "strategy"], sort=False):
         values = block["improvement"].to_numpy()
         p = (
             float(stats.wilcoxon(values).pvalue)
-            if len(values) >= MIN_DATASETS_WILCOXON and np.any(values != 0)
+            if len(values) >= MIN_DATASETS_WILCOXON and np.any(values != 0) and not withheld
             else np.nan
         )
         rows.append(
@@ -373,7 +379,9 @@ def across_datasets(improvement: pd.DataFrame) -> pd.DataFrame:
         floor = np.minimum(1.0, p_values.notna().sum() * 2.0 / 2.0 ** frame.loc[index, "n_ranked"])
         frame.loc[index, "min_p_holm"] = floor.where(p_values.notna())
     frame["verdict"] = [
-        unreachable(ranked, floor, _unit("datasets", n - ranked))
+        withheld
+        if withheld
+        else unreachable(ranked, floor, _unit("datasets", n - ranked))
         if not np.isnan(p) and floor >= ALPHA
         else _direction(p, m)
         for p, m, n, ranked, floor in zip(

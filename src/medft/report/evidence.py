@@ -256,6 +256,23 @@ class SummaryReport:
     def improvement(self) -> pd.DataFrame:
         return pd.concat([e.improvement() for e in self.evidence], ignore_index=True)
 
+    @cached_property
+    def withheld(self) -> str:
+        """Why the tests across datasets are not run, or "": where the evaluation split chose
+        any dataset's runs, their means are flattered as its comparisons are, and none of them
+        was tested (docs/protocol.md, "Selection on the evaluation split")."""
+        from medft.report.verdicts import CHOSEN_ON_EVALUATION
+
+        chosen = {
+            str(value)
+            for e in self.evidence
+            if e.verdicts is not None and "chosen_on_evaluation" in e.verdicts
+            for value in e.verdicts["chosen_on_evaluation"].dropna()
+            if value
+        }
+        reason = CHOSEN_ON_EVALUATION.format(chosen=" and ".join(sorted(chosen)))
+        return f"no test: {reason}" if chosen else ""
+
     @property
     def margin(self) -> float:
         """The equivalence margin the datasets' statistics used (the default without)."""

@@ -323,7 +323,7 @@ def verdicts(
     would). ``family``: the comparisons of each (dataset, model) belong to a family of that
     many (``medft.report.verdicts.holm``). ``chosen_on_evaluation`` (``chosen_on_evaluation``'s
     words): what of the runs the evaluation split chose; then nothing is tested, and the
-    reason says so."""
+    reason says so (its own column too)."""
     frame = paired.copy()
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
@@ -335,6 +335,9 @@ def verdicts(
     frame["reason"] = (
         CHOSEN_ON_EVALUATION.format(chosen=chosen_on_evaluation) if chosen_on_evaluation else ""
     )
+    # Kept with the statistics, so that the summary across datasets, read back from them,
+    # tests nothing either.
+    frame["chosen_on_evaluation"] = chosen_on_evaluation
     groups = {} if chosen_on_evaluation else frame.groupby(CELL, sort=False).groups
     for _, index in groups.items():
         part = frame.loc[index]

@@ -82,7 +82,9 @@ def critical_difference(
         f"\nleft out, a strategy has no value there: {shown}" if left_out else ""
     )
     if test.result is None:
-        title = f"No test: Friedman's smallest attainable p {test.min_p:.3f}\n{over}"
+        # Every strategy's verdict is the one reason there is no test.
+        reasons = test.table.loc[test.table["strategy"] != REFERENCE, "verdict"]
+        title = f"No test: {reasons.iloc[0] if len(reasons) else 'nothing beside FT'}\n{over}"
         return _mean_ranks(test.table, title, caveat, with_verdicts=False)
     if test.table["p_datasets_holm"].notna().any():
         title = (

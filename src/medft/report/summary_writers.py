@@ -85,11 +85,12 @@ def _across_datasets(report: SummaryReport, stem: Path) -> None:
     with the datasets where the strategy differs from FT (`n_ranked`), and a row that could
     never reach 0.05 says "cannot decide" instead of a verdict. The test speaks of the typical
     dataset, not of the mean: where the median and the mean differ in sign, the gains are
-    skewed.
+    skewed. Where the evaluation split chose any dataset's runs (their lr or epochs), no test
+    is run, as none is within the datasets, and the verdict says why.
     """
     from medft.report import across
 
-    tested = across.across_datasets(report.improvement).round(4)
+    tested = across.across_datasets(report.improvement, report.withheld).round(4)
     tested.to_csv(stem.with_suffix(".csv"), index=False)
     write_table(
         stem,
@@ -125,12 +126,13 @@ def _critical_difference(report: SummaryReport, stem: Path) -> None:
     Holm over the strategies (`p_datasets_holm`), which the figure and the CSV (`caveat`) then
     say; with it, at most 3.3 % (`bench/results_stats_rank.md`). The figure then draws no
     Nemenyi bars (they would join and part strategies as if each pair were independent) and
-    shows each strategy's verdict beside its mean rank.
+    shows each strategy's verdict beside its mean rank. Where the evaluation split chose any
+    dataset's runs, no test is run (the mean ranks alone, and why).
     """
     from medft.report import across, figures, summary_figures
 
     values = across.values(report.summary)
-    test = across.rank_test(across.blocks(values, report.blocks))
+    test = across.rank_test(across.blocks(values, report.blocks), withheld=report.withheld)
     left_out = [f"{d} × {m}" for d, m in values.index[values.isna().any(axis=1)]]
     caveat = view_caveat(report.blocks, "critical_difference")
     test.table.assign(
@@ -222,7 +224,8 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     (`n_signed`: the datasets it flips): counted as independent blocks, the verdict was false
     in 61 % of such families (as of commit 4c4e9ab); so, in 0.0–6.5 % over 8–24 datasets,
     within 5 % and its simulation error.
-    No test with fewer than 6 blocks. The tests speak of the typical block (the pseudo-median
+    No test with fewer than 6 blocks, nor where the evaluation split chose any dataset's runs.
+    The tests speak of the typical block (the pseudo-median
     of the differences), not the mean: `mean_difference` stands beside `median_difference`,
     and a strategy with large gains on a few datasets and small losses on most (mean gain 0)
     read *worse* in 19.5 % of simulated families over 12 datasets.
@@ -230,7 +233,9 @@ def _bayesian(report: SummaryReport, stem: Path) -> None:
     from medft.report import across
 
     margin = report.margin
-    table = across.bayesian(across.values(report.summary), margin, report.blocks)
+    table = across.bayesian(
+        across.values(report.summary), margin, report.blocks, withheld=report.withheld
+    )
     table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4g")
     probabilities = ("P(better)", "P(equivalent)", "P(worse)")
     shown = table[
