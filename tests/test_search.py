@@ -441,43 +441,12 @@ def test_a_recommendation_the_evaluation_split_chose_is_not_tested(tmp_path):
     """Arms chosen on the split that tests them (`select_lr_on: test`) are flattered there:
     the same lead that is *better* when chosen on validation is withheld, with the reason."""
     import numpy as np
-    from sklearn.metrics import roc_auc_score
 
     from medft.report.verdicts import CHOSEN_ON_EVALUATION
     from medft.search.recommend import compare
+    from test_statistics import _runs
 
-    rng = np.random.default_rng(0)
-    target = np.arange(600) % 2
-    rows = []
-    for strategy, separation in {"FT": 1.0, "LP": 2.0}.items():
-        for seed in range(5):
-            score = 1 / (1 + np.exp(-(separation * (2 * target - 1) + rng.normal(size=600))))
-            run_dir = tmp_path / f"{strategy}-{seed}"
-            run_dir.mkdir()
-            pd.DataFrame(
-                {
-                    "id": np.arange(600),
-                    "split": "test",
-                    "group": np.arange(600),
-                    "target": target,
-                    "prob_0": 1 - score,
-                    "prob_1": score,
-                }
-            ).to_parquet(run_dir / "predictions.parquet")
-            rows.append(
-                {
-                    "dataset": "d",
-                    "model": "m",
-                    "strategy": strategy,
-                    "lr": 1e-3,
-                    "seed": seed,
-                    "main_metric": "auroc",
-                    "test_auroc": roc_auc_score(target, score),
-                    "run_dir": str(run_dir),
-                    "early_stop_on": "val",
-                }
-            )
-    runs = pd.DataFrame(rows)
+    runs = _runs(tmp_path, {"LP": lambda s, t: np.where(t == 1, 0.99, 0.01)})
     table = pd.DataFrame({"rank": [1, 2], "strategy": ["LP", "FT"], "lr": [1e-3, 1e-3]})
     on_val = compare(runs, table, {"d": "binary"}, n_boot=200)
     assert on_val["verdict"].tolist() == ["better"]
