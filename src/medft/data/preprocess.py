@@ -55,7 +55,7 @@ def as_uint8_array(image: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(image, Image.Image):
         if image.mode in ("L", "RGB"):
             return np.asarray(image)
-        if image.mode in ("LA", "PA", "P") and (image.mode == "LA" or grey_palette(image)):
+        if image.mode == "LA" or (image.mode in ("P", "PA") and grey_palette(image)):
             return np.asarray(image.convert("L"))
         if image.mode in ("I", "I;16", "I;16B", "F", "1"):
             image = np.asarray(image.convert("F"))
