@@ -1,5 +1,6 @@
 """Users' own data: ImageFolder trees and CSV tables, and one clear error per kind of bad input."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -380,3 +381,20 @@ def test_a_table_written_on_windows_reads_its_backslashed_paths(tmp_path):
     table.write_text(table.read_text().replace("sub/", "sub\\"))
     meta = read_meta(prepare(tmp_path, table=str(table), label_column="diagnosis"))
     assert sum(meta.split_counts.values()) == 24
+
+
+def test_a_photo_is_read_as_a_viewer_shows_it_with_its_exif_orientation(tmp_path):
+    """A camera held sideways stores the pixels unturned and an EXIF Orientation (6: turn 90°
+    clockwise) that viewers apply; Pillow does not, so medft read such photos sideways."""
+    from medft.data.readers import FileReader
+
+    pixels = np.zeros((20, 40), np.uint8)
+    pixels[:, :10] = 255  # the stored image's left band: the top band once turned
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    shown, raw = FileReader(None)(str(tmp_path / "photo.jpg"), -1, "row 2")
+    assert shown.size == (20, 40) and raw.startswith("20×40")
+    turned = np.asarray(shown)
+    assert turned[:10].mean() > 200 and turned[-10:].mean() < 50

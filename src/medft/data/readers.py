@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from medft.data import dicom, volumes
 from medft.data.preprocess import grey_palette
@@ -59,9 +59,11 @@ def image_channels(path: str, where: str) -> int:
 
 
 def read_image(path: str, where: str) -> Image.Image:
+    """The image as a viewer shows it: a photo's EXIF orientation (a phone or dermatoscope
+    camera held sideways) applied, which Pillow leaves to the caller."""
     with opened(path, where) as image:
         image.load()
-        return image.copy()
+        return ImageOps.exif_transpose(image)
 
 
 class FileReader:
