@@ -375,10 +375,10 @@ def test_a_folder_unzipped_from_macos_keeps_its_classes_and_images_only(tmp_path
     assert sum(meta.split_counts.values()) == 12
 
 
-def test_a_table_written_on_windows_reads_its_backslashed_paths(tmp_path):
+def test_a_spreadsheets_paths_read_with_backslashes_and_stray_spaces(tmp_path):
     rows = [{**row, "path": f"sub/{row['path']}"} for row in table_rows()]
     table = make_table(tmp_path, rows)
-    table.write_text(table.read_text().replace("sub/", "sub\\"))
+    table.write_text(table.read_text().replace("sub/", "sub\\").replace(".png,", ".png ,"))
     meta = read_meta(prepare(tmp_path, table=str(table), label_column="diagnosis"))
     assert sum(meta.split_counts.values()) == 24
 

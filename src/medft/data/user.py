@@ -263,12 +263,14 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _listed_path(root: Path, listed: str) -> str:
-    """A table's path under ``root``; one a Windows spreadsheet wrote (``images\\a.png``) is
-    read with ``/`` where no file has the name as written."""
+    """A table's path under ``root``. Where no file has the name as written, what a
+    spreadsheet adds is undone: the spaces around a cell, a Windows path's ``\\``
+    (``images\\a.png``) — an invisible trailing space made "does not exist" name a path that
+    looked right."""
     path = root / listed
-    if "\\" in listed and not path.exists():
-        return str(root / listed.replace("\\", "/"))
-    return str(path)
+    if path.exists():
+        return str(path)
+    return str(root / listed.strip().replace("\\", "/"))
 
 
 def _template_paths(table: pd.DataFrame, options: TableOptions, root: Path) -> list[str]:
