@@ -267,10 +267,11 @@ def _listed_path(root: Path, listed: str) -> str:
     spreadsheet adds is undone: the spaces around a cell, a Windows path's ``\\``
     (``images\\a.png``) — an invisible trailing space made "does not exist" name a path that
     looked right."""
-    path = root / listed
-    if path.exists():
-        return str(path)
-    return str(root / listed.strip().replace("\\", "/"))
+    cleaned = listed.strip().replace("\\", "/")
+    # Only such a path costs a look at the disk; the records' check stats every file anyway.
+    if cleaned == listed or (root / listed).exists():
+        return str(root / listed)
+    return str(root / cleaned)
 
 
 def _template_paths(table: pd.DataFrame, options: TableOptions, root: Path) -> list[str]:
