@@ -261,6 +261,29 @@ def test_a_missing_seed_through_the_report_drops_that_pair_only(tmp_path):
     assert statistics.loc["LP-FT", "verdict"] != "not tested"
     assert statistics.loc["G-LF", "n_pairs"] == 3
     assert re.search(r"\| +2 \|\n", (tmp_path / "out" / "d" / "statistics.md").read_text())
+    # The run left out is named, so a verdict on fewer seeds than were run is not read as all.
+    assert statistics.loc["LP-FT", "reason"].endswith("paired on 2 seeds; no partner for FT's 0")
+    assert statistics.loc["G-LF", "reason"] == verdicts.NO_RESOLUTION
+
+
+def test_runs_of_different_seeds_are_not_tested_and_the_reason_says_how_to_pair_them(tmp_path):
+    """A table whose strategies ran different seed numbers has no pairs: the reason names each
+    side's seeds and the fix, and no difference is printed as "+nan"."""
+    path = _per_seed(tmp_path)
+    runs = pd.read_csv(path)
+    runs.loc[runs["strategy"] == "LP-FT", "seed"] += 10
+    runs.to_csv(path, index=False)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    statistics = pd.read_csv(tmp_path / "out" / "d" / "statistics.csv").set_index("strategy")
+    assert statistics.loc["LP-FT", "verdict"] == "not tested"
+    reason = statistics.loc["LP-FT", "reason"]
+    assert reason.startswith(verdicts.FEWER_THAN_TWO)
+    assert "FT ran seeds 0, 1, 2, LP-FT 10, 11, 12" in reason
+    assert "labelling them with shared seeds pairs them validly" in reason
+    assert statistics.loc["G-LF", "verdict"] != "not tested"
+    text = (tmp_path / "out" / "d" / "statistics.md").read_text()
+    assert "nan" not in text
+    assert "FT ran seeds 0, 1, 2, LP-FT 10, 11, 12" in text
 
 
 def test_margin_zero_through_the_report_shows_no_equivalence_and_says_why(tmp_path):

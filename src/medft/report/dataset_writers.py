@@ -103,7 +103,8 @@ def _statistics(report: DatasetReport, stem: Path) -> None:
     share) and `test_groups` (the patients it was resampled from), then the verdict's test:
     `p_value`, `p_holm`, `low`/`high` (its 95 % interval), `eq_low`/`eq_high` (the interval
     equivalence is judged on), `verdict`, `reason` (why not tested, or why it cannot be
-    equivalent), `seeds_to_decide` (inconclusive only), `margin`.
+    equivalent; and `pairing`: which runs had no partner of the same seed), `seeds_to_decide`
+    (inconclusive only), `margin`.
     """
     from medft.report import stats
 

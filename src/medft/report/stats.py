@@ -28,6 +28,7 @@ from medft.report.verdicts import (  # noqa: F401 -- the verdicts, re-exported
     BETTER,
     CHOSEN_ON_EVALUATION,
     EQUIVALENT,
+    FEWER_THAN_TWO,
     INCONCLUSIVE,
     UNTESTED,
     WORSE,
@@ -83,15 +84,60 @@ def family_values(cell: pd.DataFrame, reference: str = REFERENCE):
     return strategies, seeds, values, runs
 
 
+# Seeds a pairing note lists before it says how many more there are.
+LISTED_SEEDS = 6
+
+
+def _seed_list(seeds) -> str:
+    shown = ", ".join(str(s) for s in seeds[:LISTED_SEEDS])
+    more = len(seeds) - LISTED_SEEDS
+    return f"{shown} and {more} more" if more > 0 else shown or "none"
+
+
+def pairing_notes(strategies: list[str], seeds: list, values: np.ndarray) -> list[str]:
+    """Per strategy ≠ the reference, what its pairing with the reference left out: "" where
+    every run of both has its partner; otherwise which seeds have none — and where fewer than
+    two pairs remain, why nothing is tested and how to pair independent runs."""
+    reference = strategies[0]
+    ran = ~np.isnan(values)
+
+    def seeds_run(row: int, leaving=()) -> list:
+        return [seeds[c] for c in np.flatnonzero(ran[row]) if c not in leaving]
+
+    notes = []
+    for i, columns in enumerate(complete_pairs(values), start=1):
+        sides = ((reference, 0), (strategies[i], i))
+        if len(columns) < 2:
+            fix = (
+                f"; each run pairs with {reference}'s run of the same seed, and runs of "
+                "different seeds are independent: labelling them with shared seeds pairs them "
+                "validly"
+                if ran[0].sum() >= 2 and ran[i].sum() >= 2
+                else ""
+            )
+            notes.append(
+                f"{FEWER_THAN_TWO}: {reference} ran seeds {_seed_list(seeds_run(0))}, "
+                f"{strategies[i]} {_seed_list(seeds_run(i))}{fix}"
+            )
+            continue
+        lone = {name: seeds_run(row, leaving=set(columns)) for name, row in sides}
+        unmatched = " and ".join(f"{name}'s {_seed_list(v)}" for name, v in lone.items() if v)
+        notes.append(
+            f"paired on {len(columns)} seeds; no partner for {unmatched}" if unmatched else ""
+        )
+    return notes
+
+
 def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Per (dataset, model, strategy ≠ ``reference``), over the seeds both have
     (``medft.report.verdicts.complete_pairs``): n_pairs, diff_mean, seed_var (the variance of
     the paired differences), diff_low, diff_high (their 95 % t-interval), p_seed (the
-    seed-paired t-test)."""
+    seed-paired t-test), pairing (``pairing_notes``)."""
     rows = []
     for (dataset, model), cell in chosen.groupby(CELL, sort=False):
-        strategies, _, values, _ = family_values(cell, reference)
+        strategies, seeds, values, _ = family_values(cell, reference)
         diff, seed_var, n_pairs = seed_summary(values)
+        notes = pairing_notes(strategies, seeds, values)
         # The verdicts' own estimate with nothing of the split added: one t formula for both.
         seeds_only = decide(
             estimate_from_parts(diff, seed_var, n_pairs, np.nan), margin=0, advise_seeds=False
@@ -109,6 +155,7 @@ def paired_tests(chosen: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
                     "diff_low": low,
                     "diff_high": high,
                     "p_seed": p,
+                    "pairing": notes[i],
                 }
             )
     return pd.DataFrame(rows, columns=[*CELL, "strategy", *PAIRED_COLUMNS])
@@ -121,6 +168,7 @@ PAIRED_COLUMNS = [
     "diff_low",
     "diff_high",
     "p_seed",
+    "pairing",
 ]
 
 
@@ -296,6 +344,16 @@ def resampled_comparisons(
     return rows
 
 
+def with_pairing(reason: str, pairing) -> str:
+    """A verdict's reason with what its pairing left out; the note on too few pairs already
+    says what ``FEWER_THAN_TWO`` says, and more."""
+    if pd.isna(pairing) or not pairing:
+        return reason
+    if pairing.startswith(FEWER_THAN_TWO):
+        return pairing
+    return f"{reason}; {pairing}" if reason else pairing
+
+
 def chosen_on_evaluation(select_on: str | None, runs: pd.DataFrame | None) -> str:
     """What of ``runs`` the evaluation split chose: "the lr" (``select_on`` test), "each run's
     epoch" (early stopping on it, their ``early_stop_on``), both, or ""."""
@@ -356,7 +414,10 @@ def verdicts(
         frame.loc[index, "eq_low"] = decision.equivalence_low
         frame.loc[index, "eq_high"] = decision.equivalence_high
         frame.loc[index, "verdict"] = decision.verdict
-        frame.loc[index, "reason"] = decision.reasons
+        frame.loc[index, "reason"] = [
+            with_pairing(reason, pairing)
+            for reason, pairing in zip(decision.reasons, part["pairing"], strict=True)
+        ]
         frame.loc[index, "seeds_to_decide"] = [
             np.nan if n is None else n for n in decision.seeds_to_decide
         ]

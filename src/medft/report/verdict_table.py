@@ -30,7 +30,9 @@ def statistics_table(verdicts: pd.DataFrame) -> pd.DataFrame:
                     strict=True,
                 )
             ],
-            "difference (pp)": verdicts["diff_mean"].map("{:+.2f}".format),
+            "difference (pp)": verdicts["diff_mean"].map(
+                lambda d: NO_VALUE if pd.isna(d) else f"{d:+.2f}"
+            ),
             "95 % interval": [
                 _interval(lo, hi) for lo, hi in zip(verdicts["low"], verdicts["high"], strict=True)
             ],
