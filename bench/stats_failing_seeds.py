@@ -18,6 +18,10 @@ Designs, each with no difference in mean anywhere (the test's null):
 * *all fail alike*: every strategy, FT included, fails with the same q and F (each
   difference then symmetric about 0).
 
+Besides these all-or-nothing failures, a *long tail*: each run of a failing strategy loses an
+exponential amount with mean F points (probability 1: every run loses some, a few lose much —
+skewness 2, the continuous version of the same shape).
+
 A verdict of *better* / *worse* on any comparison is false (under the mean). Through the
 functions ``medft report`` calls (``medft.report.verdicts.paired`` and ``decide``).
 """
@@ -38,11 +42,13 @@ SEED_SPREAD = 1.0  # points
 MARGIN = 1.0
 DESIGNS = ("FT fails", "one fails", "all fail alike")
 FAILURES = ((0.1, 10.0), (0.1, 20.0), (0.2, 10.0))  # (probability, points lost)
+# Long tails (probability None), after the failures so that their families keep their seeds.
+TAILS = ((None, 2.0), (None, 5.0))
 SEEDS = (3, 5, 10, 20)
 
 
 def failing(design: str, probability: float) -> np.ndarray:
-    """Per strategy (row 0 FT), the chance that one of its runs fails."""
+    """Per strategy (row 0 FT), the chance that one of its runs fails (1: a long tail)."""
     chance = np.full(K, probability)
     if design == "FT fails":
         chance[STEADY] = 0.0
@@ -55,19 +61,27 @@ def failing(design: str, probability: float) -> np.ndarray:
 def one_family(args) -> dict:
     seed, seeds, (design, probability, points), _effect, _boot = args
     rng = np.random.default_rng(seed)
-    chance = failing(design, probability)
+    tail = probability is None
+    chance = failing(design, 1.0 if tail else probability)
     # Typical scores set so that every strategy's mean equals FT's.
     typical = (chance - chance[0]) * points
     fails = rng.random((K, seeds)) < chance[:, None]
-    values = 80.0 + typical[:, None] + rng.normal(0, SEED_SPREAD, (K, seeds)) - fails * points
-    verdicts = decide(paired(values), MARGIN, advise_seeds=False).verdict
+    lost = rng.exponential(points, (K, seeds)) if tail else points
+    values = 80.0 + typical[:, None] + rng.normal(0, SEED_SPREAD, (K, seeds)) - fails * lost
+    decision = decide(paired(values), MARGIN, advise_seeds=False)
+    verdicts = decision.verdict
     return {
         "design": design,
-        "failure": f"{probability:.0%} of runs lose {points:g} points",
+        "failure": f"a long tail: each run loses Exp(mean {points:g}) points"
+        if tail
+        else f"{probability:.0%} of runs lose {points:g} points",
         "seeds": seeds,
         "false_any": any(v in (BETTER, WORSE) for v in verdicts),
         "false_steady": verdicts[STEADY - 1] in (BETTER, WORSE),
-        "failure_seen": bool(fails[0].any() or fails[STEADY].any()),
+        # As the only comparison (a user comparing one strategy with FT): its own p < α.
+        "false_alone": bool(decision.p[STEADY - 1] < ALPHA),
+        # Every run of a long tail loses some: nothing to see as one failure.
+        "failure_seen": np.nan if tail else bool(fails[0].any() or fails[STEADY].any()),
     }
 
 
@@ -75,8 +89,9 @@ def main() -> None:
     args = command_line(__doc__.splitlines()[0], HERE / "results_stats_failing.md", 2000)
     cells = [
         (seeds, (design, probability, points), 0.0)
+        for failures in (FAILURES, TAILS)
         for design in DESIGNS
-        for probability, points in FAILURES
+        for probability, points in failures
         for seeds in SEEDS
     ]
     rows, minutes = run_cells(one_family, cells, args, chunksize=200)
@@ -92,19 +107,19 @@ def main() -> None:
         "of those of the strategy that fails differently from FT (the steady one where FT "
         "fails, the failing one where only it fails). Monte-Carlo standard error near 5 %: "
         f"±{100 * np.sqrt(ALPHA * (1 - ALPHA) / args.families):.1f} pp; in bold above "
-        f"{100 * limit:.1f} %. Seen: the share of families where FT's or that strategy's seeds "
-        "show a failure.",
+        f"{100 * limit:.1f} %. Alone: were that comparison the only one (a user comparing one "
+        "strategy with FT), its own p below 0.05. Seen: the share of families where FT's or "
+        "that strategy's seeds show a failure.",
         "",
-        "| design | failure | seeds | false, family-wise | false, that strategy | seen |",
-        "|---|---|---|---|---|---|",
+        "| design | failure | seeds | false, family-wise | false, that strategy | alone | seen |",
+        "|---|---|---|---|---|---|---|",
     ]
     for (design, failure, seeds), cell in frame.groupby(["design", "failure", "seeds"], sort=False):
-        rates = [cell["false_any"].mean(), cell["false_steady"].mean()]
+        rates = [cell[c].mean() for c in ("false_any", "false_steady", "false_alone")]
         shown = [f"**{r:.1%}**" if r > limit else f"{r:.1%}" for r in rates]
-        lines.append(
-            f"| {design} | {failure} | {seeds} | {shown[0]} | {shown[1]} | "
-            f"{cell['failure_seen'].mean():.0%} |"
-        )
+        seen = cell["failure_seen"]
+        seen_text = "—" if seen.isna().all() else f"{seen.mean():.0%}"
+        lines.append(f"| {design} | {failure} | {seeds} | {' | '.join(shown)} | {seen_text} |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
