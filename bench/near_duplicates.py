@@ -582,8 +582,9 @@ def main() -> None:
         f"`python bench/near_duplicates.py --copies {args.copies}` (the script's docstring says "
         "what is measured). Similarity: the correlation of 16 × 16 grey thumbnails of the "
         "stored images (each against the other's in its eight orientations — mirrored, turned "
-        f"by quarter turns —, and either one zoomed in {len(ZOOMS)} ways: "
-        "`medft.data.near_duplicates.ORIENTATIONS`, `ZOOMS`). The product's "
+        "by quarter turns —, the same eight on the order of their tones, and either one zoomed "
+        f"in {len(ZOOMS)} ways: `medft.data.near_duplicates.ORIENTATIONS`, `ZOOMS`). The "
+        "product's "
         f"threshold: **r ≥ {THRESHOLD}**.",
         "",
         "## Recall: share of made copies at or above the threshold",

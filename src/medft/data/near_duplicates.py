@@ -5,8 +5,10 @@ borders, brightened, mirrored, turned by quarter turns or made grey, which exact
 Every stored image keeps a 16 × 16 grey thumbnail (bilinear, 256 bytes in the manifest).
 Two images are near-duplicates when their thumbnails correlate at ``THRESHOLD`` or more
 (Pearson, each thumbnail against the other's in its eight orientations — as it is, mirrored,
-turned by quarter turns: ``ORIENTATIONS`` — and against either one zoomed about its centre,
-an edge's middle or a corner — ``ZOOMS``, the views of a copy whose borders were cut):
+turned by quarter turns: ``ORIENTATIONS`` —, the same eight on the order of their pixels'
+tones, which a gamma, an autocontrast or a histogram equalisation keeps where the values'
+correlation drops (``_ranked``), and against either one zoomed about its centre, an edge's
+middle or a corner — ``ZOOMS``, the views of a copy whose borders were cut):
 re-encoding, resizing, border crops and small
 brightness changes barely move a thumbnail so compared, while distinct images of one modality
 differ in where their structures lie. An evaluation image that close to an earlier split's
@@ -39,8 +41,9 @@ between the steps in whichever of the square's eight symmetries matches best
 less per unit.
 
 Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 17.5°,
-shifts beyond 10 % or zooms beyond 12.5 % (the bench's "What it misses"), strong contrast or
-colour changes; fine-grained images (blood-cell smears) lose some cropped copies to the
+shifts beyond 10 % or zooms beyond 12.5 % (the bench's "What it misses"), a colour image's
+channels remapped each its own way (its grey tones then change order:
+``bench/results_near_duplicates_tone.md``); fine-grained images (blood-cell smears) lose some cropped copies to the
 thumbnail's blur (PBC: 61–95 % caught) and most shrunk ones (9–11 %).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
@@ -109,6 +112,10 @@ ZOOMS = (
         if (row, column) != (CENTRE, CENTRE)
     ),
 )
+
+# The tone-order views (``_ranked``) count this much less, so that a pair alike in its values
+# is named by the plain view (a re-saved copy's ranks correlate a hair more than its values).
+TONE_MARGIN = 0.001
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,15 @@ def _unit(views: np.ndarray) -> np.ndarray:
     return np.divide(views, norm, out=np.zeros_like(views), where=norm > 0)
 
 
+def _ranked(flat: np.ndarray) -> np.ndarray:
+    """Each flat thumbnail's pixels replaced by their ranks within it (ties averaged): the
+    same for every remapping of its tones that keeps their order — a gamma, an autocontrast, a
+    histogram equalisation — where a correlation of the values holds only for a straight line."""
+    from scipy.stats import rankdata
+
+    return rankdata(flat, axis=1).astype(np.float32)
+
+
 def _flat(thumbnails) -> np.ndarray:
     return np.stack([np.frombuffer(t, np.uint8) for t in thumbnails]).astype(np.float32)
 
@@ -232,6 +248,15 @@ def views() -> list[View]:
         return lambda flat: flat @ matrix.T
 
     found = [View(o.name, None, oriented(o), 0.0) for o in ORIENTATIONS]
+    found += [
+        View(
+            f"{o.name}, its tones remapped",
+            _ranked,
+            lambda flat, o=o: _ranked(oriented(o)(flat)),
+            TONE_MARGIN,
+        )
+        for o in ORIENTATIONS
+    ]
     for zoom in ZOOMS:
         how = zoom.described
         found.append(View(f"cropped from it ({how})", None, zoomed(zoom), zoom.margin))
