@@ -24,7 +24,7 @@ images). The dataset's ``near_duplicates`` option:
 A copy both cropped and mirrored or turned (an augmentation's random crop and flip) is compared
 in those combined views only against each evaluation image's ``CANDIDATES`` closest earlier
 images by a coarse comparison (8 × 8 thumbnails, ``COARSE_ZOOMS``): for every pair they would
-be 756 views more than the 116 above (``bench/results_near_duplicates.md``, "Cropped and
+be 756 views more than the 124 above (``bench/results_near_duplicates.md``, "Cropped and
 turned": recall, flags and time).
 
 A copy turned by a few degrees and shifted, perhaps enlarged or shrunk a little (an
