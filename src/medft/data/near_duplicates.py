@@ -43,8 +43,8 @@ less per unit.
 Not caught: crops of more than about 10 % a side (13 % off one side), turns beyond 17.5°,
 shifts beyond 10 % or zooms beyond 12.5 % (the bench's "What it misses"), a colour image's
 channels remapped each its own way (its grey tones then change order:
-``bench/results_near_duplicates_tone.md``); fine-grained images (blood-cell smears) lose some cropped copies to the
-thumbnail's blur (PBC: 61–95 % caught) and most shrunk ones (9–11 %).
+``bench/results_near_duplicates_tone.md``); fine-grained images (blood-cell smears) lose some
+cropped copies to the thumbnail's blur (PBC: 61–95 % caught) and most shrunk ones (9–11 %).
 Images of two patients can also correlate this closely where a modality's images are alike
 (the bench counts such flags): that is why the default warns.
 """
