@@ -344,6 +344,7 @@ def views(
     symmetric: bool = True,
     zoomed: bool = True,
     zoom_cost: float = ZOOM_COST,
+    tones: tuple = ORIENTATIONS,
 ):
     """The comparison with other views: ``zooms=()`` is the comparison before the zooms,
     ``orientations=MIRRORS`` the one before the quarter turns; ``candidates``: how many
@@ -352,10 +353,12 @@ def views(
     whether the closest gets a turn and shift fitted; ``symmetric``: whether the fit meets
     the closest in every symmetry of the square, and the closest in them (else, as before
     them, as they are and mirrored left-right only, and no zoom); ``zoomed``: whether the fit
-    starts zoomed and zooms; ``zoom_cost``: what a zoom counts less."""
+    starts zoomed and zooms; ``zoom_cost``: what a zoom counts less; ``tones``: the
+    orientations also compared on the order of the tones (``()``: before those views — every
+    comparison of the product before them passes it)."""
     names = (
         "ZOOMS", "ORIENTATIONS", "CANDIDATES", "NUDGES", "CLOSEST", "NUDGE_MARGIN",
-        "FIT_SYMMETRIES", "SYMMETRIC_CLOSEST", "FIT_ZOOMED",
+        "FIT_SYMMETRIES", "SYMMETRIC_CLOSEST", "FIT_ZOOMED", "TONE_ORIENTATIONS",
     )  # fmt: skip
     product = [getattr(near_duplicates, name) for name in names]
     product_cost = nudging.ZOOM_COST
@@ -365,7 +368,7 @@ def views(
     fit_zoomed = near_duplicates.FIT_ZOOMED if symmetric and zoomed else ()
     values = (
         zooms, orientations, candidates, nudges, closest, nudge_margin,
-        fit_symmetries, symmetric_closest, fit_zoomed,
+        fit_symmetries, symmetric_closest, fit_zoomed, tones,
     )  # fmt: skip
     for name, value in zip(names, values, strict=True):
         setattr(near_duplicates, name, value)
@@ -448,19 +451,19 @@ def main() -> None:
             )
         )
         single = [kind for kind in COPIES if kind not in COMBINED]
-        with views(zooms=(), orientations=MIRRORS, nudges=()):
+        with views(zooms=(), orientations=MIRRORS, nudges=(), tones=()):
             crops = recall(train, preprocess, args.copies, kinds=single)
             nearest_before = flagged(train_hashes, evaluation_hashes)
         without_margin = tuple(dataclasses.replace(zoom, margin=0.0) for zoom in ZOOMS)
         with views(zooms=without_margin, candidates=near_duplicates.CANDIDATES):
             nearest_without_margin = flagged(train_hashes, evaluation_hashes)
         # Before the quarter turns, the fit met no quarter turn either.
-        with views(orientations=MIRRORS, symmetric=False):
+        with views(orientations=MIRRORS, symmetric=False, tones=()):
             nearest_mirrors = flagged(train_hashes, evaluation_hashes)
             turns_mirrors = recall(
                 train, preprocess, args.copies, kinds=[k for k in single if "turn" in k]
             )
-        with views():
+        with views(tones=()):
             started = time.perf_counter()
             nearest_uncombined = flagged(train_hashes, evaluation_hashes)
             uncombined_time = (time.perf_counter() - started) / len(evaluation) * 1000
@@ -477,19 +480,19 @@ def main() -> None:
             },
         )
         nudged_now = recall(train, preprocess, args.copies, kinds=NUDGED)
-        with views(candidates=near_duplicates.CANDIDATES, nudges=()):
+        with views(candidates=near_duplicates.CANDIDATES, nudges=(), tones=()):
             started = time.perf_counter()
             nearest_unnudged = flagged(train_hashes, evaluation_hashes)
             unnudged_time = (time.perf_counter() - started) / len(evaluation) * 1000
             nudged_before = recall(train, preprocess, args.copies, kinds=NUDGED)
-        with views(candidates=near_duplicates.CANDIDATES, nudges=EARLIER_GRID, fit=False):
+        with views(candidates=near_duplicates.CANDIDATES, nudges=EARLIER_GRID, fit=False, tones=()):
             nudged_earlier = recall(train, preprocess, args.copies, kinds=NUDGED)
-        with views(candidates=near_duplicates.CANDIDATES, symmetric=False):
+        with views(candidates=near_duplicates.CANDIDATES, symmetric=False, tones=()):
             started = time.perf_counter()
             nearest_left_right = flagged(train_hashes, evaluation_hashes)
             left_right_time = (time.perf_counter() - started) / len(evaluation) * 1000
             nudged_left_right = recall(train, preprocess, args.copies, kinds=NUDGED)
-        with views(candidates=near_duplicates.CANDIDATES, zoomed=False):
+        with views(candidates=near_duplicates.CANDIDATES, zoomed=False, tones=()):
             started = time.perf_counter()
             nearest_unzoomed = flagged(train_hashes, evaluation_hashes)
             unzoomed_time = (time.perf_counter() - started) / len(evaluation) * 1000
@@ -547,7 +550,7 @@ def main() -> None:
                 "flagged per 1,000, eight orientations": (nearest >= THRESHOLD).mean() * 1000,
             }
         )
-        with views(zooms=PREVIOUS_ZOOMS, orientations=MIRRORS, nudges=()):
+        with views(zooms=PREVIOUS_ZOOMS, orientations=MIRRORS, nudges=(), tones=()):
             copies_previous = recall(train, preprocess, args.copies, previous_thumbnail)
             nearest_previous = flagged(
                 hashes(train, preprocess, previous_thumbnail),

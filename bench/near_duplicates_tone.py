@@ -88,14 +88,12 @@ GREY_ONLY_SAME = ("saturation 0.5", "hue +0.1")  # no colour to change in a grey
 @contextlib.contextmanager
 def without_tone_order():
     """The product as it was before the views on the tones' order (``_ranked``)."""
-    every_view = near_duplicates.views
-    near_duplicates.views = lambda: [
-        v for v in every_view() if v.query is not near_duplicates._ranked
-    ]
+    tones = near_duplicates.TONE_ORIENTATIONS
+    near_duplicates.TONE_ORIENTATIONS = ()
     try:
         yield
     finally:
-        near_duplicates.views = every_view
+        near_duplicates.TONE_ORIENTATIONS = tones
 
 
 def caught_and_flagged(train, evaluation, preprocess, copies: int) -> tuple[dict, float]:

@@ -163,6 +163,8 @@ ORIENTATIONS = tuple(
     for transpose in (False, True)
     for rows, columns in ((False, False), (False, True), (True, False), (True, True))
 )
+# The orientations compared on the order of the tones (``_ranked``) as well: all of them.
+TONE_ORIENTATIONS = ORIENTATIONS
 ORDER = {"train": 0, "val": 1, "test": 2}
 SHOWN = 5
 CHUNK = 1024  # evaluation images compared at once, at most
@@ -255,7 +257,7 @@ def views() -> list[View]:
             lambda flat, o=o: _ranked(oriented(o)(flat)),
             TONE_MARGIN,
         )
-        for o in ORIENTATIONS
+        for o in TONE_ORIENTATIONS
     ]
     for zoom in ZOOMS:
         how = zoom.described
