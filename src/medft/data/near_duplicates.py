@@ -231,6 +231,7 @@ class View:
     reference: Callable[[np.ndarray], np.ndarray] | None
     margin: float
     mask: np.ndarray | None = None  # the pixels compared, where not all
+    ranked: bool = False  # on the order of each thumbnail's tones (``_ranked``), not its values
 
 
 def views() -> list[View]:
@@ -251,12 +252,7 @@ def views() -> list[View]:
 
     found = [View(o.name, None, oriented(o), 0.0) for o in ORIENTATIONS]
     found += [
-        View(
-            f"{o.name}, its tones remapped",
-            _ranked,
-            lambda flat, o=o: _ranked(oriented(o)(flat)),
-            TONE_MARGIN,
-        )
+        View(f"{o.name}, its tones remapped", None, oriented(o), TONE_MARGIN, ranked=True)
         for o in TONE_ORIENTATIONS
     ]
     for zoom in ZOOMS:
@@ -273,8 +269,14 @@ def _units(
     query: np.ndarray, reference: np.ndarray
 ) -> Iterator[tuple[View, np.ndarray, np.ndarray]]:
     """Each view and the two sides as it compares them, each row unit."""
-    query_as_it_is, reference_as_it_is = _unit(query), _unit(reference)
+    as_it_is = {False: (_unit(query), _unit(reference))}
+    values = {False: (query, reference)}
     for view in views():
+        if view.ranked not in values:  # once, for every view on the tones' order
+            values[True] = (_ranked(query), _ranked(reference))
+            as_it_is[True] = tuple(_unit(side) for side in values[True])
+        query, reference = values[view.ranked]
+        query_as_it_is, reference_as_it_is = as_it_is[view.ranked]
         if view.mask is None:
             left = query_as_it_is if view.query is None else _unit(view.query(query))
             right = (
