@@ -377,11 +377,11 @@ def verdicts(
     (dataset, model)), low / high (its 95 % interval), eq_low / eq_high (the (1 − 2α/m)
     interval equivalence is judged on), verdict (better / worse / equivalent within
     ±``margin`` pp / inconclusive / not tested), reason (why not tested, or why equivalence
-    cannot be shown) and seeds_to_decide (inconclusive only; empty where no number of seeds
-    would). ``family``: the comparisons of each (dataset, model) belong to a family of that
-    many (``medft.report.verdicts.holm``). ``chosen_on_evaluation`` (``chosen_on_evaluation``'s
-    words): what of the runs the evaluation split chose; then nothing is tested, and the
-    reason says so (its own column too)."""
+    cannot be shown; and which runs had no partner: ``with_pairing``) and seeds_to_decide
+    (inconclusive only; empty where no number of seeds would). ``family``: the comparisons of
+    each (dataset, model) belong to a family of that many (``medft.report.verdicts.holm``).
+    ``chosen_on_evaluation`` (``chosen_on_evaluation``'s words): what of the runs the
+    evaluation split chose; then nothing is tested, and the reason says so (its own column too)."""
     frame = paired.copy()
     if boot is not None and len(boot):
         frame = frame.merge(boot, on=[*CELL, "strategy"], how="left")
