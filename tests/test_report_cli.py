@@ -315,6 +315,23 @@ def test_a_table_early_stopped_on_the_evaluation_split_is_not_tested(tmp_path, c
     assert "--early-stop-on is for a table" in capsys.readouterr().err
 
 
+def test_medfts_strategy_names_are_read_in_any_case(tmp_path):
+    """A table that writes "ft" and "lp-ft " (a spreadsheet's lower case, a stray space) has its
+    reference and strategies as medft's; it was refused as having no FT rows."""
+    path = _per_seed(tmp_path)
+    runs = pd.read_csv(path)
+    runs["strategy"] = runs["strategy"].str.lower() + " "
+    runs.to_csv(path, index=False)
+    statistics = pd.read_csv(_statistics_of(tmp_path, path)).set_index("strategy")
+    assert statistics.loc["LP-FT", "verdict"] == "better"
+    assert sorted(statistics.index) == ["G-LF", "LP", "LP-FT"]
+
+
+def _statistics_of(tmp_path, path):
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    return tmp_path / "out" / "d" / "statistics.csv"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -339,7 +356,10 @@ def test_a_table_early_stopped_on_the_evaluation_split_is_not_tested(tmp_path, c
         (lambda f: f.assign(metric="recall"), "line 2: unknown metric 'recall'"),
         (lambda f: f.assign(split="train"), "line 2: split 'train' must be val or test"),
         (lambda f: pd.concat([f, f.iloc[:1]]).reset_index(drop=True), "lines 2 and 50: the same"),
-        (lambda f: f[f["strategy"] != "FT"], "model 'm' has no FT rows; FT is the reference"),
+        (
+            lambda f: f[f["strategy"] != "FT"],
+            r"model 'm' has no FT rows \(its strategies: LP-FT, LP, G-LF\); FT is the reference",
+        ),
     ],
 )
 def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(

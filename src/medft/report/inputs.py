@@ -12,8 +12,9 @@ Two documented schemas (CSV or Parquet), told apart by their columns:
   and Table 12; no verdicts (there are no seeds to pair).
 
 Metric names: ``medft.metrics.METRICS`` or the paper's labels (mAP, AUROC, Accuracy, Kappa,
-F1-Score), any case. The main metric of a dataset: ``main_metrics`` if given, else the
-paper's (docs/protocol.md) for the paper's dataset names, else the first metric listed for it.
+F1-Score), any case; medft's strategy names too (``normalise_strategies``). The main metric
+of a dataset: ``main_metrics`` if given, else the paper's (docs/protocol.md) for the paper's
+dataset names, else the first metric listed for it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from medft.errors import DataError
 from medft.metrics import METRICS
 from medft.report.evidence import Evidence
 from medft.report.tables import KEYS, METRIC_LABELS
-from medft.strategies import REFERENCE
+from medft.strategies import REFERENCE, STRATEGIES
 
 PER_SEED = ["dataset", "model", "strategy", "lr", "seed", "split", "metric", "value"]
 PUBLISHED = ["dataset", "model", "strategy", "metric", "mean", "se"]
@@ -141,17 +142,26 @@ def _check_unique(frame: pd.DataFrame, keys: list[str], path) -> None:
         )
 
 
+def normalise_strategies(frame: pd.DataFrame) -> pd.Series:
+    """medft's strategies in their registered spelling whatever their case or the spaces
+    around them ("ft", "lp-ft " → FT, LP-FT), as metric names are; others as written (a
+    strategy of one's own)."""
+    names = frame["strategy"].astype(str).str.strip()
+    return names.map(lambda name: STRATEGIES.canonical(name) if name in STRATEGIES else name)
+
+
 def _check_reference(frame: pd.DataFrame, path) -> None:
     """Every (dataset, model) needs FT: improvements and verdicts are relative to it."""
-    has_ft = frame.groupby(["dataset", "model"], sort=False)["strategy"].agg(
-        lambda s: (s == REFERENCE).any()
+    strategies = frame.groupby(["dataset", "model"], sort=False)["strategy"].agg(
+        lambda s: list(dict.fromkeys(s))
     )
-    if not has_ft.all():
-        dataset, model = has_ft[~has_ft].index[0]
-        raise DataError(
-            f"{path}: dataset {dataset!r}, model {model!r} has no FT rows; FT is the "
-            "reference every strategy is compared with: add its rows (strategy FT)"
-        )
+    for (dataset, model), names in strategies.items():
+        if REFERENCE not in names:
+            raise DataError(
+                f"{path}: dataset {dataset!r}, model {model!r} has no FT rows (its strategies: "
+                f"{', '.join(names)}); FT is the reference every strategy is compared with: "
+                "add its rows, or name the fully fine-tuned runs FT"
+            )
 
 
 def main_metrics_of(frame: pd.DataFrame, given: dict[str, str] | None) -> dict[str, str]:
@@ -180,7 +190,9 @@ def published_summary(
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """The summary frame of published means, and each dataset's metrics in listed order."""
     _check_filled(frame, [*KEYS, "metric"], path)
-    frame = frame.assign(metric=normalise_metrics(frame, path))
+    frame = frame.assign(
+        metric=normalise_metrics(frame, path), strategy=normalise_strategies(frame)
+    )
     fix = "give percentages, as papers print them"
     frame["mean"] = _check_numbers(frame, "mean", path, 0, 100, fix)
     frame["se"] = _check_numbers(frame, "se", path, 0, 100, fix)
@@ -211,7 +223,9 @@ def per_seed_runs(
 ) -> pd.DataFrame:
     """One row per run, like ``collect_runs``: ``{split}_{metric}`` columns, ``main_metric``."""
     _check_filled(frame, [c for c in PER_SEED if c != "value"], path)
-    frame = frame.assign(metric=normalise_metrics(frame, path))
+    frame = frame.assign(
+        metric=normalise_metrics(frame, path), strategy=normalise_strategies(frame)
+    )
     frame["lr"] = _check_numbers(frame, "lr", path, 0, np.inf, f"lr: {COLUMN_HINTS['lr']}")
     frame["value"] = _check_numbers(
         frame,
