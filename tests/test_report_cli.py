@@ -360,6 +360,11 @@ def _statistics_of(tmp_path, path):
             lambda f: f[f["strategy"] != "FT"],
             r"model 'm' has no FT rows \(its strategies: LP-FT, LP, G-LF\); FT is the reference",
         ),
+        (
+            lambda f: f.assign(model=f["model"].where(f["strategy"] != "FT", "M")),
+            r"model 'm' has no FT rows \(its strategies: LP-FT, LP, G-LF\); the dataset's FT "
+            "rows name the model 'M'",
+        ),
     ],
 )
 def test_a_bad_results_table_is_refused_naming_the_line_and_the_fix(

@@ -157,10 +157,19 @@ def _check_reference(frame: pd.DataFrame, path) -> None:
     )
     for (dataset, model), names in strategies.items():
         if REFERENCE not in names:
+            # FT under another spelling of the model is the likelier slip than FT missing.
+            spelt = [
+                m for (d, m), other in strategies.items() if d == dataset and REFERENCE in other
+            ]
+            elsewhere = (
+                f"; the dataset's FT rows name the model {', '.join(map(repr, spelt))}"
+                if spelt
+                else ""
+            )
             raise DataError(
                 f"{path}: dataset {dataset!r}, model {model!r} has no FT rows (its strategies: "
-                f"{', '.join(names)}); FT is the reference every strategy is compared with: "
-                "add its rows, or name the fully fine-tuned runs FT"
+                f"{', '.join(names)}){elsewhere}; FT is the reference every strategy is compared "
+                "with: add its rows, or name the fully fine-tuned runs FT"
             )
 
 
