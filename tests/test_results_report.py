@@ -91,6 +91,12 @@ def test_a_report_from_what_finished_lists_the_missing_cells(tmp_path, capsys):
     for cell in cells:
         if cell not in missing:
             _finished_run(tmp_path / grid.run_dir(*cell), cell, rng)
+    # A metrics.json cut short (a copy from the cluster interrupted) is a failed cell, listed
+    # with the file and the fix, not a traceback that stops the whole report.
+    cut = tmp_path / grid.run_dir("synth-histology", "efficientnet_lite0", "L2-SP", "0.001", 1)
+    _finished_run(cut, ("synth-histology", "efficientnet_lite0", "L2-SP", "0.001", 1), rng)
+    text = (cut / "metrics.json").read_text()
+    (cut / "metrics.json").write_text(text[: len(text) // 2])
     failed_log = results / "logs/train/synth-nodule/efficientnet_lite0/LP_lr0.001_seed0.log"
     failed_log.parent.mkdir(parents=True)
     failed_log.write_text("epoch 0\ntorch.OutOfMemoryError: CUDA out of memory.\n")
@@ -108,6 +114,10 @@ def test_a_report_from_what_finished_lists_the_missing_cells(tmp_path, capsys):
     } == missing
     lp = listed[(listed["strategy"] == "LP") & (listed["dataset"] == "synth-nodule")].iloc[0]
     assert lp["state"] == "failed" and "CUDA out of memory" in lp["message"]
+    l2 = listed[(listed["strategy"] == "L2-SP") & (listed["dataset"] == "synth-histology")]
+    assert l2.iloc[0]["state"] == "failed"
+    assert "metrics.json does not read" in l2.iloc[0]["message"]
+    assert "delete it and rerun the workflow" in l2.iloc[0]["message"]
 
     statistics = pd.read_csv(out / "synth-nodule" / "statistics.csv").set_index("strategy")
     # one seed missing: tested on the three pairs present, not dropped, not imputed

@@ -3,8 +3,10 @@
 
 A cell (dataset, model, strategy, lr, seed) is
 
-* *done*: its ``metrics.json`` exists;
-* *failed*: its log's last lines hold an error (the line is shown);
+* *done*: its ``metrics.json`` exists and reads;
+* *failed*: its log's last lines hold an error (the line is shown), or its ``metrics.json``
+  does not read (a copy cut short: the training job writes it whole, so only a transfer or a
+  hand leaves it so);
 * *running*: it has a checkpoint or epoch log written within ``stale_minutes``, its epoch
   from ``epochs.csv``;
 * *stalled*: it started, but nothing was written for longer (a job killed without a word: a
@@ -18,6 +20,7 @@ measured time compared with their estimate.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -47,6 +50,22 @@ def _epochs(path: Path) -> tuple[int, float]:
         return 0, 0.0
 
 
+def unreadable(metrics: Path) -> str:
+    """Why a run's ``metrics.json`` cannot be reported, or "" where it can."""
+    try:
+        summary = json.loads(metrics.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        reason = str(error)
+    else:
+        if isinstance(summary, dict):
+            return ""
+        reason = "not a JSON object"
+    return (
+        f"{metrics} does not read ({reason}); copy it again, or delete it and rerun the "
+        "workflow to train the cell again"
+    )
+
+
 def cell_states(grid, stale_minutes: float = 30.0, now: float | None = None) -> pd.DataFrame:
     """One row per cell: dataset, model, strategy, lr, seed, state, epoch, seconds, message."""
     now = time.time() if now is None else now
@@ -58,7 +77,8 @@ def cell_states(grid, stale_minutes: float = 30.0, now: float | None = None) -> 
         epochs, seconds = _epochs(run / "epochs.csv")
         state, message = "not started", ""
         if (run / "metrics.json").exists():
-            state = "done"
+            message = unreadable(run / "metrics.json")
+            state = "failed" if message else "done"
         else:
             lines = _tail(log) if log.exists() else []
             errors = [line for line in lines if any(w in line for w in ERROR_WORDS)]
