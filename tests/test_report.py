@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medft.errors import DataError
 from medft.report import figures, tables
 from medft.report import tables as report
 from medft.report.collect import collect_runs
@@ -146,6 +147,12 @@ def test_collect_runs_reads_metrics_files(tmp_path):
         0.7,
         0.6,
     ]
+
+    # Cut short (a copy interrupted): the workflow's report stops naming the file and the fix,
+    # not with a JSONDecodeError.
+    path.write_text(json.dumps(summary)[:40])
+    with pytest.raises(DataError, match=r"metrics\.json does not read .*delete it and rerun"):
+        collect_runs([path])
 
 
 def test_one_seed_shows_a_dash_not_a_zero_standard_error():

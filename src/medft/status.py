@@ -50,17 +50,17 @@ def _epochs(path: Path) -> tuple[int, float]:
         return 0, 0.0
 
 
-def unreadable(metrics: Path) -> str:
-    """Why a run's ``metrics.json`` cannot be reported, or "" where it can."""
+def read_metrics(metrics: Path) -> tuple[dict | None, str]:
+    """A run's ``metrics.json`` and "", or None and why it cannot be reported."""
     try:
         summary = json.loads(metrics.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         reason = str(error)
     else:
         if isinstance(summary, dict):
-            return ""
+            return summary, ""
         reason = "not a JSON object"
-    return (
+    return None, (
         f"{metrics} does not read ({reason}); copy it again, or delete it and rerun the "
         "workflow to train the cell again"
     )
@@ -77,7 +77,7 @@ def cell_states(grid, stale_minutes: float = 30.0, now: float | None = None) -> 
         epochs, seconds = _epochs(run / "epochs.csv")
         state, message = "not started", ""
         if (run / "metrics.json").exists():
-            message = unreadable(run / "metrics.json")
+            _, message = read_metrics(run / "metrics.json")
             state = "failed" if message else "done"
         else:
             lines = _tail(log) if log.exists() else []

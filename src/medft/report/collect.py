@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 
+def read_summary(path: str | Path) -> dict:
+    """A run's ``metrics.json``; one that does not read stops with its name and the fix."""
+    from medft.errors import DataError
+    from medft.status import read_metrics
+
+    summary, problem = read_metrics(Path(path))
+    if problem:
+        raise DataError(problem)
+    return summary
+
+
 def collect_runs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
     """One row per finished run: its cell, task, main metric, and every val_/test_ metric."""
     rows = []
     for path in metrics_files:
-        summary = json.loads(Path(path).read_text())
+        summary = read_summary(path)
         cfg = summary["config"]
         row = {
             "dataset": summary["dataset"],
@@ -68,7 +78,7 @@ def collect_epochs(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
     """Every run's per-epoch log, with the run's cell as leading columns."""
     frames = []
     for path in metrics_files:
-        summary = json.loads(Path(path).read_text())
+        summary = read_summary(path)
         log = pd.read_csv(Path(path).parent / "epochs.csv")
         for key in ("seed", "lr", "strategy", "model"):
             log.insert(0, key, summary["config"][key])
