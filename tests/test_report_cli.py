@@ -205,8 +205,12 @@ def _per_seed(tmp_path, better_by=3.0, blank=None, seeds=3):
     return path
 
 
-def _statistics(tmp_path, *options, **per_seed):
+def _statistics(tmp_path, *options, change=None, **per_seed):
+    """The statistics ``medft report`` writes for ``_per_seed``'s table, ``change`` (frame →
+    frame) made to it first."""
     path = _per_seed(tmp_path, **per_seed)
+    if change is not None:
+        change(pd.read_csv(path)).to_csv(path, index=False)
     assert main(["report", str(path), "--out", str(tmp_path / "out"), *options]) == 0
     return pd.read_csv(
         tmp_path / "out" / "d" / "statistics.csv", keep_default_na=False, na_values=[""]
@@ -269,12 +273,9 @@ def test_a_missing_seed_through_the_report_drops_that_pair_only(tmp_path):
 def test_runs_of_different_seeds_are_not_tested_and_the_reason_says_how_to_pair_them(tmp_path):
     """A table whose strategies ran different seed numbers has no pairs: the reason names each
     side's seeds and the fix, and no difference is printed as "+nan"."""
-    path = _per_seed(tmp_path)
-    runs = pd.read_csv(path)
-    runs.loc[runs["strategy"] == "LP-FT", "seed"] += 10
-    runs.to_csv(path, index=False)
-    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
-    statistics = pd.read_csv(tmp_path / "out" / "d" / "statistics.csv").set_index("strategy")
+    statistics = _statistics(
+        tmp_path, change=lambda f: f.assign(seed=f["seed"] + 10 * (f["strategy"] == "LP-FT"))
+    )
     assert statistics.loc["LP-FT", "verdict"] == "not tested"
     reason = statistics.loc["LP-FT", "reason"]
     assert reason.startswith(verdicts.FEWER_THAN_TWO)
@@ -318,18 +319,11 @@ def test_a_table_early_stopped_on_the_evaluation_split_is_not_tested(tmp_path, c
 def test_medfts_strategy_names_are_read_in_any_case(tmp_path):
     """A table that writes "ft" and "lp-ft " (a spreadsheet's lower case, a stray space) has its
     reference and strategies as medft's; it was refused as having no FT rows."""
-    path = _per_seed(tmp_path)
-    runs = pd.read_csv(path)
-    runs["strategy"] = runs["strategy"].str.lower() + " "
-    runs.to_csv(path, index=False)
-    statistics = pd.read_csv(_statistics_of(tmp_path, path)).set_index("strategy")
+    statistics = _statistics(
+        tmp_path, change=lambda f: f.assign(strategy=f["strategy"].str.lower() + " ")
+    )
     assert statistics.loc["LP-FT", "verdict"] == "better"
     assert sorted(statistics.index) == ["G-LF", "LP", "LP-FT"]
-
-
-def _statistics_of(tmp_path, path):
-    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
-    return tmp_path / "out" / "d" / "statistics.csv"
 
 
 @pytest.mark.parametrize(

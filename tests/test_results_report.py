@@ -93,8 +93,9 @@ def test_a_report_from_what_finished_lists_the_missing_cells(tmp_path, capsys):
             _finished_run(tmp_path / grid.run_dir(*cell), cell, rng)
     # A metrics.json cut short (a copy from the cluster interrupted) is a failed cell, listed
     # with the file and the fix, not a traceback that stops the whole report.
-    cut = tmp_path / grid.run_dir("synth-histology", "efficientnet_lite0", "L2-SP", "0.001", 1)
-    _finished_run(cut, ("synth-histology", "efficientnet_lite0", "L2-SP", "0.001", 1), rng)
+    cut_cell = ("synth-histology", "efficientnet_lite0", "L2-SP", "0.001", 1)
+    cut = tmp_path / grid.run_dir(*cut_cell)
+    _finished_run(cut, cut_cell, rng)
     text = (cut / "metrics.json").read_text()
     (cut / "metrics.json").write_text(text[: len(text) // 2])
     failed_log = results / "logs/train/synth-nodule/efficientnet_lite0/LP_lr0.001_seed0.log"
