@@ -143,6 +143,82 @@ def test_monochrome1_is_inverted_and_rle_decodes(tmp_path):
     assert np.array_equal(read(rle), plain)
 
 
+def with_presentation(path, shape=None, lut=None):
+    """The file at ``path`` given a Presentation LUT Shape, or a Presentation LUT Sequence of
+    12-bit P-values ``lut`` over the 8-bit input."""
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(path)
+    if shape:
+        ds.PresentationLUTShape = shape
+    if lut is not None:
+        item = Dataset()
+        item.LUTDescriptor = [len(lut), 0, 12]
+        item.add_new(0x00283006, "US", [int(v) for v in lut])
+        ds.PresentationLUTSequence = Sequence([item])
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("photometric", "shape", "inverted"),
+    [
+        ("MONOCHROME2", "IDENTITY", False),
+        ("MONOCHROME2", "INVERSE", True),
+        ("MONOCHROME1", "INVERSE", True),
+        ("MONOCHROME1", "IDENTITY", False),
+    ],
+)
+def test_the_presentation_lut_shape_decides_the_polarity(tmp_path, photometric, shape, inverted):
+    """Where a file has a Presentation LUT Shape, it decides, as DCMTK decides (inverted iff
+    INVERSE, or MONOCHROME1 without a Shape); the inversion is about the window's output range,
+    not the frame's brightest pixel (pydicom's on a frame alone)."""
+    hu = phantom_hu(4)
+    plain = read(write_dicom(tmp_path / "plain.dcm", hu, signed=True), "bone")
+    assert plain[hu == -1000].max() == 0 and plain.max() < 200  # bone's window: nothing white
+    path = write_dicom(tmp_path / "f.dcm", hu, signed=True, photometric=photometric)
+    image = read(with_presentation(path, shape), "bone")
+    assert np.array_equal(image, 255 - plain if inverted else plain)
+    by_photometric = dicom.read(str(path), "test", "bone", presentation_lut=False)[0]
+    assert np.array_equal(by_photometric, 255 - plain if photometric == "MONOCHROME1" else plain)
+    described = dicom.read(str(path), "test")[1]
+    contradicts = inverted != (photometric == "MONOCHROME1")
+    assert described.endswith(f", Presentation LUT Shape {shape}") == contradicts, described
+
+
+def test_a_presentation_lut_sequence_maps_the_window_output_to_p_values(tmp_path):
+    hu = phantom_hu(6)
+    plain = read(write_dicom(tmp_path / "plain.dcm", hu, signed=True))
+    lut = np.round(np.sqrt(np.arange(256) / 255) * 4095)
+    path = with_presentation(write_dicom(tmp_path / "p.dcm", hu, signed=True), lut=lut)
+    image, described = dicom.read(str(path), "test")
+    assert np.array_equal(image, np.round(lut[plain] / 4095 * 255))
+    assert described.endswith(", a Presentation LUT")
+
+
+def test_a_table_whose_files_disagree_in_polarity_shows_them_apart_on_the_card(tmp_path):
+    """Half the slices say INVERSE against their MONOCHROME2: shown inverted (as a viewer shows
+    them), counted apart on the data card; `presentation_lut: false` shows them as the rest."""
+    table = ct_table(tmp_path)
+    rows = pd.read_csv(table)
+    for name in rows["path"][::2]:
+        with_presentation(table.parent / name, "INVERSE")
+    for follow in (True, False):
+        out = tmp_path / f"out-{follow}"
+        options = {"source": "table", "table": str(table), "presentation_lut": follow}
+        prepare_dataset("ct", options, PRE, out)
+        manifest = pd.read_parquet(out / "manifest.parquet")
+        shards = np.concatenate([np.load(p) for p in sorted((out / "shards").glob("*.npy"))])
+        inverse = manifest["raw"].str.endswith("Presentation LUT Shape INVERSE").to_numpy()
+        assert inverse.sum() == len(rows) // 2
+        # The phantom's corner is air: black as a viewer shows it, white where inverted.
+        white_air = shards.reshape(len(shards), -1)[:, 0] > 128
+        assert white_air.tolist() == (inverse & follow).tolist()
+        card = dict(data_card(out).sections)
+        sizes = card["Before preprocessing (most common size and mode per split)"]
+        assert "Presentation LUT Shape INVERSE" in sizes.to_string()
+
+
 @pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
 def test_padding_is_background_and_out_of_the_range(tmp_path, photometric):
     """A CT's area outside the scanned circle holds Pixel Padding Value (−2000 here): black,

@@ -8,11 +8,14 @@ standard's pipeline (PS3.3 C.11), never a hand-written copy of it: the modality 
 sets ``window`` (a preset name or ``[centre, width]``), that window, LINEAR, on Hounsfield
 units only (CT, or a RescaleType of HU; anything else stops naming the file and its modality);
 with neither, the file's full range (over all of its frames). Its output range (the LUT's bits,
-or the window's) maps to 0–255, and MONOCHROME1 (white is low) is inverted so that every grey
-image is MONOCHROME2. Padding (Pixel Padding Value, which pydicom leaves to the viewer) is
-black and outside the full range. Colour is kept as stored: 8-bit RGB unchanged (YBR converted
-to RGB by pydicom), deeper RGB scaled by its bits, PALETTE COLOR through its colour LUT
-(``apply_color_lut``).
+or the window's) maps to 0–255. Then the Presentation LUT (``apply_presentation_lut``): where
+the file has one (a Presentation LUT Shape of IDENTITY or INVERSE, or a Presentation LUT
+Sequence) it decides the polarity, as DCMTK and viewers decide it; where it has none,
+MONOCHROME1 (white is low) is inverted, so that every grey image reads as MONOCHROME2. A
+dataset whose files carry a wrong Shape sets ``presentation_lut: false``. Padding (Pixel Padding
+Value, which pydicom leaves to the viewer) is black and outside the full range. Colour is kept
+as stored: 8-bit RGB unchanged (YBR converted to RGB by pydicom), deeper RGB scaled by its bits,
+PALETTE COLOR through its colour LUT (``apply_color_lut``).
 
 A multi-frame file (an enhanced CT or MR, an ultrasound cine) gives one image per frame
 (``medft.data.stacks`` makes its row one per frame). An enhanced file keeps each frame's
@@ -186,18 +189,55 @@ def _sop_class(dataset) -> str:
 
 
 def describe(dataset) -> str:
-    """ "W×H DICOM MONOCHROME2 12-bit signed" — the data card's size and mode."""
+    """ "W×H DICOM MONOCHROME2 12-bit signed" — the data card's size and mode, with a
+    Presentation LUT that the Photometric Interpretation does not imply ("…, Presentation LUT
+    Shape INVERSE"), so that files shown in the other polarity are counted apart."""
     sign = "signed" if int(dataset.get("PixelRepresentation", 0)) else "unsigned"
     bits = dataset.get("BitsStored", dataset.get("BitsAllocated", "?"))
     kind = dataset.get("PhotometricInterpretation", "?")
     count = _frame_count(dataset)
     frames = f", {count} frames" if count > 1 else ""
-    return f"{dataset.Columns}×{dataset.Rows} DICOM {kind} {bits}-bit {sign}{frames}"
+    return (
+        f"{dataset.Columns}×{dataset.Rows} DICOM {kind} {bits}-bit {sign}{frames}"
+        f"{_unexpected_presentation(dataset)}"
+    )
 
 
-def read(path: str, where: str, window=None) -> tuple[np.ndarray, str]:
+PRESENTATION_SHAPES = ("IDENTITY", "INVERSE")
+
+
+def _presentation_shape(dataset) -> str:
+    return str(dataset.get("PresentationLUTShape", "") or "").strip().upper()
+
+
+def _has_presentation_lut(dataset) -> bool:
+    """A Presentation LUT pydicom applies: a Sequence, or a Shape of a softcopy kind (a
+    printer's LIN OD, or an unknown value, is left out, as DCMTK leaves it)."""
+    return (
+        "PresentationLUTSequence" in dataset or _presentation_shape(dataset) in PRESENTATION_SHAPES
+    )
+
+
+def _unexpected_presentation(dataset) -> str:
+    """ ", Presentation LUT Shape INVERSE" where the Shape contradicts the Photometric
+    Interpretation (PS3.3 C.7.6.1.1: INVERSE goes with MONOCHROME1, IDENTITY with MONOCHROME2),
+    ", a Presentation LUT" for a Sequence; "" otherwise."""
+    kind = dataset.get("PhotometricInterpretation", "")
+    if kind not in ("MONOCHROME1", "MONOCHROME2"):
+        return ""
+    if "PresentationLUTSequence" in dataset:
+        return ", a Presentation LUT"
+    shape = _presentation_shape(dataset)
+    if shape in PRESENTATION_SHAPES and (shape == "INVERSE") != (kind == "MONOCHROME1"):
+        return f", Presentation LUT Shape {shape}"
+    return ""
+
+
+def read(
+    path: str, where: str, window=None, presentation_lut: bool = True
+) -> tuple[np.ndarray, str]:
     """The file's one frame as (H, W) or (H, W, 3) uint8, and its description."""
-    frames, raw = read_frames(path, where, window)
+    frames, raw = read_frames(path, where, window, presentation_lut)
     if len(frames) > 1:
         raise DataError(
             f"{where}: DICOM file {Path(path).name} has {len(frames)} frames where one image "
@@ -210,21 +250,27 @@ def _frame_count(dataset) -> int:
     return int(dataset.get("NumberOfFrames", 1) or 1)
 
 
-def read_frames(path: str, where: str, window=None) -> tuple[list[np.ndarray], str]:
+def read_frames(
+    path: str, where: str, window=None, presentation_lut: bool = True
+) -> tuple[list[np.ndarray], str]:
     """Every frame of the file as (H, W) or (H, W, 3) uint8, and the file's description.
 
     A frame of a multi-frame file is read with its own header (``frame_header``: the file's
     attributes and its functional groups), so an enhanced CT's per-frame rescale and window
     apply as the standard defines them. A file without a window takes its full range over all
-    of its frames, so that a frame keeps its brightness relative to its neighbours."""
+    of its frames, so that a frame keeps its brightness relative to its neighbours.
+    ``presentation_lut=False`` leaves the file's Presentation LUT out: the Photometric
+    Interpretation alone decides the polarity."""
     dataset = _open(path, where, header_only=False)
     name = Path(path).name
     # pydicom parses a value when it is first read: a malformed one ("1A" frames) fails here.
     with reading(where, f"DICOM file {name}"):
-        return _frames(dataset, name, where, window)
+        return _frames(dataset, name, where, window, presentation_lut)
 
 
-def _frames(dataset, name: str, where: str, window) -> tuple[list[np.ndarray], str]:
+def _frames(
+    dataset, name: str, where: str, window, presentation_lut: bool
+) -> tuple[list[np.ndarray], str]:
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     _check_decodable(dataset, name, where)
@@ -267,7 +313,10 @@ def _frames(dataset, name: str, where: str, window) -> tuple[list[np.ndarray], s
                 image = _voi(values, header)
         else:
             image = _scale(values, low, high)
-        if kind == "MONOCHROME1":
+        if presentation_lut and _has_presentation_lut(header):
+            with reading(where, f"the Presentation LUT of DICOM file {name}"):
+                image = _presentation(image, header)
+        elif kind == "MONOCHROME1":
             image = 255 - image
         image[padding] = 0
         frames.append(image)
@@ -414,6 +463,26 @@ def _voi(values: np.ndarray, dataset) -> np.ndarray:
     return _scale(apply_voi_lut(values, dataset.copy(), prefer_lut=True), low, high)
 
 
+# The VOI transform's whole output range, as 0..255: what the Presentation LUT takes in.
+_VOI_OUTPUT = np.arange(256)
+
+
+def _presentation(image: np.ndarray, dataset) -> np.ndarray:
+    """pydicom's Presentation LUT (``apply_presentation_lut``) of an 8-bit VOI output, as
+    P-values 0..255. pydicom scales its input's own minimum and maximum to the LUT, and inverts
+    about the input's maximum: given one frame, a dark frame would brighten. So it is given the
+    whole output range, and the table it returns is looked up per pixel."""
+    from pydicom.pixels import apply_presentation_lut
+
+    table = np.asarray(apply_presentation_lut(_VOI_OUTPUT, dataset))
+    top = (
+        2 ** int(dataset.PresentationLUTSequence[0].LUTDescriptor[2]) - 1
+        if "PresentationLUTSequence" in dataset
+        else 255
+    )
+    return _scale(table, 0, top)[image]
+
+
 def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """``values`` from ``low``..``high`` to 0..255."""
     values = np.asarray(values, dtype=np.float64)
@@ -426,14 +495,15 @@ class FrameReader:
     """Frames of multi-frame files as uint8 images, each file read once (a file's frames are
     written one after another)."""
 
-    def __init__(self, window=None) -> None:
+    def __init__(self, window=None, presentation_lut: bool = True) -> None:
         self.window = window
+        self.presentation_lut = presentation_lut
         self._path: str | None = None
         self._frames: list[np.ndarray] = []
         self._raw = ""
 
     def frame(self, path: str, index: int, where: str) -> tuple[np.ndarray, str]:
         if path != self._path:
-            self._frames, self._raw = read_frames(path, where, self.window)
+            self._frames, self._raw = read_frames(path, where, self.window, self.presentation_lut)
             self._path = path
         return self._frames[index], self._raw

@@ -226,6 +226,12 @@ class UserDataOptions(CarvedSplitOptions):
         "mediastinum, lung, bone, brain, liver) or centre width (default: each file's own "
         "window, else its range)",
     )
+    presentation_lut: bool = option(
+        True,
+        help="DICOM: each file's Presentation LUT Shape decides its polarity where it has one "
+        "(INVERSE shows it inverted), as viewers decide; false: the Photometric "
+        "Interpretation alone, for archives whose files carry a wrong Shape",
+    )
     slice_axis: int | None = option(
         None, help="NIfTI: the axis slices are cut along, 0 sagittal, 1 coronal, 2 axial (default)"
     )

@@ -73,8 +73,9 @@ class FileReader:
 
     def __init__(self, options) -> None:
         self.window = getattr(options, "window", None)
+        self.presentation_lut = getattr(options, "presentation_lut", True)
         self.volumes = volumes.VolumeReader(options)
-        self.frames = dicom.FrameReader(self.window)
+        self.frames = dicom.FrameReader(self.window, self.presentation_lut)
 
     def channels(self, path: str, where: str) -> int:
         """From the header alone (volumes are grey)."""
@@ -92,7 +93,7 @@ class FileReader:
         if slice_index >= 0:
             return self.volumes.slice(path, slice_index, where)
         if kind == "dicom":
-            return dicom.read(path, where, self.window)
+            return dicom.read(path, where, self.window, self.presentation_lut)
         # Here, not at the top: the folder source lists files while planning, without torch.
         from medft.data.shards import describe_raw
 
