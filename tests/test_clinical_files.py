@@ -675,6 +675,51 @@ def test_volumes_become_slices_and_no_volume_spans_two_splits(tmp_path):
         prepare_dataset("mri", {**options, "slice_step": 0}, PRE, tmp_path / "zero")
 
 
+def test_a_nifti_slice_is_shown_as_the_dicom_slice_it_was_converted_from(tmp_path):
+    """An axial CT slice (rows towards the patient's back, columns towards the left, as DICOM
+    stores an axial slice), converted to NIfTI as dcm2niix converts it — the voxels as stored,
+    the affine mapping them to RAS — and read back: the same picture, not turned or mirrored.
+    Stored the other way round (a RAS affine, the voxels flipped to match), the same again."""
+    hu = np.zeros((32, 32))
+    hu[4:10, 3:6] = 1000  # an L: a turn or a mirror image of it is not itself
+    hu[8:10, 3:12] = 1000
+    hu[20:28, 24:26] = 1000  # and a bar, so that the picture is not symmetric in any way
+    shown = read(write_dicom(tmp_path / "axial.dcm", hu, signed=True, window=(500, 1000)))
+    assert np.array_equal(shown > 128, hu > 500)
+
+    class Options:
+        slice_axis = central_slices = intensity_percentiles = None
+
+    reader = FileReader(Options())
+    # Voxel (i, j) is pixel (row j, column i): x and y of LPS are -x and -y of RAS.
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0])
+    stored = np.repeat(hu.T[:, :, None], 3, axis=2).astype(np.float32)
+    nibabel.save(nibabel.Nifti1Image(stored, lps), tmp_path / "from_dicom.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(stored[::-1, ::-1].copy(), np.eye(4)), tmp_path / "ras.nii.gz")
+    for name in ("from_dicom.nii.gz", "ras.nii.gz"):
+        assert np.array_equal(reader(str(tmp_path / name), 1, "t")[0], shown), name
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_every_plane_of_a_volume_is_shown_with_the_patients_right_or_front_on_the_left(
+    tmp_path, axis
+):
+    """One bright voxel at the volume's right, anterior, superior corner (RAS+ voxel axes):
+    in an axial slice it is at the top (anterior) left (the patient's right, radiological
+    convention); in a coronal one at the top (superior) left (right); in a sagittal one at the
+    top (superior) left (anterior)."""
+    data = np.zeros((6, 7, 8), dtype=np.float32)
+    data[-1, -1, -1] = 100
+    nibabel.save(nibabel.Nifti1Image(data, np.eye(4)), tmp_path / "v.nii.gz")
+
+    class Options:
+        slice_axis, central_slices, intensity_percentiles = axis, None, (0, 100)
+
+    image = FileReader(Options())(str(tmp_path / "v.nii.gz"), data.shape[axis] - 1, "t")[0]
+    planes = {0: (8, 7), 1: (8, 6), 2: (7, 6)}  # (rows, columns): S or A down, R or A across
+    assert image.shape == planes[axis] and image[0, 0] == 255 and image.sum() == 255
+
+
 def test_intensity_is_scaled_per_volume_and_blank_slices_are_not_leaks(tmp_path):
     class Options:
         slice_axis = central_slices = intensity_percentiles = None

@@ -4,7 +4,10 @@ volume becomes 2D slices.
 A records row whose file is a volume expands into one row per slice along ``slice_axis`` of
 the volume in its closest canonical (RAS+) orientation (0: sagittal, 1: coronal, 2: axial;
 default 2) — every slice, or the central ``central_slices`` fraction of them
-(``medft.data.stacks``, which expands multi-frame DICOM files alike).
+(``medft.data.stacks``, which expands multi-frame DICOM files alike). A slice is shown as a
+DICOM slice of the same plane is (PS3.3 C.7.6.2.1.1, radiological convention): anterior or
+superior at the top, the patient's right on the image's left — not as the array's axes lie,
+which turns an axial brain on its side and sets NIfTI slices apart from DICOM ones.
 Intensities are scaled per volume, not per slice: the volume's ``intensity_percentiles``
 (default 0.5 and 99.5) map to 0 and 255, so a slice's brightness still means what it means in
 its neighbours, and a few hot voxels do not flatten the rest.
@@ -68,6 +71,14 @@ def slices_in(path: str, options, where: str) -> int:
     return shape[axis] if axis < len(shape) else 1
 
 
+def as_viewed(plane: np.ndarray) -> np.ndarray:
+    """A RAS+ slice as a viewer shows its plane. Whichever axis was cut, the slice's two axes
+    run in RAS order (x before y before z), each towards R, A or S; a viewer's columns run
+    towards the patient's left or back, and its rows downwards (towards P in an axial slice,
+    towards I otherwise). Both reversed, then rows and columns exchanged."""
+    return np.ascontiguousarray(plane[::-1, ::-1].T)
+
+
 class VolumeReader:
     """Slices of volumes as uint8 images, each volume read and scaled once."""
 
@@ -84,9 +95,8 @@ class VolumeReader:
             self._volume, self._raw = self._read(path, where)
             self._path = path
         volume = self._volume
-        if volume.ndim == 2:
-            return volume, self._raw
-        return np.ascontiguousarray(np.take(volume, index, axis=self.axis)), self._raw
+        plane = volume if volume.ndim == 2 else np.take(volume, index, axis=self.axis)
+        return as_viewed(plane), self._raw
 
     def _read(self, path: str, where: str) -> tuple[np.ndarray, str]:
         image, shape = _load(path, where)
