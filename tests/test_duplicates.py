@@ -304,6 +304,33 @@ def test_near_copies_across_splits_are_listed_by_default_and_dropped_on_request(
         )
 
 
+def test_the_card_shows_how_close_every_evaluation_image_comes_to_an_earlier_one(tmp_path, caplog):
+    """Beside the pairs, the spread of every evaluation image's closest earlier image: the six
+    copies apart at the top, the distinct textures below; in HTML a histogram, in the warning
+    the spread's median and 99th percentile."""
+    from medft.data.card import HISTOGRAM, data_card, write
+
+    textured_layout(tmp_path / "raw", _made_copies())
+    options = {"source": "imagefolder", "root": str(tmp_path / "raw")}
+    with caplog.at_level("WARNING", logger="medft.data.near_duplicates"):
+        out = prepare_dataset("tex", options, Preprocess(32, 32), tmp_path / "w")
+    test = read_meta(out).near_duplicates["closest"]["test"]
+    assert test["images"] == 14 and sum(test["counts"]) + test["below"] == 14
+    at_or_above = [
+        n for low, n in zip(test["bins"], test["counts"], strict=False) if low >= THRESHOLD
+    ]
+    assert sum(at_or_above) == 6 and test["quantiles"]["50"] < THRESHOLD
+    assert "test median" in caplog.text and "99th percentile" in caplog.text
+    section = dict(data_card(out).sections)[
+        "Near-duplicates: how close each evaluation image's closest earlier image is"
+    ]
+    row = section.set_index("split").loc["test"]
+    assert row[f"r ≥ {THRESHOLD}"] == "6 (42.9%)" and row[HISTOGRAM].startswith("<img src=")
+    write(data_card(out), tmp_path / "card")
+    assert "data:image/png" not in (tmp_path / "card.md").read_text()
+    assert (tmp_path / "card.html").read_text().count("data:image/png") >= 2 + 12  # pairs too
+
+
 def _textures(n: int, seed: int) -> list:
     """``n`` distinct smooth random textures, 64 px: images of one kind that differ."""
     import numpy as np

@@ -38,6 +38,10 @@ def data_card(folder: str | Path) -> DataCard:
             ("Before preprocessing (most common size and mode per split)", _raw(manifest, splits)),
             ("Duplicates", _duplicates(meta)),
             ("Near-duplicates across splits", _near_duplicates(meta, manifest)),
+            (
+                "Near-duplicates: how close each evaluation image's closest earlier image is",
+                _closeness(meta),
+            ),
             ("Files left out (no image medft reads)", _left_out(meta)),
         ],
     )
@@ -174,13 +178,15 @@ def _duplicates(meta) -> pd.DataFrame:
 
 
 THUMBNAILS = "thumbnails"  # a column of HTML images: shown in the HTML card only
+HISTOGRAM = "histogram"  # likewise
+HTML_ONLY = (THUMBNAILS, HISTOGRAM)
 
 
 def _escaped(frame: pd.DataFrame) -> dict:
-    """Every column's cells HTML-escaped but the thumbnails'."""
+    """Every column's cells HTML-escaped but the images'."""
     import html
 
-    return {c: (lambda v: html.escape(str(v))) for c in frame.columns if c != THUMBNAILS}
+    return {c: (lambda v: html.escape(str(v))) for c in frame.columns if c not in HTML_ONLY}
 
 
 def _near_duplicates(meta, manifest: pd.DataFrame) -> pd.DataFrame:
@@ -210,6 +216,59 @@ def _near_duplicates(meta, manifest: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _closeness(meta) -> pd.DataFrame:
+    """Per evaluation split, the spread of each image's closest earlier image's similarity:
+    copies stand apart near 1, while distinct images of one modality spread below, their top
+    rising with the size of the earlier splits (bench/results_near_duplicates_scale.md), so a
+    pair flagged at the top of that spread may be two patients alike; in HTML, a histogram
+    with the threshold."""
+    found = getattr(meta, "near_duplicates", {}) or {}
+    closest = found.get("closest")
+    if not closest:
+        return pd.DataFrame({"": ["not recorded (prepared before medft recorded it)"]})
+    threshold = found["threshold"]
+    rows = []
+    for split, spread in closest.items():
+        at = sum(p["split"] == split for p in found["pairs"])
+        quantiles = spread["quantiles"]
+        rows.append(
+            {
+                "split": split,
+                "images": spread["images"],
+                "median r": f"{quantiles['50']:.3f}",
+                "90th percentile": f"{quantiles['90']:.3f}",
+                "99th percentile": f"{quantiles['99']:.3f}",
+                f"r ≥ {threshold}": f"{at} ({at / max(spread['images'], 1):.1%})",
+                HISTOGRAM: _histogram_html(spread, threshold),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _histogram_html(spread: dict, threshold: float) -> str:
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = spread["bins"]
+    figure, axes = plt.subplots(figsize=(3.6, 1.2), dpi=100)
+    axes.bar(bins[:-1], spread["counts"], width=bins[1] - bins[0], align="edge", color="0.45")
+    axes.axvline(threshold, color="tab:red", linewidth=1)
+    axes.set_xlim(bins[0], bins[-1])
+    axes.set_yscale("symlog", linthresh=1)
+    axes.tick_params(labelsize=6)
+    axes.set_xlabel(f"r (red: {threshold}; {spread['below']} below {bins[0]})", fontsize=6)
+    figure.tight_layout(pad=0.2)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
 def _thumbnail_html(thumbnail: bytes | None) -> str:
     import base64
     import io
@@ -235,7 +294,7 @@ def write(card: DataCard, stem: Path) -> None:
     markdown = [f"# {card.title}", ""]
     parts = []
     for heading, frame in card.sections:
-        shown = frame.drop(columns=[THUMBNAILS], errors="ignore")
+        shown = frame.drop(columns=list(HTML_ONLY), errors="ignore")
         markdown += [f"## {heading}", "", shown.to_markdown(index=False), ""]
         table = inline_markup(
             frame.to_html(index=False, border=0, escape=False, formatters=_escaped(frame))

@@ -46,7 +46,9 @@ channels remapped each its own way (its grey tones then change order:
 ``bench/results_near_duplicates_tone.md``); fine-grained images (blood-cell smears) lose some
 cropped copies to the thumbnail's blur (PBC: 61–95 % caught) and most shrunk ones (9–11 %).
 Images of two patients can also correlate this closely where a modality's images are alike
-(the bench counts such flags): that is why the default warns.
+(the bench counts such flags), and more of them the more earlier images there are
+(``bench/results_near_duplicates_scale.md``): that is why the default warns, and why the data
+card shows every evaluation image's closest similarity beside the pairs (``closeness``).
 """
 
 from __future__ import annotations
@@ -532,14 +534,22 @@ def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     split's image (mirrored, turned or zoomed: ``similarity``), exact copies and blank images
     aside: id, split, near_of, near_split, similarity and the view that matched
     (``closest_views``); the closest earlier image per evaluation image."""
+    return search(manifest, threshold)[0]
+
+
+def search(
+    manifest: pd.DataFrame, threshold: float = THRESHOLD
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``pairs``, and per evaluation split every image's similarity to its closest earlier
+    image (``closeness`` summarises them for the data card)."""
     from medft.runtime import progress  # imports torch: not for the planner's option checks
 
     columns = ["id", "split", "near_of", "near_split", "similarity", "view"]
     if "thumbnail" not in manifest:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), {}
     content = manifest[~manifest["blank"].astype(bool)] if "blank" in manifest else manifest
     rank = content["split"].map(ORDER).to_numpy()
-    found, pairs_of = [], []
+    found, pairs_of, closest = [], [], {}
     for split in ("val", "test"):
         later, earlier = content[content["split"] == split], content[rank < ORDER[split]]
         if later.empty or earlier.empty:
@@ -548,21 +558,63 @@ def pairs(manifest: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
         # minutes on a large split (bench/results_near_duplicates.md, "Time"): a line a minute
         rows = max(1, min(CHUNK, CELLS // len(earlier)))
         chunks = range(0, len(later), rows)
+        bests = []
         for start in progress(chunks, len(chunks), f"near copies, {split}", unit="chunks"):
             part = later.iloc[start : start + rows]
             close = similarity(part["thumbnail"], earlier["thumbnail"])
             close[part["pixel_hash"].to_numpy()[:, None] == hashes[None]] = -1.0
             nearest = close.argmax(axis=1)
             best = close[np.arange(len(part)), nearest]
+            bests.append(best)
             for i in np.flatnonzero(best >= threshold):
                 other = earlier.iloc[nearest[i]]
                 found.append(
                     (part["id"].iloc[i], split, other["id"], other["split"], float(best[i]))
                 )
                 pairs_of.append((part["thumbnail"].iloc[i], other["thumbnail"]))
+        closest[split] = np.concatenate(bests)
     named = closest_views([q for q, _ in pairs_of], [r for _, r in pairs_of])
     return pd.DataFrame(
         [(*row, name) for row, name in zip(found, named, strict=True)], columns=columns
+    ), closest
+
+
+# The data card's histogram of the closest earlier image's similarity: how the flagged pairs
+# stand against the rest (a cluster near 1 of copies, or the top of the spread of distinct
+# images of one modality, which rises with the size of the earlier splits).
+CLOSENESS_BINS = np.round(np.arange(0.80, 1.0001, 0.005), 3)
+CLOSENESS_QUANTILES = (50, 90, 99)
+
+
+def closeness(closest: np.ndarray) -> dict:
+    """What meta.json keeps of one split's closest-earlier similarities: their count,
+    quantiles and a histogram over ``CLOSENESS_BINS``, with how many fall below it."""
+    counts, _ = np.histogram(closest, CLOSENESS_BINS)
+    return {
+        "images": int(len(closest)),
+        "quantiles": {
+            str(q): round(float(v), 4)
+            for q, v in zip(
+                CLOSENESS_QUANTILES, np.percentile(closest, CLOSENESS_QUANTILES), strict=True
+            )
+        },
+        "bins": CLOSENESS_BINS.tolist(),
+        "counts": counts.tolist(),
+        "below": int((closest < CLOSENESS_BINS[0]).sum()),
+    }
+
+
+def _spread(closest: dict) -> str:
+    """One sentence on how the evaluation images' closest earlier images spread: where the
+    flagged ones are its top rather than apart near 1, they may be distinct images alike."""
+    splits = "; ".join(
+        f"{split} median {c['quantiles']['50']:.3f}, 99th percentile {c['quantiles']['99']:.3f}"
+        for split, c in closest.items()
+    )
+    return (
+        f"Each evaluation image's closest earlier image: r {splits}. Copies stand apart near "
+        "1; distinct images of one modality spread below, and the more earlier images, the "
+        "closer their top (the data card's histogram)."
     )
 
 
@@ -576,8 +628,13 @@ def resolve(
             f"dataset {dataset!r}: near_duplicates must be one of {', '.join(POLICIES)}"
         )
     every = every[every["id"].isin(manifest["id"]) | (every["split"] == "train")]
-    found = pairs(every)
-    record = {"policy": policy, "threshold": THRESHOLD, "pairs": found.to_dict("records")}
+    found, closest = search(every)
+    record = {
+        "policy": policy,
+        "threshold": THRESHOLD,
+        "pairs": found.to_dict("records"),
+        "closest": {split: closeness(values) for split, values in closest.items()},
+    }
     if found.empty:
         return manifest, record
     shown = "; ".join(
@@ -585,21 +642,24 @@ def resolve(
         for r in found.head(SHOWN).itertuples()
     )
     more = f" (and {len(found) - SHOWN} more)" if len(found) > SHOWN else ""
+    spread = _spread(record["closest"])
     if policy == "error":
         raise DataError(
             f"dataset {dataset!r}: {len(found)} evaluation image(s) are near copies of an "
             f"earlier split's image (thumbnail correlation ≥ {THRESHOLD}): {shown}{more}. "
-            "Look at them (a re-saved or resized copy is leakage), then remove them, or set "
-            "`near_duplicates: drop_from_eval` or `warn`."
+            f"{spread} Look at them (a re-saved or resized copy is leakage), then remove them, "
+            "or set `near_duplicates: drop_from_eval` or `warn`."
         )
     if policy == "warn":
         log.warning(
             "dataset %r: %d evaluation image(s) look like near copies of an earlier split's "
-            "image: %s%s; listed in the data card (`near_duplicates: drop_from_eval` drops them)",
+            "image: %s%s. %s Listed in the data card (`near_duplicates: drop_from_eval` drops "
+            "them)",
             dataset,
             len(found),
             shown,
             more,
+            spread,
         )
         return manifest, record
     from medft.data.duplicates import drop_from_eval
