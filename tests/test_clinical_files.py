@@ -238,15 +238,29 @@ def test_padding_is_background_and_out_of_the_range(tmp_path, photometric):
     assert (inside[0] == dark).all() and (inside[1] == bright).all()  # air to bone: 0..255
 
 
-def test_a_compressed_file_without_its_decoder_names_syntax_and_package(tmp_path):
+def without_decoders(monkeypatch):
+    """pydicom as on a machine without the ``dicom`` extra's decoders: no compressed syntax
+    decodable, its plugins listed as pydicom lists the missing ones."""
+    from types import SimpleNamespace
+
+    none = SimpleNamespace(
+        is_available=False,
+        missing_dependencies=[
+            "gdcm - requires gdcm>=3.0.10",
+            "pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1",
+        ],
+    )
+    monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda syntax: none)
+
+
+def test_a_compressed_file_without_its_decoder_names_syntax_and_package(tmp_path, monkeypatch):
     path = write_dicom(tmp_path / "ls.dcm", phantom_hu(3), signed=True)
     ds = pydicom.dcmread(path)
     ds.file_meta.TransferSyntaxUID = JPEGLSLossless
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + bytes(64)])
     ds["PixelData"].VR, ds["PixelData"].is_undefined_length = "OB", True
     ds.save_as(path, enforce_file_format=True)
-    if pydicom.pixels.get_decoder(JPEGLSLossless).is_available:
-        pytest.skip("a JPEG-LS decoder is installed here")
+    without_decoders(monkeypatch)
     with pytest.raises(DataError) as error:
         read(path)
     message = str(error.value)
@@ -788,14 +802,50 @@ def test_real_ct_and_mr_slices_read_with_contrast(tmp_path):
     assert np.array_equal(read(real_file("MR_small_RLE.dcm")), read(real_file("MR_small.dcm")))
 
 
-def test_real_broken_and_undecodable_files_are_named(tmp_path):
+def test_real_broken_and_undecodable_files_are_named(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="MR_truncated.dcm"):
         read(real_file("MR_truncated.dcm"))
-    if not pydicom.pixels.get_decoder(JPEGLSLossless).is_available:
-        with pytest.raises(
-            DataError, match=r"MR_small_jpeg_ls_lossless.dcm is compressed as JPEG-LS"
-        ):
-            read(real_file("MR_small_jpeg_ls_lossless.dcm"))
+    without_decoders(monkeypatch)
+    with pytest.raises(DataError, match=r"MR_small_jpeg_ls_lossless.dcm is compressed as JPEG-LS"):
+        read(real_file("MR_small_jpeg_ls_lossless.dcm"))
+
+
+@pytest.mark.filterwarnings("ignore:End of file reached before delimiter")
+def test_a_compressed_file_cut_short_is_named_as_cut_not_as_holding_no_image(tmp_path):
+    """pydicom drops the pixels of a file that ends inside them, warning only: it is a copy
+    cut short, to be copied again, not an object without an image, to be removed."""
+    data = real_file("MR_small_jpeg_ls_lossless.dcm").read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as error:
+        read(tmp_path / "cut.dcm")
+    message = str(error.value)
+    assert "cut.dcm has an image header but ends before its pixels do" in message
+    assert "cut short" in message and "copy it again" in message and "remove" not in message
+
+
+def test_floating_point_pixels_read_over_their_range(tmp_path):
+    """A parametric map (an ADC map, say) keeps its pixels as floats (Float Pixel Data):
+    read, and with no window, over its full range."""
+    from pydicom.uid import MRImageStorage
+
+    adc = np.linspace(0.0, 3.0e-3, 32 * 32, dtype=np.float32).reshape(32, 32)  # mm²/s
+    ds = new_dataset(MRImageStorage)
+    ds.Modality, ds.PatientID = "MR", "p"
+    ds.Rows, ds.Columns = adc.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.BitsAllocated = 1, "MONOCHROME2", 32
+    ds.FloatPixelData = adc.tobytes()
+    ds.save_as(tmp_path / "adc.dcm", enforce_file_format=True)
+    image = read(tmp_path / "adc.dcm")
+    assert np.array_equal(image, np.round(adc / adc.max() * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    "name", ["MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "MR_small_RLE.dcm"]
+)
+def test_real_files_compressed_as_archives_export_them_read_as_the_uncompressed(name):
+    """JPEG-LS and JPEG 2000 (mammography and PACS exports), decoded by the ``dicom`` extra's
+    decoders, read exactly as the same MR slice uncompressed."""
+    assert np.array_equal(read(real_file(name)), read(real_file("MR_small.dcm")))
 
 
 def _pydicom_view(ds, bits_range):
@@ -934,17 +984,27 @@ def test_a_file_without_preamble_is_read_as_the_dicom_it_is(tmp_path):
         read(tmp_path / "notes.dcm")
 
 
-def test_twelve_bit_jpeg_extended_names_the_decoder_packages():
-    from pydicom.uid import JPEGExtended12Bit
+def test_twelve_bit_jpeg_extended_reads_and_a_damaged_one_says_what_the_decoder_said(tmp_path):
+    """12-bit JPEG Extended, which Pillow cannot decode, reads through the ``dicom`` extra's
+    libjpeg as pydicom shows it; cut short, the message gives the decoder's words, that the
+    file may be damaged, and the decoders not installed — in one line."""
+    from pydicom.encaps import generate_frames
 
-    decoder = pydicom.pixels.get_decoder(JPEGExtended12Bit)
-    if not decoder.missing_dependencies:
-        pytest.skip("a 12-bit JPEG decoder is installed here")
+    path = real_file("JPGExtended.dcm")
+    ds = pydicom.dcmread(path)
+    image = read(path)
+    plain = pydicom.dcmread(path)
+    plain.decompress()
+    plain.save_as(tmp_path / "plain.dcm", enforce_file_format=True)
+    assert np.array_equal(image, read(tmp_path / "plain.dcm")) and image.std() > 20
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[:100]])  # its tables cut short: libjpeg refuses it
+    ds.save_as(tmp_path / "cut.dcm", enforce_file_format=True)
     with pytest.raises(DataError) as error:
-        read(real_file("JPGExtended.dcm"))
+        read(tmp_path / "cut.dcm")
     message = str(error.value)
-    assert "JPGExtended.dcm" in message and "12-bit" in message
-    assert "pylibjpeg" in message and "gdcm" in message and "\n" not in message
+    assert "cut.dcm" in message and "12-bit" in message and "may be damaged" in message
+    assert "\n" not in message
 
 
 def test_the_plan_counts_slices_and_frames_not_files(tmp_path):

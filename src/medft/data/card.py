@@ -259,7 +259,9 @@ def _histogram_html(spread: dict, threshold: float) -> str:
     axes.bar(bins[:-1], spread["counts"], width=bins[1] - bins[0], align="edge", color="0.45")
     axes.axvline(threshold, color="tab:red", linewidth=1)
     axes.set_xlim(bins[0], bins[-1])
-    axes.set_yscale("symlog", linthresh=1)
+    axes.set_yscale("symlog", linthresh=1)  # a few flags stay visible beside hundreds
+    axes.set_ylim(0, max(max(spread["counts"]), 1) * 2)
+    axes.set_ylabel("images", fontsize=6)
     axes.tick_params(labelsize=6)
     axes.set_xlabel(f"r (red: {threshold}; {spread['below']} below {bins[0]})", fontsize=6)
     figure.tight_layout(pad=0.2)

@@ -50,7 +50,10 @@ WINDOWS = {
     "brain": (40.0, 80.0),
     "liver": (60.0, 160.0),
 }
-INSTALL = "pip install 'medft[dicom]' (or: pip install pydicom)"
+INSTALL = (
+    "pip install 'medft[dicom]' (or: pip install pydicom pylibjpeg pylibjpeg-libjpeg "
+    "pylibjpeg-openjpeg)"
+)
 
 
 def is_dicom(path: str) -> bool:
@@ -150,6 +153,10 @@ class Header:
     channels: int  # 3 for colour (palette colour included), else 1
     patient: str  # Patient ID, or ""
     not_an_image: str | None  # the SOP class of a file that holds no image; None for an image
+
+    @property
+    def is_image(self) -> bool:
+        return self.not_an_image is None
 
 
 # Headers read so far, by (path, modification time, size): the folder listing, the frame
@@ -263,6 +270,14 @@ def read_frames(
     Interpretation alone decides the polarity."""
     dataset = _open(path, where, header_only=False)
     name = Path(path).name
+    if not any(keyword in dataset for keyword in PIXEL_DATA) and header(path, where).is_image:
+        # A file that ends inside its pixels (a copy cut short) reads, with a warning only, as
+        # a data set without them — or without anything: its header alone reads whole.
+        raise DataError(
+            f"{where}: DICOM file {name} has an image header but ends before its pixels do: "
+            "the file is cut short (an interrupted copy or download); copy it again from the "
+            "archive"
+        )
     # pydicom parses a value when it is first read: a malformed one ("1A" frames) fails here.
     with reading(where, f"DICOM file {name}"):
         return _frames(dataset, name, where, window, presentation_lut)
@@ -343,6 +358,8 @@ def _full_range(frames) -> tuple[float, float]:
 
 
 FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+# Where the pixels are: integers, or floats (a parametric map: ADC, T1, perfusion).
+PIXEL_DATA = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 def frame_header(dataset, index: int):
@@ -354,7 +371,7 @@ def frame_header(dataset, index: int):
 
     header = Dataset()
     for element in dataset:
-        if element.keyword not in (*FUNCTIONAL_GROUPS, "PixelData"):
+        if element.keyword not in (*FUNCTIONAL_GROUPS, *PIXEL_DATA):
             header[element.tag] = element
     shared = dataset.get("SharedFunctionalGroupsSequence") or []
     own = dataset.get("PerFrameFunctionalGroupsSequence") or []
@@ -383,7 +400,7 @@ def _padding(dataset, pixels: np.ndarray) -> np.ndarray:
 def _check_decodable(dataset, name: str, where: str) -> None:
     from pydicom.pixels import get_decoder
 
-    if "PixelData" not in dataset:
+    if not any(keyword in dataset for keyword in PIXEL_DATA):
         raise DataError(
             f"{where}: DICOM file {name} holds no image ({_sop_class(dataset)}, no Pixel "
             "Data); remove its row"
@@ -404,22 +421,25 @@ def _check_decodable(dataset, name: str, where: str) -> None:
 
 
 def _pixels(dataset, name: str, where: str) -> np.ndarray:
-    """The frame; a compressed one that the installed decoders cannot handle (12-bit JPEG
-    Extended with only Pillow, say) names the packages that can."""
+    """The frame; a compressed one that the installed decoders cannot decode says what they
+    said, and names the decoders not installed (12-bit JPEG Extended with only Pillow, say,
+    without the ``dicom`` extra's pylibjpeg) — or that the file may be damaged."""
     from pydicom.pixels import get_decoder
 
     syntax = dataset.file_meta.TransferSyntaxUID
     try:
-        with reading(where, f"the pixels of DICOM file {name}"):
-            return dataset.pixel_array
-    except DataError:
+        return dataset.pixel_array
+    except Exception as error:
         missing = get_decoder(syntax).missing_dependencies if syntax.is_compressed else []
         if not missing:
-            raise
+            with reading(where, f"the pixels of DICOM file {name}"):
+                raise
+        said = " ".join(str(error).split())
         bits = dataset.get("BitsStored", "?")
         raise DataError(
             f"{where}: DICOM file {name} ({syntax.name}, {bits}-bit) cannot be decoded by the "
-            f"installed decoders: install {'; or '.join(missing)}"
+            f"installed decoders ({said}): the file may be damaged (re-export it), or need one "
+            f"not installed: {'; or '.join(missing)}"
         ) from None
 
 
