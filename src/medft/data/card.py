@@ -245,10 +245,17 @@ def _closeness(meta) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _histogram_html(spread: dict, threshold: float) -> str:
+def _png_html(save) -> str:
+    """An <img> of the PNG that ``save(buffer, format="PNG")`` writes, inline."""
     import base64
     import io
 
+    buffer = io.BytesIO()
+    save(buffer, format="PNG")
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _histogram_html(spread: dict, threshold: float) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,16 +272,12 @@ def _histogram_html(spread: dict, threshold: float) -> str:
     axes.tick_params(labelsize=6)
     axes.set_xlabel(f"r (red: {threshold}; {spread['below']} below {bins[0]})", fontsize=6)
     figure.tight_layout(pad=0.2)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    html = _png_html(figure.savefig)
     plt.close(figure)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return html
 
 
 def _thumbnail_html(thumbnail: bytes | None) -> str:
-    import base64
-    import io
-
     from PIL import Image
 
     from medft.data.near_duplicates import SIDE
@@ -282,9 +285,7 @@ def _thumbnail_html(thumbnail: bytes | None) -> str:
     if thumbnail is None:
         return "(dropped)"
     image = Image.frombytes("L", (SIDE, SIDE), thumbnail).resize((64, 64), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return _png_html(image.save)
 
 
 def write(card: DataCard, stem: Path) -> None:
