@@ -270,7 +270,7 @@ def read_frames(
     Interpretation alone decides the polarity."""
     dataset = _open(path, where, header_only=False)
     name = Path(path).name
-    if not any(keyword in dataset for keyword in PIXEL_DATA) and header(path, where).is_image:
+    if not _has_pixels(dataset) and header(path, where).is_image:
         # A file that ends inside its pixels (a copy cut short) reads, with a warning only, as
         # a data set without them — or without anything: its header alone reads whole.
         raise DataError(
@@ -362,6 +362,10 @@ FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroups
 PIXEL_DATA = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
+def _has_pixels(dataset) -> bool:
+    return any(keyword in dataset for keyword in PIXEL_DATA)
+
+
 def frame_header(dataset, index: int):
     """The header of frame ``index`` of a multi-frame file: its attributes with those of its
     functional groups (PS3.3 C.7.6.16) — the shared ones, then the frame's own, which take
@@ -400,7 +404,7 @@ def _padding(dataset, pixels: np.ndarray) -> np.ndarray:
 def _check_decodable(dataset, name: str, where: str) -> None:
     from pydicom.pixels import get_decoder
 
-    if not any(keyword in dataset for keyword in PIXEL_DATA):
+    if not _has_pixels(dataset):
         raise DataError(
             f"{where}: DICOM file {name} holds no image ({_sop_class(dataset)}, no Pixel "
             "Data); remove its row"
