@@ -823,6 +823,20 @@ def test_a_compressed_file_cut_short_is_named_as_cut_not_as_holding_no_image(tmp
     assert "cut short" in message and "copy it again" in message and "remove" not in message
 
 
+@pytest.mark.parametrize("name", ["JPGExtended.dcm", "MR_small_jp2klossless.dcm"])
+def test_a_compressed_stream_cut_short_is_named_not_filled_in(tmp_path, name):
+    """A stream whose end is missing, which libjpeg and OpenJPEG decode without a word (the
+    rest filled in), stops naming the file."""
+    from pydicom.encaps import generate_frames
+
+    ds = pydicom.dcmread(real_file(name))
+    stream = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([stream[: len(stream) * 2 // 3]])
+    ds.save_as(tmp_path / "cut.dcm", enforce_file_format=True)
+    with pytest.raises(DataError, match="pixels of DICOM file cut.dcm end before their end-of"):
+        read(tmp_path / "cut.dcm")
+
+
 def test_floating_point_pixels_read_over_their_range(tmp_path):
     """A parametric map (an ADC map, say) keeps its pixels as floats (Float Pixel Data):
     read, and with no window, over its full range."""
@@ -986,7 +1000,7 @@ def test_a_file_without_preamble_is_read_as_the_dicom_it_is(tmp_path):
 
 def test_twelve_bit_jpeg_extended_reads_and_a_damaged_one_says_what_the_decoder_said(tmp_path):
     """12-bit JPEG Extended, which Pillow cannot decode, reads through the ``dicom`` extra's
-    libjpeg as pydicom shows it; cut short, the message gives the decoder's words, that the
+    libjpeg as pydicom shows it; its tables cut short, the message gives the decoder's words, that the
     file may be damaged, and the decoders not installed — in one line."""
     from pydicom.encaps import generate_frames
 
@@ -998,7 +1012,7 @@ def test_twelve_bit_jpeg_extended_reads_and_a_damaged_one_says_what_the_decoder_
     plain.save_as(tmp_path / "plain.dcm", enforce_file_format=True)
     assert np.array_equal(image, read(tmp_path / "plain.dcm")) and image.std() > 20
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    ds.PixelData = encapsulate([frame[:100]])  # its tables cut short: libjpeg refuses it
+    ds.PixelData = encapsulate([frame[:100] + b"\xff\xd9"])  # its tables cut: refused
     ds.save_as(tmp_path / "cut.dcm", enforce_file_format=True)
     with pytest.raises(DataError) as error:
         read(tmp_path / "cut.dcm")

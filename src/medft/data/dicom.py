@@ -422,6 +422,37 @@ def _check_decodable(dataset, name: str, where: str) -> None:
             f"{where}: DICOM file {name} is compressed as {syntax.name} ({syntax}), and no "
             f"decoder for it is installed: install {needs}"
         )
+    if syntax in _ended_by_ffd9():
+        _check_streams_end(dataset, name, where)
+
+
+@lru_cache(maxsize=1)
+def _ended_by_ffd9() -> frozenset:
+    """The JPEG, JPEG-LS and JPEG 2000 transfer syntaxes: their streams end with the marker
+    FF D9 (EOI; JPEG 2000's EOC), which their coded data cannot hold (it stuffs every FF that
+    could start a marker)."""
+    from pydicom import uid
+
+    return frozenset(
+        (*uid.JPEGTransferSyntaxes, *uid.JPEGLSTransferSyntaxes, *uid.JPEG2000TransferSyntaxes)
+    )
+
+
+def _check_streams_end(dataset, name: str, where: str) -> None:
+    """Each frame's stream reaches its end marker (padding after it aside). libjpeg and
+    OpenJPEG decode a stream cut short without a word, filling what is missing: a third of a
+    12-bit JPEG read as an image whose lower two thirds were grey."""
+    from pydicom.encaps import generate_frames
+
+    frames = generate_frames(dataset.PixelData, number_of_frames=_frame_count(dataset))
+    for index, stream in enumerate(frames):
+        if not stream.rstrip(b"\x00\xff").endswith(b"\xff\xd9"):
+            which = f"frame {index} of " if _frame_count(dataset) > 1 else ""
+            raise DataError(
+                f"{where}: the compressed pixels of {which}DICOM file {name} end before their "
+                "end-of-image marker: the file is cut short or damaged (its decoder would fill "
+                "the rest without a word); copy it again from the archive"
+            )
 
 
 def _pixels(dataset, name: str, where: str) -> np.ndarray:
