@@ -1000,8 +1000,8 @@ def test_a_file_without_preamble_is_read_as_the_dicom_it_is(tmp_path):
 
 def test_twelve_bit_jpeg_extended_reads_and_a_damaged_one_says_what_the_decoder_said(tmp_path):
     """12-bit JPEG Extended, which Pillow cannot decode, reads through the ``dicom`` extra's
-    libjpeg as pydicom shows it; its tables cut short, the message gives the decoder's words, that the
-    file may be damaged, and the decoders not installed — in one line."""
+    libjpeg as its decompressed copy does; its tables cut short, the message gives the decoder's
+    words, that the file may be damaged, and the decoders not installed — in one line."""
     from pydicom.encaps import generate_frames
 
     path = real_file("JPGExtended.dcm")
