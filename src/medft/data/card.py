@@ -36,6 +36,10 @@ def data_card(folder: str | Path) -> DataCard:
             ("Splits: where each came from and what left it", _splits(meta, splits)),
             ("Images per split and class", _counts(manifest, meta, splits)),
             ("Before preprocessing (most common size and mode per split)", _raw(manifest, splits)),
+            (
+                "Size and mode by class (a cue a model could learn instead of the finding)",
+                _by_class(manifest, meta),
+            ),
             ("Duplicates", _duplicates(meta)),
             ("Near-duplicates across splits", _near_duplicates(meta, manifest)),
             (
@@ -154,6 +158,16 @@ def _raw(manifest: pd.DataFrame, splits: list[str]) -> pd.DataFrame:
         more = f", {len(common) - 3} other kinds" if len(common) > 3 else ""
         rows.append((split, shown + more))
     return pd.DataFrame(rows, columns=["split", "size and mode (images)"])
+
+
+def _by_class(manifest: pd.DataFrame, meta) -> pd.DataFrame:
+    from medft.data.shortcuts import of_manifest
+
+    table = of_manifest(manifest, meta.classes)
+    if table is None:
+        why = "multi-label" if meta.multilabel else "sizes and modes not recorded"
+        return pd.DataFrame({"": [f"not tested ({why})"]})
+    return table
 
 
 def _duplicates(meta) -> pd.DataFrame:

@@ -144,7 +144,7 @@ class DatasetWriter:
             raise
 
     def _close(self) -> Path:
-        from medft.data import near_duplicates
+        from medft.data import near_duplicates, shortcuts
         from medft.data.duplicates import resolve
 
         self._flush()
@@ -160,6 +160,7 @@ class DatasetWriter:
             self.meta.name,
             pd.concat([manifest, removed[manifest.columns]], ignore_index=True),
         )
+        shortcuts.warn(manifest, self.meta.classes, self.meta.name)
         counts = manifest["split"].value_counts().to_dict()
         meta = DatasetMeta(
             **{

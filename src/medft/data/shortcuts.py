@@ -1,0 +1,128 @@
+"""Sizes and modes that go with a class: a shortcut a model can learn instead of the finding.
+
+Where one class's images came from another scanner, archive or export — another size, a
+MONOCHROME1 file, a 16-bit one, a Presentation LUT — a network can tell the class by that, and
+its scores then measure the acquisition. Each kind of image before preprocessing (the
+manifest's ``raw``: "360×360 RGB", "2048×2500 DICOM MONOCHROME1 12-bit unsigned") but the most
+common is tested against the other images: are its images' classes drawn from the same mix?
+The statistic is the chi-square of kind-or-not × class; its null distribution, the kind's
+class counts under random labelling (a multivariate hypergeometric draw of the kind's size
+from the class totals, ``DRAWS`` times, seeded), so small kinds are tested exactly rather than
+by the chi-square approximation; Holm over the kinds tested (``bench/results_shortcuts.md``:
+its false flags and power). Resizing to one input size does not remove such a cue: resampling
+leaves its own traces.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+KINDS_TESTED = 10  # the most common kinds; the rest are counted together, not tested
+DRAWS = 2000
+ALPHA = 0.01
+SEED = 0
+
+
+def of_manifest(manifest: pd.DataFrame, classes: list[str]) -> pd.DataFrame | None:
+    """``kinds_by_class`` of a prepared dataset's images, all splits together; None where it
+    does not apply: a multi-label dataset, or one prepared before sizes and modes were kept."""
+    if "label" not in manifest or "raw" not in manifest or not manifest["raw"].astype(bool).all():
+        return None
+    return kinds_by_class(manifest["raw"], manifest["label"], classes)
+
+
+def warn(manifest: pd.DataFrame, classes: list[str], dataset: str) -> None:
+    """One warning naming the kinds whose classes differ from the rest's."""
+    table = of_manifest(manifest, classes)
+    found = [] if table is None else shortcuts(table)
+    if found:
+        described = "; ".join(
+            f"{row['kind']!r}: {row['images']} images, {row['by class']}"
+            for row in table[table["kind"].isin(found)].to_dict("records")
+        )
+        log.warning(
+            "dataset %r: images of some sizes or modes belong to some classes more than chance "
+            "allows (%s): a model can tell the class by how the image was made; look at where "
+            "they came from (the data card lists every kind by class)",
+            dataset,
+            described,
+        )
+
+
+def kinds_by_class(raw: pd.Series, labels: pd.Series, classes: list[str]) -> pd.DataFrame:
+    """Per kind, most common first (``KINDS_TESTED`` of them; the rest one row): its images,
+    their classes, and the Holm-adjusted permutation p-value of its classes against the other
+    images' (blank for the most common kind, which the others are set against, and for a kind
+    of one image)."""
+    raw, labels = raw.reset_index(drop=True), labels.reset_index(drop=True)
+    totals = np.bincount(labels, minlength=len(classes))
+    counts = raw.value_counts()
+    tested, rest = counts.index[:KINDS_TESTED], counts.index[KINDS_TESTED:]
+    rng = np.random.default_rng(SEED)
+    rows, p_values = [], []
+    for rank, kind in enumerate(tested):
+        of_kind = np.bincount(labels[raw == kind], minlength=len(classes))
+        rows.append({"kind": kind, "images": int(of_kind.sum()), "by class": _by(of_kind, classes)})
+        # The most common kind is what the others are set against: with two kinds, its test
+        # is the other's, and a cue is what sets images apart from the usual ones.
+        p_values.append(np.nan if rank == 0 else _p_value(of_kind, totals, rng))
+    adjusted = _holm(np.array(p_values, dtype=float))
+    for row, p in zip(rows, adjusted, strict=True):
+        row["unlike the rest (Holm p)"] = "" if np.isnan(p) else _flagged(p)
+    if len(rest):
+        of_rest = np.bincount(labels[raw.isin(rest)], minlength=len(classes))
+        rows.append(
+            {
+                "kind": f"{len(rest)} other kinds",
+                "images": int(of_rest.sum()),
+                "by class": _by(of_rest, classes),
+                "unlike the rest (Holm p)": "not tested",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def shortcuts(table: pd.DataFrame) -> list[str]:
+    """The kinds ``kinds_by_class`` found unlike the rest."""
+    column = table.get("unlike the rest (Holm p)", pd.Series(dtype=object))
+    return table.loc[column.astype(str).str.startswith("yes"), "kind"].tolist()
+
+
+def _by(counts: np.ndarray, classes: list[str]) -> str:
+    return ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=True) if n)
+
+
+def _flagged(p: float) -> str:
+    return f"yes ({p:.2g})" if p < ALPHA else f"no ({p:.2g})"
+
+
+def _p_value(of_kind: np.ndarray, totals: np.ndarray, rng) -> float:
+    """The share of random labellings whose kind's classes lie as far from the mix as these
+    (NaN where nothing can differ: the kind is one image, or all of them)."""
+    size, everything = int(of_kind.sum()), int(totals.sum())
+    if size < 2 or size >= everything:
+        return np.nan
+    present = totals > 0
+    expected = size * totals[present] / everything
+
+    def distance(counts: np.ndarray) -> np.ndarray:
+        # The kind-or-not × class chi-square over fixed margins, but for a constant factor.
+        return (((counts[..., present] - expected) ** 2) / totals[present]).sum(axis=-1)
+
+    drawn = rng.multivariate_hypergeometric(totals, size, size=DRAWS)
+    extreme = (distance(drawn) >= distance(of_kind) - 1e-12).sum()
+    return (1 + extreme) / (1 + DRAWS)
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    from statsmodels.stats.multitest import multipletests
+
+    adjusted = np.full(p_values.shape, np.nan)
+    tested = ~np.isnan(p_values)
+    if tested.any():
+        adjusted[tested] = multipletests(p_values[tested], method="holm")[1]
+    return adjusted

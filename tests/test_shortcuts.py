@@ -1,0 +1,58 @@
+"""Sizes and modes that go with a class (medft.data.shortcuts), as the data card and the
+preparation's warning report them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from medft.data.card import data_card
+from medft.data.preprocess import Preprocess
+from medft.data.shortcuts import kinds_by_class, shortcuts
+from medft.data.sources import prepare_dataset
+
+CLASSES = ["benign", "malignant"]
+
+
+def test_a_kind_found_in_one_class_only_is_named_and_a_kind_spread_like_the_rest_is_not():
+    # 200 images, half malignant; 12 of the malignant come from another scanner (another
+    # size), and 20 images of both classes alike are grey scale.
+    raw = ["512×512 RGB"] * 168 + ["600×450 RGB"] * 12 + ["512×512 L"] * 20
+    labels = [0] * 84 + [1] * 84 + [1] * 12 + [0, 1] * 10
+    table = kinds_by_class(pd.Series(raw), pd.Series(labels), CLASSES)
+    assert shortcuts(table) == ["600×450 RGB"]
+    row = table.set_index("kind").loc["600×450 RGB"]
+    assert row["images"] == 12 and row["by class"] == "malignant 12"
+    grey = table.set_index("kind").loc["512×512 L", "unlike the rest (Holm p)"]
+    assert grey.startswith("no (") and float(grey[4:-1]) > 0.5
+
+
+def test_one_kind_is_not_tested_and_rare_kinds_are_counted_together():
+    table = kinds_by_class(pd.Series(["28×28 L"] * 30), pd.Series([0, 1] * 15), CLASSES)
+    assert table["unlike the rest (Holm p)"].tolist() == [""] and not shortcuts(table)
+    raw = [f"{100 + k}×100 L" for k in range(14) for _ in range(3)]
+    table = kinds_by_class(pd.Series(raw), pd.Series([0, 1, 0] * 14), CLASSES)
+    assert len(table) == 11 and table["kind"].iloc[-1] == "4 other kinds"
+    assert table["images"].iloc[-1] == 12 and table.iloc[-1, -1] == "not tested"
+
+
+def test_preparing_a_folder_whose_malignant_images_are_larger_warns_and_the_card_says_so(
+    tmp_path, caplog
+):
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        label = CLASSES[i % 2]
+        size = 80 if label == "malignant" and i < 30 else 64
+        pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+        folder = tmp_path / "raw" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).resize((size, size)).save(folder / f"{i}.png")
+    options = {"source": "imagefolder", "root": str(tmp_path / "raw")}
+    with caplog.at_level("WARNING", logger="medft.data.shortcuts"):
+        out = prepare_dataset("lesions", options, Preprocess(32, 32), tmp_path / "out")
+    assert "'80×80 L': 15 images, malignant 15" in caplog.text
+    section = dict(data_card(out).sections)[
+        "Size and mode by class (a cue a model could learn instead of the finding)"
+    ]
+    assert shortcuts(section) == ["80×80 L"]
