@@ -56,8 +56,8 @@ def warn(manifest: pd.DataFrame, classes: list[str], dataset: str) -> None:
 def kinds_by_class(raw: pd.Series, labels: pd.Series, classes: list[str]) -> pd.DataFrame:
     """Per kind, most common first (``KINDS_TESTED`` of them; the rest one row): its images,
     their classes, and the Holm-adjusted permutation p-value of its classes against the other
-    images' (blank for the most common kind, which the others are set against, and for a kind
-    of one image)."""
+    images' (not for the most common kind, which the others are set against, nor for a kind of
+    one image)."""
     raw, labels = raw.reset_index(drop=True), labels.reset_index(drop=True)
     totals = np.bincount(labels, minlength=len(classes))
     counts = raw.value_counts()
@@ -71,8 +71,9 @@ def kinds_by_class(raw: pd.Series, labels: pd.Series, classes: list[str]) -> pd.
         # is the other's, and a cue is what sets images apart from the usual ones.
         p_values.append(np.nan if rank == 0 else _p_value(of_kind, totals, rng))
     adjusted = _holm(np.array(p_values, dtype=float))
-    for row, p in zip(rows, adjusted, strict=True):
-        row["unlike the rest (Holm p)"] = "" if np.isnan(p) else _flagged(p)
+    for rank, (row, p) in enumerate(zip(rows, adjusted, strict=True)):
+        untested = "the reference (most common)" if rank == 0 else "not tested (one image)"
+        row["unlike the rest (Holm p)"] = untested if np.isnan(p) else _flagged(p)
     if len(rest):
         of_rest = np.bincount(labels[raw.isin(rest)], minlength=len(classes))
         rows.append(
