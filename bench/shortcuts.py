@@ -7,7 +7,9 @@ Through the product's ``kinds_by_class``. Needs ``../shared/data`` for PBC's rea
 * False flags: the labels drawn at random (class shares kept), so no kind goes with a class:
   the share of data sets with any kind named — PBC's real sizes (967, 21 and 12 images, 8
   classes), a dermoscopy-like set (5,000 images, 1.8 % malignant as ISIC 2020, 30 sizes of
-  power-law frequency, the 10 most common tested), and three kinds over two even classes.
+  power-law frequency, the 10 most common tested), three kinds over two even classes, and
+  patients whose images share a scanner and a diagnosis — tested by patient, as the product
+  does where a dataset has patients, and image by image, as it would without them.
 * Power: 1,000 images of two classes; one kind of k images, each of one class with chance q
   (the other images with chance 1/2): the share of sets where that kind is named.
 """
@@ -58,6 +60,29 @@ def false_flags(design, families: int, rng) -> float:
     return flagged / families
 
 
+def patients(rng) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """300 patients of 1–20 images; each patient one scanner (kind) and one diagnosis, the two
+    independent: no cue, but images of a patient alike in both."""
+    images = rng.integers(1, 21, 300)
+    scanners = rng.choice(["a", "b", "c", "d"], 300, p=[0.7, 0.15, 0.1, 0.05])
+    diagnoses = rng.integers(0, 2, 300)
+    patient = np.repeat(np.arange(300), images)
+    return (
+        pd.Series(np.repeat(scanners, images)),
+        pd.Series(np.repeat(diagnoses, images)),
+        pd.Series([f"p{p}" for p in patient]),
+    )
+
+
+def grouped_false_flags(families: int, rng, by_patient: bool) -> float:
+    flagged = 0
+    for _ in range(families):
+        raw, labels, groups = patients(rng)
+        table = kinds_by_class(raw, labels, ["0", "1"], groups if by_patient else None)
+        flagged += bool(shortcuts(table))
+    return flagged / families
+
+
 def power(k: int, q: float, families: int, rng) -> float:
     """One kind of ``k`` images, each of class 1 with chance ``q``; the other 1,000 − k
     images each with chance 1/2."""
@@ -81,6 +106,14 @@ def main() -> None:
         "three kinds (900 / 80 / 20), two even classes": three_kinds(),
     }
     rows = [(name, false_flags(d, args.families, rng)) for name, d in designs.items()]
+    for by_patient in (True, False):
+        how = "tested by patient" if by_patient else "tested image by image (not the product)"
+        rows.append(
+            (
+                f"300 patients of 1–20 images, scanner and diagnosis per patient, {how}",
+                grouped_false_flags(args.families, rng, by_patient),
+            )
+        )
     shares = (0.6, 0.7, 0.8, 1.0)
     sizes = (10, 20, 50)
     table = [(k, [power(k, q, args.families // 2, rng) for q in shares]) for k in sizes]

@@ -28,6 +28,24 @@ def test_a_kind_found_in_one_class_only_is_named_and_a_kind_spread_like_the_rest
     assert grey.startswith("no (") and float(grey[4:-1]) > 0.5
 
 
+def test_one_patient_scanned_elsewhere_is_one_unit_not_twenty_images():
+    """A patient's images share a scanner and a diagnosis: twenty images of one malignant
+    patient from another scanner are one patient, no evidence of a cue; counted image by image
+    they would be. Ten such patients, all malignant, are."""
+    raw = ["512×512 L"] * 200 + ["600×450 L"] * 20
+    labels = [0, 1] * 100 + [1] * 20
+    groups = [f"p{i % 100}" for i in range(200)] + ["scanned elsewhere"] * 20  # 2 images each
+    by_image = kinds_by_class(pd.Series(raw), pd.Series(labels), CLASSES)
+    by_patient = kinds_by_class(pd.Series(raw), pd.Series(labels), CLASSES, pd.Series(groups))
+    assert shortcuts(by_image) == ["600×450 L"] and shortcuts(by_patient) == []
+    assert by_patient.set_index("kind").loc["600×450 L", ["images", "patients"]].tolist() == [20, 1]
+    ten = [f"elsewhere {i // 2}" for i in range(20)]
+    by_patient = kinds_by_class(
+        pd.Series(raw), pd.Series(labels), CLASSES, pd.Series(groups[:200] + ten)
+    )
+    assert shortcuts(by_patient) == ["600×450 L"]
+
+
 def test_one_kind_is_not_tested_and_rare_kinds_are_counted_together():
     table = kinds_by_class(pd.Series(["28×28 L"] * 30), pd.Series([0, 1] * 15), CLASSES)
     assert table["unlike the rest (Holm p)"].tolist() == ["the reference (most common)"]

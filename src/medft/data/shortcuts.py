@@ -9,8 +9,9 @@ The statistic is the chi-square of kind-or-not × class; its null distribution, 
 class counts under random labelling (a multivariate hypergeometric draw of the kind's size
 from the class totals, ``DRAWS`` times, seeded), so small kinds are tested exactly rather than
 by the chi-square approximation; Holm over the kinds tested (``bench/results_shortcuts.md``:
-its false flags and power). Resizing to one input size does not remove such a cue: resampling
-leaves its own traces.
+its false flags and power). Where the dataset has patients, a patient is one unit: its images
+share a scanner and a diagnosis, and counted one by one, random patients passed for cues.
+Resizing to one input size does not remove such a cue: resampling leaves its own traces.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ SEED = 0
 
 
 def of_manifest(manifest: pd.DataFrame, classes: list[str]) -> pd.DataFrame | None:
-    """``kinds_by_class`` of a prepared dataset's images, all splits together; None where it
-    does not apply: a multi-label dataset, or one prepared before sizes and modes were kept."""
+    """``kinds_by_class`` of a prepared dataset's images, all splits together, tested by
+    patient where it has patients; None where it does not apply: a multi-label dataset, or one
+    prepared before sizes and modes were kept."""
     if "label" not in manifest or "raw" not in manifest or not manifest["raw"].astype(bool).all():
         return None
-    return kinds_by_class(manifest["raw"], manifest["label"], classes)
+    groups = manifest["group"] if "group" in manifest else None
+    return kinds_by_class(manifest["raw"], manifest["label"], classes, groups)
 
 
 def warn(manifest: pd.DataFrame, classes: list[str], dataset: str) -> None:
@@ -53,13 +56,19 @@ def warn(manifest: pd.DataFrame, classes: list[str], dataset: str) -> None:
         )
 
 
-def kinds_by_class(raw: pd.Series, labels: pd.Series, classes: list[str]) -> pd.DataFrame:
+def kinds_by_class(
+    raw: pd.Series, labels: pd.Series, classes: list[str], groups: pd.Series | None = None
+) -> pd.DataFrame:
     """Per kind, most common first (``KINDS_TESTED`` of them; the rest one row): its images,
     their classes, and the Holm-adjusted permutation p-value of its classes against the other
     images' (not for the most common kind, which the others are set against, nor for a kind of
-    one image)."""
+    one unit). With ``groups`` (patients; "" for none), a patient is one unit of the test, of
+    its most common kind and class (and a column counts the patients of each kind): a
+    patient's images share a scanner and a diagnosis, so counted one by one, one patient
+    scanned elsewhere would pass for a cue."""
     raw, labels = raw.reset_index(drop=True), labels.reset_index(drop=True)
-    totals = np.bincount(labels, minlength=len(classes))
+    unit_raw, unit_labels = _units(raw, labels, groups)
+    totals = np.bincount(unit_labels, minlength=len(classes))
     counts = raw.value_counts()
     tested, rest = counts.index[:KINDS_TESTED], counts.index[KINDS_TESTED:]
     rng = np.random.default_rng(SEED)
@@ -69,10 +78,13 @@ def kinds_by_class(raw: pd.Series, labels: pd.Series, classes: list[str]) -> pd.
         rows.append({"kind": kind, "images": int(of_kind.sum()), "by class": _by(of_kind, classes)})
         # The most common kind is what the others are set against: with two kinds, its test
         # is the other's, and a cue is what sets images apart from the usual ones.
-        p_values.append(np.nan if rank == 0 else _p_value(of_kind, totals, rng))
+        units = np.bincount(unit_labels[unit_raw == kind], minlength=len(classes))
+        if groups is not None:
+            rows[-1]["patients"] = int(units.sum())
+        p_values.append(np.nan if rank == 0 else _p_value(units, totals, rng))
     adjusted = _holm(np.array(p_values, dtype=float))
     for rank, (row, p) in enumerate(zip(rows, adjusted, strict=True)):
-        untested = "the reference (most common)" if rank == 0 else "not tested (one image)"
+        untested = "the reference (most common)" if rank == 0 else "not tested (one unit)"
         row["unlike the rest (Holm p)"] = untested if np.isnan(p) else _flagged(p)
     if len(rest):
         of_rest = np.bincount(labels[raw.isin(rest)], minlength=len(classes))
@@ -84,7 +96,29 @@ def kinds_by_class(raw: pd.Series, labels: pd.Series, classes: list[str]) -> pd.
                 "unlike the rest (Holm p)": "not tested",
             }
         )
+        if groups is not None:
+            rows[-1]["patients"] = int(np.isin(unit_raw, rest).sum())
     return pd.DataFrame(rows)
+
+
+def _units(
+    raw: pd.Series, labels: pd.Series, groups: pd.Series | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The test's units: each patient once, with its most common kind and class (an image
+    without a patient is its own unit); each image where there are no patients."""
+    if groups is None:
+        return raw.to_numpy(), labels.to_numpy()
+    groups = groups.reset_index(drop=True).astype(str)
+    unit = groups.where(groups != "", "image " + groups.index.astype(str))
+    frame = pd.DataFrame({"unit": unit, "raw": raw, "label": labels})
+    units = pd.Index(unit.unique())
+
+    def most_common(column: str) -> np.ndarray:
+        counts = frame.groupby(["unit", column], sort=False).size().rename("n").reset_index()
+        top = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates("unit")
+        return top.set_index("unit")[column].reindex(units).to_numpy()
+
+    return most_common("raw"), most_common("label")
 
 
 def shortcuts(table: pd.DataFrame) -> list[str]:
