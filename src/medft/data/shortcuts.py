@@ -62,7 +62,7 @@ def kinds_by_class(
     """Per kind, most common first (``KINDS_TESTED`` of them; the rest one row): its images,
     their classes, and the Holm-adjusted permutation p-value of its classes against the other
     images' (not for the most common kind, which the others are set against, nor for a kind of
-    one unit). With ``groups`` (patients; "" for none), a patient is one unit of the test, of
+    fewer than two units). With ``groups`` (patients; "" for none), a patient is one unit of the test, of
     its most common kind and class (and a column counts the patients of each kind): a
     patient's images share a scanner and a diagnosis, so counted one by one, one patient
     scanned elsewhere would pass for a cue."""
@@ -84,7 +84,7 @@ def kinds_by_class(
         p_values.append(np.nan if rank == 0 else _p_value(units, totals, rng))
     adjusted = _holm(np.array(p_values, dtype=float))
     for rank, (row, p) in enumerate(zip(rows, adjusted, strict=True)):
-        untested = "the reference (most common)" if rank == 0 else "not tested (one unit)"
+        untested = "the reference (most common)" if rank == 0 else "not tested (under 2 units)"
         row["unlike the rest (Holm p)"] = untested if np.isnan(p) else _flagged(p)
     if len(rest):
         of_rest = np.bincount(labels[raw.isin(rest)], minlength=len(classes))
