@@ -62,10 +62,10 @@ def kinds_by_class(
     """Per kind, most common first (``KINDS_TESTED`` of them; the rest one row): its images,
     their classes, and the Holm-adjusted permutation p-value of its classes against the other
     images' (not for the most common kind, which the others are set against, nor for a kind of
-    fewer than two units). With ``groups`` (patients; "" for none), a patient is one unit of the test, of
-    its most common kind and class (and a column counts the patients of each kind): a
-    patient's images share a scanner and a diagnosis, so counted one by one, one patient
-    scanned elsewhere would pass for a cue."""
+    fewer than two units). With ``groups`` (patients; "" for none), a patient is one unit of
+    the test, of its most common kind and class (and a column counts the patients of each
+    kind): a patient's images share a scanner and a diagnosis, so counted one by one, one
+    patient scanned elsewhere would pass for a cue."""
     raw, labels = raw.reset_index(drop=True), labels.reset_index(drop=True)
     unit_raw, unit_labels = _units(raw, labels, groups)
     totals = np.bincount(unit_labels, minlength=len(classes))
