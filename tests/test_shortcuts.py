@@ -9,7 +9,7 @@ from PIL import Image
 
 from medft.data.card import data_card
 from medft.data.preprocess import Preprocess
-from medft.data.shortcuts import kinds_by_class, shortcuts
+from medft.data.shortcuts import kinds_by_class, kinds_by_label, shortcuts
 from medft.data.sources import prepare_dataset
 
 CLASSES = ["benign", "malignant"]
@@ -75,3 +75,22 @@ def test_preparing_a_folder_whose_malignant_images_are_larger_warns_and_the_card
         "Size and mode by class (a cue a model could learn instead of the finding)"
     ]
     assert shortcuts(section) == ["80×80 L"]
+
+
+def test_a_multi_label_set_names_the_labels_a_kind_has_more_or_fewer_of():
+    """Portable (AP) chest films go with support devices and lines, as in CheXpert: per label a
+    test of its own, Holm over kinds and labels; a label spread alike is not named."""
+    rng = np.random.default_rng(0)
+    portable = np.r_[np.zeros(400, bool), np.ones(100, bool)]
+    raw = pd.Series(np.where(portable, "2500×2048 L", "2828×2320 L"))
+    positives = pd.DataFrame(
+        {
+            "Support Devices": rng.random(500) < np.where(portable, 0.8, 0.2),
+            "Edema": rng.random(500) < 0.3,
+        }
+    ).astype(int)
+    table = kinds_by_label(raw, positives)
+    assert shortcuts(table) == ["2500×2048 L"]
+    found = table.set_index("kind").loc["2500×2048 L", "labels unlike the rest (Holm p)"]
+    assert found.startswith("Support Devices more (") and "Edema" not in found
+    assert table.iloc[0, -1] == "the reference (most common)"

@@ -165,8 +165,7 @@ def _by_class(manifest: pd.DataFrame, meta) -> pd.DataFrame:
 
     table = of_manifest(manifest, meta.classes)
     if table is None:
-        why = "multi-label" if meta.multilabel else "sizes and modes not recorded"
-        return pd.DataFrame({"": [f"not tested ({why})"]})
+        return pd.DataFrame({"": ["not tested (sizes and modes not recorded)"]})
     return table
 
 

@@ -7,10 +7,11 @@ manifest's ``raw``: "360×360 RGB", "2048×2500 DICOM MONOCHROME1 12-bit unsigne
 common is tested against the other images: are its images' classes drawn from the same mix?
 The statistic is the chi-square of kind-or-not × class; its null distribution, the kind's
 class counts under random labelling (a multivariate hypergeometric draw of the kind's size
-from the class totals, ``DRAWS`` times, seeded), so small kinds are tested exactly rather than
-by the chi-square approximation; Holm over the kinds tested (``bench/results_shortcuts.md``:
-its false flags and power). Where the dataset has patients, a patient is one unit: its images
-share a scanner and a diagnosis, and counted one by one, random patients passed for cues.
+from the class totals, ``DRAWS`` times, seeded; for two classes the hypergeometric itself), so
+small kinds are tested exactly rather than by the chi-square approximation; Holm over the
+kinds tested (``bench/results_shortcuts.md``: its false flags and power). Where the dataset
+has patients, a patient is one unit: its images share a scanner and a diagnosis, and counted
+one by one, random patients passed for cues.
 Resizing to one input size does not remove such a cue: resampling leaves its own traces.
 """
 
@@ -29,22 +30,26 @@ SEED = 0
 
 
 def of_manifest(manifest: pd.DataFrame, classes: list[str]) -> pd.DataFrame | None:
-    """``kinds_by_class`` of a prepared dataset's images, all splits together, tested by
-    patient where it has patients; None where it does not apply: a multi-label dataset, or one
-    prepared before sizes and modes were kept."""
-    if "label" not in manifest or "raw" not in manifest or not manifest["raw"].astype(bool).all():
+    """``kinds_by_class`` (multi-label: ``kinds_by_label``) of a prepared dataset's images, all
+    splits together, tested by patient where it has patients; None for a dataset prepared
+    before sizes and modes were kept."""
+    if "raw" not in manifest or not manifest["raw"].astype(bool).all():
         return None
     groups = manifest["group"] if "group" in manifest else None
+    if "labels" in manifest:
+        positives = pd.DataFrame(manifest["labels"].tolist(), columns=classes)
+        return kinds_by_label(manifest["raw"], positives, groups)
     return kinds_by_class(manifest["raw"], manifest["label"], classes, groups)
 
 
 def warn(manifest: pd.DataFrame, classes: list[str], dataset: str) -> None:
-    """One warning naming the kinds whose classes differ from the rest's."""
+    """One warning naming the kinds whose classes (or labels) differ from the rest's."""
     table = of_manifest(manifest, classes)
     found = [] if table is None else shortcuts(table)
     if found:
         described = "; ".join(
-            f"{row['kind']!r}: {row['images']} images, {row['by class']}"
+            f"{row['kind']!r}: {row['images']} images, "
+            + (row["by class"] if "by class" in row else row["labels unlike the rest (Holm p)"])
             for row in table[table["kind"].isin(found)].to_dict("records")
         )
         log.warning(
@@ -101,6 +106,58 @@ def kinds_by_class(
     return pd.DataFrame(rows)
 
 
+def kinds_by_label(
+    raw: pd.Series, positives: pd.DataFrame, groups: pd.Series | None = None
+) -> pd.DataFrame:
+    """A multi-label dataset's kinds: per kind (as ``kinds_by_class``) its images, and the
+    labels whose share of positives in it differs from the other images' — each label a
+    two-class test of its own (positive or not), Holm over every kind and label tested."""
+    raw = raw.reset_index(drop=True)
+    counts = raw.value_counts()
+    tested, rest = counts.index[:KINDS_TESTED], counts.index[KINDS_TESTED:]
+    rng = np.random.default_rng(SEED)
+    p_values = np.full((len(tested), positives.shape[1]), np.nan)
+    for j, label in enumerate(positives.columns):
+        present = positives[label].reset_index(drop=True).astype(int)
+        unit_raw, unit_labels = _units(raw, present, groups)
+        totals = np.bincount(unit_labels, minlength=2)
+        for rank, kind in enumerate(tested[1:], start=1):
+            units = np.bincount(unit_labels[unit_raw == kind], minlength=2)
+            p_values[rank, j] = _p_value(units, totals, rng)
+    adjusted = _holm(p_values.ravel()).reshape(p_values.shape)
+    rows = []
+    for rank, kind in enumerate(tested):
+        found = [
+            f"{label} {'more' if share > overall else 'fewer'} ({p:.2g})"
+            for label, p, share, overall in zip(
+                positives.columns,
+                adjusted[rank],
+                positives[(raw == kind).to_numpy()].mean(),
+                positives.mean(),
+                strict=True,
+            )
+            if p < ALPHA
+        ]
+        rows.append(
+            {
+                "kind": kind,
+                "images": int((raw == kind).sum()),
+                "labels unlike the rest (Holm p)": "the reference (most common)"
+                if rank == 0
+                else "; ".join(found) or "none",
+            }
+        )
+    if len(rest):
+        rows.append(
+            {
+                "kind": f"{len(rest)} other kinds",
+                "images": int(raw.isin(rest).sum()),
+                "labels unlike the rest (Holm p)": "not tested",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _units(
     raw: pd.Series, labels: pd.Series, groups: pd.Series | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +179,10 @@ def _units(
 
 
 def shortcuts(table: pd.DataFrame) -> list[str]:
-    """The kinds ``kinds_by_class`` found unlike the rest."""
+    """The kinds ``kinds_by_class`` or ``kinds_by_label`` found unlike the rest."""
+    if "labels unlike the rest (Holm p)" in table:
+        column = table["labels unlike the rest (Holm p)"].astype(str)
+        return table.loc[column.str.contains(r"\(\S+\)$"), "kind"].tolist()
     column = table.get("unlike the rest (Holm p)", pd.Series(dtype=object))
     return table.loc[column.astype(str).str.startswith("yes"), "kind"].tolist()
 
@@ -137,11 +197,17 @@ def _flagged(p: float) -> str:
 
 def _p_value(of_kind: np.ndarray, totals: np.ndarray, rng) -> float:
     """The share of random labellings whose kind's classes lie as far from the mix as these
-    (NaN where nothing can differ: the kind is one image, or all of them)."""
+    (NaN where nothing can differ: the kind is one image, or all of them). Two classes (a
+    binary task, or one label of a multi-label one): exactly, from the hypergeometric
+    distribution — ``DRAWS`` draws could say no less than 1/2,001, which Holm over a
+    multi-label set's kinds × labels (126 tests at 9 kinds and 14 labels) lifts past any
+    level; more classes: by the draws."""
     size, everything = int(of_kind.sum()), int(totals.sum())
     if size < 2 or size >= everything:
         return np.nan
     present = totals > 0
+    if present.sum() == 2:
+        return _two_classes(int(of_kind[present][1]), size, int(totals[present][1]), everything)
     expected = size * totals[present] / everything
 
     def distance(counts: np.ndarray) -> np.ndarray:
@@ -151,6 +217,17 @@ def _p_value(of_kind: np.ndarray, totals: np.ndarray, rng) -> float:
     drawn = rng.multivariate_hypergeometric(totals, size, size=DRAWS)
     extreme = (distance(drawn) >= distance(of_kind) - 1e-12).sum()
     return (1 + extreme) / (1 + DRAWS)
+
+
+def _two_classes(second: int, size: int, of_second: int, everything: int) -> float:
+    """P(a kind of ``size`` drawn at random holds a count of the second class at least as far
+    from its expectation as ``second``): the chi-square's order, exactly."""
+    from scipy.stats import hypergeom
+
+    counts = np.arange(max(0, size - (everything - of_second)), min(of_second, size) + 1)
+    expected = size * of_second / everything
+    far = np.abs(counts - expected) >= abs(second - expected) - 1e-9
+    return float(min(1.0, hypergeom.pmf(counts[far], everything, of_second, size).sum()))
 
 
 def _holm(p_values: np.ndarray) -> np.ndarray:
